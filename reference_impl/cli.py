@@ -1,0 +1,16 @@
+"""The `bounceback` command: one click group, each subcommand defined beside the code it drives."""
+
+from __future__ import annotations
+
+import click
+
+from reference_impl.receiver_cli import receiver
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="bounceback")
+def main() -> None:
+    """Test harness and ESP simulator for the v2 SMTP callback protocol."""
+
+
+main.add_command(receiver)

@@ -1,0 +1,145 @@
+"""The `X-CleverTap_META` codec: build a meta value from its fields and parse one back.
+
+Pure functions and a frozen dataclass, no I/O. The layout is inferred from the vendor's samples
+(PROTOCOL.md section 2): eight pipe-separated fields, the last one empty::
+
+    user1@example.com|1568798080|1730714617|20241104|0|wzrk_default|-17005907|
+
+Parsing splits from the right, so the six fixed fields and the trailing empty field are always
+found even when the recipient's local part contains a pipe (RFC 5322 allows `|` in an atom). The
+label is the only other free-text field, so it alone is forbidden to contain a pipe.
+
+Every field must be visible ASCII (0x21-0x7E): the value travels in a mail header and must come
+back byte-exact, and whitespace is where header folding would break it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+HEADER_NAME = "X-CleverTap_META"
+DEFAULT_LABEL = "wzrk_default"
+FIELD_COUNT = 8
+
+_DIGITS = re.compile(r"[0-9]+")
+_SIGNED = re.compile(r"-?[0-9]+")
+_VISIBLE = re.compile(r"[\x21-\x7e]+")
+
+
+class MetaError(ValueError):
+    """A meta value, or one of its fields, is malformed; `field` names which."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"meta field {field!r}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """The seven meaningful fields of a meta value, typed."""
+
+    email: str
+    account_id: int
+    sent_at: int
+    variant: int = 0
+    label: str = DEFAULT_LABEL
+    message_id: int = 0
+
+    @property
+    def send_date(self) -> str:
+        """Field 4: the UTC calendar date of `sent_at`, as YYYYMMDD."""
+        return datetime.fromtimestamp(self.sent_at, UTC).strftime("%Y%m%d")
+
+    def encode(self) -> str:
+        return build_meta(self)
+
+
+def _check_email(email: object) -> str:
+    if not isinstance(email, str) or not email:
+        raise MetaError("email", "must be a non-empty string")
+    if not _VISIBLE.fullmatch(email):
+        raise MetaError("email", "must be visible ASCII with no whitespace")
+    local, at, domain = email.rpartition("@")
+    if not at or not local or not domain:
+        raise MetaError("email", f"{email!r} is not an address of the form local@domain")
+    return email
+
+
+def _check_label(label: object) -> str:
+    if not isinstance(label, str) or not label:
+        raise MetaError("label", "must be a non-empty string")
+    if not _VISIBLE.fullmatch(label) or "|" in label:
+        raise MetaError("label", "must be visible ASCII with no whitespace and no '|'")
+    return label
+
+
+def _check_non_negative(field: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MetaError(field, f"must be a non-negative integer, got {value!r}")
+    return value
+
+
+def build_meta(meta: Meta) -> str:
+    """Encode `meta`, refusing any field value that could not be parsed back identically."""
+    _check_email(meta.email)
+    _check_non_negative("account_id", meta.account_id)
+    _check_non_negative("sent_at", meta.sent_at)
+    _check_non_negative("variant", meta.variant)
+    _check_label(meta.label)
+    if isinstance(meta.message_id, bool) or not isinstance(meta.message_id, int):
+        raise MetaError("message_id", f"must be an integer, got {meta.message_id!r}")
+    try:
+        send_date = meta.send_date
+    except (OverflowError, OSError, ValueError) as exc:
+        raise MetaError("sent_at", f"{meta.sent_at} is not a representable time") from exc
+    fields = (
+        meta.email,
+        str(meta.account_id),
+        str(meta.sent_at),
+        send_date,
+        str(meta.variant),
+        meta.label,
+        str(meta.message_id),
+        "",
+    )
+    return "|".join(fields)
+
+
+def _int_field(field: str, text: str, pattern: re.Pattern[str]) -> int:
+    if not pattern.fullmatch(text):
+        expected = "an integer" if pattern is _SIGNED else "digits only"
+        raise MetaError(field, f"{text!r} is not {expected}")
+    return int(text)
+
+
+def parse_meta(value: object) -> Meta:
+    """Parse a meta value, raising `MetaError` naming the first field that is wrong."""
+    if not isinstance(value, str):
+        raise MetaError("meta", f"must be a string, got {type(value).__name__}")
+    if not value:
+        raise MetaError("meta", "is empty")
+    if not _VISIBLE.fullmatch(value):
+        raise MetaError("meta", "must be visible ASCII with no whitespace or control characters")
+    parts = value.rsplit("|", FIELD_COUNT - 1)
+    if len(parts) != FIELD_COUNT:
+        raise MetaError("meta", f"has {len(parts)} '|'-separated fields, expected {FIELD_COUNT}")
+    email, account, sent_at_text, date, variant, label, message_id, trailer = parts
+    if trailer:
+        raise MetaError("trailer", f"must be empty (value ends with '|'), got {trailer!r}")
+    _check_email(email)
+    account_id = _int_field("account_id", account, _DIGITS)
+    sent_at = _int_field("sent_at", sent_at_text, _DIGITS)
+    variant_number = _int_field("variant", variant, _DIGITS)
+    _check_label(label)
+    message = _int_field("message_id", message_id, _SIGNED)
+    meta = Meta(email, account_id, sent_at, variant_number, label, message)
+    try:
+        expected_date = meta.send_date
+    except (OverflowError, OSError, ValueError) as exc:
+        raise MetaError("sent_at", f"{sent_at_text} is not a representable time") from exc
+    if date != expected_date:
+        raise MetaError("send_date", f"{date!r} is not the UTC date of sent_at ({expected_date})")
+    return meta
