@@ -12,7 +12,6 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from reference_impl import responses as r
+from reference_impl.openapi import openapi_document
 from reference_impl.payload import PayloadRejected, read_batch
 from reference_impl.store import RawCallback, SQLiteStore, Store
 
@@ -61,18 +61,13 @@ class QueryError(Exception):
     """A read-endpoint query parameter is malformed."""
 
 
-def openapi_document() -> dict[str, Any]:
-    text = resources.files("reference_impl").joinpath("schemas/openapi.json").read_text("utf-8")
-    return json.loads(text)
-
-
 def create_app(config: ReceiverConfig, store: Store | None = None) -> Flask:
     """Build a receiver bound to `store` (by default a SQLite file at `config.db_path`)."""
     app = Flask("reference_impl")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     db: Store = store if store is not None else SQLiteStore(config.db_path)
     app.extensions["bounceback_store"] = db
-    token = config.token.encode() if config.token else None
+    expected_token = config.token.encode() if config.token else None
 
     def receive() -> Response:
         if request.content_length is not None and request.content_length > config.max_body_bytes:
@@ -94,15 +89,15 @@ def create_app(config: ReceiverConfig, store: Store | None = None) -> Flask:
 
     @app.post("/callback")
     def callback() -> Response:
-        if token is not None:
+        if expected_token is not None:
             return _reply(r.error_reply(401, r.UNAUTHORIZED))
         return receive()
 
-    @app.post("/callback/<path:given>")
-    def callback_with_token(given: str) -> Response:
-        if token is None:
+    @app.post("/callback/<path:token>")
+    def callback_with_token(token: str) -> Response:
+        if expected_token is None:
             return _not_found(r.NOT_FOUND)
-        if not hmac.compare_digest(given.encode(), token):
+        if not hmac.compare_digest(token.encode(), expected_token):
             return _reply(r.error_reply(401, r.UNAUTHORIZED))
         return receive()
 

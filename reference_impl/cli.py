@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from reference_impl.certify.cli import certify
 from reference_impl.receiver_cli import receiver
 
 
@@ -14,3 +15,4 @@ def main() -> None:
 
 
 main.add_command(receiver)
+main.add_command(certify)

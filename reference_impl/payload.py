@@ -33,8 +33,8 @@ MAX_DEPTH = 64
 """Deeper JSON is refused whole: real callbacks nest four levels, and echoing a deep value back in
 an unprocessed entry must never overflow the encoder."""
 
-_EMAIL = re.compile(r"[^\x00-\x20\x7f-\x9f@]+@[^\x00-\x20\x7f-\x9f@]+")
-_BAD_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_EMAIL = re.compile(r"[^\x00-\x20\x7f-\x9f@\ud800-\udfff]+@[^\x00-\x20\x7f-\x9f@\ud800-\udfff]+")
+_BAD_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 MAX_EMAIL_LENGTH = 320
 _NESTED = (dict, list)
 

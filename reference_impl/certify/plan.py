@@ -1,4 +1,4 @@
-"""The certification plan: which vendor, which test addresses, what each must trigger, how long to wait.
+"""The certification plan: the vendor, its test addresses, what each must trigger, how long to wait.
 
 A plan is a TOML file (see docs/certification.md). Loading validates every key and reports all
 problems at once, each naming the key, so a vendor fixes its plan in one pass. Pure: `parse_plan`
@@ -52,8 +52,8 @@ class PlanError(ValueError):
     def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
         lines = "\n".join(f"  {key}: {reason}" for key, reason in problems)
         super().__init__(
-            f"certification plan {source} is invalid ({len(problems)} problem(s)); fix these keys:\n"
-            f"{lines}"
+            f"certification plan {source} is invalid ({len(problems)} problem(s)); "
+            f"fix these keys:\n{lines}"
         )
         self.source = source
         self.problems = problems
@@ -109,53 +109,67 @@ def _string(
     return value
 
 
-def _probe_specs(
-    index: int, raw: object, problems: list[tuple[str, str]]
-) -> list[ProbeSpec]:
+def _probe_specs(index: int, raw: object, problems: list[tuple[str, str]]) -> list[ProbeSpec]:
     where = f"probe[{index}]"
     if not isinstance(raw, dict):
         problems.append((where, "must be a table ([[probe]])"))
         return []
     for key in sorted(set(raw) - PROBE_KEYS):
-        problems.append((f"{where}.{key}", f"unknown key; known keys: {', '.join(sorted(PROBE_KEYS))}"))
+        problems.append(
+            (f"{where}.{key}", f"unknown key; known keys: {', '.join(sorted(PROBE_KEYS))}")
+        )
     before = len(problems)
     probe_id = raw.get("id")
-    if not isinstance(probe_id, str) or not probe_id or not probe_id.isprintable() or " " in probe_id:
+    if (
+        not isinstance(probe_id, str)
+        or not probe_id
+        or not probe_id.isprintable()
+        or " " in probe_id
+    ):
         problems.append((f"{where}.id", "is required: a non-empty name without spaces"))
     to = raw.get("to")
     if not isinstance(to, str) or "@" not in to or any(c.isspace() for c in to):
         problems.append((f"{where}.to", f"must be an email address without spaces, got {to!r}"))
     expect = raw.get("expect")
     if expect not in OUTCOMES:
-        problems.append((f"{where}.expect", f"must be one of {', '.join(OUTCOMES)}, got {expect!r}"))
+        problems.append(
+            (f"{where}.expect", f"must be one of {', '.join(OUTCOMES)}, got {expect!r}")
+        )
     meta_length = raw.get("meta_length")
     if meta_length is not None and (
         isinstance(meta_length, bool)
         or not isinstance(meta_length, int)
         or not 0 < meta_length <= MAX_META_LENGTH
     ):
-        problems.append(
-            (f"{where}.meta_length", f"must be an integer from 1 to {MAX_META_LENGTH}")
-        )
+        problems.append((f"{where}.meta_length", f"must be an integer from 1 to {MAX_META_LENGTH}"))
     respond = raw.get("respond")
     if respond is not None and respond not in RESPONSES:
-        problems.append((f"{where}.respond", f"must be one of {', '.join(RESPONSES)}, got {respond!r}"))
+        problems.append(
+            (f"{where}.respond", f"must be one of {', '.join(RESPONSES)}, got {respond!r}")
+        )
     if respond is not None and expect == DELIVERED:
         problems.append(
-            (f"{where}.respond", "needs a probe that triggers a callback; 'delivered' may trigger none")
+            (
+                f"{where}.respond",
+                "needs a probe that triggers a callback; 'delivered' may trigger none",
+            )
         )
     count = raw.get("count", 1)
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_PROBES:
         problems.append((f"{where}.count", f"must be an integer from 1 to {MAX_PROBES}"))
         count = 1
     if count > 1 and isinstance(to, str) and COUNT_PLACEHOLDER not in to:
-        problems.append((f"{where}.to", f"needs {COUNT_PLACEHOLDER} when count > 1, so addresses differ"))
+        problems.append(
+            (f"{where}.to", f"needs {COUNT_PLACEHOLDER} when count > 1, so addresses differ")
+        )
     if count > 1 and respond is not None:
         problems.append((f"{where}.respond", "is for a single probe; use count = 1"))
     if len(problems) > before:
         return []
     if count == 1:
-        return [ProbeSpec(probe_id, to.replace(COUNT_PLACEHOLDER, "1"), expect, meta_length, respond)]
+        return [
+            ProbeSpec(probe_id, to.replace(COUNT_PLACEHOLDER, "1"), expect, meta_length, respond)
+        ]
     width = len(str(count))
     return [
         ProbeSpec(
@@ -178,7 +192,9 @@ def parse_plan(data: dict[str, Any], *, source: str = "<plan>", base: Path | Non
     description = _string(data, "description", problems, required=False)
     callback_url = _string(data, "callback_url", problems)
     if callback_url and not callback_url.startswith(("http://", "https://")):
-        problems.append(("callback_url", f"must be an http:// or https:// URL, got {callback_url!r}"))
+        problems.append(
+            ("callback_url", f"must be an http:// or https:// URL, got {callback_url!r}")
+        )
     provider: Path | None = None
     if "provider" in data:
         raw_provider = _string(data, "provider", problems)
@@ -193,8 +209,12 @@ def parse_plan(data: dict[str, Any], *, source: str = "<plan>", base: Path | Non
     if isinstance(account_id, bool) or not isinstance(account_id, int) or account_id < 0:
         problems.append(("account_id", f"must be a non-negative integer, got {account_id!r}"))
     label = data.get("label", DEFAULT_LABEL)
-    if not isinstance(label, str) or not label or "|" in label or not label.isascii() or any(
-        not 0x21 <= ord(c) <= 0x7E for c in label
+    if (
+        not isinstance(label, str)
+        or not label
+        or "|" in label
+        or not label.isascii()
+        or any(not 0x21 <= ord(c) <= 0x7E for c in label)
     ):
         problems.append(("label", "must be visible ASCII without spaces or '|'"))
     raw_probes = data.get("probe")

@@ -226,7 +226,7 @@ def read_recording(path: Path) -> Recording:
 
 
 class RecordingWriter:
-    """Appends records as JSON lines, flushed each time so a crash loses nothing already received."""
+    """Appends records as JSON lines, flushed at once so a crash loses nothing already received."""
 
     def __init__(self, handle: TextIO) -> None:
         self._handle = handle
@@ -265,7 +265,7 @@ class RecorderConfig:
     """What the recorder needs: where to write, which metas get which probe response, and how slow.
 
     `injections` maps a sent meta to `500` or `slow`; the first request carrying that meta gets it,
-    later ones (the retries) are answered normally. `on_callback` lets a live display count arrivals.
+    later ones (the retries) are answered normally. `on_callback` feeds a live display.
     """
 
     writer: RecordingWriter

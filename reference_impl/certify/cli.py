@@ -1,0 +1,147 @@
+"""`bounceback certify`: grade a vendor's ESP live, or from a recording it sent in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from reference_impl.certify.checks import FAILING, MUST, PASS, Certification, grade
+from reference_impl.certify.plan import Plan, PlanError, load_plan
+from reference_impl.certify.recording import Recording, RecordingError, read_recording
+from reference_impl.certify.report import write_report
+
+EXIT_CERTIFIED = 0
+EXIT_NOT_CERTIFIED = 1
+EXIT_BAD_INPUT = 2
+RECORDING_NAME = "recording.jsonl"
+
+
+class CertifyInputError(click.ClickException):
+    """A plan, recording or option is unusable; exits 2 so CI can tell it from a failed vendor."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """Split HOST:PORT (IPv6 as [::1]:PORT), refusing anything that is not a usable port."""
+    host, sep, port_text = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise CertifyInputError(
+            f"--listen {value!r} is not HOST:PORT (for example 127.0.0.1:8025; port 0 to 65535)"
+        )
+    return host, int(port_text)
+
+
+def check_recording_matches(plan: Plan, recording: Recording) -> None:
+    """The recording's probes must be the plan's, with the same addresses and outcomes."""
+    planned = {p.id: p for p in plan.probes}
+    problems = []
+    for probe in recording.probes:
+        spec = planned.get(probe.id)
+        if spec is None:
+            problems.append(f"probe {probe.id!r} is in the recording but not in the plan")
+        elif (spec.to, spec.expect) != (probe.to, probe.expect):
+            problems.append(
+                f"probe {probe.id!r}: the plan says {spec.to} -> {spec.expect}, the recording "
+                f"{probe.to} -> {probe.expect}"
+            )
+    if not recording.probes:
+        problems.append("the recording has no 'probe' records: it cannot be graded")
+    if problems:
+        raise CertifyInputError(
+            "the recording does not belong to this plan:\n  " + "\n  ".join(problems)
+        )
+
+
+def grade_recording(plan: Plan, recording: Recording) -> Certification:
+    """Grade a recording against its plan; the deadline is the run's, or the plan's from the start."""
+    check_recording_matches(plan, recording)
+    if recording.run is not None:
+        deadline_at = recording.run.deadline_at
+    else:
+        deadline_at = min(p.sent_at for p in recording.probes) + plan.deadline_seconds
+    return grade(recording, deadline_at=deadline_at, plan_name=plan.name)
+
+
+def print_summary(console: Console, result: Certification) -> None:
+    table = Table(title=f"Certification: {result.plan_name}")
+    for column in ("check", "level", "grade", "result"):
+        table.add_column(column)
+    styles = {PASS: "green", "FAIL": "red", "MISSING": "red", "NON-STRICT": "yellow"}
+    for check in result.checks:
+        style = styles.get(check.grade, "cyan")
+        table.add_row(check.id, check.level, f"[{style}]{check.grade}[/]", check.summary)
+    console.print(table)
+
+
+def finish(console: Console, result: Certification, report_dir: Path) -> None:
+    """Print, write the report, and exit 0 only when no MUST check failed or is missing."""
+    print_summary(console, result)
+    paths = write_report(result, report_dir)
+    console.print(f"Report: {paths['html']} (also {paths['json'].name}, {paths['junit'].name})")
+    blocking = [c.id for c in result.checks if c.level == MUST and c.grade in FAILING]
+    if blocking:
+        console.print(f"[red]NOT CERTIFIED[/]: MUST checks failed: {', '.join(blocking)}")
+        raise SystemExit(EXIT_NOT_CERTIFIED)
+    console.print("[green]CERTIFIED[/]: every MUST check passed")
+
+
+@click.command()
+@click.argument("plan_path", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    help="Where the recording receiver listens; the plan's callback_url must reach it.",
+)
+@click.option(
+    "--report",
+    "report_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for index.html, report.json, junit.xml (and the live run's recording).",
+)
+@click.option(
+    "--from-recording",
+    "recording_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Grade this saved capture (JSON lines) instead of running live.",
+)
+def certify(
+    plan_path: Path, listen: str | None, report_dir: Path, recording_path: Path | None
+) -> None:
+    """Certify a vendor ESP's v2 callbacks against PLAN; exit 0 only when no MUST check failed.
+
+    Live: start a recording receiver at --listen, send the plan's probes through the vendor's SMTP,
+    wait for the callbacks (answering one with 500 and one slowly, as the plan asks), then grade.
+    With --from-recording: grade a capture a vendor sent in.
+    """
+    console = Console()
+    try:
+        plan = load_plan(plan_path)
+    except PlanError as exc:
+        raise CertifyInputError(str(exc)) from exc
+    console.print(
+        f"Plan {plan.name}: {len(plan.probes)} probes, deadline {plan.deadline_seconds:g} s"
+    )
+    if recording_path is not None:
+        console.print(f"Grading recording {recording_path}")
+        try:
+            recording = read_recording(recording_path)
+        except RecordingError as exc:
+            raise CertifyInputError(str(exc)) from exc
+        finish(console, grade_recording(plan, recording), report_dir)
+        return
+    if listen is None:
+        raise CertifyInputError("a live run needs --listen HOST:PORT (or give --from-recording)")
+    host, port = parse_listen(listen)
+    from reference_impl.certify.run import LiveRunError, live_run
+
+    try:
+        recording = live_run(plan, host, port, report_dir / RECORDING_NAME, console)
+    except LiveRunError as exc:
+        raise CertifyInputError(str(exc)) from exc
+    finish(console, grade_recording(plan, recording), report_dir)

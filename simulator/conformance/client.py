@@ -1,0 +1,146 @@
+"""`CallbackClient`: posts callback bodies to a `Target` and keeps each exchange for reporting.
+
+Every failure report, and the fuzzer's curl reproduction, is built from the `Exchange` recorded
+here, so what is reported is byte-for-byte what was sent.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from simulator.conformance.transport import Target
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+def encode(payload: Any) -> bytes:
+    """A payload as an ESP would send it: compact UTF-8 JSON, non-ASCII left unescaped."""
+    if isinstance(payload, bytes):
+        return payload
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class SentRequest:
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    content: bytes
+
+    def summary(self, limit: int = 600) -> str:
+        text = self.content.decode("utf-8", errors="backslashreplace")
+        if len(text) > limit:
+            text = f"{text[:limit]}... ({len(self.content)} bytes in all)"
+        return f"{self.method} {self.url}\n  body: {text}"
+
+    def as_curl(self) -> str:
+        """A ready-to-run shell command that replays this request exactly."""
+        headers = " ".join(f"-H {shlex.quote(f'{k}: {v}')}" for k, v in self.headers)
+        command = f"curl -sS -i -X {self.method} {shlex.quote(self.url)} {headers}".rstrip()
+        try:
+            text = self.content.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None and "\0" not in text:
+            return f"printf '%s' {shlex.quote(text)} | {command} --data-binary @-"
+        escaped = "".join(f"\\x{byte:02x}" for byte in self.content)
+        return f"printf '%b' '{escaped}' | {command} --data-binary @-"
+
+
+@dataclass
+class Exchange:
+    """One request and the receiver's answer, parsed when it is JSON."""
+
+    request: SentRequest
+    status: int
+    headers: dict[str, str]
+    content: bytes
+    json: Any = None
+    json_error: str | None = None
+
+    def summary(self, limit: int = 600) -> str:
+        text = self.content.decode("utf-8", errors="backslashreplace")
+        if len(text) > limit:
+            text = f"{text[:limit]}... ({len(self.content)} bytes in all)"
+        content_type = self.headers.get("content-type", "<none>")
+        return f"HTTP {self.status} ({content_type})\n  body: {text}"
+
+
+@dataclass
+class StateClient:
+    """The receiver's optional read API (the reference receiver's `/api/...` routes)."""
+
+    http: httpx.Client
+    base_url: str
+
+    def profile(self, email: str) -> dict[str, Any] | None:
+        response = self.http.get(f"{self.base_url}/api/profiles/{quote(email, safe='@')}")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()
+
+    def events(self, **filters: Any) -> list[dict[str, Any]]:
+        params = {key: str(value) for key, value in filters.items() if value is not None}
+        response = self.http.get(f"{self.base_url}/api/events", params=params)
+        response.raise_for_status()
+        return list(response.json().get("events", []))
+
+
+@dataclass
+class CallbackClient:
+    """Posts payloads to the receiver under test; `history` keeps every exchange in order."""
+
+    target: Target
+    http: httpx.Client = field(init=False)
+    history: list[Exchange] = field(default_factory=list, init=False)
+    keep_history: int = 50
+
+    def __post_init__(self) -> None:
+        self.http = self.target.http_client()
+
+    @property
+    def state(self) -> StateClient | None:
+        if self.target.state_url is None:
+            return None
+        return StateClient(self.http, self.target.state_url.rstrip("/"))
+
+    def post(self, payload: Any, *, content_type: str = JSON_CONTENT_TYPE) -> Exchange:
+        """POST `payload` (bytes as is, anything else as JSON); never raises on HTTP errors."""
+        content = encode(payload)
+        headers = (("Content-Type", content_type),)
+        request = SentRequest("POST", self.target.callback_url, headers, content)
+        response = self.http.post(self.target.callback_url, content=content, headers=dict(headers))
+        exchange = Exchange(request, response.status_code, dict(response.headers), response.content)
+        try:
+            exchange.json = json.loads(response.content.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            exchange.json_error = str(exc)
+        self.history.append(exchange)
+        del self.history[: -self.keep_history]
+        return exchange
+
+    def post_events(
+        self, failed: list[Any] | None = None, success: list[Any] | None = None, **extra: Any
+    ) -> Exchange:
+        events: dict[str, Any] = {}
+        if failed is not None:
+            events["failed"] = failed
+        if success is not None:
+            events["success"] = success
+        return self.post({"version": "v2", "events": events, **extra})
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> CallbackClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,153 @@
+"""Field-by-field comparison of an expected reply with the one that came back.
+
+Modelled on pytest-httpserver's `RequestMatcher.difference()`: instead of a bare `assert a == b`,
+a check gets a list of `(field, expected, actual)` rows, so a failure report says exactly which
+part of the reply was wrong. Pure functions, no I/O.
+
+An expected value is either a plain JSON value (compared by equality, with `1 != True`) or a
+`Matcher` for the places where PROTOCOL.md fixes a property rather than a value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+MISSING = object()
+"""Stands in for a key or item that one side has and the other lacks."""
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+ABSENT = _Absent()
+
+
+class Matcher:
+    """An expected value that accepts more than one actual value."""
+
+    def matches(self, actual: Any) -> bool:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        raise NotImplementedError
+
+
+class NonEmptyString(Matcher):
+    """A value PROTOCOL.md requires to be present but whose exact wording it leaves open."""
+
+    def matches(self, actual: Any) -> bool:
+        return isinstance(actual, str) and bool(actual.strip())
+
+    def __repr__(self) -> str:
+        return "<any non-empty string>"
+
+
+class OneOf(Matcher):
+    """Any of a few exact values, for places where PROTOCOL.md allows either reading."""
+
+    def __init__(self, *options: Any) -> None:
+        self.options = options
+
+    def matches(self, actual: Any) -> bool:
+        return any(_same(option, actual) for option in self.options)
+
+    def __repr__(self) -> str:
+        return "one of " + " | ".join(_show(option) for option in self.options)
+
+
+class StatusIn(Matcher):
+    """An HTTP status within a half-open range, e.g. any non-5xx."""
+
+    def __init__(self, low: int, high: int, label: str) -> None:
+        self.low, self.high, self.label = low, high, label
+
+    def matches(self, actual: Any) -> bool:
+        return isinstance(actual, int) and self.low <= actual < self.high
+
+    def __repr__(self) -> str:
+        return f"<{self.label}>"
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """One row of a failure report: where, what PROTOCOL.md expects, what came back."""
+
+    field: str
+    expected: Any
+    actual: Any
+
+    def render(self) -> str:
+        return f"  {self.field}: expected {_show(self.expected)}, got {_show(self.actual)}"
+
+
+def _show(value: Any) -> str:
+    if value is MISSING or value is ABSENT:
+        return "<absent>"
+    if isinstance(value, Matcher):
+        return repr(value)
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _same(expected: Any, actual: Any) -> bool:
+    """JSON equality: `True` is not `1`, `1.0` is `1`, containers compared deeply."""
+    if isinstance(expected, Matcher):
+        return expected.matches(actual)
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return type(expected) is type(actual) and expected == actual
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and not difference(expected, actual)
+    if isinstance(expected, list):
+        return isinstance(actual, list) and not difference(expected, actual)
+    if isinstance(expected, int | float) and isinstance(actual, int | float):
+        return expected == actual
+    return type(expected) is type(actual) and expected == actual
+
+
+def _join(path: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def difference(expected: Any, actual: Any, path: str = "") -> list[Difference]:
+    """Every place `actual` departs from `expected`, deepest field first named in full."""
+    if isinstance(expected, Matcher):
+        return [] if expected.matches(actual) else [Difference(path or "<value>", expected, actual)]
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        rows: list[Difference] = []
+        for key, value in expected.items():
+            if key not in actual:
+                rows.append(Difference(_join(path, key), value, ABSENT))
+            else:
+                rows.extend(difference(value, actual[key], _join(path, key)))
+        rows.extend(
+            Difference(_join(path, key), ABSENT, actual[key])
+            for key in actual
+            if key not in expected
+        )
+        return rows
+    if isinstance(expected, list) and isinstance(actual, list):
+        rows = []
+        for index, (want, got) in enumerate(zip(expected, actual, strict=False)):
+            rows.extend(difference(want, got, _join(path, index)))
+        rows.extend(
+            Difference(_join(path, index), expected[index], ABSENT)
+            for index in range(len(actual), len(expected))
+        )
+        rows.extend(
+            Difference(_join(path, index), ABSENT, actual[index])
+            for index in range(len(expected), len(actual))
+        )
+        return rows
+    if _same(expected, actual):
+        return []
+    return [Difference(path or "<value>", expected, actual)]
+
+
+def render(rows: Iterable[Difference]) -> str:
+    return "\n".join(row.render() for row in rows)

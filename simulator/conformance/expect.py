@@ -1,0 +1,343 @@
+"""What a conforming receiver must answer to a given request body: PROTOCOL.md sections 3 and 4.
+
+Written from PROTOCOL.md alone, without importing the reference receiver's validation, reply
+builder or meta codec, so that a bug there cannot hide in the checker. Pure functions, no I/O.
+
+The model separates what the protocol fixes from what it leaves open. Where PROTOCOL.md is explicit
+the expectation is an exact value; where it is silent (the wording of the email error, which of
+several faults in one event is reported, whether a non-ASCII meta is "malformed") the expectation
+is a `Matcher`, or an event whose outcome is `EITHER`. Those open points are pinned down separately
+by SHOULD-level requirements, so a MUST failure always means a sentence of PROTOCOL.md was broken.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from simulator.conformance.difference import Matcher, NonEmptyString, OneOf, difference
+
+# Top-level error messages, word for word from PROTOCOL.md section 4.
+READ_ERROR = "Exception occurred while reading input stream"
+MISSING_PARAMETERS = "Bad request. Some mandatory parameters were missing."
+TOO_MANY_EVENTS = "More than allowed events received."
+
+# Per-event errorDescription values fixed by PROTOCOL.md section 4.
+INVALID_META = "invalid meta"
+UNMAPPED_TYPE = "Could not map event to any bounce type"
+# The email message is only required to be "of the same style"; this is the SHOULD-level wording.
+INVALID_EMAIL = "invalid email"
+NOT_AN_OBJECT = "event is not a JSON object"
+
+ERROR_KEY = "error"
+TOTAL_KEY = "TOTAL_EVENTS"
+PROCESSED_KEY = "PROCESSED_EVENTS"
+UNPROCESSED_KEY = "UNPROCESSED_EVENTS"
+ERROR_DESCRIPTION_KEY = "errorDescription"
+
+VERSION = "v2"
+MAX_EVENTS = 1000
+FAILED_TYPES = ("hard_bounce", "soft_bounce", "spam", "unsubscribed", "bounce")
+SUCCESS_TYPES = ("delivered",)
+META_FIELD_COUNT = 8
+
+
+def failed_message(count: int) -> str:
+    return f"{count} event(s) failed to process"
+
+
+def refusal(message: Any) -> dict[str, Any]:
+    """The body of every 400: PROTOCOL.md section 4 gives one shape with zero counts."""
+    return {ERROR_KEY: message, TOTAL_KEY: 0, PROCESSED_KEY: 0, UNPROCESSED_KEY: []}
+
+
+class Outcome(Enum):
+    PROCESSED = "processed"
+    UNPROCESSED = "unprocessed"
+    EITHER = "either"
+    """PROTOCOL.md does not decide; a receiver may process or refuse the event."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The model's decision for one event of a readable batch."""
+
+    outcome: Outcome
+    description: Any = None
+    """errorDescription expected when unprocessed: an exact string or a Matcher."""
+    reasons: tuple[str, ...] = ()
+
+
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+_SIGNED_DIGITS = re.compile(r"-?[0-9]+")
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]*")
+_CLEARLY_VALID_EMAIL = re.compile(
+    r"[A-Za-z0-9_%+-]+(\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}"
+)
+
+
+class Judgement(Enum):
+    VALID = "valid"
+    INVALID = "invalid"
+    OPEN = "open"
+    """The protocol text does not settle it."""
+
+
+def judge_meta(value: Any) -> Judgement:
+    """PROTOCOL.md section 2's layout: 8 '|'-separated fields, the last empty, date = UTC(send)."""
+    if not isinstance(value, str) or not value:
+        return Judgement.INVALID
+    parts = value.rsplit("|", META_FIELD_COUNT - 1)
+    if len(parts) != META_FIELD_COUNT:
+        return Judgement.INVALID
+    email, account, sent_at, date, variant, label, message_id, trailer = parts
+    if trailer:
+        return Judgement.INVALID
+    local, at, domain = email.rpartition("@")
+    if not (at and local and domain) or not label:
+        return Judgement.INVALID
+    if not all(_ASCII_DIGITS.fullmatch(text) for text in (account, sent_at, variant)):
+        return Judgement.INVALID
+    if not _SIGNED_DIGITS.fullmatch(message_id):
+        return Judgement.INVALID
+    try:
+        send_date = datetime.fromtimestamp(int(sent_at), UTC).strftime("%Y%m%d")
+    except (OverflowError, OSError, ValueError):
+        return Judgement.INVALID
+    if date != send_date:
+        return Judgement.INVALID
+    # Section 2 wants a byte-exact header value but never says which characters a meta may hold,
+    # nor how a '|' inside the address is to be read: those are left to the receiver.
+    if not _VISIBLE_ASCII.fullmatch(value) or "|" in email:
+        return Judgement.OPEN
+    return Judgement.VALID
+
+
+def judge_email(value: Any) -> Judgement:
+    """Missing or malformed is refused; only plainly good and plainly bad addresses are decided."""
+    if not isinstance(value, str):
+        return Judgement.INVALID
+    if _CLEARLY_VALID_EMAIL.fullmatch(value) and len(value) <= 254:
+        return Judgement.VALID
+    local, at, domain = value.rpartition("@")
+    if not at or not local or not domain or any(ch.isspace() for ch in value):
+        return Judgement.INVALID
+    return Judgement.OPEN
+
+
+def judge_event(event: Any, allowed_types: tuple[str, ...] = FAILED_TYPES) -> Verdict:
+    """One event's outcome and, if refused, its errorDescription (PROTOCOL.md sections 3-4)."""
+    if not isinstance(event, dict):
+        # Section 4: unprocessed entries are exactly the failed events; the entry's form is open.
+        return Verdict(Outcome.UNPROCESSED, NonEmptyString(), ("not an object",))
+    faults: list[tuple[str, Any]] = []
+    open_points: list[str] = []
+    event_type = event.get("type")
+    if not isinstance(event_type, str) or event_type not in allowed_types:
+        faults.append(("type", UNMAPPED_TYPE))
+    meta = judge_meta(event.get("meta"))
+    if meta is Judgement.INVALID:
+        faults.append(("meta", INVALID_META))
+    elif meta is Judgement.OPEN:
+        open_points.append("meta")
+    email = judge_email(event.get("email"))
+    if email is Judgement.INVALID:
+        faults.append(("email", NonEmptyString()))
+    elif email is Judgement.OPEN:
+        open_points.append("email")
+    description = event.get("description")
+    if "description" in event and not isinstance(description, str):
+        open_points.append("description")
+    if faults:
+        exact = len(faults) == 1 and not open_points
+        return Verdict(
+            Outcome.UNPROCESSED,
+            faults[0][1] if exact else NonEmptyString(),
+            tuple(name for name, _ in faults),
+        )
+    if open_points:
+        return Verdict(Outcome.EITHER, NonEmptyString(), tuple(open_points))
+    return Verdict(Outcome.PROCESSED)
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What a conforming receiver answers: a status and a body, possibly with open points."""
+
+    status: Any
+    body: Any
+    events: tuple[Any, ...] = ()
+    verdicts: tuple[Verdict, ...] = field(default=())
+    reason: str = ""
+
+    @property
+    def determined(self) -> bool:
+        return all(v.outcome is not Outcome.EITHER for v in self.verdicts)
+
+    def resolve(self, actual_body: Any) -> Any:
+        """The concrete expected body, settling each EITHER event by what the receiver did.
+
+        An open event counts as refused when the next unclaimed entry of UNPROCESSED_EVENTS is that
+        event echoed back; everything PROTOCOL.md fixes (order, the echo, the counts, the error
+        message) is still compared exactly against that choice.
+        """
+        if self.body is not None:
+            return self.body
+        entries = actual_body.get(UNPROCESSED_KEY) if isinstance(actual_body, dict) else None
+        entries = entries if isinstance(entries, list) else []
+        unprocessed: list[Any] = []
+        cursor = 0
+        for event, verdict in zip(self.events, self.verdicts, strict=True):
+            entry = _entry(event, verdict.description)
+            if verdict.outcome is Outcome.UNPROCESSED or (
+                verdict.outcome is Outcome.EITHER
+                and cursor < len(entries)
+                and not difference(entry, entries[cursor])
+            ):
+                unprocessed.append(entry)
+                cursor += 1
+        return batch_reply(len(self.events), unprocessed)
+
+
+def _entry(event: Any, description: Any) -> Any:
+    """Section 4: an unprocessed entry is "the event as sent, plus errorDescription"."""
+    if isinstance(event, dict):
+        return {**event, ERROR_DESCRIPTION_KEY: description}
+    return _NonObjectEntry()
+
+
+class _NonObjectEntry(Matcher):
+    """A refused non-object event: any object carrying an errorDescription (the form is open)."""
+
+    def matches(self, actual: Any) -> bool:
+        return isinstance(actual, dict) and NonEmptyString().matches(
+            actual.get(ERROR_DESCRIPTION_KEY)
+        )
+
+    def __repr__(self) -> str:
+        return "<an object with a non-empty errorDescription>"
+
+
+class DocumentedShape(Matcher):
+    """Section 4's reply shape, for the inputs whose exact answer PROTOCOL.md leaves open."""
+
+    def matches(self, actual: Any) -> bool:
+        if not isinstance(actual, dict):
+            return False
+        if not set(actual) <= {ERROR_KEY, TOTAL_KEY, PROCESSED_KEY, UNPROCESSED_KEY}:
+            return False
+        counts = [actual.get(TOTAL_KEY), actual.get(PROCESSED_KEY)]
+        if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+            return False
+        entries = actual.get(UNPROCESSED_KEY)
+        if not isinstance(entries, list) or counts[0] != counts[1] + len(entries):
+            return False
+        if ERROR_KEY in actual and not NonEmptyString().matches(actual[ERROR_KEY]):
+            return False
+        return all(_NonObjectEntry().matches(entry) for entry in entries)
+
+    def __repr__(self) -> str:
+        return (
+            "<a reply of the documented shape: TOTAL_EVENTS == PROCESSED_EVENTS"
+            " + len(UNPROCESSED_EVENTS), optional error string>"
+        )
+
+
+def batch_reply(total: int, unprocessed: list[Any]) -> dict[str, Any]:
+    """Section 4's 200 body: `error` only when something failed, counts that add up."""
+    body: dict[str, Any] = {}
+    if unprocessed:
+        body[ERROR_KEY] = failed_message(len(unprocessed))
+    body[TOTAL_KEY] = total
+    body[PROCESSED_KEY] = total - len(unprocessed)
+    body[UNPROCESSED_KEY] = unprocessed
+    return body
+
+
+class _Unparseable(Exception):
+    pass
+
+
+def _decode(content: bytes) -> Any:
+    try:
+        text = content.decode("utf-8")
+        return json.loads(
+            text,
+            parse_constant=_reject_constant,
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _Unparseable(str(exc)) from exc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def expected_response(content: bytes) -> Expected:
+    """The reply PROTOCOL.md requires for a `POST` of `content` to the callback URL."""
+    try:
+        payload = _decode(content)
+    except _Unparseable:
+        return Expected(400, refusal(READ_ERROR), reason="the body is not readable JSON")
+    except RecursionError:
+        # Deep nesting: readable JSON for some parsers, not for others; only the shape is fixed.
+        return Expected(
+            OneOf(200, 400), DocumentedShape(), reason="the body nests too deeply to decide"
+        )
+    if not isinstance(payload, dict):
+        return Expected(
+            400,
+            refusal(OneOf(MISSING_PARAMETERS, READ_ERROR)),
+            reason="the top level is not a JSON object",
+        )
+    if payload.get("version") != VERSION:
+        return Expected(400, refusal(MISSING_PARAMETERS), reason='version is not "v2"')
+    events = payload.get("events")
+    if not isinstance(events, dict):
+        return Expected(400, refusal(MISSING_PARAMETERS), reason="events is not an object")
+    failed = events.get("failed")
+    success = events.get("success")
+    if "failed" in events and not isinstance(failed, list):
+        return Expected(400, refusal(MISSING_PARAMETERS), reason="events.failed is not a list")
+    if "failed" not in events and "success" not in events:
+        return Expected(400, refusal(MISSING_PARAMETERS), reason="events.failed is missing")
+    if "success" in events and not isinstance(success, list):
+        # Section 3 describes `success` as a list; a wrong type is a bad top-level key.
+        return Expected(400, refusal(MISSING_PARAMETERS), reason="events.success is not a list")
+    failed = failed if isinstance(failed, list) else []
+    success = success if isinstance(success, list) else []
+    if len(failed) + len(success) > MAX_EVENTS:
+        return Expected(400, refusal(TOO_MANY_EVENTS), reason="more than 1000 events")
+    verdicts = [judge_event(event) for event in failed]
+    verdicts += [_judge_delivery(event) for event in success]
+    if "failed" not in events:
+        # Only `success`: section 3 calls `failed` required and `success` optional, so a
+        # success-only batch is a reading the text leaves open. Both answers must be well formed.
+        return Expected(
+            OneOf(200, 400), DocumentedShape(), reason="events.failed is missing, success present"
+        )
+    expected = Expected(
+        200,
+        None,
+        tuple(failed) + tuple(success),
+        tuple(verdicts),
+        reason="a readable batch of at most 1000 events",
+    )
+    if expected.determined:
+        return Expected(
+            200, expected.resolve({}), expected.events, expected.verdicts, expected.reason
+        )
+    return expected
+
+
+def _judge_delivery(event: Any) -> Verdict:
+    """Section 3 accepts `{"type": "delivered", ...}` in `success`; anything else there is open."""
+    verdict = judge_event(event, SUCCESS_TYPES)
+    if verdict.outcome is Outcome.UNPROCESSED:
+        return Verdict(Outcome.EITHER, NonEmptyString(), verdict.reasons)
+    return verdict

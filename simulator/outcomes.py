@@ -1,0 +1,132 @@
+"""Decide, per recipient, what the fake ESP reports: pure and reproducible.
+
+Every decision draws from a `random.Random` seeded by a hash of (seed, message key, recipient),
+so the same scenario, seed and mail give the same callbacks whatever the arrival order or the
+concurrency of the SMTP sessions.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import random
+from dataclasses import dataclass
+
+from faker import Faker
+
+from simulator.scenario import DELIVERED, OUTCOMES, AddressRule, Scenario
+
+# RFC 3463 enhanced status texts, one list per outcome. The first entry of each list is the
+# canonical one used by the SES-style address rules.
+HARD_BOUNCE_TEXTS = (
+    "550 5.1.1 User unknown",
+    "550 5.1.2 Bad destination system address",
+    "553 5.1.3 Bad destination mailbox address syntax",
+    "550 5.1.10 Recipient address has null MX",
+    "550 5.7.1 Delivery not authorized, message refused",
+)
+SOFT_BOUNCE_TEXTS = (
+    "452 4.2.2 Mailbox full",
+    "450 4.2.1 Mailbox disabled, not accepting messages",
+    "451 4.3.0 Other or undefined mail system status",
+    "421 4.4.2 Bad connection",
+    "451 4.4.1 No answer from host",
+)
+SPAM_TEXTS = ("Complaint received: feedback-type=abuse (RFC 5965 ARF report)",)
+UNSUBSCRIBED_TEXTS = ("Recipient unsubscribed via List-Unsubscribe (RFC 8058 one-click)",)
+DELIVERED_TEXTS = ("250 2.0.0 OK: delivered to the recipient's mailbox",)
+TEXTS = {
+    "delivered": DELIVERED_TEXTS,
+    "hard_bounce": HARD_BOUNCE_TEXTS,
+    "soft_bounce": SOFT_BOUNCE_TEXTS,
+    "spam": SPAM_TEXTS,
+    "unsubscribed": UNSUBSCRIBED_TEXTS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What happens to one recipient of one message, and how its callback event is bent."""
+
+    outcome: str
+    description: str
+    mutation: str | None = None
+    extra_keys: bool = False
+    duplicate: bool = False
+
+
+def strip_label(address: str) -> str:
+    """`Bounce+anything@Example.com` -> `bounce@example.com`: SES ignores the `+label`."""
+    local, at, domain = address.lower().rpartition("@")
+    if not at:
+        local, domain = address.lower(), ""
+    local = local.split("+", 1)[0]
+    return f"{local}@{domain}" if at else local
+
+
+def address_matches(pattern: str, address: str) -> bool:
+    """`bounce@` matches that local part at any domain; anything else is an fnmatch glob."""
+    plain = strip_label(address)
+    if pattern.endswith("@"):
+        return plain.split("@", 1)[0] + "@" == pattern
+    return fnmatch.fnmatchcase(plain, pattern)
+
+
+def rule_for(rules: tuple[AddressRule, ...], address: str) -> AddressRule | None:
+    for rule in rules:
+        if address_matches(rule.match, address):
+            return rule
+    return None
+
+
+def rng_for(seed: int, *parts: str) -> random.Random:
+    """An independent random stream for one (seed, parts...) tuple."""
+    material = "\x00".join((str(seed), *parts)).encode("utf-8", "surrogateescape")
+    digest = hashlib.blake2b(material, digest_size=8).digest()
+    return random.Random(int.from_bytes(digest, "big"))
+
+
+def _pick(rates: dict[str, float], draw: float, order: tuple[str, ...]) -> str | None:
+    total = 0.0
+    for name in order:
+        total += rates.get(name, 0.0)
+        if draw < total:
+            return name
+    return None
+
+
+class Decider:
+    """Holds the scenario, the seed and one Faker; `decide` is a pure function of its inputs."""
+
+    def __init__(self, scenario: Scenario, seed: int) -> None:
+        self.scenario = scenario
+        self.seed = seed
+        self._faker = Faker("en_US")
+
+    def _description(self, outcome: str, rng: random.Random, base: str | None) -> str:
+        texts = TEXTS[outcome]
+        text = base or texts[rng.randrange(len(texts))]
+        if outcome == DELIVERED:
+            return text
+        # Faker only where an event will be reported as a failure: seeding it is not free.
+        self._faker.seed_instance(rng.getrandbits(32))
+        return f"{text} (reported by mx.{self._faker.domain_name()})"
+
+    def decide(self, key: str, recipient: str) -> Decision:
+        rng = rng_for(self.seed, key, recipient)
+        outcome_draw, mutation_draw, extra_draw, duplicate_draw = (rng.random() for _ in range(4))
+        rule = rule_for(self.scenario.rules, recipient)
+        if rule is not None:
+            outcome, base = rule.outcome, rule.description
+        else:
+            outcome = _pick(self.scenario.outcomes, outcome_draw, OUTCOMES) or DELIVERED
+            base = None
+        callbacks = self.scenario.callbacks
+        mutation = _pick(callbacks.mutations, mutation_draw, tuple(sorted(callbacks.mutations)))
+        return Decision(
+            outcome=outcome,
+            description=self._description(outcome, rng, base),
+            mutation=mutation,
+            extra_keys=extra_draw < callbacks.extra_keys_rate,
+            duplicate=duplicate_draw < callbacks.duplicate_rate,
+        )

@@ -1,0 +1,293 @@
+"""Grading is a pure function of a recording: each misbehaviour fails exactly its own check."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from reference_impl.certify import checks as c
+from reference_impl.certify.checks import grade
+from reference_impl.certify.recording import Recording
+from tests.reference_impl.certify import builders as b
+
+
+def _grade(rec: Recording) -> c.Certification:
+    return grade(rec, deadline_at=b.T0 + b.DEADLINE)
+
+
+def _not_passing(result: c.Certification) -> dict[str, str]:
+    """Every check that is not PASS or INFORMATIONAL, with its grade."""
+    return {
+        check.id: check.grade
+        for check in result.checks
+        if check.grade not in (c.PASS, c.INFORMATIONAL)
+    }
+
+
+def test_well_behaved_vendor_certifies_clean_with_every_check_graded() -> None:
+    result = _grade(b.well_behaved())
+    assert _not_passing(result) == {}
+    assert result.passed
+    assert [check.id for check in result.checks] == [d.id for d in c.CHECKS]
+    assert result.check("retry-after-500").measurements["retry_delay_seconds"] == 5.0
+    assert "retried after 5.0 s" in result.check("retry-after-500").summary
+    meta = result.check("meta-byte-exact")
+    assert "long metas (>78) back exact: 2 of 2" in meta.summary
+    assert {e.probe_id for e in meta.evidence} >= {"long-200", "long-1200"}
+
+
+def test_grading_is_pure_same_recording_same_result() -> None:
+    rec = b.well_behaved()
+    assert _grade(rec) == _grade(rec)
+
+
+def test_meta_folded_by_python_email_fails_only_meta_check_gh124452() -> None:
+    """A vendor that reads the header with Python's email package returns long metas mangled."""
+
+    def fold_long(document: dict) -> dict:
+        for item in document["events"]["failed"]:
+            if len(item["meta"]) > 78:
+                item["meta"] = b.python_folded(item["meta"])
+        return document
+
+    result = _grade(b.replace_bodies(b.well_behaved(), fold_long))
+    assert _not_passing(result) == {"meta-byte-exact": c.FAIL}
+    assert not result.passed
+    bad = [e for e in result.check("meta-byte-exact").evidence if e.grade == c.FAIL]
+    assert {e.probe_id for e in bad} == {"long-200", "long-1200"}
+    assert all("RFC 2047" in e.note for e in bad)
+    assert all(e.expected and e.actual and e.expected != e.actual for e in bad)
+
+
+def test_leading_space_from_folding_is_named_in_the_evidence() -> None:
+    rec = b.well_behaved()
+    target = rec.probes[5]
+
+    def add_space(document: dict) -> dict:
+        for item in document["events"]["failed"]:
+            if item["meta"] == target.meta:
+                item["meta"] = " " + item["meta"]
+        return document
+
+    result = _grade(b.replace_bodies(rec, add_space))
+    assert _not_passing(result) == {"meta-byte-exact": c.FAIL}
+    (bad,) = [e for e in result.check("meta-byte-exact").evidence if e.grade == c.FAIL]
+    assert bad.probe_id == "long-74"
+    assert "leading space" in bad.note
+
+
+def test_meta_never_sent_fails_meta_check() -> None:
+    rec = b.well_behaved()
+    stranger = b.probe(20, "x", "stranger@sim.test", "hard_bounce")
+    extra = b.call(9, 3.0, b.body([b.event(stranger)]))
+    result = _grade(replace(rec, callbacks=(*rec.callbacks, extra)))
+    assert _not_passing(result) == {"meta-byte-exact": c.FAIL}
+    assert any(
+        e.note == "matches no meta that was sent" for e in result.check("meta-byte-exact").evidence
+    )
+
+
+def test_vendor_that_never_retries_fails_retry_after_500() -> None:
+    rec = b.well_behaved()
+    calls = tuple(call for call in rec.callbacks if call.seq not in (4, 5))
+    result = _grade(replace(rec, callbacks=calls))
+    assert _not_passing(result) == {
+        "retry-after-500": c.FAIL,
+        "retry-after-timeout": c.NON_STRICT,
+    }
+    assert not result.passed
+    evidence = result.check("retry-after-500").evidence
+    assert evidence[0].callback_seq == 2 and c.NO_RETRY in evidence[0].note
+
+
+def test_more_than_1000_events_in_one_call_fails_only_the_batch_limit() -> None:
+    probes = [b.probe(i, f"bulk-{i}", f"bounce+{i}@sim.test", "hard_bounce") for i in range(1001)]
+    rec = b.recording(probes, [b.call(1, 1.0, b.body([b.event(p) for p in probes]), status=400)])
+    result = _grade(rec)
+    assert _not_passing(result) == {"max-1000-events": c.FAIL}
+    check = result.check("max-1000-events")
+    assert check.evidence[0].note == "1001 events in one call"
+    assert check.measurements["largest_call"] == 1001
+
+
+def test_spam_reported_as_hard_bounce_fails_only_type_check() -> None:
+    def spam_to_hard(document: dict) -> dict:
+        for item in document["events"]["failed"]:
+            if item["type"] == "spam":
+                item["type"] = "hard_bounce"
+        return document
+
+    result = _grade(b.replace_bodies(b.well_behaved(), spam_to_hard))
+    assert _not_passing(result) == {"type-matches-outcome": c.FAIL}
+    (bad,) = [e for e in result.check("type-matches-outcome").evidence if e.grade == c.FAIL]
+    assert (bad.probe_id, bad.expected, bad.actual) == ("spam", "spam", "hard_bounce")
+
+
+def test_dropped_events_are_missing_in_the_deadline_check_only() -> None:
+    def drop_soft_and_unsub(document: dict) -> dict:
+        failed = document["events"]["failed"]
+        document["events"]["failed"] = [
+            i for i in failed if i["type"] not in ("soft_bounce", "unsubscribed")
+        ]
+        return document
+
+    result = _grade(b.replace_bodies(b.well_behaved(), drop_soft_and_unsub))
+    assert _not_passing(result) == {"all-events-by-deadline": c.MISSING}
+    assert not result.passed
+    missing = {e.probe_id for e in result.check("all-events-by-deadline").evidence}
+    assert missing == {"soft", "unsub"}
+
+
+def test_event_after_the_deadline_is_late_not_missing() -> None:
+    rec = b.well_behaved()
+    hard = rec.probes[0]
+    late = b.call(9, b.DEADLINE + 30, b.body([b.event(hard)]))
+    without = b.replace_bodies(
+        rec,
+        lambda d: {
+            **d,
+            "events": {
+                **d["events"],
+                "failed": [i for i in d["events"]["failed"] if i["meta"] != hard.meta],
+            },
+        },
+    )
+    result = _grade(replace(without, callbacks=(*without.callbacks, late)))
+    assert _not_passing(result) == {"all-events-by-deadline": c.FAIL}
+    assert "30.0 s after the deadline" in result.check("all-events-by-deadline").evidence[0].note
+
+
+def test_nothing_arrived_grades_missing_not_pass() -> None:
+    result = _grade(b.recording(b.standard_probes(), []))
+    assert result.check("body-json-v2").grade == c.MISSING
+    assert result.check("all-events-by-deadline").grade == c.MISSING
+    assert result.check("retry-after-500").grade == c.MISSING
+    assert not result.passed
+
+
+@pytest.mark.parametrize(
+    ("raw", "note"),
+    [
+        (b"not json", "body is not JSON"),
+        (b"\xff\xfe", "body is not UTF-8"),
+        (b'{"version": "v1", "events": {"failed": []}}', "version is 'v1', not 'v2'"),
+        (b"[1, 2]", "body is JSON but not an object"),
+    ],
+)
+def test_body_that_is_not_json_v2_fails_body_check(raw: bytes, note: str) -> None:
+    rec = b.well_behaved()
+    result = _grade(replace(rec, callbacks=(*rec.callbacks, b.call(9, 3.0, raw, status=400))))
+    assert _not_passing(result) == {"body-json-v2": c.FAIL}
+    assert result.check("body-json-v2").evidence[0].note == note
+
+
+def test_failure_events_outside_failed_group_fail_grouping() -> None:
+    rec = b.well_behaved()
+    hard = rec.probes[0]
+    raw = b'{"version": "v2", "events": {"bounced": [%s]}}' % (b.json.dumps(b.event(hard)).encode())
+    result = _grade(replace(rec, callbacks=(*rec.callbacks, b.call(9, 3.0, raw))))
+    assert _not_passing(result) == {"events-grouped-failed": c.FAIL}
+
+
+def test_wrong_email_fails_email_check_and_case_only_is_non_strict() -> None:
+    rec = b.well_behaved()
+
+    def rewrite(document: dict) -> dict:
+        for item in document["events"]["failed"]:
+            if item["type"] == "soft_bounce":
+                item["email"] = "someone-else@sim.test"
+            if item["type"] == "spam":
+                item["email"] = item["email"].upper()
+        return document
+
+    result = _grade(b.replace_bodies(rec, rewrite))
+    assert _not_passing(result) == {"email-matches-recipient": c.FAIL}
+    grades = {e.probe_id: e.grade for e in result.check("email-matches-recipient").evidence}
+    assert grades["soft"] == c.FAIL and grades["spam"] == c.NON_STRICT
+
+
+def test_should_checks_only_grade_non_strict_and_do_not_block() -> None:
+    """No description and a text/plain Content-Type are SHOULD misses: NON-STRICT, certified."""
+
+    def strip_descriptions(document: dict) -> dict:
+        for item in document["events"]["failed"]:
+            item.pop("description", None)
+        return document
+
+    rec = b.replace_bodies(b.well_behaved(), strip_descriptions)
+    rec = replace(
+        rec,
+        callbacks=tuple(
+            replace(x, headers=(("Content-Type", "text/plain"),)) for x in rec.callbacks
+        ),
+    )
+    result = _grade(rec)
+    assert _not_passing(result) == {
+        "description-present": c.NON_STRICT,
+        "content-type-json": c.NON_STRICT,
+    }
+    assert result.passed
+
+
+def test_duplicate_after_success_is_non_strict_but_retry_after_failure_is_not() -> None:
+    rec = b.well_behaved()
+    first = rec.callbacks[0]
+    again = replace(first, seq=9, arrived_at=first.arrived_at + 20)
+    result = _grade(replace(rec, callbacks=(*rec.callbacks, again)))
+    assert _not_passing(result) == {"no-unprompted-duplicates": c.NON_STRICT}
+    flagged = {e.probe_id for e in result.check("no-unprompted-duplicates").evidence}
+    assert "retry-500" not in flagged and "hard" in flagged
+
+
+def test_delivered_probe_reported_as_bounce_fails_type_check() -> None:
+    rec = b.well_behaved()
+    ok = rec.probes[4]
+    bad = b.call(9, 3.0, b.body([b.event(ok, "hard_bounce")]))
+    result = _grade(replace(rec, callbacks=(*rec.callbacks, bad)))
+    assert _not_passing(result) == {"type-matches-outcome": c.FAIL}
+
+
+def test_legacy_bounce_type_for_hard_bounce_is_non_strict() -> None:
+    def legacy(document: dict) -> dict:
+        for item in document["events"]["failed"]:
+            if item["type"] == "hard_bounce":
+                item["type"] = "bounce"
+        return document
+
+    result = _grade(b.replace_bodies(b.well_behaved(), legacy))
+    assert _not_passing(result) == {"type-matches-outcome": c.NON_STRICT}
+    assert result.passed
+
+
+def test_smtp_refused_probe_fails_smtp_check_and_is_not_expected_by_deadline() -> None:
+    rec = b.well_behaved()
+    probes = list(rec.probes)
+    probes.append(b.probe(30, "refused", "bounce+x@sim.test", "hard_bounce"))
+    probes[-1] = replace(probes[-1], send_error="550 5.7.1 relay denied")
+    result = _grade(replace(rec, probes=tuple(probes)))
+    assert _not_passing(result) == {"smtp-accepted": c.FAIL}
+
+
+def test_plan_without_retry_probes_is_informational() -> None:
+    probes = [p for p in b.standard_probes() if not p.respond]
+    rec = b.well_behaved(b.standard_probes())
+    calls = tuple(x for x in rec.callbacks if x.seq == 1)
+    result = _grade(replace(rec, probes=tuple(probes), callbacks=calls))
+    assert result.check("retry-after-500").grade == c.INFORMATIONAL
+    assert result.check("retry-after-500").summary == c.NOT_PROBED_500
+    assert result.passed
+
+
+@pytest.mark.parametrize(
+    ("sent", "got", "words"),
+    [
+        ("a|b|", " a|b|", "leading space"),
+        ("a|b|", "a|\r\n b|", "whitespace inserted"),
+        ("a|b|c|", "a|b", "truncated"),
+        ("a|b|", "=?utf-8?q?a=7Cb=7C?=", "RFC 2047"),
+        ("a|b|", "z|z|", "differs"),
+    ],
+)
+def test_describe_mismatch_names_the_transport_fault(sent: str, got: str, words: str) -> None:
+    assert words in c.describe_mismatch(sent, got)

@@ -1,0 +1,114 @@
+"""The SQLite store: durability, deduplication, profiles and reports, on a real file."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from reference_impl.meta import Meta, build_meta
+from reference_impl.payload import read_batch
+from reference_impl.store import RawCallback, SentMessage, SQLiteStore
+
+
+def meta_for(email: str, message_id: int = 1) -> str:
+    return build_meta(Meta(email, 9, 1730714617, 1, "spring", message_id))
+
+
+def body(*events: tuple[str, str]) -> bytes:
+    failed = [{"type": kind, "email": email, "meta": meta_for(email)} for kind, email in events]
+    return json.dumps({"version": "v2", "events": {"failed": failed}}).encode()
+
+
+def record(store: SQLiteStore, payload: bytes) -> int:
+    batch = read_batch(payload)
+    return store.record_batch(RawCallback(payload, "127.0.0.1", None, 0.0), batch, {})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteStore:
+    return SQLiteStore(tmp_path / "store.sqlite3")
+
+
+def test_database_runs_in_wal_mode_with_full_sync(store: SQLiteStore) -> None:
+    db = sqlite3.connect(store.path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_committed_batch_survives_reopening_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "durable.sqlite3"
+    first = SQLiteStore(path)
+    record(first, body(("spam", "a@example.com")))
+    first.close()
+    reopened = SQLiteStore(path)
+    assert reopened.counts()["callbacks"] == 1
+    assert reopened.profile("a@example.com")["subscribed"] is False
+
+
+def test_retried_event_raises_system_events_once_but_raw_log_keeps_the_retry(
+    store: SQLiteStore,
+) -> None:
+    payload = body(("hard_bounce", "a@example.com"))
+    record(store, payload)
+    record(store, payload)
+    assert len(store.events()) == 2
+    assert len(store.callbacks()) == 2
+    report = store.campaign(1)
+    assert report["counts"]["hard_bounce"] == 1
+    assert report["duplicates_ignored"] == 1
+
+
+def test_duplicate_inside_one_batch_is_applied_once(store: SQLiteStore) -> None:
+    record(store, body(("spam", "a@example.com"), ("spam", "a@example.com")))
+    assert [e["name"] for e in store.events()] == ["Channel Unsubscribed"]
+
+
+def test_same_meta_with_another_type_is_a_new_event(store: SQLiteStore) -> None:
+    record(store, body(("soft_bounce", "a@example.com")))
+    record(store, body(("hard_bounce", "a@example.com")))
+    assert [e["type"] for e in store.events()] == ["soft_bounce", "hard_bounce", "hard_bounce"]
+
+
+def test_soft_bounce_keeps_profile_subscribed_and_unsubscribe_is_sticky(
+    store: SQLiteStore,
+) -> None:
+    record(store, body(("soft_bounce", "a@example.com")))
+    assert store.profile("a@example.com")["subscribed"] is True
+    record(store, body(("unsubscribed", "a@example.com"), ("soft_bounce", "a@example.com")))
+    profile = store.profile("A@Example.com")
+    assert profile["subscribed"] is False
+    assert [(h["cause"], h["subscribed"]) for h in profile["history"]] == [
+        ("soft_bounce", True),
+        ("unsubscribed", False),
+    ]
+
+
+def test_failed_write_commits_nothing(store: SQLiteStore) -> None:
+    """A fault mid-transaction rolls back the raw log too, so the 500 is honest."""
+    sqlite3.connect(store.path).execute("DROP TABLE system_events")
+    with pytest.raises(sqlite3.OperationalError):
+        record(store, body(("spam", "a@example.com")))
+    db = sqlite3.connect(store.path)
+    assert db.execute("SELECT count(*) FROM callbacks").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+
+
+def test_sent_messages_and_send_failures_feed_the_campaign_report(store: SQLiteStore) -> None:
+    sent = SentMessage("a@example.com", meta_for("a@example.com", 5), 5, "spring", 1, 1.0)
+    store.record_sent([sent, sent])
+    store.record_send_failure("b@example.com", meta_for("b@example.com", 5), "SMTP timeout", "x")
+    assert store.sent_messages() == [sent]
+    report = store.campaign(5)
+    assert report["sent"] == 1
+    assert report["counts"]["send_failed"] == 1
+    (failure,) = store.events(message_id=5)
+    assert failure["properties"]["Error"] == "SMTP timeout"
+
+
+def test_label_report_aggregates_all_messages_of_a_label(store: SQLiteStore) -> None:
+    record(store, body(("spam", "a@example.com"), ("hard_bounce", "b@example.com")))
+    counts = store.label_report("spring")["counts"]
+    assert (counts["spam"], counts["hard_bounce"]) == (1, 1)
+    assert store.label_report("unknown") is None
