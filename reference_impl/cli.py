@@ -6,6 +6,8 @@ import click
 
 from reference_impl.certify.cli import certify
 from reference_impl.receiver_cli import receiver
+from simulator.cli import esp
+from simulator.conformance.cli import conform, fuzz_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,4 +17,11 @@ def main() -> None:
 
 
 main.add_command(receiver)
+main.add_command(esp)
 main.add_command(certify)
+main.add_command(conform)
+main.add_command(fuzz_command)
+
+
+if __name__ == "__main__":
+    main()

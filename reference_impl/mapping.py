@@ -9,6 +9,8 @@
 
 The profile is the meta's recipient, not the event's `email`: the meta is what the platform wrote,
 while `email` is the ESP's echo (one vendor sample pairs `user5@` with a meta for `usert5@`).
+The store keeps first-seen events and derives system events and profiles from them with `RAISES`
+and `UNSUBSCRIBING`, so this table is the only place the mapping is written down.
 """
 
 from __future__ import annotations
@@ -21,19 +23,19 @@ from reference_impl.meta import Meta
 
 NOTIFICATION_FAILED = "Notification Failed"
 CHANNEL_UNSUBSCRIBED = "Channel Unsubscribed"
-
-ERROR_NAMES = {p.HARD_BOUNCE: "hard bounce", p.SOFT_BOUNCE: "soft bounce"}
-UNSUBSCRIBING = frozenset({p.HARD_BOUNCE, p.SPAM, p.UNSUBSCRIBED, p.BOUNCE})
 SEND_FAILED = "send_failed"
-REPORT_COUNTERS = (
-    p.DELIVERED,
-    p.HARD_BOUNCE,
-    p.SOFT_BOUNCE,
-    p.SPAM,
-    p.UNSUBSCRIBED,
-    p.BOUNCE,
-    SEND_FAILED,
-)
+
+RAISES: dict[str, tuple[str, ...]] = {
+    p.HARD_BOUNCE: (NOTIFICATION_FAILED, CHANNEL_UNSUBSCRIBED),
+    p.SOFT_BOUNCE: (NOTIFICATION_FAILED,),
+    p.SPAM: (CHANNEL_UNSUBSCRIBED,),
+    p.UNSUBSCRIBED: (CHANNEL_UNSUBSCRIBED,),
+    p.BOUNCE: (CHANNEL_UNSUBSCRIBED,),
+    p.DELIVERED: (),
+}
+UNSUBSCRIBING = frozenset(kind for kind, names in RAISES.items() if CHANNEL_UNSUBSCRIBED in names)
+ERROR_NAMES = {p.HARD_BOUNCE: "hard bounce", p.SOFT_BOUNCE: "soft bounce"}
+REPORT_COUNTERS = (*RAISES, SEND_FAILED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,34 +54,43 @@ class Outcome:
     counter: str
 
 
-def _campaign_properties(meta: Meta) -> dict[str, Any]:
-    return {"Campaign id": meta.message_id, "Label": meta.label, "Variant": meta.variant}
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """What a system event is built from: the event (or send failure) and its meta's campaign."""
+
+    kind: str
+    description: str | None
+    email: str
+    message_id: int
+    label: str
+    variant: int
+    error: str | None = None
+
+    @classmethod
+    def of(cls, kind: str, description: str | None, email: str, meta: Meta) -> Cause:
+        return cls(kind, description, email, meta.message_id, meta.label, meta.variant)
+
+
+def properties(name: str, cause: Cause) -> dict[str, Any]:
+    """The properties of system event `name` raised by `cause`."""
+    campaign = {"Campaign id": cause.message_id, "Label": cause.label, "Variant": cause.variant}
+    kind, description, email = cause.kind, cause.description, cause.email
+    if name == NOTIFICATION_FAILED:
+        failure = cause.error or ERROR_NAMES[kind]
+        return {"Error": failure, **campaign, "Description": description, "Email": email}
+    return {"Type": kind, "reason": description, **campaign, "Channel": "Email", "Email": email}
 
 
 def outcome_for(event: p.CallbackEvent) -> Outcome:
     meta = event.parsed_meta
-    raised: list[SystemEvent] = []
-    if event.type in ERROR_NAMES:
-        properties = {
-            "Error": ERROR_NAMES[event.type],
-            **_campaign_properties(meta),
-            "Description": event.description,
-            "Email": event.email,
-        }
-        raised.append(SystemEvent(NOTIFICATION_FAILED, meta.email, properties))
-    if event.type in UNSUBSCRIBING:
-        properties = {
-            "Type": event.type,
-            "reason": event.description,
-            **_campaign_properties(meta),
-            "Channel": "Email",
-            "Email": event.email,
-        }
-        raised.append(SystemEvent(CHANNEL_UNSUBSCRIBED, meta.email, properties))
-    return Outcome(tuple(raised), event.type in UNSUBSCRIBING, event.type)
+    cause = Cause.of(event.type, event.description, event.email, meta)
+    names = RAISES[event.type]
+    raised = tuple(SystemEvent(name, meta.email, properties(name, cause)) for name in names)
+    return Outcome(raised, event.type in UNSUBSCRIBING, event.type)
 
 
 def send_failure_outcome(meta: Meta, error: str, detail: str) -> Outcome:
     """A message the sender could not hand to the ESP (PROTOCOL.md section 6)."""
-    properties = {"Error": error, **_campaign_properties(meta), "Description": detail}
-    return Outcome((SystemEvent(NOTIFICATION_FAILED, meta.email, properties),), False, SEND_FAILED)
+    cause = Cause(SEND_FAILED, detail, meta.email, meta.message_id, meta.label, meta.variant, error)
+    raised = SystemEvent(NOTIFICATION_FAILED, meta.email, properties(NOTIFICATION_FAILED, cause))
+    return Outcome((raised,), False, SEND_FAILED)

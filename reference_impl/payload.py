@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from reference_impl import responses as r
 from reference_impl.meta import Meta, MetaError, parse_meta
@@ -47,8 +47,7 @@ class PayloadRejected(Exception):
         self.reply = reply
 
 
-@dataclass(frozen=True, slots=True)
-class CallbackEvent:
+class CallbackEvent(NamedTuple):
     """One event that passed validation, with its meta already decoded."""
 
     position: int
@@ -120,26 +119,27 @@ def valid_email(value: object) -> bool:
     return _EMAIL.fullmatch(value) is not None
 
 
-def check_event(group: str, event: dict[str, Any]) -> tuple[str, Meta | None]:
-    """Return the errorDescription for `event`, or '' and its decoded meta when it is valid.
+def check_event(group: str, event: dict[str, Any], position: int) -> CallbackEvent | str:
+    """Return the validated event, or the errorDescription that explains why it is not valid.
 
     Checks run in a fixed order (type, meta, email, description) so an event with several faults
     always gets the same single description.
     """
     kind = event.get("type")
-    allowed = FAILED_TYPES if group == FAILED else SUCCESS_TYPES
-    if type(kind) is not str or kind not in allowed:
-        return (r.UNMAPPED_TYPE if group == FAILED else r.UNMAPPED_SUCCESS_TYPE), None
+    if type(kind) is not str or kind not in (FAILED_TYPES if group == FAILED else SUCCESS_TYPES):
+        return r.UNMAPPED_TYPE if group == FAILED else r.UNMAPPED_SUCCESS_TYPE
+    raw_meta = event.get("meta")
     try:
-        meta = parse_meta(event.get("meta"))
+        meta = parse_meta(raw_meta)
     except MetaError:
-        return r.INVALID_META, None
-    if not valid_email(event.get("email")):
-        return r.INVALID_EMAIL, None
+        return r.INVALID_META
+    email = event.get("email")
+    if not valid_email(email):
+        return r.INVALID_EMAIL
     description = event.get("description")
     if description is not None and (type(description) is not str or _BAD_TEXT.search(description)):
-        return r.INVALID_DESCRIPTION, None
-    return "", meta
+        return r.INVALID_DESCRIPTION
+    return CallbackEvent(position, group, kind, email, raw_meta, meta, description)
 
 
 def read_batch(body: bytes) -> Batch:
@@ -153,20 +153,10 @@ def read_batch(body: bytes) -> Batch:
             if type(event) is not dict:
                 unprocessed.append({"event": event, r.ERROR_DESCRIPTION_KEY: r.NOT_AN_OBJECT})
             else:
-                problem, meta = check_event(group, event)
-                if problem or meta is None:
-                    unprocessed.append({**event, r.ERROR_DESCRIPTION_KEY: problem})
+                checked = check_event(group, event, position)
+                if type(checked) is str:
+                    unprocessed.append({**event, r.ERROR_DESCRIPTION_KEY: checked})
                 else:
-                    accepted.append(
-                        CallbackEvent(
-                            position,
-                            group,
-                            event["type"],
-                            event["email"],
-                            event["meta"],
-                            meta,
-                            event.get("description"),
-                        )
-                    )
+                    accepted.append(checked)
             position += 1
     return Batch(position, accepted, unprocessed)

@@ -4,9 +4,12 @@
 `SQLiteStore` is the default. It runs in WAL mode with `synchronous=FULL`: `record_batch` returns
 only after the transaction is on disk, which is what lets the app answer 200 honestly.
 
-Deduplication: an event is identified by its (meta, type). The first one raises system events and
-changes the profile; a retry of it is still logged (raw callback and event row, `duplicate = 1`)
-but changes nothing else.
+The design is event-sourced. A callback writes its raw body and one row per accepted event; the
+first event with a given (meta, type) is the one that counts, and a partial unique index makes
+that a database constraint, not a convention. System events and profiles are projections of the
+first-seen events through `mapping.RAISES` (kept in the `raises` table), computed when read. So a
+retry is logged (raw callback and an event row with `duplicate = 1`) but can never raise its system
+events twice, and writing a 1000-event batch costs one row per event.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reference_impl import mapping
-from reference_impl.meta import Meta, parse_meta
+from reference_impl.meta import parse_meta
 from reference_impl.payload import Batch
 
 SCHEMA = """
@@ -50,38 +53,9 @@ CREATE TABLE IF NOT EXISTS events (
     description TEXT,
     duplicate INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_meta ON events(meta);
+CREATE UNIQUE INDEX IF NOT EXISTS events_first_seen ON events(meta, type) WHERE duplicate = 0;
+CREATE INDEX IF NOT EXISTS events_profile ON events(profile);
 CREATE INDEX IF NOT EXISTS events_message ON events(message_id);
-CREATE INDEX IF NOT EXISTS events_label ON events(label);
-CREATE TABLE IF NOT EXISTS system_events (
-    id INTEGER PRIMARY KEY,
-    event_id INTEGER REFERENCES events(id),
-    created_at REAL NOT NULL,
-    name TEXT NOT NULL,
-    profile TEXT NOT NULL,
-    meta TEXT NOT NULL,
-    message_id INTEGER NOT NULL,
-    label TEXT NOT NULL,
-    variant INTEGER NOT NULL,
-    cause TEXT NOT NULL,
-    properties TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS system_events_message ON system_events(message_id);
-CREATE INDEX IF NOT EXISTS system_events_profile ON system_events(profile);
-CREATE TABLE IF NOT EXISTS profiles (
-    email TEXT PRIMARY KEY,
-    subscribed INTEGER NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS profile_history (
-    id INTEGER PRIMARY KEY,
-    email TEXT NOT NULL,
-    at REAL NOT NULL,
-    cause TEXT NOT NULL,
-    meta TEXT NOT NULL,
-    subscribed INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS profile_history_email ON profile_history(email);
 CREATE TABLE IF NOT EXISTS sent_messages (
     id INTEGER PRIMARY KEY,
     recipient TEXT NOT NULL,
@@ -94,6 +68,7 @@ CREATE TABLE IF NOT EXISTS sent_messages (
 CREATE TABLE IF NOT EXISTS send_failures (
     id INTEGER PRIMARY KEY,
     recipient TEXT NOT NULL,
+    profile TEXT NOT NULL,
     meta TEXT NOT NULL,
     message_id INTEGER NOT NULL,
     label TEXT NOT NULL,
@@ -102,6 +77,23 @@ CREATE TABLE IF NOT EXISTS send_failures (
     detail TEXT NOT NULL,
     failed_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS raises (
+    type TEXT NOT NULL,
+    ordinal INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (type, ordinal)
+);
+CREATE VIEW IF NOT EXISTS system_events AS
+    SELECT e.id * 2 + r.ordinal AS id, r.name, e.profile, e.type AS cause, e.meta, e.message_id,
+           e.label, e.variant, e.email, e.description, NULL AS error, c.received_at AS created_at
+    FROM events AS e
+    JOIN raises AS r ON r.type = e.type
+    JOIN callbacks AS c ON c.id = e.callback_id
+    WHERE e.duplicate = 0
+    UNION ALL
+    SELECT -f.id, 'Notification Failed', f.profile, 'send_failed', f.meta, f.message_id, f.label,
+           f.variant, f.recipient, f.detail, f.error, f.failed_at
+    FROM send_failures AS f;
 """
 
 
@@ -156,7 +148,19 @@ class SQLiteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._connection().executescript(SCHEMA)
+        self._write_lock = threading.Lock()
+        db = self._connection()
+        db.executescript(SCHEMA)
+        with self._write() as db:
+            db.execute("DELETE FROM raises")
+            db.executemany(
+                "INSERT INTO raises (type, ordinal, name) VALUES (?, ?, ?)",
+                [
+                    (kind, ordinal, name)
+                    for kind, names in mapping.RAISES.items()
+                    for ordinal, name in enumerate(names)
+                ],
+            )
 
     def _connection(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -175,14 +179,18 @@ class SQLiteStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """One writer at a time. The in-process lock wakes waiters at once, where SQLite's busy
+        handler would sleep in steps of up to 100 ms; `BEGIN IMMEDIATE` still guards against
+        writers in other processes."""
         db = self._connection()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        with self._write_lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
@@ -192,104 +200,58 @@ class SQLiteStore:
         self._local = threading.local()
 
     def record_batch(self, raw: RawCallback, batch: Batch, response: dict[str, Any]) -> int:
-        """Commit a processed callback: raw log, events, system events, profiles, in one go."""
-        now = time.time()
+        """Commit a processed callback: the raw log and its events, in one transaction."""
         with self._write() as db:
             callback_id = db.execute(
                 "INSERT INTO callbacks (received_at, remote_addr, content_type, body, status,"
-                " response) VALUES (?, ?, ?, ?, ?, ?)",
+                " response) VALUES (?, ?, ?, ?, 200, ?)",
                 (
                     raw.received_at,
                     raw.remote_addr,
                     raw.content_type,
                     raw.body,
-                    200,
                     json.dumps(response),
                 ),
             ).lastrowid
             if batch.accepted:
-                self._apply_events(db, callback_id, batch, now)
+                db.executemany(
+                    "INSERT INTO events VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    self._event_rows(db, int(callback_id), batch),
+                )
         return int(callback_id)
 
-    def _apply_events(
-        self, db: sqlite3.Connection, callback_id: int, batch: Batch, now: float
-    ) -> None:
-        metas = json.dumps(sorted({event.meta for event in batch.accepted}))
+    @staticmethod
+    def _event_rows(db: sqlite3.Connection, callback_id: int, batch: Batch) -> list[tuple]:
         seen = {
-            (row[0], row[1])
-            for row in db.execute(
+            (meta, kind)
+            for meta, kind in db.execute(
                 "SELECT meta, type FROM events WHERE duplicate = 0"
                 " AND meta IN (SELECT value FROM json_each(?))",
-                (metas,),
+                (json.dumps([event.meta for event in batch.accepted]),),
             )
         }
-        profiles = json.dumps(sorted({profile_key(e.parsed_meta.email) for e in batch.accepted}))
-        state = {
-            row[0]: bool(row[1])
-            for row in db.execute(
-                "SELECT email, subscribed FROM profiles"
-                " WHERE email IN (SELECT value FROM json_each(?))",
-                (profiles,),
-            )
-        }
-        first = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0] + 1
-        event_rows = []
-        system_rows = []
-        history_rows = []
-        touched: set[str] = set()
-        for offset, event in enumerate(batch.accepted):
+        rows = []
+        for event in batch.accepted:
             meta = event.parsed_meta
             key = (event.meta, event.type)
-            duplicate = key in seen
-            seen.add(key)
-            profile = profile_key(meta.email)
-            event_rows.append(
+            rows.append(
                 (
-                    first + offset,
                     callback_id,
                     event.position,
                     event.group,
                     event.type,
                     event.email,
                     event.meta,
-                    profile,
+                    meta.email.lower(),
                     meta.message_id,
                     meta.label,
                     meta.variant,
                     event.description,
-                    int(duplicate),
+                    key in seen,
                 )
             )
-            if duplicate:
-                continue
-            outcome = mapping.outcome_for(event)
-            for raised in outcome.system_events:
-                system_rows.append(
-                    _system_row(first + offset, now, raised, event.meta, meta, event.type)
-                )
-            subscribed = state.get(profile, True) and not outcome.unsubscribes
-            state[profile] = subscribed
-            touched.add(profile)
-            history_rows.append((profile, now, event.type, event.meta, int(subscribed)))
-        db.executemany(
-            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", event_rows
-        )
-        db.executemany(
-            "INSERT INTO profiles (email, subscribed, updated_at) VALUES (?, ?, ?)"
-            " ON CONFLICT(email) DO UPDATE SET subscribed = excluded.subscribed,"
-            " updated_at = excluded.updated_at",
-            [(email, int(state[email]), now) for email in touched],
-        )
-        db.executemany(
-            "INSERT INTO profile_history (email, at, cause, meta, subscribed)"
-            " VALUES (?, ?, ?, ?, ?)",
-            history_rows,
-        )
-        db.executemany(
-            "INSERT INTO system_events (event_id, created_at, name, profile, meta, message_id,"
-            " label, variant, cause, properties) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            system_rows,
-        )
+            seen.add(key)
+        return rows
 
     def record_sent(self, messages: Iterable[SentMessage]) -> None:
         rows = [
@@ -305,31 +267,21 @@ class SQLiteStore:
     def record_send_failure(self, recipient: str, meta: str, error: str, detail: str) -> None:
         """A message that never reached the ESP raises Notification Failed with that Error."""
         parsed = parse_meta(meta)
-        outcome = mapping.send_failure_outcome(parsed, error, detail)
-        now = time.time()
         with self._write() as db:
             db.execute(
-                "INSERT INTO send_failures (recipient, meta, message_id, label, variant, error,"
-                " detail, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO send_failures (recipient, profile, meta, message_id, label, variant,"
+                " error, detail, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     recipient,
+                    profile_key(parsed.email),
                     meta,
                     parsed.message_id,
                     parsed.label,
                     parsed.variant,
                     error,
                     detail,
-                    now,
+                    time.time(),
                 ),
-            )
-            db.executemany(
-                "INSERT INTO system_events (event_id, created_at, name, profile, meta,"
-                " message_id, label, variant, cause, properties)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    _system_row(None, now, raised, meta, parsed, mapping.SEND_FAILED)
-                    for raised in outcome.system_events
-                ],
             )
 
     def sent_messages(self) -> list[SentMessage]:
@@ -340,34 +292,29 @@ class SQLiteStore:
         return [SentMessage(*row) for row in rows]
 
     def profile(self, email: str) -> dict[str, Any] | None:
-        db = self._connection()
-        key = profile_key(email)
-        row = db.execute(
-            "SELECT email, subscribed, updated_at FROM profiles WHERE email = ?", (key,)
-        ).fetchone()
-        if row is None:
-            return None
-        history = db.execute(
-            "SELECT at, cause, meta, subscribed FROM profile_history WHERE email = ? ORDER BY id",
-            (key,),
+        """Subscription state and history; unsubscribing is sticky, nothing re-subscribes."""
+        rows = self._connection().execute(
+            "SELECT e.type, e.meta, c.received_at FROM events AS e"
+            " JOIN callbacks AS c ON c.id = e.callback_id"
+            " WHERE e.profile = ? AND e.duplicate = 0 ORDER BY e.id",
+            (profile_key(email),),
         )
+        history = []
+        subscribed = True
+        for kind, meta, at in rows:
+            subscribed = subscribed and kind not in mapping.UNSUBSCRIBING
+            history.append({"at": at, "cause": kind, "meta": meta, "subscribed": subscribed})
+        if not history:
+            return None
         return {
-            "email": row["email"],
-            "subscribed": bool(row["subscribed"]),
-            "updated_at": row["updated_at"],
-            "history": [
-                {
-                    "at": h["at"],
-                    "cause": h["cause"],
-                    "meta": h["meta"],
-                    "subscribed": bool(h["subscribed"]),
-                }
-                for h in history
-            ],
+            "email": profile_key(email),
+            "subscribed": subscribed,
+            "updated_at": history[-1]["at"],
+            "history": history,
         }
 
     def events(self, type: str | None = None, message_id: int | None = None) -> list[dict]:
-        """System events, oldest first; `type` filters on the callback type that caused them."""
+        """System events in the order they were raised; `type` filters on the causing type."""
         sql = "SELECT * FROM system_events WHERE 1 = 1"
         args: list[Any] = []
         if type is not None:
@@ -376,22 +323,8 @@ class SQLiteStore:
         if message_id is not None:
             sql += " AND message_id = ?"
             args.append(message_id)
-        rows = self._connection().execute(sql + " ORDER BY id", args)
-        return [
-            {
-                "id": row["id"],
-                "name": row["name"],
-                "profile": row["profile"],
-                "type": row["cause"],
-                "meta": row["meta"],
-                "message_id": row["message_id"],
-                "label": row["label"],
-                "variant": row["variant"],
-                "created_at": row["created_at"],
-                "properties": json.loads(row["properties"]),
-            }
-            for row in rows
-        ]
+        rows = self._connection().execute(sql + " ORDER BY created_at, abs(id)", args)
+        return [_system_event(row) for row in rows]
 
     def callbacks(self, after_id: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         rows = self._connection().execute(
@@ -410,27 +343,26 @@ class SQLiteStore:
             for row in rows
         ]
 
-    def _report(self, where: str, value: Any) -> dict[str, Any] | None:
+    def _report(self, column: str, value: Any) -> dict[str, Any] | None:
         db = self._connection()
         counts = dict.fromkeys(mapping.REPORT_COUNTERS, 0)
-        found = False
-        for kind, count in db.execute(
-            f"SELECT type, count(*) FROM events WHERE duplicate = 0 AND {where} = ? GROUP BY type",
+        duplicates = 0
+        for kind, duplicate, count in db.execute(
+            f"SELECT type, duplicate, count(*) FROM events WHERE {column} = ?"
+            " GROUP BY type, duplicate",
             (value,),
         ):
-            counts[kind] = count
-            found = True
-        failures = db.execute(
-            f"SELECT count(*) FROM send_failures WHERE {where} = ?", (value,)
+            if duplicate:
+                duplicates += count
+            else:
+                counts[kind] = count
+        counts[mapping.SEND_FAILED] = db.execute(
+            f"SELECT count(*) FROM send_failures WHERE {column} = ?", (value,)
         ).fetchone()[0]
-        counts[mapping.SEND_FAILED] = failures
         sent = db.execute(
-            f"SELECT count(*) FROM sent_messages WHERE {where} = ?", (value,)
+            f"SELECT count(*) FROM sent_messages WHERE {column} = ?", (value,)
         ).fetchone()[0]
-        duplicates = db.execute(
-            f"SELECT count(*) FROM events WHERE duplicate = 1 AND {where} = ?", (value,)
-        ).fetchone()[0]
-        if not (found or failures or sent):
+        if not (sent or duplicates or any(counts.values())):
             return None
         return {"sent": sent, "counts": counts, "duplicates_ignored": duplicates}
 
@@ -444,29 +376,35 @@ class SQLiteStore:
 
     def counts(self) -> dict[str, int]:
         db = self._connection()
-        return {
-            table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("callbacks", "events", "system_events", "profiles", "sent_messages")
+        queries = {
+            "callbacks": "SELECT count(*) FROM callbacks",
+            "events": "SELECT count(*) FROM events",
+            "system_events": "SELECT count(*) FROM system_events",
+            "profiles": "SELECT count(DISTINCT profile) FROM events WHERE duplicate = 0",
+            "sent_messages": "SELECT count(*) FROM sent_messages",
         }
+        return {name: db.execute(sql).fetchone()[0] for name, sql in queries.items()}
 
 
-def _system_row(
-    event_id: int | None,
-    now: float,
-    raised: mapping.SystemEvent,
-    raw_meta: str,
-    meta: Meta,
-    cause: str,
-) -> tuple[Any, ...]:
-    return (
-        event_id,
-        now,
-        raised.name,
-        profile_key(raised.profile),
-        raw_meta,
-        meta.message_id,
-        meta.label,
-        meta.variant,
-        cause,
-        json.dumps(raised.properties),
+def _system_event(row: sqlite3.Row) -> dict[str, Any]:
+    cause = mapping.Cause(
+        row["cause"],
+        row["description"],
+        row["email"],
+        row["message_id"],
+        row["label"],
+        row["variant"],
+        row["error"],
     )
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "profile": row["profile"],
+        "type": row["cause"],
+        "meta": row["meta"],
+        "message_id": row["message_id"],
+        "label": row["label"],
+        "variant": row["variant"],
+        "created_at": row["created_at"],
+        "properties": mapping.properties(row["name"], cause),
+    }

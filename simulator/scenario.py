@@ -163,7 +163,9 @@ class _Reader:
         value = self.table.get(name, [])
         if not isinstance(value, list):
             raise self.fail(name, "must be an array of tables ([[...]])")
-        return [_Reader(self.source, f"{self.key(name)}[{i}]", item) for i, item in enumerate(value)]
+        return [
+            _Reader(self.source, f"{self.key(name)}[{i}]", item) for i, item in enumerate(value)
+        ]
 
 
 def _outcomes(reader: _Reader, has_rules: bool) -> dict[str, float]:
@@ -211,6 +213,8 @@ def _fault(reader: _Reader) -> FaultRule:
         raise reader.fail("rate", "a fault needs a rate above 0 or a match pattern")
     if match and stage in ("connect", "helo"):
         raise reader.fail("match", f"stage {stage!r} happens before any address is known")
+    if match and stage == "auth" and action != "reply":
+        raise reader.fail("action", "a matched AUTH fault (on the login) can only reply")
     seconds = reader.number("seconds", 0.0, 0.0, 3600.0)
     if action in ("stall", "delay") and seconds <= 0:
         raise reader.fail("seconds", f"action {action!r} needs seconds > 0")
@@ -235,7 +239,7 @@ def _batch_sizes(reader: _Reader) -> tuple[int, ...]:
     if not sizes:
         raise reader.fail("batch_size", "must not be an empty list")
     for size in sizes:
-        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise reader.fail("batch_size", f"{size!r} is not a positive integer")
         if size > MAX_OVERSIZE_BATCH:
             raise reader.fail("batch_size", f"{size} is above {MAX_OVERSIZE_BATCH}")

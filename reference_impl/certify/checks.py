@@ -168,7 +168,8 @@ NO_CALLBACKS = "no callback arrived"
 NOT_PROBED_500 = 'the plan has no probe with respond = "500"'
 NOT_PROBED_SLOW = 'the plan has no probe with respond = "slow"'
 PROBE_NOT_APPLIED = (
-    "the probe's first callback was not answered as planned (its meta was not exact)"
+    "no callback of this probe got the planned answer (its meta was not exact, or the call already "
+    "carried another probe's answer)"
 )
 NO_RETRY = "no later delivery of the event came"
 LEGACY_BOUNCE = "legacy type 'bounce' for a hard bounce"
@@ -635,22 +636,23 @@ def _retry_check(
             [Evidence(MISSING, "the probe's event never arrived", None, probe.id)],
             f"probe {probe.id}: no callback, nothing to retry",
         )
-    first = calls[0]
-    if first.injected != action:
+    probed = next((i for i, call in enumerate(calls) if call.injected == action), None)
+    if probed is None:
         return _result(
             check,
-            [Evidence(INFORMATIONAL, PROBE_NOT_APPLIED, first.seq, probe.id)],
+            [Evidence(INFORMATIONAL, PROBE_NOT_APPLIED, calls[0].seq, probe.id)],
             PROBE_NOT_APPLIED,
             grade=INFORMATIONAL,
         )
-    if len(calls) == 1:
+    first = calls[probed]
+    if probed == len(calls) - 1:
         answered = "500" if action == RESPOND_500 else "a slow response"
         return _result(
             check,
             [Evidence(FAIL, f"answered with {answered}; {NO_RETRY}", first.seq, probe.id)],
             f"probe {probe.id}: {NO_RETRY}",
         )
-    retry = calls[1]
+    retry = calls[probed + 1]
     delay = retry.arrived_at - first.arrived_at
     return _result(
         check,

@@ -12,6 +12,8 @@ from reference_impl.certify.checks import FAILING, MUST, PASS, Certification, gr
 from reference_impl.certify.plan import Plan, PlanError, load_plan
 from reference_impl.certify.recording import Recording, RecordingError, read_recording
 from reference_impl.certify.report import write_report
+from reference_impl.certify.run import LiveRunError, live_run
+from reference_impl.certify.smtp import ProviderFileError
 
 EXIT_CERTIFIED = 0
 EXIT_NOT_CERTIFIED = 1
@@ -58,7 +60,7 @@ def check_recording_matches(plan: Plan, recording: Recording) -> None:
 
 
 def grade_recording(plan: Plan, recording: Recording) -> Certification:
-    """Grade a recording against its plan; the deadline is the run's, or the plan's from the start."""
+    """Grade a recording against its plan; deadline: the run's, else the plan's from the start."""
     check_recording_matches(plan, recording)
     if recording.run is not None:
         deadline_at = recording.run.deadline_at
@@ -138,10 +140,8 @@ def certify(
     if listen is None:
         raise CertifyInputError("a live run needs --listen HOST:PORT (or give --from-recording)")
     host, port = parse_listen(listen)
-    from reference_impl.certify.run import LiveRunError, live_run
-
     try:
         recording = live_run(plan, host, port, report_dir / RECORDING_NAME, console)
-    except LiveRunError as exc:
+    except (LiveRunError, ProviderFileError) as exc:
         raise CertifyInputError(str(exc)) from exc
     finish(console, grade_recording(plan, recording), report_dir)

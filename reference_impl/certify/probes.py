@@ -6,7 +6,6 @@ with a visible pattern, so a vendor's truncation or folding shows where it happe
 
 from __future__ import annotations
 
-from dataclasses import replace
 from string import ascii_letters, digits
 
 from reference_impl.certify.plan import Plan, ProbeSpec
@@ -14,19 +13,31 @@ from reference_impl.certify.recording import SentProbe
 from reference_impl.meta import Meta, build_meta
 
 _FILLER = digits + ascii_letters
-MESSAGE_ID_SPAN = 10_000
+MESSAGE_ID_SPAN = 5_000
+MESSAGE_ID_RUNS = 1_800
+MESSAGE_ID_FLOOR = 10_000_000
 
 
 class ProbeMetaError(ValueError):
     """A probe's `meta_length` is shorter than the shortest meta its address allows."""
 
 
+def _meta(to: str, account_id: int, sent_at: int, label: str, message_id: int) -> Meta:
+    return Meta(
+        email=to,
+        account_id=account_id,
+        sent_at=sent_at,
+        variant=0,
+        label=label,
+        message_id=message_id,
+    )
+
+
 def probe_meta(
     to: str, *, account_id: int, sent_at: int, label: str, message_id: int, length: int | None
 ) -> str:
     """The meta for one probe; `length`, when given, is met exactly by padding the label."""
-    meta = Meta(to, account_id, sent_at, 0, label, message_id)
-    natural = build_meta(meta)
+    natural = build_meta(_meta(to, account_id, sent_at, label, message_id))
     if length is None or length == len(natural):
         return natural
     pad = length - len(natural)
@@ -36,12 +47,12 @@ def probe_meta(
             f"characters; ask for at least {len(natural) + 2} or leave meta_length out"
         )
     filler = (_FILLER * (pad // len(_FILLER) + 1))[: pad - 1]
-    return build_meta(replace(meta, label=f"{label}_{filler}"))
+    return build_meta(_meta(to, account_id, sent_at, f"{label}_{filler}", message_id))
 
 
 def message_id_base(started_at: float) -> int:
-    """Message ids are negative like the vendor's samples and differ between runs."""
-    return -((int(started_at) % 100_000) * MESSAGE_ID_SPAN)
+    """Negative eight-digit ids like the vendor's samples (-17005907), differing between runs."""
+    return -(MESSAGE_ID_FLOOR + (int(started_at) % MESSAGE_ID_RUNS) * MESSAGE_ID_SPAN)
 
 
 def sent_probe(plan: Plan, spec: ProbeSpec, *, message_id: int, sent_at: float) -> SentProbe:

@@ -272,7 +272,7 @@ class RecorderConfig:
     injections: dict[str, str] = field(default_factory=dict)
     slow_seconds: float = 30.0
     clock: Callable[[], float] = time.time
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], object] = time.sleep
     on_callback: Callable[[Callback], None] | None = None
 
 

@@ -41,7 +41,8 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 text-align:left;vertical-align:top}th{background:#f3f3f3}
 .grade{font-weight:bold}.PASS{color:#176f2c}.FAIL,.MISSING{color:#b00020}
 .NON-STRICT{color:#a15c00}.INFORMATIONAL{color:#345d9d}
-.verdict{font-size:1.2em;padding:.5em;border:2px solid}.ok{border-color:#176f2c}.ko{border-color:#b00020}
+.verdict{font-size:1.2em;padding:.5em;border:2px solid}
+.ok{border-color:#176f2c}.ko{border-color:#b00020}
 pre{background:#f7f7f7;padding:.5em;overflow-x:auto;white-space:pre-wrap;word-break:break-all}
 code{word-break:break-all}
 """
@@ -152,7 +153,7 @@ def _evidence_html(check: CheckResult, calls: dict[int, Callback]) -> str:
 
 
 def render_html(result: Certification) -> str:
-    """The self-contained HTML page: verdict, summary table, timeline, then each check's evidence."""
+    """The self-contained page: verdict, summary table, timeline, then each check's evidence."""
     calls = {c.seq: c for c in result.callbacks}
     verdict = VERDICT_PASSED if result.passed else VERDICT_FAILED
     rows = "".join(

@@ -73,6 +73,9 @@ class Verdict:
 
 
 _ASCII_DIGITS = re.compile(r"[0-9]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+DECIDED_DEPTH = 32
+"""JSON nested deeper than this may be refused as unreadable; PROTOCOL.md sets no limit."""
 _SIGNED_DIGITS = re.compile(r"-?[0-9]+")
 _VISIBLE_ASCII = re.compile(r"[\x21-\x7e]*")
 _CLEARLY_VALID_EMAIL = re.compile(
@@ -151,7 +154,11 @@ def judge_event(event: Any, allowed_types: tuple[str, ...] = FAILED_TYPES) -> Ve
     elif email is Judgement.OPEN:
         open_points.append("email")
     description = event.get("description")
-    if "description" in event and not isinstance(description, str):
+    if "description" in event and (
+        not isinstance(description, str) or _CONTROL.search(description)
+    ):
+        # "Optional free text": whether null, a number or control characters are free text is
+        # left open (the reference receiver refuses control characters as invalid description).
         open_points.append("description")
     if faults:
         exact = len(faults) == 1 and not open_points
@@ -274,8 +281,12 @@ def _decode(content: bytes) -> Any:
         raise _Unparseable(str(exc)) from exc
 
 
+class _NonStandardConstant(Exception):
+    """NaN or Infinity: not JSON by RFC 8259, yet many parsers read it; PROTOCOL.md is silent."""
+
+
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+    raise _NonStandardConstant(name)
 
 
 def expected_response(content: bytes) -> Expected:
@@ -284,10 +295,16 @@ def expected_response(content: bytes) -> Expected:
         payload = _decode(content)
     except _Unparseable:
         return Expected(400, refusal(READ_ERROR), reason="the body is not readable JSON")
+    except _NonStandardConstant:
+        return Expected(OneOf(200, 400), DocumentedShape(), reason="the body uses NaN or Infinity")
     except RecursionError:
         # Deep nesting: readable JSON for some parsers, not for others; only the shape is fixed.
         return Expected(
             OneOf(200, 400), DocumentedShape(), reason="the body nests too deeply to decide"
+        )
+    if _depth(payload) > DECIDED_DEPTH:
+        return Expected(
+            OneOf(200, 400), DocumentedShape(), reason="the body nests deeper than 32 levels"
         )
     if not isinstance(payload, dict):
         return Expected(
@@ -333,6 +350,21 @@ def expected_response(content: bytes) -> Expected:
             200, expected.resolve({}), expected.events, expected.verdicts, expected.reason
         )
     return expected
+
+
+def _depth(value: Any) -> int:
+    """Container nesting depth, iteratively so a hostile body cannot exhaust the stack."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in node)
+    return deepest
 
 
 def _judge_delivery(event: Any) -> Verdict:

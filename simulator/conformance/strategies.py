@@ -29,6 +29,8 @@ from simulator.conformance.expect import FAILED_TYPES, MAX_EVENTS, VERSION
 DEFINED_KEYS = ("type", "email", "meta", "description")
 LATEST_SEND_TIME = 4_102_444_799  # 2099-12-31T23:59:59Z: keeps every date eight digits.
 
+FREE_TEXT = st.characters(exclude_categories=("Cs", "Cc"))
+"""Description text: no control characters, whose status as "free text" PROTOCOL.md leaves open."""
 _LOCAL = string.ascii_lowercase + string.digits
 _LABEL = string.ascii_letters + string.digits + "_-."
 _JSON_SCALARS = (
@@ -104,9 +106,16 @@ def meta_values() -> st.SearchStrategy[str]:
 
 @st.composite
 def valid_events(
-    draw: st.DrawFn, types: tuple[str, ...] = FAILED_TYPES, with_description: bool | None = None
+    draw: st.DrawFn,
+    types: tuple[str, ...] = FAILED_TYPES,
+    with_description: bool | None = None,
+    extra_keys: bool = True,
 ) -> dict[str, Any]:
-    """One `events.failed` entry every receiver must process (section 3)."""
+    """One `events.failed` entry every receiver must process (section 3).
+
+    With `extra_keys`, some events carry keys the spec does not define (section 3: ignored, never
+    an error), so a receiver that drops them from an echoed failure is caught too.
+    """
     email = draw(emails())
     # Section 2: attribution is by meta, which may name another address than `email`.
     meta_email = draw(st.just(email) | emails())
@@ -116,8 +125,18 @@ def valid_events(
         "meta": draw(metas(meta_email)),
     }
     if with_description if with_description is not None else draw(st.booleans()):
-        event["description"] = draw(st.text(max_size=40))
+        event["description"] = draw(st.text(FREE_TEXT, max_size=40))
+    if extra_keys and draw(st.integers(0, 3)) == 0:
+        event.update(draw(_extra_keys))
     return event
+
+
+_extra_keys = st.dictionaries(
+    st.text(max_size=12).filter(lambda k: k not in DEFINED_KEYS),
+    json_values,
+    min_size=1,
+    max_size=3,
+)
 
 
 @st.composite
@@ -222,19 +241,11 @@ def mutated_events(draw: st.DrawFn, huge: bool = True) -> Mutated:
         event["email"] = draw(_BAD_EMAILS)
         return Mutated(event, "bad email", True)
     if kind == "extra keys":
-        extra = draw(
-            st.dictionaries(
-                st.text(max_size=12).filter(lambda k: k not in DEFINED_KEYS),
-                json_values,
-                min_size=1,
-                max_size=3,
-            )
-        )
-        event.update(extra)
+        event.update(draw(_extra_keys))
         return Mutated(event, "extra keys", False)
     if kind == "unicode":
         event["description"] = draw(
-            st.text(st.characters(min_codepoint=0x80, exclude_categories=("Cs",)), min_size=1)
+            st.text(st.characters(min_codepoint=0x80, exclude_categories=("Cs", "Cc")), min_size=1)
         )
         return Mutated(event, "unicode description", False)
     size = draw(st.sampled_from([10_000, 100_000]))
@@ -299,7 +310,7 @@ def invalid_bodies(draw: st.DrawFn) -> bytes:
 def oversized_batches(draw: st.DrawFn, max_extra: int = 50) -> dict[str, Any]:
     """1001 or more events, split across `failed` and `success` in some draws."""
     total = MAX_EVENTS + draw(st.integers(1, max_extra))
-    event = draw(valid_events(with_description=False))
+    event = draw(valid_events(with_description=False, extra_keys=False))
     delivered = {"type": "delivered", "email": event["email"], "meta": event["meta"]}
     split = draw(st.sampled_from([total, total // 2, total - 1]))
     success = [delivered] * (total - split)

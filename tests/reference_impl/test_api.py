@@ -139,9 +139,9 @@ def test_token_path_without_a_configured_token_is_not_found(api: OpenAPIChecked)
 
 
 def test_store_fault_gets_500_with_the_documented_shape(receiver: RunningReceiver) -> None:
-    """A real SQLite fault (a table gone) rolls back and answers 500 so the ESP retries."""
+    """A real SQLite fault (a trigger aborting the insert) rolls back and answers 500."""
     db = sqlite3.connect(receiver.store.path)
-    db.execute("DROP TABLE system_events")
+    db.execute("CREATE TRIGGER fail BEFORE INSERT ON events BEGIN SELECT RAISE(FAIL, 'no'); END")
     client = OpenAPIChecked(receiver.url)
     response = client.request("POST", "/callback", content=sample_bytes("callback-request.json"))
     assert (response.status_code, response.json()) == (500, r.error_reply(500, r.SERVER_ERROR).body)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reference_impl.meta import Meta, MetaError, build_meta, parse_meta
+from reference_impl.meta import Meta, MetaError, _diagnose, build_meta, parse_meta
 from tests.samples import sample
 
 VISIBLE = st.characters(min_codepoint=0x21, max_codepoint=0x7E)
@@ -101,3 +101,27 @@ def test_build_refuses_fields_that_would_not_parse_back(meta: Meta, field: str) 
     with pytest.raises(MetaError) as raised:
         build_meta(meta)
     assert raised.value.field == field
+
+
+@given(
+    st.one_of(
+        metas.map(build_meta),
+        metas.map(build_meta).flatmap(
+            lambda value: st.integers(0, len(value) - 1).map(
+                lambda cut: value[:cut] + value[cut + 1 :]
+            )
+        ),
+        st.text(st.sampled_from("0123456789|@ab-_ \x00"), max_size=60),
+    )
+)
+def test_fast_path_accepts_exactly_what_the_field_checks_accept(value: str) -> None:
+    """parse_meta's one-regex path must never disagree with the diagnosing parser."""
+    try:
+        expected: object = _diagnose(value)
+    except MetaError as error:
+        expected = type(error)
+    try:
+        actual: object = parse_meta(value)
+    except MetaError as error:
+        actual = type(error)
+    assert actual == expected

@@ -87,8 +87,10 @@ def test_soft_bounce_keeps_profile_subscribed_and_unsubscribe_is_sticky(
 
 def test_failed_write_commits_nothing(store: SQLiteStore) -> None:
     """A fault mid-transaction rolls back the raw log too, so the 500 is honest."""
-    sqlite3.connect(store.path).execute("DROP TABLE system_events")
-    with pytest.raises(sqlite3.OperationalError):
+    sqlite3.connect(store.path).execute(
+        "CREATE TRIGGER fail BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+    )
+    with pytest.raises(sqlite3.IntegrityError):
         record(store, body(("spam", "a@example.com")))
     db = sqlite3.connect(store.path)
     assert db.execute("SELECT count(*) FROM callbacks").fetchone()[0] == 0

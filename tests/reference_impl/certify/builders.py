@@ -1,4 +1,4 @@
-"""Recordings built by hand: the probes a run sent and the callbacks a (mis)behaving vendor posted."""
+"""Recordings built by hand: the probes a run sent, the callbacks a (mis)behaving vendor posted."""
 
 from __future__ import annotations
 

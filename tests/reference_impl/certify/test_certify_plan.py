@@ -29,7 +29,11 @@ def test_shipped_plans_load_and_cover_long_metas(path: Path) -> None:
         lengths = [p.meta_length or 0 for p in plan.probes]
         assert any(n > 998 for n in lengths) and any(78 < n <= 998 for n in lengths)
         assert {p.expect for p in plan.probes} == {
-            "hard_bounce", "soft_bounce", "spam", "unsubscribed", "delivered"
+            "hard_bounce",
+            "soft_bounce",
+            "spam",
+            "unsubscribed",
+            "delivered",
         }
         assert {p.respond for p in plan.probes} == {None, "500", "slow"}
 
@@ -105,4 +109,6 @@ def test_probe_meta_has_exactly_the_asked_length_and_parses(length: int) -> None
 
 def test_probe_meta_shorter_than_possible_is_refused_with_the_minimum() -> None:
     with pytest.raises(ProbeMetaError, match="at least"):
-        probe_meta("a@x.test", account_id=1, sent_at=1730714617, label="c", message_id=-1, length=20)
+        probe_meta(
+            "a@x.test", account_id=1, sent_at=1730714617, label="c", message_id=-1, length=20
+        )

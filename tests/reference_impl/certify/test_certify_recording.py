@@ -1,4 +1,4 @@
-"""The capture format round-trips byte-exact; the recording receiver records raw and injects faults."""
+"""The capture format round-trips byte-exact; the recorder records raw and injects faults."""
 
 from __future__ import annotations
 
@@ -51,8 +51,10 @@ def test_recording_round_trips_raw_bodies_byte_exact() -> None:
     [
         ({"kind": "probe", "id": "a"}, "line 1: field 'to'"),
         ({"kind": "nope"}, "unknown kind 'nope'"),
-        ({"kind": "run", "format": 9, "plan_name": "x", "started_at": 1, "deadline_at": 2},
-         "format 9"),
+        (
+            {"kind": "run", "format": 9, "plan_name": "x", "started_at": 1, "deadline_at": 2},
+            "format 9",
+        ),
     ],
 )
 def test_malformed_recording_names_line_and_field(record: dict, words: str) -> None:
@@ -95,11 +97,11 @@ def test_recorder_answers_like_the_receiver_and_records_raw(
     probes = b.standard_probes()
     raw = b.body([b.event(probes[0]), b.event(probes[7])])
     with httpx.Client(timeout=5) as client:
-        ok = client.post(f"{url}/callback", content=raw, headers={"Content-Type": "application/json"})
-        bad = client.post(f"{url}/callback", content=b"garbage")
-        too_many = client.post(
-            f"{url}/callback", content=b.body([b.event(probes[0])] * 1001)
+        ok = client.post(
+            f"{url}/callback", content=raw, headers={"Content-Type": "application/json"}
         )
+        bad = client.post(f"{url}/callback", content=b"garbage")
+        too_many = client.post(f"{url}/callback", content=b.body([b.event(probes[0])] * 1001))
     assert ok.status_code == 200 and ok.json()[r.TOTAL_KEY] == 2
     assert bad.status_code == 400 and bad.json()[r.ERROR_KEY] == r.READ_ERROR
     assert too_many.status_code == 400 and too_many.json()[r.ERROR_KEY] == r.TOO_MANY_EVENTS

@@ -108,14 +108,18 @@ def test_report_folder_has_html_json_and_junit(tmp_path: Path) -> None:
 def test_junit_fails_exactly_the_failed_must_checks() -> None:
     suite = ET.fromstring(render_junit(_failing_result()))
     assert suite.get("tests") == str(len(c.CHECKS)) and suite.get("failures") == "1"
-    failed = [case.get("name") for case in suite.iter("testcase") if case.find("failure") is not None]
+    failed = [
+        case.get("name") for case in suite.iter("testcase") if case.find("failure") is not None
+    ]
     assert failed == ["type-matches-outcome"]
 
 
 def test_html_is_self_contained_and_escapes_vendor_text() -> None:
     rec = b.well_behaved()
     hostile = b.call(9, 3.0, b'{"version": "<script>alert(1)</script>"}', status=400)
-    html = render_html(grade(replace(rec, callbacks=(*rec.callbacks, hostile)), deadline_at=b.T0 + 60))
+    html = render_html(
+        grade(replace(rec, callbacks=(*rec.callbacks, hostile)), deadline_at=b.T0 + 60)
+    )
     assert "<script>" not in html and "&lt;script&gt;" in html
     reader = SummaryReader()
     reader.feed(html)
@@ -133,11 +137,11 @@ def test_html_shows_the_deciding_request_and_response() -> None:
 
 @pytest.mark.skipif(
     shutil.which("chromium") is None,
-    reason="chromium is not installed (apt-get install -y chromium); the browser read-back is skipped",
+    reason="chromium not installed (apt-get install -y chromium): browser read-back skipped",
 )
 @pytest.mark.e2e
 def test_html_report_summary_read_back_from_headless_chromium(tmp_path: Path) -> None:
-    """The issue's requirement: open the HTML report in headless Chromium, read the summary table."""
+    """The issue asks: open the HTML report in headless Chromium and read the summary back."""
     result = _failing_result()
     paths = write_report(result, tmp_path / "report")
     completed = subprocess.run(

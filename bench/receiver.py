@@ -1,0 +1,132 @@
+"""Receiver throughput against a bare JSON endpoint on the same waitress server.
+
+Both endpoints get the same 1000-event batch. The bare endpoint only parses the JSON and returns
+the counts; the receiver validates, maps and commits to SQLite (WAL, synchronous=FULL) before
+answering. Phases alternate (receiver, bare, receiver, ...) so machine noise hits both alike.
+
+Throughput is measured the way ESPs post, with several concurrent senders (`--clients`, default
+4, the server's thread count): SQLite does its work with the GIL released, so one request's commit
+overlaps the next one's parsing. Latency is measured with one sender, for the 100 ms target.
+A last pass posts fresh batches (new metas each time) so deduplication cannot flatter the result.
+
+    .venv/bin/python bench/receiver.py [--requests 40] [--clients 4]
+
+Last line: ratio=<receiver events/s / bare events/s>, same batch, concurrent senders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+from flask import Flask, Response, request
+
+from reference_impl.app import ReceiverConfig, create_app
+from reference_impl.meta import Meta, build_meta
+from reference_impl.server import BackgroundServer
+
+TYPES = ["hard_bounce", "soft_bounce", "spam", "unsubscribed"]
+BATCH = 1000
+
+
+def batch(seed: int) -> bytes:
+    failed = []
+    for i in range(BATCH):
+        email = f"user{seed}-{i}@example.com"
+        meta = build_meta(Meta(email, 1568798080, 1730714617, 0, "wzrk_default", seed * BATCH + i))
+        failed.append({"type": TYPES[i % 4], "email": email, "meta": meta, "description": "x"})
+    return json.dumps({"version": "v2", "events": {"failed": failed}}).encode()
+
+
+def add_bare_endpoint(app: Flask) -> None:
+    def bare() -> Response:
+        document = json.loads(request.get_data())
+        total = len(document["events"]["failed"])
+        body = {"TOTAL_EVENTS": total, "PROCESSED_EVENTS": total, "UNPROCESSED_EVENTS": []}
+        return Response(json.dumps(body), mimetype="application/json")
+
+    app.add_url_rule("/bare", "bare", bare, methods=["POST"])
+
+
+def post(client: httpx.Client, path: str, body: bytes) -> float:
+    start = time.perf_counter()
+    response = client.post(path, content=body, headers={"content-type": "application/json"})
+    elapsed = time.perf_counter() - start
+    if response.status_code != 200 or response.json()["PROCESSED_EVENTS"] != BATCH:
+        raise SystemExit(f"{path}: unexpected answer {response.status_code} {response.text[:200]}")
+    return elapsed
+
+
+def throughput(url: str, path: str, bodies: Iterator[bytes], requests: int, clients: int) -> float:
+    """Events per second with `clients` senders, each on its own keep-alive connection."""
+    work = [next(bodies) for _ in range(requests)]
+    connections = [httpx.Client(base_url=url, timeout=60) for _ in range(clients)]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(lambda n: post(connections[n % clients], path, work[n]), range(requests)))
+    elapsed = time.perf_counter() - start
+    for connection in connections:
+        connection.close()
+    return BATCH * requests / elapsed
+
+
+def run(requests: int, clients: int, folder: Path) -> float:
+    app = create_app(ReceiverConfig(folder / "bench.sqlite3"))
+    add_bare_endpoint(app)
+    server = BackgroundServer(app, threads=clients).start()
+    same = batch(0)
+
+    def repeat() -> Iterator[bytes]:
+        while True:
+            yield same
+
+    def fresh() -> Iterator[bytes]:
+        seed = 1
+        while True:
+            yield batch(seed)
+            seed += 1
+
+    rates: dict[str, list[float]] = {"receiver": [], "bare": [], "receiver, fresh batches": []}
+    throughput(server.url, "/callback", repeat(), clients, clients)
+    throughput(server.url, "/bare", repeat(), clients, clients)
+    fresh_bodies = fresh()
+    for _ in range(3):
+        rates["receiver"].append(throughput(server.url, "/callback", repeat(), requests, clients))
+        rates["bare"].append(throughput(server.url, "/bare", repeat(), requests, clients))
+        rates["receiver, fresh batches"].append(
+            throughput(server.url, "/callback", fresh_bodies, requests, clients)
+        )
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        latency = [post(client, "/callback", next(fresh_bodies)) for _ in range(requests)]
+        bare_latency = [post(client, "/bare", same) for _ in range(requests)]
+    server.stop()
+    best = {name: statistics.median(values) for name, values in rates.items()}
+    for name, rate in best.items():
+        print(f"{name:24} {rate:9.0f} events/s  ({clients} concurrent senders, median of 3)")
+    print(f"receiver latency, one sender: median {statistics.median(latency) * 1000:.1f} ms per")
+    print(
+        f"  durably stored 1000-event batch (bare: {statistics.median(bare_latency) * 1000:.1f} ms)"
+    )
+    print(f"fresh-batch ratio: {best['receiver, fresh batches'] / best['bare']:.2f}")
+    return best["receiver"] / best["bare"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=40, help="posts per phase")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent senders")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        ratio = run(args.requests, args.clients, Path(folder))
+    print(f"ratio={ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,918 @@
+"""One check per requirement of the catalogue, each runnable against any `CallbackClient`.
+
+A check sends requests, asks `expect.expected_response` (or a SHOULD-level literal) what must come
+back, and compares the whole reply field by field. On any difference it raises
+`ConformanceFailure`, whose message quotes the requirement and shows what was sent, what came
+back and every differing field. The pytest suite, `bounceback conform` and `bounceback fuzz` all
+call these same functions.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from simulator.conformance import expect as x
+from simulator.conformance import strategies as cs
+from simulator.conformance.client import CallbackClient, Exchange, SentRequest, StateClient
+from simulator.conformance.difference import (
+    Difference,
+    Matcher,
+    NonEmptyString,
+    OneOf,
+    _same,
+    difference,
+    render,
+)
+from simulator.conformance.requirements import BY_ID, Needs, Requirement
+
+CheckFunction = Callable[["Context"], None]
+CHECKS: dict[str, CheckFunction] = {}
+
+PROPERTY_HEALTH_CHECKS = [
+    HealthCheck.too_slow,
+    HealthCheck.data_too_large,
+    HealthCheck.filter_too_much,
+    HealthCheck.function_scoped_fixture,
+]
+
+
+class StateUnavailable(Exception):
+    """A check needs the state read API and none was given (`--receiver-state-url`)."""
+
+
+@dataclass
+class Context:
+    """What a check runs with: the client, Hypothesis settings and a per-run nonce for state."""
+
+    client: CallbackClient
+    settings: settings = field(default_factory=lambda: settings())
+    nonce: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    on_example: Callable[[], None] = lambda: None
+    _counter: int = 0
+
+    def property_settings(self) -> settings:
+        return settings(
+            parent=self.settings,
+            deadline=None,
+            suppress_health_check=PROPERTY_HEALTH_CHECKS,
+        )
+
+    def fresh_email(self, tag: str = "u") -> str:
+        """An address no earlier run has used, so a live receiver's old state cannot interfere."""
+        self._counter += 1
+        return f"cb-{self.nonce}-{tag}{self._counter}@example.com"
+
+    def fresh_message_id(self) -> int:
+        return uuid.uuid4().int % (2**62)
+
+    def event(
+        self,
+        type: str = "hard_bounce",
+        *,
+        description: str | None = "conformance check",
+        email: str | None = None,
+        meta_email: str | None = None,
+        message_id: int | None = None,
+    ) -> dict[str, Any]:
+        address = email or self.fresh_email()
+        meta = cs.build_meta(
+            meta_email or address,
+            1568798080,
+            1730714617,
+            0,
+            "wzrk_default",
+            self.fresh_message_id() if message_id is None else message_id,
+        )
+        event: dict[str, Any] = {"type": type, "email": address, "meta": meta}
+        if description is not None:
+            event["description"] = description
+        return event
+
+    def state(self) -> StateClient:
+        state = self.client.state
+        if state is None:
+            raise StateUnavailable(
+                "this check reads receiver state; pass --receiver-state-url with the base URL of "
+                "a read API like the reference receiver's (/api/profiles/<email>, /api/events)"
+            )
+        return state
+
+
+class ConformanceFailure(AssertionError):
+    """A receiver broke a requirement; the message is the full report."""
+
+    def __init__(
+        self,
+        requirement: Requirement,
+        case: str,
+        differences: list[Difference],
+        exchange: Exchange | None = None,
+        note: str = "",
+    ) -> None:
+        self.requirement = requirement
+        self.case = case
+        self.differences = differences
+        self.exchange = exchange
+        self.note = note
+        super().__init__(self.report())
+
+    @property
+    def request(self) -> SentRequest | None:
+        return self.exchange.request if self.exchange else None
+
+    def report(self) -> str:
+        r = self.requirement
+        lines = [
+            f"{r.id} [{r.level.value}] {r.title}",
+            f'PROTOCOL.md section {r.section}: "{r.quote}"',
+            f"case: {self.case}",
+        ]
+        if self.note:
+            lines.append(f"expected because: {self.note}")
+        if self.exchange is not None:
+            lines.append("sent: " + self.exchange.request.summary())
+            lines.append("got: " + self.exchange.summary())
+        lines.append("differences (field: expected, got):")
+        lines.append(render(self.differences))
+        return "\n".join(lines)
+
+
+def check(requirement_id: str) -> Callable[[CheckFunction], CheckFunction]:
+    def register(function: CheckFunction) -> CheckFunction:
+        if requirement_id not in BY_ID:
+            raise KeyError(f"{requirement_id} is not in the requirement catalogue")
+        CHECKS[requirement_id] = function
+        return function
+
+    return register
+
+
+def run(requirement: Requirement, ctx: Context) -> None:
+    """Run the check for `requirement`; raises `ConformanceFailure` or `StateUnavailable`."""
+    if requirement.needs is Needs.STATE:
+        ctx.state()
+    CHECKS[requirement.id](ctx)
+
+
+def compare(expected_status: Any, expected_body: Any, exchange: Exchange) -> list[Difference]:
+    """Every difference between the expected and actual status and body."""
+    rows: list[Difference] = []
+    if not _same(expected_status, exchange.status):
+        rows.append(Difference("status", expected_status, exchange.status))
+    if exchange.json_error is not None:
+        text = exchange.content.decode("utf-8", errors="backslashreplace")[:200]
+        rows.append(Difference("body", "a JSON document", f"{text!r} ({exchange.json_error})"))
+    else:
+        rows.extend(difference(expected_body, exchange.json, "body"))
+    return rows
+
+
+def verify(
+    ctx: Context,
+    requirement_id: str,
+    case: str,
+    payload: Any,
+    *,
+    status: Any = None,
+    body: Any = None,
+) -> Exchange:
+    """Send `payload` and compare the whole reply with the model (or the given expectation)."""
+    requirement = BY_ID[requirement_id]
+    exchange = ctx.client.post(payload)
+    ctx.on_example()
+    model = x.expected_response(exchange.request.content)
+    want_status = model.status if status is None else status
+    want_body = model.resolve(exchange.json) if body is None else body
+    rows = compare(want_status, want_body, exchange)
+    if rows:
+        raise ConformanceFailure(requirement, case, rows, exchange, model.reason)
+    return exchange
+
+
+def fail_if(
+    ctx: Context, requirement_id: str, case: str, rows: list[Difference], exchange: Exchange | None
+) -> None:
+    if rows:
+        raise ConformanceFailure(BY_ID[requirement_id], case, rows, exchange)
+
+
+def envelope(failed: Any = None, success: Any = None, **extra: Any) -> dict[str, Any]:
+    events: dict[str, Any] = {}
+    if failed is not None:
+        events["failed"] = failed
+    if success is not None:
+        events["success"] = success
+    return {"version": x.VERSION, "events": events, **extra}
+
+
+def unprocessed(event: Any, description: Any) -> dict[str, Any]:
+    return {**event, x.ERROR_DESCRIPTION_KEY: description}
+
+
+def ok(total: int) -> dict[str, Any]:
+    return x.batch_reply(total, [])
+
+
+# --- Section 3 -------------------------------------------------------------------------------
+
+
+@check("CB-3.1")
+def version_must_be_v2(ctx: Context) -> None:
+    events = {"failed": [ctx.event()]}
+    cases: list[tuple[str, dict[str, Any]]] = [("version missing", {"events": events})]
+    for wrong in ["v1", "V2", "v2 ", "", 2, None, ["v2"]]:
+        cases.append((f"version {wrong!r}", {"version": wrong, "events": events}))
+    for case, payload in cases:
+        verify(ctx, "CB-3.1", case, payload, status=400, body=x.refusal(x.MISSING_PARAMETERS))
+
+
+@check("CB-3.2")
+def events_must_be_object_with_failed_list(ctx: Context) -> None:
+    event = ctx.event()
+    cases: list[tuple[str, Any]] = [
+        ("events missing", {"version": "v2"}),
+        ("events is a list", {"version": "v2", "events": [event]}),
+        ("events is a string", {"version": "v2", "events": "failed"}),
+        ("events is null", {"version": "v2", "events": None}),
+        ("events is empty", {"version": "v2", "events": {}}),
+        ("events.failed is an object", {"version": "v2", "events": {"failed": event}}),
+        ("events.failed is a string", {"version": "v2", "events": {"failed": "x"}}),
+        ("events.failed is null", {"version": "v2", "events": {"failed": None}}),
+        ("events.failed is a number", {"version": "v2", "events": {"failed": 5}}),
+    ]
+    for case, payload in cases:
+        verify(ctx, "CB-3.2", case, payload, status=400, body=x.refusal(x.MISSING_PARAMETERS))
+
+
+@check("CB-3.3")
+def unknown_keys_are_ignored(ctx: Context) -> None:
+    extra_event = {
+        **ctx.event("soft_bounce"),
+        "x-esp-message-id": "abc-123",
+        "timestamp": 1730714617,
+        "details": {"smtp": "452 4.2.2 mailbox full", "attempts": [1, 2]},
+    }
+    cases = [
+        ("unknown top-level key", envelope([ctx.event()], esp="acme", batch_id=7)),
+        (
+            "unknown key in events",
+            {"version": "v2", "events": {"failed": [ctx.event()], "deferred": [1, 2]}},
+        ),
+        ("unknown keys in an event", envelope([extra_event])),
+        ("unknown keys everywhere", {**envelope([dict(extra_event)]), "signature": None}),
+    ]
+    for case, payload in cases:
+        verify(ctx, "CB-3.3", case, payload, status=200, body=ok(1))
+
+
+@check("CB-3.4")
+def every_type_is_processed(ctx: Context) -> None:
+    events = [ctx.event(kind) for kind in x.FAILED_TYPES]
+    verify(ctx, "CB-3.4", "one event of each type", envelope(events), status=200, body=ok(5))
+    for kind in x.FAILED_TYPES:
+        verify(ctx, "CB-3.4", f"a lone {kind}", envelope([ctx.event(kind)]), status=200, body=ok(1))
+
+
+@check("CB-3.5")
+def description_is_optional(ctx: Context) -> None:
+    cases = [
+        ("no description", [ctx.event("hard_bounce", description=None)]),
+        ("empty description", [ctx.event("spam", description="")]),
+        ("unicode description", [ctx.event("soft_bounce", description="Boîte pleine 📭 满")]),
+        ("long description", [ctx.event("unsubscribed", description="x" * 5000)]),
+    ]
+    for case, events in cases:
+        verify(ctx, "CB-3.5", case, envelope(events), status=200, body=ok(1))
+
+
+def _delivery(ctx: Context) -> dict[str, Any]:
+    event = ctx.event("delivered", description=None)
+    return event
+
+
+@check("CB-3.6")
+def deliveries_are_counted(ctx: Context) -> None:
+    cases = [
+        ("failed and success together", envelope([ctx.event()], [_delivery(ctx), _delivery(ctx)])),
+        ("empty failed, one delivery", envelope([], [_delivery(ctx)])),
+    ]
+    for case, payload in cases:
+        total = len(payload["events"]["failed"]) + len(payload["events"]["success"])
+        verify(ctx, "CB-3.6", case, payload, status=200, body=ok(total))
+
+
+def _many(ctx: Context, count: int, kind: str = "soft_bounce") -> list[dict[str, Any]]:
+    message_id = ctx.fresh_message_id()
+    return [ctx.event(kind, message_id=message_id, description=None) for _ in range(count)]
+
+
+@check("CB-3.7")
+def thousand_events_are_accepted(ctx: Context) -> None:
+    verify(
+        ctx, "CB-3.7", "1000 failed events", envelope(_many(ctx, 1000)), status=200, body=ok(1000)
+    )
+    failed, success = _many(ctx, 600), [_delivery(ctx) for _ in range(400)]
+    verify(
+        ctx,
+        "CB-3.7",
+        "600 failed and 400 success events",
+        envelope(failed, success),
+        status=200,
+        body=ok(1000),
+    )
+    verify(ctx, "CB-3.7", "an empty batch", envelope([]), status=200, body=ok(0))
+
+
+@check("CB-3.8")
+def oversized_batches_are_refused(ctx: Context) -> None:
+    cases = [
+        ("1001 failed events", envelope(_many(ctx, 1001))),
+        ("1000 failed and 1 success event", envelope(_many(ctx, 1000), [_delivery(ctx)])),
+        ("1001 events, one of them malformed", envelope([*_many(ctx, 1000), {"type": "x"}])),
+        ("1500 failed events", envelope(_many(ctx, 1500))),
+    ]
+    for case, payload in cases:
+        verify(ctx, "CB-3.8", case, payload, status=400, body=x.refusal(x.TOO_MANY_EVENTS))
+
+
+@check("CB-3.9")
+def oversized_batches_store_nothing(ctx: Context) -> None:
+    state = ctx.state()
+    events = _many(ctx, 1001, "hard_bounce")
+    message_id = int(events[0]["meta"].split("|")[6])
+    exchange = verify(
+        ctx,
+        "CB-3.9",
+        "1001 hard bounces",
+        envelope(events),
+        status=400,
+        body=x.refusal(x.TOO_MANY_EVENTS),
+    )
+    rows = [
+        Difference(f"profile {events[i]['email']}", "no profile, or still subscribed", profile)
+        for i in (0, 500, 1000)
+        if (profile := state.profile(events[i]["email"])) and profile.get("subscribed") is not True
+    ]
+    raised = state.events(message_id=message_id)
+    if raised:
+        rows.append(Difference(f"system events for message {message_id}", [], raised[:3]))
+    fail_if(ctx, "CB-3.9", "1001 hard bounces", rows, exchange)
+
+
+# --- Section 4 -------------------------------------------------------------------------------
+
+VENDOR_SAMPLE = {
+    "version": "v2",
+    "events": {
+        "failed": [
+            {
+                "type": "unsubscribed",
+                "email": "user1@example.com",
+                "meta": "user1@example.com|"
+                "1568798080|1730714617|20241104|0|wzrk_default|-17005907|",
+                "description": "Hard bounce detected",
+            },
+            {
+                "type": "hard_bounce",
+                "email": "user3@example.com",
+                "meta": "user3@example.com|"
+                "1568798080|1730799638|20241105|0|wzrk_default|-17005910|",
+                "description": "Hard bounce detected",
+            },
+            {
+                "type": "soft_bounce",
+                "email": "user5@example.com",
+                "meta": "usert5@example.com|"
+                "1568798080|1730714617|20241104|0|wzrk_default|-17005905|",
+                "description": "Recipient Inbox Full",
+            },
+            {
+                "type": "spam",
+                "email": "user4@example.com",
+                "meta": "user4@example.com|"
+                "1568798080|1730714617|20241104|0|wzrk_default|-17005904|",
+                "description": "Marked as spam",
+            },
+        ]
+    },
+}
+
+
+@check("CB-4.1")
+def full_success_reply(ctx: Context) -> None:
+    verify(ctx, "CB-4.1", "the vendor's sample request", VENDOR_SAMPLE, status=200, body=ok(4))
+    events = [ctx.event(kind) for kind in ("hard_bounce", "soft_bounce", "spam", "unsubscribed")]
+    verify(ctx, "CB-4.1", "four fresh events", envelope(events), status=200, body=ok(4))
+
+
+@check("CB-4.2")
+def partial_failure_in_order(ctx: Context) -> None:
+    no_meta = ctx.event("hard_bounce", description="User hard bounce")
+    del no_meta["meta"]
+    no_type = ctx.event("soft_bounce", description="User soft bounce")
+    del no_type["type"]
+    good = [ctx.event("spam"), ctx.event("unsubscribed")]
+    payload = envelope([no_meta, good[0], no_type, good[1]])
+    verify(
+        ctx,
+        "CB-4.2",
+        "the vendor's partial sample: missing meta and missing type among good events",
+        payload,
+        status=200,
+        body={
+            "error": "2 event(s) failed to process",
+            "TOTAL_EVENTS": 4,
+            "PROCESSED_EVENTS": 2,
+            "UNPROCESSED_EVENTS": [
+                unprocessed(no_meta, x.INVALID_META),
+                unprocessed(no_type, x.UNMAPPED_TYPE),
+            ],
+        },
+    )
+    bad_type = {**ctx.event(), "type": "bounced", "x-extra": {"kept": True}}
+    bad_meta = {**ctx.event("spam"), "meta": "garbage"}
+    events = [ctx.event(), bad_type, ctx.event("soft_bounce"), bad_meta, ctx.event("bounce")]
+    verify(
+        ctx,
+        "CB-4.2",
+        "failures at positions 1 and 3 of 5, one carrying an unknown key",
+        envelope(events, [_delivery(ctx)]),
+        status=200,
+        body={
+            "error": "2 event(s) failed to process",
+            "TOTAL_EVENTS": 6,
+            "PROCESSED_EVENTS": 4,
+            "UNPROCESSED_EVENTS": [
+                unprocessed(bad_type, x.UNMAPPED_TYPE),
+                unprocessed(bad_meta, x.INVALID_META),
+            ],
+        },
+    )
+    everything_bad = [{**ctx.event(), "meta": ""}, {**ctx.event(), "type": "nope"}]
+    verify(ctx, "CB-4.2", "every event fails", envelope(everything_bad))
+
+
+def _bad_metas(ctx: Context) -> list[tuple[str, Any]]:
+    good = ctx.event()["meta"]
+    fields = good.split("|")
+    return [
+        ("meta missing", None),
+        ("meta empty", ""),
+        ("meta null", None),
+        ("meta a number", 17005907),
+        ("meta an object", {"email": "a@example.com"}),
+        ("meta free text", "garbage"),
+        ("meta without the trailing pipe", good[:-1]),
+        ("meta with seven fields", "|".join([*fields[:5], fields[6], ""])),
+        ("meta with a non-numeric send time", "|".join([*fields[:2], "soon", *fields[3:]])),
+        (
+            "meta whose date is not the UTC date of its send time",
+            good.replace("|20241104|", "|20241103|"),
+        ),
+        ("meta with a non-numeric message id", "|".join([*fields[:6], "abc", ""])),
+    ]
+
+
+@check("CB-4.3")
+def invalid_meta(ctx: Context) -> None:
+    for case, value in _bad_metas(ctx):
+        event = ctx.event("spam")
+        if case == "meta missing":
+            del event["meta"]
+        else:
+            event["meta"] = value
+        before, after = ctx.event(), ctx.event("soft_bounce")
+        verify(
+            ctx,
+            "CB-4.3",
+            case,
+            envelope([before, event, after]),
+            status=200,
+            body={
+                "error": "1 event(s) failed to process",
+                "TOTAL_EVENTS": 3,
+                "PROCESSED_EVENTS": 2,
+                "UNPROCESSED_EVENTS": [unprocessed(event, x.INVALID_META)],
+            },
+        )
+
+
+_BAD_TYPES: list[tuple[str, Any]] = [
+    ("type missing", None),
+    ("type empty", ""),
+    ("type in upper case", "HARD_BOUNCE"),
+    ("type unknown", "bounced"),
+    ("type a number", 7),
+    ("type null", None),
+    ("type a list", ["hard_bounce"]),
+]
+
+
+@check("CB-4.4")
+def unmapped_type(ctx: Context) -> None:
+    for case, value in _BAD_TYPES:
+        event = ctx.event()
+        if case == "type missing":
+            del event["type"]
+        else:
+            event["type"] = value
+        verify(
+            ctx,
+            "CB-4.4",
+            case,
+            envelope([event, ctx.event()]),
+            status=200,
+            body={
+                "error": "1 event(s) failed to process",
+                "TOTAL_EVENTS": 2,
+                "PROCESSED_EVENTS": 1,
+                "UNPROCESSED_EVENTS": [unprocessed(event, x.UNMAPPED_TYPE)],
+            },
+        )
+
+
+_BAD_EMAILS: list[tuple[str, Any]] = [
+    ("email missing", None),
+    ("email empty", ""),
+    ("email without @", "plainaddress"),
+    ("email without domain", "user@"),
+    ("email without local part", "@example.com"),
+    ("email with a space", "two words@example.com"),
+    ("email a number", 42),
+    ("email null", None),
+]
+
+
+def _email_cases(ctx: Context, requirement_id: str, description: Any) -> None:
+    for case, value in _BAD_EMAILS:
+        event = ctx.event("unsubscribed")
+        if case == "email missing":
+            del event["email"]
+        else:
+            event["email"] = value
+        verify(
+            ctx,
+            requirement_id,
+            case,
+            envelope([ctx.event(), event]),
+            status=200,
+            body={
+                "error": "1 event(s) failed to process",
+                "TOTAL_EVENTS": 2,
+                "PROCESSED_EVENTS": 1,
+                "UNPROCESSED_EVENTS": [unprocessed(event, description)],
+            },
+        )
+
+
+@check("CB-4.5")
+def bad_email_fails_that_event(ctx: Context) -> None:
+    _email_cases(ctx, "CB-4.5", NonEmptyString())
+
+
+_UNREADABLE: list[tuple[str, bytes]] = [
+    ("an empty body", b""),
+    ("plain text", b"not json"),
+    ("a truncated object", b'{"version": "v2", "events": {"failed": ['),
+    ("a lone brace", b"{"),
+    ("invalid UTF-8", b'{"version": "v2", "events": {"failed": []}, "x": "\xff\xfe"}'),
+    ("a UTF-16 body", json.dumps({"version": "v2", "events": {"failed": []}}).encode("utf-16")),
+    ("trailing garbage", b'{"version": "v2", "events": {"failed": []}} trailing'),
+    ("single-quoted keys", b"{'version': 'v2'}"),
+]
+
+
+@check("CB-4.6")
+def unreadable_body(ctx: Context) -> None:
+    for case, content in _UNREADABLE:
+        verify(ctx, "CB-4.6", case, content, status=400, body=x.refusal(x.READ_ERROR))
+
+
+_NON_OBJECTS: list[tuple[str, Any]] = [
+    ("a JSON array", [{"version": "v2", "events": {"failed": []}}]),
+    ("a JSON string", "v2"),
+    ("a JSON number", 42),
+    ("JSON null", None),
+    ("JSON true", True),
+]
+
+
+@check("CB-4.7")
+def non_object_top_level(ctx: Context) -> None:
+    for case, payload in _NON_OBJECTS:
+        verify(
+            ctx,
+            "CB-4.7",
+            case,
+            json.dumps(payload).encode(),
+            status=400,
+            body=x.refusal(OneOf(x.MISSING_PARAMETERS, x.READ_ERROR)),
+        )
+
+
+def _deeply_nested(depth: int) -> bytes:
+    return b'{"version": "v2", "events": {"failed": []}, "x": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+def _any_body() -> st.SearchStrategy[bytes]:
+    """Everything a receiver may be sent: invalid bodies, near-valid batches, raw bytes."""
+    return st.one_of(
+        cs.invalid_bodies(),
+        cs.mixed_batches().map(lambda pair: json.dumps(pair[0]).encode()),
+        st.binary(max_size=64),
+        st.sampled_from([_deeply_nested(100), _deeply_nested(100_000), b"\x00" * 16]),
+    )
+
+
+@check("CB-4.8")
+def never_5xx(ctx: Context) -> None:
+    @ctx.property_settings()
+    @given(content=_any_body())
+    def prop(content: bytes) -> None:
+        exchange = ctx.client.post(content)
+        ctx.on_example()
+        if exchange.status >= 500:
+            rows = [Difference("status", "<not 5xx>", exchange.status)]
+            fail_if(ctx, "CB-4.8", "generated input", rows, exchange)
+
+    prop()
+
+
+@check("CB-4.9")
+def counts_invariant(ctx: Context) -> None:
+    @ctx.property_settings()
+    @given(pair=cs.mixed_batches(max_size=25))
+    def prop(pair: tuple[dict[str, Any], list[cs.Mutated]]) -> None:
+        payload, _ = pair
+        exchange = ctx.client.post(payload)
+        ctx.on_example()
+        body = exchange.json
+        rows: list[Difference] = []
+        if exchange.status != 200:
+            rows.append(Difference("status", 200, exchange.status))
+        elif not isinstance(body, dict):
+            rows.append(Difference("body", "a JSON object", body))
+        else:
+            total = len(payload["events"]["failed"])
+            processed, entries = body.get(x.PROCESSED_KEY), body.get(x.UNPROCESSED_KEY)
+            if not _same(total, body.get(x.TOTAL_KEY)):
+                rows.append(Difference(f"body.{x.TOTAL_KEY}", total, body.get(x.TOTAL_KEY)))
+            if not isinstance(processed, int) or not isinstance(entries, list):
+                rows.append(Difference("body", "integer counts and a list", body))
+            elif body.get(x.TOTAL_KEY) != processed + len(entries):
+                rows.append(
+                    Difference(
+                        "body.TOTAL_EVENTS == PROCESSED_EVENTS + len(UNPROCESSED_EVENTS)",
+                        f"{processed} + {len(entries)}",
+                        body.get(x.TOTAL_KEY),
+                    )
+                )
+        fail_if(ctx, "CB-4.9", "generated batch", rows, exchange)
+
+    prop()
+
+
+@check("CB-4.10")
+def unprocessed_are_exactly_the_mutated(ctx: Context) -> None:
+    @ctx.property_settings()
+    @given(pair=cs.mixed_batches(max_size=25))
+    def prop(pair: tuple[dict[str, Any], list[cs.Mutated]]) -> None:
+        payload, mutations = pair
+        labels = ", ".join(f"{i}: {m.mutation}" for i, m in enumerate(mutations))
+        exchange = verify(ctx, "CB-4.10", f"generated batch [{labels}]", payload)
+        must_fail = [m.event for m in mutations if m.must_fail]
+        got = exchange.json.get(x.UNPROCESSED_KEY, []) if isinstance(exchange.json, dict) else []
+        refused = [{k: v for k, v in e.items() if k != x.ERROR_DESCRIPTION_KEY} for e in got]
+        missing = [event for event in must_fail if event not in refused]
+        rows = [
+            Difference("UNPROCESSED_EVENTS", "to contain this mutated event", e) for e in missing
+        ]
+        fail_if(ctx, "CB-4.10", f"generated batch [{labels}]", rows, exchange)
+
+    prop()
+
+
+@check("CB-4.11")
+def documented_shape(ctx: Context) -> None:
+    @ctx.property_settings()
+    @given(content=cs.invalid_bodies() | st.builds(_deeply_nested, st.integers(1, 5000)))
+    def prop(content: bytes) -> None:
+        verify(ctx, "CB-4.11", "generated invalid body", content)
+
+    prop()
+
+
+# --- SHOULD-level readings of the open points --------------------------------------------------
+
+
+@check("CB-4.12")
+def invalid_email_wording(ctx: Context) -> None:
+    _email_cases(ctx, "CB-4.12", x.INVALID_EMAIL)
+
+
+@check("CB-4.13")
+def non_object_top_level_message(ctx: Context) -> None:
+    for case, payload in _NON_OBJECTS:
+        verify(
+            ctx,
+            "CB-4.13",
+            case,
+            json.dumps(payload).encode(),
+            status=400,
+            body=x.refusal(x.MISSING_PARAMETERS),
+        )
+
+
+@check("CB-4.14")
+def non_object_event_entry(ctx: Context) -> None:
+    strays: list[Any] = [42, "hard_bounce", None, ["a@example.com"], True]
+    good = ctx.event()
+    verify(
+        ctx,
+        "CB-4.14",
+        "non-object entries in events.failed",
+        envelope([good, *strays]),
+        status=200,
+        body={
+            "error": f"{len(strays)} event(s) failed to process",
+            "TOTAL_EVENTS": len(strays) + 1,
+            "PROCESSED_EVENTS": 1,
+            "UNPROCESSED_EVENTS": [
+                {"event": stray, x.ERROR_DESCRIPTION_KEY: x.NOT_AN_OBJECT} for stray in strays
+            ],
+        },
+    )
+
+
+@check("CB-4.15")
+def first_fault_reported(ctx: Context) -> None:
+    cases = [
+        ("bad type and bad meta", {"type": "nope", "meta": ""}, x.UNMAPPED_TYPE),
+        ("bad type and bad email", {"type": None, "email": "nope"}, x.UNMAPPED_TYPE),
+        ("bad meta and bad email", {"meta": "x", "email": ""}, x.INVALID_META),
+        ("all three bad", {"type": 1, "meta": 2, "email": 3}, x.UNMAPPED_TYPE),
+    ]
+    for case, changes, description in cases:
+        event = {**ctx.event(), **changes}
+        verify(
+            ctx,
+            "CB-4.15",
+            case,
+            envelope([event]),
+            status=200,
+            body={
+                "error": "1 event(s) failed to process",
+                "TOTAL_EVENTS": 1,
+                "PROCESSED_EVENTS": 0,
+                "UNPROCESSED_EVENTS": [unprocessed(event, description)],
+            },
+        )
+
+
+class _JsonContentType(Matcher):
+    def matches(self, actual: Any) -> bool:
+        return (
+            isinstance(actual, str) and actual.split(";")[0].strip().lower() == "application/json"
+        )
+
+    def __repr__(self) -> str:
+        return "application/json"
+
+
+@check("CB-4.16")
+def json_content_type(ctx: Context) -> None:
+    for case, payload in [
+        ("a good batch", envelope([ctx.event()])),
+        ("a partial failure", envelope([{"type": "x"}])),
+        ("an unreadable body", b"not json"),
+        ("a missing key", {"version": "v2"}),
+    ]:
+        exchange = ctx.client.post(payload)
+        content_type = exchange.headers.get("content-type")
+        if not _JsonContentType().matches(content_type):
+            rows = [Difference("headers.Content-Type", _JsonContentType(), content_type)]
+            fail_if(ctx, "CB-4.16", case, rows, exchange)
+
+
+# --- Section 5: effects, through the state read API -------------------------------------------
+
+NOTIFICATION_FAILED = "Notification Failed"
+CHANNEL_UNSUBSCRIBED = "Channel Unsubscribed"
+ERROR_NAMES = {"hard_bounce": "hard bounce", "soft_bounce": "soft bounce"}
+UNSUBSCRIBING = frozenset({"hard_bounce", "spam", "unsubscribed", "bounce"})
+
+
+def _events_for(ctx: Context, meta: str) -> list[dict[str, Any]]:
+    message_id = int(meta.split("|")[6])
+    return [e for e in ctx.state().events(message_id=message_id) if e.get("meta") == meta]
+
+
+def _effects(ctx: Context, requirement_id: str, kind: str, description: str = "why") -> None:
+    """Send one `kind` event and compare the system events and the profile with section 5."""
+    event = ctx.event(kind, description=description, meta_email=ctx.fresh_email("meta"))
+    meta_email = event["meta"].split("|")[0]
+    exchange = verify(ctx, requirement_id, f"one {kind}", envelope([event]), status=200, body=ok(1))
+    raised = _events_for(ctx, event["meta"])
+    expected_names = []
+    if kind in ERROR_NAMES:
+        expected_names.append(NOTIFICATION_FAILED)
+    if kind in UNSUBSCRIBING:
+        expected_names.append(CHANNEL_UNSUBSCRIBED)
+    rows = difference(sorted(expected_names), sorted(e.get("name") for e in raised), "events.name")
+    fields = event["meta"].split("|")
+    for raised_event in raised:
+        properties = raised_event.get("properties") or {}
+        name = raised_event.get("name")
+        if name == NOTIFICATION_FAILED:
+            rows += difference(ERROR_NAMES[kind], properties.get("Error"), f"{name}.Error")
+            values = {str(v) for v in properties.values()}
+            for label, value in (
+                ("campaign id", fields[6]),
+                ("label", fields[5]),
+                ("variant", fields[4]),
+            ):
+                if value not in values:
+                    rows.append(Difference(f"{name} {label}", value, properties))
+        if name == CHANNEL_UNSUBSCRIBED:
+            rows += difference(kind, properties.get("Type"), f"{name}.Type")
+            if requirement_id == "CB-5.4":
+                rows += difference(description, properties.get("reason"), f"{name}.reason")
+    profile = ctx.state().profile(meta_email)
+    subscribed = None if profile is None else profile.get("subscribed")
+    if kind in UNSUBSCRIBING:
+        rows += difference(False, subscribed, f"profile {meta_email} (from meta).subscribed")
+    elif subscribed is not None:
+        rows += difference(True, subscribed, f"profile {meta_email} (from meta).subscribed")
+    fail_if(ctx, requirement_id, f"one {kind}, attributed by meta to {meta_email}", rows, exchange)
+
+
+@check("CB-5.1")
+def hard_bounce_effects(ctx: Context) -> None:
+    _effects(ctx, "CB-5.1", "hard_bounce")
+
+
+@check("CB-5.2")
+def soft_bounce_effects(ctx: Context) -> None:
+    _effects(ctx, "CB-5.2", "soft_bounce")
+
+
+@check("CB-5.3")
+def unsubscribing_effects(ctx: Context) -> None:
+    for kind in ("spam", "unsubscribed", "bounce"):
+        _effects(ctx, "CB-5.3", kind)
+
+
+@check("CB-5.4")
+def description_becomes_reason(ctx: Context) -> None:
+    for kind in ("spam", "hard_bounce"):
+        _effects(ctx, "CB-5.4", kind, description=f"reason {uuid.uuid4().hex[:6]} ✉")
+
+
+@check("CB-5.5")
+def duplicates_apply_once(ctx: Context) -> None:
+    @ctx.property_settings()
+    @given(event=cs.valid_events(), in_one_batch=st.booleans())
+    def prop(event: dict[str, Any], in_one_batch: bool) -> None:
+        first = ctx.client.post(envelope([event]))
+        once = _events_for(ctx, event["meta"])
+        payload = envelope([event, event]) if in_one_batch else envelope([event])
+        second = ctx.client.post(payload)
+        ctx.on_example()
+        twice = _events_for(ctx, event["meta"])
+        rows = compare(200, ok(1), first)
+        rows += compare(200, ok(len(payload["events"]["failed"])), second)
+        expected_count = (event["type"] in ERROR_NAMES) + (event["type"] in UNSUBSCRIBING)
+        if len(twice) != len(once) or len(once) > expected_count:
+            rows.append(
+                Difference(
+                    f"system events for meta {event['meta']!r}",
+                    f"{expected_count} after the first delivery, unchanged by the retry",
+                    f"{len(once)} after the first, {len(twice)} after the retry",
+                )
+            )
+        fail_if(ctx, "CB-5.5", "the same event delivered twice", rows, second)
+
+    prop()
+
+
+@check("CB-5.6")
+def stateful_subscription(ctx: Context) -> None:
+    from simulator.conformance.stateful import run_subscription_machine
+
+    run_subscription_machine(ctx)
+
+
+def all_checks() -> dict[str, CheckFunction]:
+    return dict(CHECKS)
+
+
+def missing_checks() -> list[str]:
+    """Catalogue ids without a check: the suite's own self-test asserts this is empty."""
+    return [rid for rid in BY_ID if rid not in CHECKS]

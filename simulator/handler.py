@@ -1,0 +1,247 @@
+"""The aiosmtpd handler: SMTP stages, faults, and handing accepted mail to the spool.
+
+Thin by design: every decision (fault, outcome, description, mutation) comes from the pure
+modules; this only applies it to the session and awaits the spool commit before DATA's 250, so
+mail the client believes accepted always has its events on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import random
+from typing import Any
+
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from simulator.faults import CONNECT_REFUSED_REPLY, Fault, pick_fault
+from simulator.headers import extract_header, message_key
+from simulator.outcomes import Decider, rng_for
+from simulator.payloads import FAILED, SUCCESS
+from simulator.scenario import DELIVERED, Scenario
+from simulator.spool import EventRecord, MessageRecord, SpoolWriter
+
+log = logging.getLogger("simulator.smtp")
+
+OK = "250 2.0.0 OK"
+QUEUED = "250 2.0.0 OK: queued as {id}"
+TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
+SPOOL_FAILED = "451 4.3.0 Spool unavailable, try again later"
+NO_META = "message from %s has no X-CleverTap_META: accepted, its callbacks carry no meta"
+UNDECODABLE_META = "X-CleverTap_META from %s is not UTF-8; undecodable bytes replaced"
+ENCODED_META = (
+    "X-CleverTap_META from %s contains an RFC 2047 encoded-word: echoed as written, not decoded;"
+    " the sender should not encode it (e.g. Python: policy.SMTP.clone(max_line_length=998))"
+)
+STALL_FOREVER = 3600.0
+
+
+class FaultySMTP(SMTP):
+    """aiosmtpd's SMTP with one extra stage, `connect`, before the greeting."""
+
+    async def _handle_client(self) -> None:
+        if await self.event_handler.on_connect(self):
+            await super()._handle_client()
+
+
+class ESPHandler:
+    """aiosmtpd handler hooks (`async handle_<VERB>`) for the fake ESP."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int,
+        writer: SpoolWriter,
+        credentials: dict[str, str] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.decider = Decider(scenario, seed)
+        self.writer = writer
+        self.credentials = dict(credentials or {})
+        self.faults = scenario.smtp.faults
+        self._fault_rng: random.Random = rng_for(seed, "faults")
+
+    def _fault(self, stage: str, addresses: tuple[str, ...] = ()) -> Fault | None:
+        return pick_fault(
+            self.faults, stage, addresses, self._fault_rng, self.scenario.smtp.address_faults
+        )
+
+    async def _apply(self, server: SMTP, stage: str, fault: Fault | None) -> str | None:
+        """Carry out a fault: the reply to send instead, or None to go on normally."""
+        if fault is None:
+            return None
+        log.info("fault at %s: %s %s", stage, fault.action, fault.reply or "")
+        if fault.action == "delay":
+            await asyncio.sleep(fault.seconds)
+            return None
+        if fault.action == "drop":
+            if server.transport is not None:
+                server.transport.close()
+            # Closing cancels this session's task; wait to be cancelled rather than reply.
+            await asyncio.sleep(STALL_FOREVER)
+        if fault.action == "stall":
+            await asyncio.sleep(fault.seconds)
+        return fault.reply
+
+    async def on_connect(self, server: SMTP) -> bool:
+        """The `connect` stage: refuse (554 greeting), drop, delay or stall before the greeting."""
+        fault = self._fault("connect")
+        if fault is None:
+            return True
+        if fault.action in ("delay", "stall"):
+            await asyncio.sleep(fault.seconds)
+            if fault.action == "delay":
+                return True
+        if fault.action != "drop":
+            await server.push(fault.reply or CONNECT_REFUSED_REPLY)
+        if server.transport is not None:
+            server.transport.close()
+        return False
+
+    async def handle_HELO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str
+    ) -> str:
+        reply = await self._apply(server, "helo", self._fault("helo"))
+        if reply is not None:
+            return reply
+        session.host_name = hostname
+        return f"250 {server.hostname}"
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        reply = await self._apply(server, "helo", self._fault("helo"))
+        if reply is not None:
+            return [reply]
+        session.host_name = hostname
+        return responses
+
+    async def handle_AUTH(
+        self, server: SMTP, session: Session, envelope: Envelope, args: list[str]
+    ) -> Any:
+        reply = await self._apply(server, "auth", self._fault("auth"))
+        return MISSING if reply is None else reply
+
+    def authenticate(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        mechanism: str,
+        auth_data: Any,
+    ) -> AuthResult:
+        """aiosmtpd authenticator for PLAIN and LOGIN; with no credentials configured, any."""
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False, message=AUTH_INVALID)
+        login = auth_data.login.decode("utf-8", "replace")
+        # A fault matched on the login name (rate-based AUTH faults are applied in handle_AUTH).
+        fault = pick_fault(self.faults, "auth", (login,), None, coded=False)
+        if fault is not None and fault.reply is not None:
+            log.info("fault at auth for %r: %s", login, fault.reply)
+            return AuthResult(success=False, handled=False, message=fault.reply)
+        if not self.credentials:
+            return AuthResult(success=True, auth_data=login)
+        expected = self.credentials.get(login)
+        if expected is not None and hmac.compare_digest(
+            expected.encode("utf-8"), auth_data.password
+        ):
+            return AuthResult(success=True, auth_data=login)
+        log.info("AUTH %s refused for %r", mechanism, login)
+        return AuthResult(success=False, handled=False, message=AUTH_INVALID)
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        reply = await self._apply(server, "mail", self._fault("mail", (address,)))
+        if reply is not None:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return OK
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self.scenario.smtp.max_recipients:
+            return TOO_MANY_RECIPIENTS
+        reply = await self._apply(server, "rcpt", self._fault("rcpt", (address,)))
+        if reply is not None:
+            return reply
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return OK
+
+    def _record(self, session: Session, envelope: Envelope, raw: bytes) -> MessageRecord:
+        peer = f"{session.peer[0]}:{session.peer[1]}" if session.peer else "?"
+        meta_bytes = extract_header(raw)
+        meta: str | None = None
+        if meta_bytes is None:
+            log.info(NO_META, peer)
+        else:
+            try:
+                meta = meta_bytes.decode("utf-8")
+            except UnicodeDecodeError:
+                log.warning(UNDECODABLE_META, peer)
+                meta = meta_bytes.decode("utf-8", "replace")
+            if b"=?" in meta_bytes and b"?=" in meta_bytes:
+                log.warning(ENCODED_META, peer)
+        key = message_key(raw, meta_bytes)
+        callbacks = self.scenario.callbacks
+        events = []
+        for recipient in envelope.rcpt_tos:
+            decision = self.decider.decide(key, recipient)
+            if meta is None and callbacks.missing_meta == "drop":
+                continue
+            if decision.outcome == DELIVERED and not callbacks.report_delivered:
+                continue
+            events.append(
+                EventRecord(
+                    group=SUCCESS if decision.outcome == DELIVERED else FAILED,
+                    type=decision.outcome,
+                    email=recipient,
+                    meta=meta,
+                    description=decision.description,
+                    mutation=decision.mutation,
+                    extra_keys=decision.extra_keys,
+                    duplicate_after=callbacks.duplicate_delay if decision.duplicate else None,
+                )
+            )
+        return MessageRecord(
+            peer=peer,
+            mail_from=envelope.mail_from or "",
+            recipients=tuple(envelope.rcpt_tos),
+            meta=meta,
+            message_key=key,
+            size=len(raw),
+            events=tuple(events),
+        )
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        reply = await self._apply(server, "data", self._fault("data", tuple(envelope.rcpt_tos)))
+        if reply is not None:
+            return reply
+        raw = envelope.original_content or b""
+        record = self._record(session, envelope, raw)
+        try:
+            message_id = await asyncio.wrap_future(self.writer.submit(record))
+        except Exception:
+            log.exception("spool write failed; the client is told to retry")
+            return SPOOL_FAILED
+        return QUEUED.format(id=message_id)

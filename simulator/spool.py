@@ -1,0 +1,415 @@
+"""The persistent spool: a SQLite file (WAL) holding received mail, pending events and batches.
+
+At-least-once delivery rests on it: a message's events are committed before its DATA gets 250,
+and an event leaves the spool only once a receiver answered its batch. Killed and restarted on
+the same file, the dispatcher finds every event and batch still pending and sends them.
+
+WAL with `synchronous=NORMAL` survives a killed process (not a power cut), which is the promise
+here. SMTP sessions never write directly: `SpoolWriter` commits whatever has queued in one
+transaction (group commit), so twenty concurrent sessions cost one commit, not twenty.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from simulator.payloads import BuiltBatch, ExpectedFailure, SpooledEvent
+
+PENDING = "pending"
+BATCHED = "batched"
+DELIVERED = "delivered"
+REJECTED = "rejected"
+ABANDONED = "abandoned"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    received_at REAL NOT NULL,
+    peer TEXT,
+    mail_from TEXT,
+    recipients TEXT NOT NULL,
+    meta TEXT,
+    message_key TEXT NOT NULL,
+    size INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL REFERENCES messages(id),
+    grp TEXT NOT NULL,
+    type TEXT NOT NULL,
+    email TEXT NOT NULL,
+    meta TEXT,
+    description TEXT,
+    mutation TEXT,
+    extra_keys INTEGER NOT NULL DEFAULT 0,
+    dup_of INTEGER,
+    due_at REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    batch_id INTEGER
+);
+CREATE INDEX IF NOT EXISTS events_pending ON events(state, due_at, id);
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY,
+    created_at REAL NOT NULL,
+    payload TEXT NOT NULL,
+    expected TEXT NOT NULL,
+    event_count INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL,
+    last_status INTEGER,
+    problems TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS batches_due ON batches(state, next_at);
+CREATE TABLE IF NOT EXISTS attempts (
+    id INTEGER PRIMARY KEY,
+    batch_id INTEGER NOT NULL REFERENCES batches(id),
+    at REAL NOT NULL,
+    status INTEGER,
+    error TEXT,
+    body TEXT,
+    problems TEXT NOT NULL DEFAULT '[]'
+);
+"""
+
+
+class SpoolError(RuntimeError):
+    """The spool file cannot be opened or written; the message says which file and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    group: str
+    type: str
+    email: str
+    meta: str | None
+    description: str | None
+    mutation: str | None = None
+    extra_keys: bool = False
+    duplicate_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    peer: str
+    mail_from: str
+    recipients: tuple[str, ...]
+    meta: str | None
+    message_key: str
+    size: int
+    events: tuple[EventRecord, ...] = ()
+    received_at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, slots=True)
+class DueBatch:
+    id: int
+    payload: dict[str, Any]
+    expected: tuple[ExpectedFailure, ...]
+    attempts: int
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """A connection with the spool's pragmas; one per thread."""
+    try:
+        conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+    except sqlite3.Error as exc:
+        raise SpoolError(f"spool {path}: cannot open ({exc}); check the path is writable") from exc
+    return conn
+
+
+def insert_message(conn: sqlite3.Connection, record: MessageRecord) -> int:
+    cursor = conn.execute(
+        "INSERT INTO messages (received_at, peer, mail_from, recipients, meta, message_key, size)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            record.received_at,
+            record.peer,
+            record.mail_from,
+            json.dumps(record.recipients),
+            record.meta,
+            record.message_key,
+            record.size,
+        ),
+    )
+    message_id = int(cursor.lastrowid or 0)
+    for event in record.events:
+        row = (
+            message_id,
+            event.group,
+            event.type,
+            event.email,
+            event.meta,
+            event.description,
+            event.mutation,
+            int(event.extra_keys),
+        )
+        first = conn.execute(
+            "INSERT INTO events (message_id, grp, type, email, meta, description, mutation,"
+            " extra_keys, due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*row, record.received_at),
+        ).lastrowid
+        if event.duplicate_after is not None:
+            conn.execute(
+                "INSERT INTO events (message_id, grp, type, email, meta, description, mutation,"
+                " extra_keys, due_at, dup_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*row, record.received_at + event.duplicate_after, first),
+            )
+    return message_id
+
+
+class SpoolWriter:
+    """One thread that commits queued messages in groups; `submit` returns a Future of the id."""
+
+    def __init__(self, path: str | Path, on_commit: Callable[[], None] | None = None) -> None:
+        self._path = path
+        self._queue: queue.SimpleQueue[
+            tuple[MessageRecord, concurrent.futures.Future[int]] | None
+        ] = queue.SimpleQueue()
+        self._on_commit = on_commit
+        connect(path).close()
+        self._thread = threading.Thread(target=self._run, name="spool-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, record: MessageRecord) -> concurrent.futures.Future[int]:
+        future: concurrent.futures.Future[int] = concurrent.futures.Future()
+        self._queue.put((record, future))
+        return future
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        conn = connect(self._path)
+        stopping = False
+        while not stopping:
+            items = [self._queue.get()]
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            work = [item for item in items if item is not None]
+            stopping = len(work) != len(items)
+            if work:
+                self._commit(conn, work)
+        conn.close()
+
+    def _commit(
+        self,
+        conn: sqlite3.Connection,
+        work: list[tuple[MessageRecord, concurrent.futures.Future[int]]],
+    ) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            ids = [insert_message(conn, record) for record, _ in work]
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            error = SpoolError(f"spool {self._path}: write failed ({exc})")
+            for _, future in work:
+                future.set_exception(error)
+            return
+        for (_, future), message_id in zip(work, ids, strict=True):
+            future.set_result(message_id)
+        if self._on_commit is not None:
+            self._on_commit()
+
+
+def _event(row: sqlite3.Row | tuple[Any, ...]) -> SpooledEvent:
+    return SpooledEvent(
+        id=row[0],
+        group=row[1],
+        type=row[2],
+        email=row[3],
+        meta=row[4],
+        description=row[5],
+        mutation=row[6],
+        extra_keys=bool(row[7]),
+    )
+
+
+class SpoolReader:
+    """The dispatcher's and the listing's view of the spool, on its own connection."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.conn = connect(path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def due_events(self, now: float) -> tuple[int, float | None]:
+        count, oldest = self.conn.execute(
+            "SELECT COUNT(*), MIN(due_at) FROM events WHERE state = ? AND due_at <= ?",
+            (PENDING, now),
+        ).fetchone()
+        return int(count), oldest
+
+    def claim_batch(
+        self, size: int, now: float, build: Callable[[list[SpooledEvent]], BuiltBatch]
+    ) -> int | None:
+        """Move up to `size` due events into a new batch with a frozen payload."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            rows = conn.execute(
+                "SELECT id, grp, type, email, meta, description, mutation, extra_keys FROM events"
+                " WHERE state = ? AND due_at <= ? ORDER BY id LIMIT ?",
+                (PENDING, now, size),
+            ).fetchall()
+            if not rows:
+                conn.execute("ROLLBACK")
+                return None
+            built = build([_event(row) for row in rows])
+            expected = [[failure.index, failure.description] for failure in built.expected_failures]
+            batch_id = conn.execute(
+                "INSERT INTO batches (created_at, payload, expected, event_count, next_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (now, json.dumps(built.payload), json.dumps(expected), len(rows), now),
+            ).lastrowid
+            conn.executemany(
+                "UPDATE events SET state = ?, batch_id = ? WHERE id = ?",
+                [(BATCHED, batch_id, row[0]) for row in rows],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return int(batch_id or 0)
+
+    def due_batches(self, now: float) -> list[DueBatch]:
+        rows = self.conn.execute(
+            "SELECT id, payload, expected, attempts FROM batches"
+            " WHERE state = ? AND next_at <= ? ORDER BY next_at, id",
+            (PENDING, now),
+        ).fetchall()
+        return [
+            DueBatch(
+                id=row[0],
+                payload=json.loads(row[1]),
+                expected=tuple(ExpectedFailure(index, text) for index, text in json.loads(row[2])),
+                attempts=row[3],
+            )
+            for row in rows
+        ]
+
+    def record_attempt(
+        self,
+        batch_id: int,
+        status: int | None,
+        error: str | None,
+        body: str | None,
+        problems: list[str],
+        state: str,
+        next_at: float,
+    ) -> None:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "INSERT INTO attempts (batch_id, at, status, error, body, problems)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (batch_id, time.time(), status, error, body, json.dumps(problems)),
+        )
+        conn.execute(
+            "UPDATE batches SET state = ?, attempts = attempts + 1, next_at = ?, last_status = ?,"
+            " problems = ? WHERE id = ?",
+            (state, next_at, status, json.dumps(problems), batch_id),
+        )
+        conn.execute("COMMIT")
+
+    def next_due(self) -> tuple[float | None, float | None]:
+        """Earliest due time of a pending event and of a pending batch: the dispatcher's sleep."""
+        event = self.conn.execute(
+            "SELECT MIN(due_at) FROM events WHERE state = ?", (PENDING,)
+        ).fetchone()[0]
+        batch = self.conn.execute(
+            "SELECT MIN(next_at) FROM batches WHERE state = ?", (PENDING,)
+        ).fetchone()[0]
+        return event, batch
+
+    def stats(self) -> dict[str, int]:
+        """Counts by table and state: what tests and the listing poll."""
+        result = {
+            "messages": self.conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0],
+            "attempts": self.conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0],
+        }
+        for table in ("events", "batches"):
+            for state, count in self.conn.execute(
+                f"SELECT state, COUNT(*) FROM {table} GROUP BY state"
+            ):
+                result[f"{table}_{state}"] = count
+        return result
+
+    def outstanding(self) -> int:
+        """Events not yet in a batch plus batches not yet answered: 0 means all sent."""
+        events = self.conn.execute(
+            "SELECT COUNT(*) FROM events WHERE state = ?", (PENDING,)
+        ).fetchone()[0]
+        batches = self.conn.execute(
+            "SELECT COUNT(*) FROM batches WHERE state = ?", (PENDING,)
+        ).fetchone()[0]
+        return int(events + batches)
+
+    def messages(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT id, received_at, peer, mail_from, recipients, meta, size FROM messages"
+            " ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            {
+                "id": row[0],
+                "received_at": row[1],
+                "peer": row[2],
+                "mail_from": row[3],
+                "recipients": json.loads(row[4]),
+                "meta": row[5],
+                "size": row[6],
+            }
+            for row in rows
+        ]
+
+    def batches(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT id, created_at, payload, event_count, state, attempts, last_status, problems"
+            " FROM batches ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            {
+                "id": row[0],
+                "created_at": row[1],
+                "payload": json.loads(row[2]),
+                "event_count": row[3],
+                "state": row[4],
+                "attempts": row[5],
+                "last_status": row[6],
+                "problems": json.loads(row[7]),
+            }
+            for row in rows
+        ]
+
+    def attempts(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT id, batch_id, at, status, error, body, problems FROM attempts"
+            " ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        keys = ("id", "batch_id", "at", "status", "error", "body", "problems")
+        return [
+            {**dict(zip(keys, row, strict=True)), "problems": json.loads(row[6])} for row in rows
+        ]

@@ -1,0 +1,101 @@
+"""The checks pass on conforming receivers and each named bug fails the named requirement."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from simulator.conformance import checks
+from simulator.conformance.checks import ConformanceFailure, Context
+from simulator.conformance.requirements import BY_ID, CATALOGUE, Level
+
+
+def test_every_catalogued_requirement_has_a_check() -> None:
+    """Catalogue and checks cannot drift: one check per requirement id, no orphan checks."""
+    assert checks.missing_checks() == []
+    assert set(checks.all_checks()) == set(BY_ID)
+
+
+@pytest.mark.parametrize("requirement", CATALOGUE, ids=[r.id for r in CATALOGUE])
+def test_conforming_toy_receiver_passes(requirement, toy_context: Callable[..., Context]) -> None:
+    """A receiver written straight from PROTOCOL.md passes every requirement, MUST and SHOULD."""
+    checks.run(requirement, toy_context())
+
+
+@pytest.mark.parametrize("requirement", CATALOGUE, ids=[r.id for r in CATALOGUE])
+def test_reference_receiver_passes_in_process(requirement, reference_context: Context) -> None:
+    """The reference receiver, called through httpx.WSGITransport (no socket), conforms."""
+    checks.run(requirement, reference_context)
+
+
+CAUGHT = [
+    ("soft_bounce_unsubscribes", "CB-5.2"),
+    ("soft_bounce_unsubscribes", "CB-5.6"),
+    ("refuses_unknown_keys", "CB-3.3"),
+    ("partial_failure_is_400", "CB-4.2"),
+    ("partial_failure_is_400", "CB-4.10"),
+    ("accepts_1001", "CB-3.8"),
+    ("limit_per_group", "CB-3.8"),
+    ("stores_before_limit", "CB-3.9"),
+    ("echo_drops_unknown_keys", "CB-4.2"),
+    ("echo_drops_unknown_keys", "CB-4.10"),
+    ("reversed_unprocessed", "CB-4.10"),
+    ("processed_equals_total", "CB-4.9"),
+    ("crash_on_list_type", "CB-4.8"),
+    ("crash_on_list_type", "CB-4.4"),
+    ("double_applies_duplicates", "CB-5.5"),
+    ("attributes_by_email", "CB-5.1"),
+    ("plain_text_errors", "CB-4.6"),
+    ("custom_email_message", "CB-4.12"),
+    ("lenient_meta", "CB-4.3"),
+    ("lenient_meta", "CB-4.10"),
+]
+
+
+@pytest.mark.parametrize(("bug", "requirement_id"), CAUGHT)
+def test_misbehaving_receiver_fails_the_named_check(
+    bug: str, requirement_id: str, toy_context: Callable[..., Context]
+) -> None:
+    """Each injected bug is caught by the requirement it breaks, with a full report."""
+    with pytest.raises(ConformanceFailure) as caught:
+        checks.run(BY_ID[requirement_id], toy_context(bug))
+    failure = caught.value
+    assert failure.requirement.id == requirement_id
+    report = str(failure)
+    assert report.startswith(f"{requirement_id} [{failure.requirement.level.value}]")
+    assert f'"{failure.requirement.quote}"' in report
+    assert failure.differences, "a failure must name at least one differing field"
+    assert "differences (field: expected, got):" in report
+
+
+def test_should_level_bug_leaves_the_must_requirement_green(
+    toy_context: Callable[..., Context],
+) -> None:
+    """An unusual email errorDescription breaks only the SHOULD reading, not the MUST."""
+    ctx = toy_context("custom_email_message")
+    checks.run(BY_ID["CB-4.5"], ctx)
+    assert BY_ID["CB-4.12"].level is Level.SHOULD
+    with pytest.raises(ConformanceFailure, match=r"CB-4\.12"):
+        checks.run(BY_ID["CB-4.12"], ctx)
+
+
+def test_partial_failure_report_lists_field_differences(
+    toy_context: Callable[..., Context],
+) -> None:
+    """CB-4.2's report says what was sent, what came back and each differing field."""
+    with pytest.raises(ConformanceFailure) as caught:
+        checks.run(BY_ID["CB-4.2"], toy_context("partial_failure_is_400"))
+    fields = {row.field for row in caught.value.differences}
+    assert {"status", "body.error", "body.TOTAL_EVENTS", "body.UNPROCESSED_EVENTS[0]"} <= fields
+    report = str(caught.value)
+    assert "sent: POST http://receiver.invalid/callback" in report
+    assert "got: HTTP 400" in report
+
+
+def test_state_checks_need_a_state_api(toy_context: Callable[..., Context]) -> None:
+    """Section 5 checks say how to enable them instead of failing when no state URL is known."""
+    ctx = toy_context()
+    ctx.client.target = ctx.client.target.__class__(ctx.client.target.callback_url)
+    with pytest.raises(checks.StateUnavailable, match="--receiver-state-url"):
+        checks.run(BY_ID["CB-5.1"], ctx)

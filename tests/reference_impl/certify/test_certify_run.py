@@ -1,0 +1,204 @@
+"""The live run over real sockets: recorder up, probes sent, callbacks waited for, then graded.
+
+Here a small vendor written in the test posts the callbacks over real HTTP, so the recorder, the
+injected 500 and slow response, the waiting and the grading are exercised without the simulator;
+the SMTP leg is tested against a bare aiosmtpd server that keeps the raw bytes.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from email import message_from_bytes
+from email.policy import default
+from pathlib import Path
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from rich.console import Console
+
+from reference_impl.certify import checks as c
+from reference_impl.certify.checks import grade
+from reference_impl.certify.plan import Plan, parse_plan
+from reference_impl.certify.recording import SentProbe
+from reference_impl.certify.run import ArrivalTracker, build_probes, live_run
+from reference_impl.certify.smtp import OnSent, SmtpTarget, send_probes
+from tests.reference_impl.certify import builders as b
+
+
+def free_port() -> int:
+    with socket.socket() as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        return int(probe_socket.getsockname()[1])
+
+
+def _plan(port: int, **overrides: object) -> Plan:
+    data = {
+        "name": "in-test-vendor",
+        "callback_url": f"http://127.0.0.1:{port}/callback",
+        "deadline_seconds": 10,
+        "settle_seconds": 0.3,
+        "slow_response_seconds": 1.0,
+        "probe": [
+            {"id": "hard", "to": "bounce@v.test", "expect": "hard_bounce"},
+            {"id": "spam", "to": "complaint@v.test", "expect": "spam"},
+            {"id": "ok", "to": "success@v.test", "expect": "delivered"},
+            {
+                "id": "long",
+                "to": "bounce+long@v.test",
+                "expect": "hard_bounce",
+                "meta_length": 1200,
+            },
+            {"id": "r500", "to": "bounce+r@v.test", "expect": "hard_bounce", "respond": "500"},
+            {"id": "slow", "to": "bounce+s@v.test", "expect": "hard_bounce", "respond": "slow"},
+        ],
+        **overrides,
+    }
+    return parse_plan(data)
+
+
+class ThreadVendor:
+    """Posts one callback per probe after 'sending'; retries a 5xx or a timeout once if asked."""
+
+    def __init__(self, url: str, *, retries: bool) -> None:
+        self.url = url
+        self.retries = retries
+        self.threads: list[threading.Thread] = []
+
+    def _post(self, probe: SentProbe) -> None:
+        raw = b.body([b.event(probe)])
+        headers = {"Content-Type": "application/json"}
+        for _attempt in range(2 if self.retries else 1):
+            try:
+                with httpx.Client(timeout=0.4) as client:
+                    if client.post(self.url, content=raw, headers=headers).status_code < 500:
+                        return
+            except httpx.TimeoutException:
+                pass
+            time.sleep(0.2)
+
+    def __call__(self, probes: Sequence[SentProbe], on_sent: OnSent) -> dict[str, str | None]:
+        for probe in probes:
+            on_sent(probe, None)
+            if probe.expect != "delivered":
+                thread = threading.Thread(target=self._post, args=(probe,), daemon=True)
+                thread.start()
+                self.threads.append(thread)
+        return {p.id: None for p in probes}
+
+
+def test_live_run_with_a_conforming_vendor_certifies_and_stops_early(tmp_path: Path) -> None:
+    port = free_port()
+    plan = _plan(port)
+    vendor = ThreadVendor(plan.callback_url, retries=True)
+    started = time.monotonic()
+    rec = live_run(
+        plan, "127.0.0.1", port, tmp_path / "rec.jsonl", Console(file=None, quiet=True), send=vendor
+    )
+    elapsed = time.monotonic() - started
+    result = grade(rec, deadline_at=rec.run.deadline_at)
+    assert result.passed, [(x.id, x.grade, x.summary) for x in result.checks]
+    assert result.check("retry-after-500").grade == c.PASS
+    assert result.check("retry-after-timeout").grade == c.PASS
+    assert elapsed < 8, "the run must end once everything arrived, not at the deadline"
+    assert [p.id for p in rec.probes] == [p.id for p in plan.probes]
+
+
+def test_live_run_with_a_vendor_that_never_retries_waits_for_the_deadline_then_fails(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    plan = _plan(port, deadline_seconds=3)
+    rec = live_run(
+        plan,
+        "127.0.0.1",
+        port,
+        tmp_path / "rec.jsonl",
+        Console(quiet=True),
+        send=ThreadVendor(plan.callback_url, retries=False),
+    )
+    result = grade(rec, deadline_at=rec.run.deadline_at)
+    assert result.check("retry-after-500").grade == c.FAIL
+    assert not result.passed
+
+
+def test_arrival_tracker_counts_probes_and_retries_and_ignores_refused() -> None:
+    probes = b.standard_probes()
+    tracker = ArrivalTracker(probes)
+    rec = b.well_behaved(probes)
+    for callback in rec.callbacks[:3]:
+        tracker.observe(callback)
+    state = tracker.snapshot()
+    assert (state.expected, state.arrived, state.missing) == (9, 9, 0)
+    assert (state.retries_expected, state.retries_seen, state.complete) == (2, 0, False)
+    for callback in rec.callbacks[3:]:
+        tracker.observe(callback)
+    assert tracker.snapshot().complete
+    tracker.exclude(["hard"])
+    assert tracker.snapshot().expected == 8
+
+
+class RawSink:
+    """aiosmtpd handler that keeps each message's raw bytes (as an ESP would see them)."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.messages.append(envelope.original_content)  # type: ignore[attr-defined]
+        return "250 2.0.0 OK"
+
+    async def handle_RCPT(
+        self, server: object, session: object, envelope: object, address: str, options: list[str]
+    ) -> str:
+        if address.startswith("refuse@"):
+            return "550 5.1.1 User unknown"
+        envelope.rcpt_tos.append(address)  # type: ignore[attr-defined]
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[tuple[int, RawSink]]:
+    sink = RawSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield controller.port, sink
+    finally:
+        controller.stop()
+
+
+def test_probes_are_sent_over_smtp_with_their_meta_and_a_refusal_does_not_stop_the_rest(
+    smtp_sink: tuple[int, RawSink],
+) -> None:
+    """Metas up to the 998 line limit go unfolded; a longer one as RFC 2047 words, decodable."""
+    port, sink = smtp_sink
+    plan = parse_plan(
+        {
+            "name": "smtp",
+            "callback_url": "http://127.0.0.1:9/cb",
+            "probe": [
+                {"id": "a", "to": "bounce+a@v.test", "expect": "hard_bounce", "meta_length": 900},
+                {"id": "x", "to": "refuse@v.test", "expect": "hard_bounce"},
+                {"id": "b", "to": "bounce+b@v.test", "expect": "hard_bounce", "meta_length": 1200},
+            ],
+        }
+    )
+    probes = build_probes(plan, time.time())
+    seen: list[str] = []
+    errors = send_probes(
+        SmtpTarget("127.0.0.1", port, "smtp", "cert@bounceback.test", timeout=5),
+        probes,
+        lambda probe, error: seen.append(probe.id),
+    )
+    assert errors["a"] is None and errors["b"] is None
+    assert errors["x"] is not None and errors["x"].startswith("550")
+    assert seen == ["a", "x", "b"]
+    first, second = sink.messages
+    assert f"X-CleverTap_META: {probes[0].meta}\r\n".encode() in first
+    assert all(len(line) <= 998 for line in second.split(b"\r\n"))
+    assert b"X-CleverTap_META: =?" in second
+    assert str(message_from_bytes(second, policy=default)["X-CleverTap_META"]) == probes[2].meta

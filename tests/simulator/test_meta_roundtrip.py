@@ -1,0 +1,127 @@
+"""Property: any meta value sent in the header comes back in the callback byte-exact.
+
+Any visible-ASCII string without whitespace, 1 to 900 characters, plus the source page's samples,
+carried by smtplib (raw, and folded onto a continuation line as policy.SMTP does on 3.11.7,
+gh-124452), by aiosmtplib, and by the standard library's own folding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import smtplib
+import time
+from collections.abc import Iterator
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import aiosmtplib
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from reference_impl.server import running_receiver
+from simulator.esp import FakeESP
+from simulator.headers import extract_header
+from tests.samples import sample
+from tests.simulator.conftest import PLATFORM_POLICY
+
+pytestmark = pytest.mark.e2e
+
+SAMPLE_METAS = [e["meta"] for e in sample("callback-request.json")["events"]["failed"]]
+VISIBLE_ASCII = st.characters(min_codepoint=0x21, max_codepoint=0x7E)
+METAS = st.one_of(st.sampled_from(SAMPLE_METAS), st.text(VISIBLE_ASCII, min_size=1, max_size=900))
+ALL_DELIVERED = """
+name = "roundtrip"
+[outcomes]
+delivered = 1.0
+[callbacks]
+batch_size = 1000
+delay = 0.0
+"""
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def esp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeESP]:
+    folder: Path = tmp_path_factory.mktemp("roundtrip")
+    scenario = folder / "roundtrip.toml"
+    scenario.write_text(ALL_DELIVERED)
+    with (
+        running_receiver(folder / "receiver.sqlite3") as rx,
+        FakeESP(scenario, rx.callback_url, spool=folder / "spool.sqlite3", poll_seconds=0.01) as fake,
+    ):
+        yield fake
+
+
+def raw_message(recipient: str, header: bytes) -> bytes:
+    return (
+        b"From: platform@example.com\r\nTo: " + recipient.encode() + b"\r\n" + header + b"\r\n"
+        b"Subject: roundtrip\r\n\r\nbody\r\n"
+    )
+
+
+def echoed(esp: FakeESP, recipient: str, timeout: float = 10.0) -> str | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for batch in esp.reader().batches(20):
+            for event in batch["payload"]["events"].get("success", []):
+                if event["email"] == recipient:
+                    return event.get("meta")
+        time.sleep(0.01)
+    raise AssertionError(f"no callback for {recipient}")
+
+
+def recipient() -> str:
+    return f"roundtrip{next(_counter)}@example.com"
+
+
+@given(meta=METAS)
+def test_meta_via_smtplib_raw_header_comes_back_byte_exact(esp: FakeESP, meta: str) -> None:
+    rcpt = recipient()
+    with smtplib.SMTP("127.0.0.1", esp.port, timeout=10) as client:
+        client.sendmail("p@example.com", [rcpt], raw_message(rcpt, b"X-CleverTap_META: " + meta.encode()))
+    assert echoed(esp, rcpt) == meta
+
+
+@given(meta=METAS, fold=st.sampled_from([b"\r\n ", b"\r\n\t", b"\r\n  "]))
+def test_meta_folded_onto_a_continuation_line_comes_back_byte_exact(
+    esp: FakeESP, meta: str, fold: bytes
+) -> None:
+    """The gh-124452 shape: `X-CleverTap_META:` CRLF SP value; unfolding must not add a space."""
+    rcpt = recipient()
+    with smtplib.SMTP("127.0.0.1", esp.port, timeout=10) as client:
+        client.sendmail("p@example.com", [rcpt], raw_message(rcpt, b"X-CleverTap_META:" + fold + meta.encode()))
+    assert echoed(esp, rcpt) == meta
+
+
+@given(meta=METAS)
+def test_meta_via_aiosmtplib_comes_back_byte_exact(esp: FakeESP, meta: str) -> None:
+    # The email package itself decodes anything shaped like an encoded-word when the header is set.
+    assume("=?" not in meta)
+    rcpt = recipient()
+    mail = EmailMessage(policy=PLATFORM_POLICY)
+    mail["From"], mail["To"], mail["X-CleverTap_META"] = "p@example.com", rcpt, meta
+    mail.set_content("body")
+    asyncio.run(aiosmtplib.send(mail, hostname="127.0.0.1", port=esp.port, start_tls=False))
+    assert echoed(esp, rcpt) == meta
+
+
+@given(meta=METAS)
+def test_meta_via_stdlib_folding_comes_back_as_written(esp: FakeESP, meta: str) -> None:
+    """policy.SMTP's own folding (78 columns). Values it leaves as text come back exactly; a
+    value it turns into RFC 2047 encoded-words comes back as written on the wire, never decoded."""
+    assume("=?" not in meta)
+    rcpt = recipient()
+    mail = EmailMessage(policy=policy.SMTP)
+    mail["From"], mail["To"], mail["X-CleverTap_META"] = "p@example.com", rcpt, meta
+    mail.set_content("body")
+    wire = mail.as_bytes()
+    with smtplib.SMTP("127.0.0.1", esp.port, timeout=10) as client:
+        client.send_message(mail)
+    got = echoed(esp, rcpt)
+    if b"=?" in extract_header(wire):
+        assert got == extract_header(wire).decode()
+    else:
+        assert got == meta
