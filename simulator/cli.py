@@ -87,6 +87,7 @@ def _print_listing(spool: Path, limit: int) -> None:
 @click.option(
     "--batch-delay", type=float, help="Seconds a partial batch waits (default: scenario)."
 )
+@click.option("--callback-timeout", type=float, help="Seconds per POST (default: scenario).")
 @click.option("--api-port", type=int, help="Serve GET /messages, /batches, /attempts, /stats.")
 @click.option("--list", "list_only", is_flag=True, help="Print what the spool holds, and exit.")
 @click.option("--limit", default=DEFAULT_LIMIT, show_default=True, help="Rows per --list table.")
@@ -105,6 +106,7 @@ def esp(
     allow_auth_without_tls: bool,
     retry_schedule: str | None,
     batch_delay: float | None,
+    callback_timeout: float | None,
     api_port: int | None,
     list_only: bool,
     limit: int,
@@ -144,6 +146,7 @@ def esp(
             allow_auth_without_tls=allow_auth_without_tls,
             retry_schedule=_schedule(retry_schedule),
             batch_delay=batch_delay,
+            callback_timeout=callback_timeout,
         )
     except (ScenarioError, ESPConfigError, SpoolError) as exc:
         raise click.ClickException(str(exc)) from exc

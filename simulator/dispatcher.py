@@ -8,7 +8,6 @@ Every response is checked against PROTOCOL.md section 4 and each difference is l
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import random
@@ -28,6 +27,9 @@ log = logging.getLogger("simulator.dispatcher")
 
 USER_AGENT = "bounceback-fake-esp/0.1"
 POLL_SECONDS = 0.25
+# Commits wake the dispatcher, but under load that would mean a spool query per commit; passes
+# are at least this far apart, which bounds its share of the GIL against the SMTP loop.
+MIN_PASS_SECONDS = 0.05
 REJECTED_NOT_RETRIED = "callback batch %d refused with %d: not retried (4xx is final)"
 RETRYING = "callback batch %d: %s; retry %d of %d in %.2fs"
 GIVING_UP = "callback batch %d: %s; retry schedule exhausted after %d attempts, abandoned"
@@ -83,12 +85,12 @@ class Dispatcher:
         return build_batch(events, reorder)
 
     def _next_size(self, reader: SpoolReader) -> int:
-        made = reader.conn.execute("SELECT COUNT(*) FROM batches").fetchone()[0]
+        made = reader.batch_count()
         sizes = self.settings.batch_sizes
         return sizes[made % len(sizes)]
 
     def _make_batches(self, reader: SpoolReader, now: float) -> None:
-        for _ in itertools.count():
+        while True:
             count, oldest = reader.due_events(now)
             if not count:
                 return
@@ -161,6 +163,7 @@ class Dispatcher:
                 except Exception:
                     log.exception("dispatcher pass failed; retrying after %.2fs", POLL_SECONDS)
                     pause = POLL_SECONDS
-                self._wake.wait(pause)
+                self._stop.wait(min(pause, MIN_PASS_SECONDS))
+                self._wake.wait(max(0.0, pause - MIN_PASS_SECONDS))
                 self._wake.clear()
         reader.close()

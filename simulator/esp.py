@@ -7,6 +7,7 @@ callback dispatcher thread. Nothing lives at module level, so tests may run seve
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import ssl
 import tempfile
@@ -17,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import aiosmtpd
 import trustme
 from aiosmtpd.controller import Controller
 
@@ -48,6 +50,20 @@ class _KnownNoise(logging.Filter):
 
 class ESPConfigError(ValueError):
     """The fake ESP was configured in a way that cannot work; the message says how to fix it."""
+
+
+# CVE-2024-27305 (SMTP smuggling) and CVE-2024-34083 (STARTTLS injection) are fixed in 1.4.6.
+MIN_AIOSMTPD = (1, 4, 6)
+
+
+def check_aiosmtpd(version: str = aiosmtpd.__version__) -> None:
+    """Refuse to run on an aiosmtpd with known SMTP smuggling or STARTTLS injection flaws."""
+    found = tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+    if found < MIN_AIOSMTPD:
+        raise ESPConfigError(
+            f"aiosmtpd {version} is too old (CVE-2024-27305, CVE-2024-34083): "
+            "install aiosmtpd>=1.4.6"
+        )
 
 
 class ESPTimeout(TimeoutError):
@@ -107,9 +123,11 @@ class FakeESP:
         allow_auth_without_tls: bool = False,
         retry_schedule: tuple[float, ...] | None = None,
         batch_delay: float | None = None,
+        callback_timeout: float | None = None,
         poll_seconds: float = POLL_SECONDS,
         smtp_timeout: float = 300.0,
     ) -> None:
+        check_aiosmtpd()
         if tls not in TLS_MODES:
             raise ESPConfigError(f"tls={tls!r}: choose one of {', '.join(TLS_MODES)}")
         if credentials and tls == "none" and not allow_auth_without_tls:
@@ -123,6 +141,8 @@ class FakeESP:
             callbacks = replace(callbacks, retry_schedule=tuple(retry_schedule))
         if batch_delay is not None:
             callbacks = replace(callbacks, delay=batch_delay)
+        if callback_timeout is not None:
+            callbacks = replace(callbacks, timeout=callback_timeout)
         self.scenario = replace(self.scenario, callbacks=callbacks)
         self.callback_url = callback_url
         self.seed = seed

@@ -16,7 +16,12 @@ from typing import Any
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from simulator.faults import CONNECT_REFUSED_REPLY, Fault, pick_fault
-from simulator.headers import extract_header, message_key
+from simulator.headers import (
+    decode_encoded_words,
+    extract_header,
+    has_encoded_word,
+    message_key,
+)
 from simulator.outcomes import Decider, rng_for
 from simulator.payloads import FAILED, SUCCESS
 from simulator.scenario import DELIVERED, Scenario
@@ -32,9 +37,11 @@ SPOOL_FAILED = "451 4.3.0 Spool unavailable, try again later"
 NO_META = "message from %s has no X-CleverTap_META: accepted, its callbacks carry no meta"
 UNDECODABLE_META = "X-CleverTap_META from %s is not UTF-8; undecodable bytes replaced"
 ENCODED_META = (
-    "X-CleverTap_META from %s contains an RFC 2047 encoded-word: echoed as written, not decoded;"
-    " the sender should not encode it (e.g. Python: policy.SMTP.clone(max_line_length=998))"
+    "X-CleverTap_META from %s contains an RFC 2047 encoded-word: echoed as written, not decoded"
+    " (scenario callbacks.meta_encoded_words = 'echo'); a sender should not encode a meta that"
+    " fits a line (e.g. Python: policy.SMTP.clone(max_line_length=998))"
 )
+DECODED_META = "X-CleverTap_META from %s was RFC 2047 encoded-words: decoded (%d -> %d bytes)"
 STALL_FOREVER = 3600.0
 
 
@@ -188,6 +195,18 @@ class ESPHandler:
         envelope.rcpt_options.extend(rcpt_options)
         return OK
 
+    def _unencoded(self, value: bytes, peer: str) -> bytes:
+        """The scenario's choice for a meta carried as RFC 2047 encoded-words: decode or echo."""
+        if not has_encoded_word(value):
+            return value
+        if self.scenario.callbacks.meta_encoded_words == "decode":
+            decoded = decode_encoded_words(value)
+            if decoded is not None:
+                log.info(DECODED_META, peer, len(value), len(decoded))
+                return decoded
+        log.warning(ENCODED_META, peer)
+        return value
+
     def _record(self, session: Session, envelope: Envelope, raw: bytes) -> MessageRecord:
         peer = f"{session.peer[0]}:{session.peer[1]}" if session.peer else "?"
         meta_bytes = extract_header(raw)
@@ -195,13 +214,12 @@ class ESPHandler:
         if meta_bytes is None:
             log.info(NO_META, peer)
         else:
+            meta_bytes = self._unencoded(meta_bytes, peer)
             try:
                 meta = meta_bytes.decode("utf-8")
             except UnicodeDecodeError:
                 log.warning(UNDECODABLE_META, peer)
                 meta = meta_bytes.decode("utf-8", "replace")
-            if b"=?" in meta_bytes and b"?=" in meta_bytes:
-                log.warning(ENCODED_META, peer)
         key = message_key(raw, meta_bytes)
         callbacks = self.scenario.callbacks
         events = []
@@ -240,7 +258,7 @@ class ESPHandler:
         raw = envelope.original_content or b""
         record = self._record(session, envelope, raw)
         try:
-            message_id = await asyncio.wrap_future(self.writer.submit(record))
+            message_id = await self.writer.submit(record)
         except Exception:
             log.exception("spool write failed; the client is told to retry")
             return SPOOL_FAILED

@@ -10,11 +10,18 @@ are not part of the value.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import codecs
 import hashlib
+import re
 
 META_HEADER = b"X-CleverTap_META"
 MESSAGE_ID_HEADER = b"Message-ID"
 _WSP = b" \t"
+_WORD = rb"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([QqBb])\?([^?\s]*)\?="
+_ENCODED_WORD = re.compile(_WORD)
+_ENCODED_SEQUENCE = re.compile(_WORD + rb"(?:[ \t]+" + _WORD + rb")*")
 
 
 def header_block(raw: bytes) -> bytes:
@@ -56,3 +63,38 @@ def message_key(raw: bytes, meta: bytes | None) -> str:
     if message_id:
         return "mid:" + message_id.decode("utf-8", "replace")
     return "sha:" + hashlib.sha256(raw).hexdigest()
+
+
+def _decode_word(encoding: bytes, text: bytes) -> bytes:
+    if encoding in b"Qq":
+        return binascii.a2b_qp(text, header=True)
+    return base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
+
+
+def has_encoded_word(value: bytes) -> bool:
+    return _ENCODED_WORD.search(value) is not None
+
+
+def decode_encoded_words(value: bytes) -> bytes | None:
+    """The UTF-8 text of a value made only of RFC 2047 encoded-words, else None.
+
+    Only a value that is wholly encoded-words (separated by folding whitespace, which RFC 2047
+    6.2 says to drop) is decoded: a meta longer than a line can only travel that way. Anything
+    else, or an unknown charset or bad encoding, returns None and the value is echoed as written.
+    Adjacent words of one charset are joined before decoding, since encoders split multi-byte
+    characters across words.
+    """
+    if _ENCODED_SEQUENCE.fullmatch(value) is None:
+        return None
+    parts: list[tuple[str, bytearray]] = []
+    try:
+        for charset_bytes, encoding, text in _ENCODED_WORD.findall(value):
+            charset = codecs.lookup(charset_bytes.decode("ascii")).name
+            data = _decode_word(encoding, text)
+            if parts and parts[-1][0] == charset:
+                parts[-1][1].extend(data)
+            else:
+                parts.append((charset, bytearray(data)))
+        return "".join(bytes(data).decode(charset) for charset, data in parts).encode("utf-8")
+    except (LookupError, ValueError, binascii.Error):
+        return None

@@ -20,6 +20,7 @@ MUTATIONS = ("drop_meta", "drop_type", "unknown_type", "malformed_email")
 STAGES = ("connect", "helo", "auth", "mail", "rcpt", "data")
 ACTIONS = ("reply", "drop", "stall", "delay")
 MISSING_META_POLICIES = ("omit", "drop")
+ENCODED_META_POLICIES = ("echo", "decode")
 MAX_BATCH = 1000
 # A deliberately oversized batch is allowed (for the 1001 limit test), but not absurd ones.
 MAX_OVERSIZE_BATCH = 5000
@@ -82,6 +83,7 @@ class CallbackSettings:
     reorder: bool = False
     report_delivered: bool = True
     missing_meta: str = "omit"
+    meta_encoded_words: str = "echo"
     mutations: dict[str, float] = field(default_factory=dict)
     extra_keys_rate: float = 0.0
     retry_schedule: tuple[float, ...] = MAILGUN_SCHEDULE
@@ -265,6 +267,7 @@ def _callbacks(reader: _Reader) -> CallbackSettings:
         "reorder",
         "report_delivered",
         "missing_meta",
+        "meta_encoded_words",
         "mutations",
         "retry_schedule",
         "jitter",
@@ -283,6 +286,9 @@ def _callbacks(reader: _Reader) -> CallbackSettings:
         reorder=reader.boolean("reorder", False),
         report_delivered=reader.boolean("report_delivered", True),
         missing_meta=reader.string("missing_meta", "omit", choices=MISSING_META_POLICIES),
+        meta_encoded_words=reader.string(
+            "meta_encoded_words", "echo", choices=ENCODED_META_POLICIES
+        ),
         mutations={name: rate for name, rate in mutations.items() if rate > 0},
         extra_keys_rate=mutations_reader.rate("extra_keys"),
         retry_schedule=_schedule(reader),

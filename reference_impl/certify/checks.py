@@ -549,7 +549,7 @@ def _email_check(events: Sequence[Event]) -> CheckResult:
 
 
 def _description_check(events: Sequence[Event]) -> CheckResult:
-    failures = [e for e in events if e.group == FAILED]
+    failures = [e for e in events if e.group != SUCCESS]
     if not failures:
         return _result(CHECK_DESCRIPTION, [], "no failure event arrived", grade=MISSING)
     evidence = [
@@ -683,7 +683,7 @@ def _deadline_check(
 ) -> CheckResult:
     first_arrival: dict[str, Event] = {}
     for event in events:
-        if event.probe is not None and event.group == FAILED:
+        if event.probe is not None and event.group != SUCCESS:
             first_arrival.setdefault(event.probe.id, event)
     expected = [p for p in probes if p.expect != DELIVERED and p.send_error is None]
     evidence: list[Evidence] = []

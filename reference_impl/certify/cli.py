@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -36,6 +37,13 @@ def parse_listen(value: str) -> tuple[str, int]:
             f"--listen {value!r} is not HOST:PORT (for example 127.0.0.1:8025; port 0 to 65535)"
         )
     return host, int(port_text)
+
+
+def points_at(url: str, host: str, port: int) -> bool:
+    """Whether `url` names the listen address itself (else a tunnel or proxy must bridge them)."""
+    parts = urlsplit(url)
+    default = 443 if parts.scheme == "https" else 80
+    return (parts.hostname, parts.port or default) == (host, port)
 
 
 def check_recording_matches(plan: Plan, recording: Recording) -> None:
@@ -140,6 +148,11 @@ def certify(
     if listen is None:
         raise CertifyInputError("a live run needs --listen HOST:PORT (or give --from-recording)")
     host, port = parse_listen(listen)
+    if not points_at(plan.callback_url, host, port):
+        console.print(
+            f"Note: callback_url {plan.callback_url} is not {host}:{port}; make sure it reaches "
+            "this address (a tunnel or proxy), or the vendor's callbacks will never be recorded."
+        )
     try:
         recording = live_run(plan, host, port, report_dir / RECORDING_NAME, console)
     except (LiveRunError, ProviderFileError) as exc:

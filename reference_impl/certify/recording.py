@@ -283,9 +283,9 @@ class _RecorderState:
     seq: int = 0
     used: set[str] = field(default_factory=set)
 
-    def claim(self, body: bytes) -> tuple[int, str | None]:
+    def claim(self, body: bytes, injectable: bool) -> tuple[int, str | None]:
         """Number this request and pick the injection it gets, at most once per meta."""
-        metas = event_metas(body)
+        metas = event_metas(body) if injectable else []
         with self.lock:
             self.seq += 1
             for meta in metas:
@@ -309,7 +309,11 @@ def _answer(body: bytes, injected: str | None) -> r.Reply:
 
 
 def create_recorder_app(config: RecorderConfig) -> Flask:
-    """Flask app that records every request at any path, answering as the reference receiver."""
+    """Flask app that records every request at any path, answering as the reference receiver.
+
+    Each request is written when it arrives, before a slow answer is held, so a run that ends
+    while the slow probe is still being held has it in the recording all the same.
+    """
     app = Flask("bounceback.certify.recorder")
     state = _RecorderState(config)
     app.extensions[STATE_KEY] = state
@@ -319,7 +323,7 @@ def create_recorder_app(config: RecorderConfig) -> Flask:
     def record(path: str) -> Response:
         arrived_at = config.clock()
         body = request.get_data(cache=False)
-        seq, injected = state.claim(body) if request.method == "POST" else (0, None)
+        seq, injected = state.claim(body, request.method == "POST")
         if request.method == "POST":
             reply = _answer(body, injected)
         else:
@@ -338,10 +342,9 @@ def create_recorder_app(config: RecorderConfig) -> Flask:
             responded_at=config.clock() + delay,
             injected=injected,
         )
-        if request.method == "POST":
-            config.writer.write(callback_record(callback))
-            if config.on_callback is not None:
-                config.on_callback(callback)
+        config.writer.write(callback_record(callback))
+        if config.on_callback is not None:
+            config.on_callback(callback)
         if delay:
             config.sleep(delay)
         return Response(text, status=reply.status, mimetype="application/json")

@@ -8,6 +8,7 @@ mail it to a customer. Rendering is pure (`render_html`, `to_json`, `render_juni
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from datetime import UTC, datetime
 from html import escape
@@ -46,6 +47,14 @@ text-align:left;vertical-align:top}th{background:#f3f3f3}
 pre{background:#f7f7f7;padding:.5em;overflow-x:auto;white-space:pre-wrap;word-break:break-all}
 code{word-break:break-all}
 """
+
+
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def _inline(text: str) -> str:
+    """Escape vendor-facing text, showing `backquoted` names as code."""
+    return _CODE.sub(r"<code>\1</code>", escape(text))
 
 
 def _clip(text: str, limit: int = MAX_BODY_CHARS) -> str:
@@ -159,13 +168,13 @@ def render_html(result: Certification) -> str:
     rows = "".join(
         f'<tr data-check="{escape(c.id)}"><td><a href="#check-{escape(c.id)}">{escape(c.id)}</a>'
         f'</td><td class="level">{c.level}</td><td class="grade {escape(c.grade)}">'
-        f"{escape(c.grade)}</td><td>{escape(c.title)}</td><td>{escape(c.summary)}</td></tr>"
+        f"{escape(c.grade)}</td><td>{_inline(c.title)}</td><td>{_inline(c.summary)}</td></tr>"
         for c in result.checks
     )
     sections = "".join(
         f'<section id="check-{escape(c.id)}"><h3>{escape(c.id)} ({c.level}): '
         f'<span class="grade {escape(c.grade)}">{escape(c.grade)}</span></h3>'
-        f"<p>{escape(c.meaning)}</p><p><b>{escape(c.summary)}</b></p>"
+        f"<p>{_inline(c.meaning)}</p><p><b>{_inline(c.summary)}</b></p>"
         f"{_evidence_html(c, calls)}</section>"
         for c in result.checks
     )

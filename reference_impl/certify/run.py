@@ -38,6 +38,8 @@ from reference_impl.server import BackgroundServer, ServerError
 RECORDER_THREADS = 8
 POLL_SECONDS = 0.2
 RECORDER_BODY_LIMIT = 64 * 1024 * 1024
+RELEASE_SECONDS = 5.0
+RELEASE_GRACE_SECONDS = 0.2
 
 
 class LiveRunError(Exception):
@@ -60,6 +62,36 @@ class WaitState:
     @property
     def complete(self) -> bool:
         return self.arrived == self.expected and self.retries_seen == self.retries_expected
+
+
+class Hold:
+    """The recorder's slow answer: a wait that shutdown can cut short and then wait out.
+
+    Stopping waitress while a held request is still inside the app breaks its shutdown (the task
+    writes through a trigger already closed), so `release` wakes every hold and waits until the
+    handlers have returned, plus a moment for waitress to hand their answers over.
+    """
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._idle = threading.Condition()
+        self._active = 0
+
+    def __call__(self, seconds: float) -> None:
+        with self._idle:
+            self._active += 1
+        try:
+            self._stop.wait(seconds)
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+
+    def release(self, timeout: float = RELEASE_SECONDS) -> None:
+        self._stop.set()
+        with self._idle:
+            self._idle.wait_for(lambda: self._active == 0, timeout)
+        time.sleep(RELEASE_GRACE_SECONDS)
 
 
 class ArrivalTracker:
@@ -201,7 +233,7 @@ def live_run(
     deadline_at = started_at + plan.deadline_seconds
     probes = build_probes(plan, started_at)
     recording_path.parent.mkdir(parents=True, exist_ok=True)
-    stop = threading.Event()
+    hold = Hold()
     with recording_path.open("w", encoding="utf-8") as handle:
         writer = RecordingWriter(handle)
         writer.write(run_record(RunInfo(plan.name, started_at, deadline_at)))
@@ -211,7 +243,7 @@ def live_run(
             injections={p.meta: p.respond for p in probes if p.respond},
             slow_seconds=plan.slow_response_seconds,
             clock=clock,
-            sleep=stop.wait,
+            sleep=hold,
             on_callback=tracker.observe,
         )
         try:
@@ -233,6 +265,6 @@ def live_run(
             tracker.exclude(p.id for p in refused)
             _wait(plan, tracker, deadline_at, console, clock)
         finally:
-            stop.set()
+            hold.release()
             server.stop()
     return read_recording(recording_path)

@@ -10,12 +10,13 @@ call these same functions.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from simulator.conformance import expect as x
@@ -26,9 +27,9 @@ from simulator.conformance.difference import (
     Matcher,
     NonEmptyString,
     OneOf,
-    _same,
     difference,
     render,
+    same,
 )
 from simulator.conformance.requirements import BY_ID, Needs, Requirement
 
@@ -55,7 +56,14 @@ class Context:
     settings: settings = field(default_factory=lambda: settings())
     nonce: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     on_example: Callable[[], None] = lambda: None
+    stop_at: float | None = None
+    """`time.monotonic()` after which property examples are rejected unrun (`bounceback fuzz`)."""
     _counter: int = 0
+
+    def keep_going(self) -> None:
+        """Called first in each example: once the fuzzing budget is spent, turn the rest away."""
+        if self.stop_at is not None and time.monotonic() >= self.stop_at:
+            reject()
 
     def property_settings(self) -> settings:
         return settings(
@@ -164,7 +172,7 @@ def run(requirement: Requirement, ctx: Context) -> None:
 def compare(expected_status: Any, expected_body: Any, exchange: Exchange) -> list[Difference]:
     """Every difference between the expected and actual status and body."""
     rows: list[Difference] = []
-    if not _same(expected_status, exchange.status):
+    if not same(expected_status, exchange.status):
         rows.append(Difference("status", expected_status, exchange.status))
     if exchange.json_error is not None:
         text = exchange.content.decode("utf-8", errors="backslashreplace")[:200]
@@ -631,11 +639,54 @@ def _any_body() -> st.SearchStrategy[bytes]:
     )
 
 
+ODD_VALUES: tuple[Any, ...] = (
+    [],
+    ["x"],
+    {},
+    {"a": 1},
+    None,
+    True,
+    0,
+    -1.5,
+    2**64,
+    "",
+    "x" * 10_000,
+)
+
+
+def _odd_inputs(ctx: Context) -> list[tuple[str, Any]]:
+    """Every defined key set to every JSON type, at event and envelope level."""
+    cases: list[tuple[str, Any]] = []
+    for key in ("type", "email", "meta", "description"):
+        for value in ODD_VALUES:
+            cases.append(
+                (
+                    f"event {key} = {value!r:.30}",
+                    envelope([ctx.event(), {**ctx.event(), key: value}]),
+                )
+            )
+    for value in ODD_VALUES:
+        cases.append((f"version = {value!r:.30}", {"version": value, "events": {"failed": []}}))
+        cases.append((f"events = {value!r:.30}", {"version": "v2", "events": value}))
+        cases.append((f"events.failed = {value!r:.30}", envelope(value)))
+        cases.append((f"events.success = {value!r:.30}", envelope([], value)))
+        cases.append((f"an event = {value!r:.30}", envelope([value])))
+    return cases
+
+
 @check("CB-4.8")
 def never_5xx(ctx: Context) -> None:
+    for case, payload in _odd_inputs(ctx):
+        exchange = ctx.client.post(payload)
+        ctx.on_example()
+        if exchange.status >= 500:
+            rows = [Difference("status", "<not 5xx>", exchange.status)]
+            fail_if(ctx, "CB-4.8", case, rows, exchange)
+
     @ctx.property_settings()
     @given(content=_any_body())
     def prop(content: bytes) -> None:
+        ctx.keep_going()
         exchange = ctx.client.post(content)
         ctx.on_example()
         if exchange.status >= 500:
@@ -650,6 +701,7 @@ def counts_invariant(ctx: Context) -> None:
     @ctx.property_settings()
     @given(pair=cs.mixed_batches(max_size=25))
     def prop(pair: tuple[dict[str, Any], list[cs.Mutated]]) -> None:
+        ctx.keep_going()
         payload, _ = pair
         exchange = ctx.client.post(payload)
         ctx.on_example()
@@ -662,7 +714,7 @@ def counts_invariant(ctx: Context) -> None:
         else:
             total = len(payload["events"]["failed"])
             processed, entries = body.get(x.PROCESSED_KEY), body.get(x.UNPROCESSED_KEY)
-            if not _same(total, body.get(x.TOTAL_KEY)):
+            if not same(total, body.get(x.TOTAL_KEY)):
                 rows.append(Difference(f"body.{x.TOTAL_KEY}", total, body.get(x.TOTAL_KEY)))
             if not isinstance(processed, int) or not isinstance(entries, list):
                 rows.append(Difference("body", "integer counts and a list", body))
@@ -684,6 +736,7 @@ def unprocessed_are_exactly_the_mutated(ctx: Context) -> None:
     @ctx.property_settings()
     @given(pair=cs.mixed_batches(max_size=25))
     def prop(pair: tuple[dict[str, Any], list[cs.Mutated]]) -> None:
+        ctx.keep_going()
         payload, mutations = pair
         labels = ", ".join(f"{i}: {m.mutation}" for i, m in enumerate(mutations))
         exchange = verify(ctx, "CB-4.10", f"generated batch [{labels}]", payload)
@@ -704,6 +757,7 @@ def documented_shape(ctx: Context) -> None:
     @ctx.property_settings()
     @given(content=cs.invalid_bodies() | st.builds(_deeply_nested, st.integers(1, 5000)))
     def prop(content: bytes) -> None:
+        ctx.keep_going()
         verify(ctx, "CB-4.11", "generated invalid body", content)
 
     prop()
@@ -880,6 +934,11 @@ def duplicates_apply_once(ctx: Context) -> None:
     @ctx.property_settings()
     @given(event=cs.valid_events(), in_one_batch=st.booleans())
     def prop(event: dict[str, Any], in_one_batch: bool) -> None:
+        ctx.keep_going()
+        # A fresh message id per run: a replayed example must not meet its own earlier events.
+        fields = event["meta"].split("|")
+        fields[6] = str(ctx.fresh_message_id())
+        event = {**event, "meta": "|".join(fields)}
         first = ctx.client.post(envelope([event]))
         once = _events_for(ctx, event["meta"])
         payload = envelope([event, event]) if in_one_batch else envelope([event])

@@ -11,6 +11,7 @@ from typing import Any
 import click
 import httpx
 
+from simulator.conformance.fuzz import FUZZED
 from simulator.conformance.requirements import CATALOGUE
 
 SUITE = "simulator.conformance.suite"
@@ -156,11 +157,24 @@ def conform(
     help="Examples per property per round.",
 )
 @click.option(
+    "--requirement",
+    "only",
+    multiple=True,
+    type=click.Choice(FUZZED),
+    help="Fuzz only this property requirement (repeatable); default: all of them.",
+)
+@click.option(
     "--seconds",
     type=click.FloatRange(0, min_open=True),
     help="Keep fuzzing, round after round, for about this long in all (default: one round).",
 )
-def fuzz_command(url: str, state_url: str | None, max_examples: int, seconds: float | None) -> None:
+def fuzz_command(
+    url: str,
+    state_url: str | None,
+    max_examples: int,
+    only: tuple[str, ...],
+    seconds: float | None,
+) -> None:
     """Fuzz the receiver at URL with the property checks; exit 1 on any failure.
 
     A failure is shrunk to a minimal example and printed as a ready-to-run curl command.
@@ -209,6 +223,7 @@ def fuzz_command(url: str, state_url: str | None, max_examples: int, seconds: fl
             client,
             max_examples=max_examples,
             seconds=seconds,
+            requirement_ids=only or FUZZED,
             on_example=on_example,
             on_round=on_round,
         )

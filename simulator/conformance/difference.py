@@ -53,7 +53,7 @@ class OneOf(Matcher):
         self.options = options
 
     def matches(self, actual: Any) -> bool:
-        return any(_same(option, actual) for option in self.options)
+        return any(same(option, actual) for option in self.options)
 
     def __repr__(self) -> str:
         return "one of " + " | ".join(_show(option) for option in self.options)
@@ -93,7 +93,7 @@ def _show(value: Any) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _same(expected: Any, actual: Any) -> bool:
+def same(expected: Any, actual: Any) -> bool:
     """JSON equality: `True` is not `1`, `1.0` is `1`, containers compared deeply."""
     if isinstance(expected, Matcher):
         return expected.matches(actual)
@@ -144,7 +144,7 @@ def difference(expected: Any, actual: Any, path: str = "") -> list[Difference]:
             for index in range(len(expected), len(actual))
         )
         return rows
-    if _same(expected, actual):
+    if same(expected, actual):
         return []
     return [Difference(path or "<value>", expected, actual)]
 

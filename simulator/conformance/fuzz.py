@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from hypothesis import Verbosity, settings
+from hypothesis.errors import Unsatisfiable
 
 from simulator.conformance import checks
 from simulator.conformance.client import CallbackClient
@@ -83,11 +84,14 @@ def fuzz(
             on_example=count,
         )
         started = time.monotonic()
+        ctx.stop_at = None if share is None else started + share
         while True:
             result.rounds += 1
             on_round(requirement, result.rounds)
             try:
                 checks.run(requirement, ctx)
+            except Unsatisfiable:
+                break  # the budget ran out before this round's first example: nothing failed
             except Exception as exc:
                 result.failures = conformance_failures(exc)
                 if not result.failures:

@@ -56,20 +56,36 @@ def url_target(callback_url: str, state_url: str | None = None) -> Target:
 def wsgi_target(
     app: Callable[..., Any],
     callback_path: str = "/callback",
-    state: bool = True,
+    state: bool | None = None,
     description: str = "",
 ) -> Target:
     """A WSGI app (a Flask app, say) called in this process through `httpx.WSGITransport`.
 
     `raise_app_exceptions=False` so an app crash is seen as the 500 a real server would send, not
-    as a Python exception in the checker.
+    as a Python exception in the checker. `state=None` probes the app for the read API.
     """
+
+    def transport() -> httpx.BaseTransport:
+        return httpx.WSGITransport(app=app, raise_app_exceptions=False)
+
+    if state is None:
+        state = serves_state_api(transport())
     return Target(
         IN_PROCESS_BASE + callback_path,
         IN_PROCESS_BASE if state else None,
-        lambda: httpx.WSGITransport(app=app, raise_app_exceptions=False),
+        transport,
         description or f"in-process WSGI app {getattr(app, 'name', app)!r}",
     )
+
+
+def serves_state_api(transport: httpx.BaseTransport) -> bool:
+    """Whether `GET /api/events` answers `{"events": [...]}`, as the reference read API does."""
+    with httpx.Client(transport=transport, timeout=DEFAULT_TIMEOUT) as client:
+        response = client.get(IN_PROCESS_BASE + "/api/events")
+    try:
+        return response.status_code == 200 and isinstance(response.json().get("events"), list)
+    except (ValueError, AttributeError):
+        return False
 
 
 def load_app(spec: str) -> Callable[..., Any]:

@@ -209,3 +209,8 @@ def toy_receiver(*bugs: str) -> Flask:
         return reply(200, {"events": found})
 
     return app
+
+
+def conforming_app() -> Flask:
+    """Zero-argument factory for `--receiver-app tests.conformance.receivers:conforming_app`."""
+    return toy_receiver()

@@ -12,8 +12,11 @@ from email.message import EmailMessage
 from typing import Any
 
 import httpx
+
 from reference_impl.meta import Meta
 from reference_impl.server import RunningReceiver
+from simulator.outcomes import Decider
+from simulator.scenario import load_scenario
 
 ACCOUNT_ID = 1568798080
 SENT_AT = 1730714617
@@ -72,9 +75,6 @@ def system_events(rx: RunningReceiver, kind: str | None = None) -> list[dict[str
 
 def expected_outcomes(scenario: str, seed: int, metas: dict[str, str]) -> dict[str, str]:
     """recipient -> outcome, computed by the same pure decision the ESP makes."""
-    from simulator.outcomes import Decider
-    from simulator.scenario import load_scenario
-
     decider = Decider(load_scenario(scenario), seed)
     return {rcpt: decider.decide("meta:" + meta, rcpt).outcome for rcpt, meta in metas.items()}
 

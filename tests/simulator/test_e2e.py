@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import smtplib
+import socket
+import time
 from collections import Counter
 
 import aiosmtplib
 import pytest
 
+from reference_impl.server import running_receiver
 from simulator.esp import FakeESP
 from tests.simulator.conftest import (
     FAST_RETRIES,
@@ -24,7 +29,9 @@ pytestmark = pytest.mark.e2e
 
 def test_smoke_scenario_every_event_arrives_once_for_the_right_profile(receiver) -> None:
     recipients = [f"user{i}@example.com" for i in range(40)]
-    with FakeESP("smoke", receiver.callback_url, seed=7, batch_delay=0.05, poll_seconds=0.02) as esp:
+    with FakeESP(
+        "smoke", receiver.callback_url, seed=7, batch_delay=0.05, poll_seconds=0.02
+    ) as esp:
         metas = send_campaign(esp.port, recipients)
         stats = esp.wait_delivered(messages=len(recipients))
         attempts = esp.reader().attempts()
@@ -52,7 +59,9 @@ def test_mixed_scenario_over_concurrent_aiosmtplib_sessions(receiver) -> None:
     async def drive(port: int) -> None:
         await asyncio.gather(*(session(port, recipients[i::5]) for i in range(5)))
 
-    with FakeESP("mixed", receiver.callback_url, seed=3, batch_delay=0.05, poll_seconds=0.02) as esp:
+    with FakeESP(
+        "mixed", receiver.callback_url, seed=3, batch_delay=0.05, poll_seconds=0.02
+    ) as esp:
         asyncio.run(drive(esp.port))
         esp.wait_delivered(messages=len(recipients))
         problems = [p for a in esp.reader().attempts() for p in a["problems"]]
@@ -89,10 +98,14 @@ def test_ses_simulator_rules_ignore_label_and_domain(receiver) -> None:
         "unsubscribe@f.example": "unsubscribed",
         "someone@g.example": "delivered",
     }
-    with FakeESP("ses-simulator", receiver.callback_url, batch_delay=0.05, poll_seconds=0.02) as esp:
+    with FakeESP(
+        "ses-simulator", receiver.callback_url, batch_delay=0.05, poll_seconds=0.02
+    ) as esp:
         send_campaign(esp.port, list(cases))
         esp.wait_delivered(messages=len(cases))
-        sent = [e for b in esp.reader().batches() for g in b["payload"]["events"].values() for e in g]
+        sent = [
+            e for b in esp.reader().batches() for g in b["payload"]["events"].values() for e in g
+        ]
     assert {e["email"]: e["type"] for e in sent} == cases
     assert_each_event_once(receiver, cases)
 
@@ -107,7 +120,7 @@ def test_partial_failure_unprocessed_events_are_exactly_the_mutated_ones(receive
         attempts = esp.reader().attempts()
         batches = esp.reader().batches()
     assert attempts and all(a["status"] == 200 and a["problems"] == [] for a in attempts)
-    unprocessed = sum(len(__import__("json").loads(a["body"])["UNPROCESSED_EVENTS"]) for a in attempts)
+    unprocessed = sum(len(json.loads(a["body"])["UNPROCESSED_EVENTS"]) for a in attempts)
     assert unprocessed > 0, "the scenario must actually break some events"
     extra = [e for b in batches for e in b["payload"]["events"]["failed"] if "x_esp_event_id" in e]
     assert extra, "some events carry extra keys, which the receiver must ignore"
@@ -132,8 +145,6 @@ def test_batch_limit_1000_accepted_1001_refused_and_not_retried(receiver) -> Non
     """2001 events: batch one holds 1000 (200), batch two 1001 (400, reported, no retry)."""
     recipients = [f"bulk{i}@example.com" for i in range(2001)]
     with FakeESP("batch-limit", receiver.callback_url, batch_delay=3.0, poll_seconds=0.02) as esp:
-        import smtplib
-
         with smtplib.SMTP("127.0.0.1", esp.port, timeout=30) as client:
             for start in range(0, len(recipients), 500):
                 chunk = recipients[start : start + 500]
@@ -152,10 +163,6 @@ def test_batch_limit_1000_accepted_1001_refused_and_not_retried(receiver) -> Non
 
 def test_callbacks_survive_a_receiver_that_is_down_at_first(tmp_path) -> None:
     """Connection refused is retried on the schedule; once the receiver is up, all arrive."""
-    import socket
-
-    from reference_impl.server import running_receiver
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -164,8 +171,6 @@ def test_callbacks_survive_a_receiver_that_is_down_at_first(tmp_path) -> None:
         "smoke", url, retry_schedule=(0.2, 0.3, 0.5, 1, 1, 1, 1), batch_delay=0.0, poll_seconds=0.02
     ) as esp:
         metas = send_campaign(esp.port, [f"late{i}@example.com" for i in range(5)])
-        import time
-
         deadline = time.monotonic() + 10
         while not esp.reader().attempts() and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -177,8 +182,6 @@ def test_callbacks_survive_a_receiver_that_is_down_at_first(tmp_path) -> None:
 
 
 def test_a_4xx_is_not_retried_and_is_reported(tmp_path) -> None:
-    from reference_impl.server import running_receiver
-
     with running_receiver(tmp_path / "token.sqlite3", token="right") as rx:
         url = f"{rx.url}/callback/wrong"
         with FakeESP("smoke", url, retry_schedule=FAST_RETRIES, batch_delay=0.0) as esp:

@@ -40,19 +40,32 @@ delivered = 1.0
 batch_size = 1000
 delay = 0.0
 """
+DECODING = ALL_DELIVERED + 'meta_encoded_words = "decode"\n'
 _counter = itertools.count()
+
+
+def _running(folder: Path, text: str) -> Iterator[FakeESP]:
+    scenario = folder / "roundtrip.toml"
+    scenario.write_text(text)
+    with (
+        running_receiver(folder / "receiver.sqlite3") as rx,
+        FakeESP(
+            scenario, rx.callback_url, spool=folder / "spool.sqlite3", poll_seconds=0.01
+        ) as fake,
+    ):
+        yield fake
 
 
 @pytest.fixture(scope="module")
 def esp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeESP]:
-    folder: Path = tmp_path_factory.mktemp("roundtrip")
-    scenario = folder / "roundtrip.toml"
-    scenario.write_text(ALL_DELIVERED)
-    with (
-        running_receiver(folder / "receiver.sqlite3") as rx,
-        FakeESP(scenario, rx.callback_url, spool=folder / "spool.sqlite3", poll_seconds=0.01) as fake,
-    ):
-        yield fake
+    """The default scenario setting: encoded-words are echoed as written."""
+    yield from _running(tmp_path_factory.mktemp("roundtrip"), ALL_DELIVERED)
+
+
+@pytest.fixture(scope="module")
+def decoding_esp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeESP]:
+    """`callbacks.meta_encoded_words = "decode"`: a meta carried as encoded-words is decoded."""
+    yield from _running(tmp_path_factory.mktemp("decoding"), DECODING)
 
 
 def raw_message(recipient: str, header: bytes) -> bytes:
@@ -81,7 +94,9 @@ def recipient() -> str:
 def test_meta_via_smtplib_raw_header_comes_back_byte_exact(esp: FakeESP, meta: str) -> None:
     rcpt = recipient()
     with smtplib.SMTP("127.0.0.1", esp.port, timeout=10) as client:
-        client.sendmail("p@example.com", [rcpt], raw_message(rcpt, b"X-CleverTap_META: " + meta.encode()))
+        client.sendmail(
+            "p@example.com", [rcpt], raw_message(rcpt, b"X-CleverTap_META: " + meta.encode())
+        )
     assert echoed(esp, rcpt) == meta
 
 
@@ -92,7 +107,9 @@ def test_meta_folded_onto_a_continuation_line_comes_back_byte_exact(
     """The gh-124452 shape: `X-CleverTap_META:` CRLF SP value; unfolding must not add a space."""
     rcpt = recipient()
     with smtplib.SMTP("127.0.0.1", esp.port, timeout=10) as client:
-        client.sendmail("p@example.com", [rcpt], raw_message(rcpt, b"X-CleverTap_META:" + fold + meta.encode()))
+        client.sendmail(
+            "p@example.com", [rcpt], raw_message(rcpt, b"X-CleverTap_META:" + fold + meta.encode())
+        )
     assert echoed(esp, rcpt) == meta
 
 
@@ -125,3 +142,35 @@ def test_meta_via_stdlib_folding_comes_back_as_written(esp: FakeESP, meta: str) 
         assert got == extract_header(wire).decode()
     else:
         assert got == meta
+
+
+@given(meta=METAS)
+def test_decoding_esp_returns_any_meta_folded_by_stdlib_policy_smtp_byte_exact(
+    decoding_esp: FakeESP, meta: str
+) -> None:
+    """With decoding on, policy.SMTP's 78-column output (encoded-words past ~78) round-trips."""
+    assume("=?" not in meta)
+    rcpt = recipient()
+    mail = EmailMessage(policy=policy.SMTP)
+    mail["From"], mail["To"], mail["X-CleverTap_META"] = "p@example.com", rcpt, meta
+    mail.set_content("body")
+    with smtplib.SMTP("127.0.0.1", decoding_esp.port, timeout=10) as client:
+        client.send_message(mail)
+    assert echoed(decoding_esp, rcpt) == meta
+
+
+@pytest.mark.parametrize("length", [999, 1200, 3000])
+def test_decoding_esp_returns_a_meta_longer_than_a_line_byte_exact(
+    decoding_esp: FakeESP, length: int
+) -> None:
+    """Over 998 characters no sender can write the meta on one line; encoded-words carry it."""
+    rcpt = recipient()
+    meta = (f"{rcpt}|1568798080|1730714617|20241104|0|" + "L" * length)[
+        : length - 10
+    ] + "|-1700590|"
+    mail = EmailMessage(policy=PLATFORM_POLICY)
+    mail["From"], mail["To"], mail["X-CleverTap_META"] = "p@example.com", rcpt, meta
+    mail.set_content("body")
+    with smtplib.SMTP("127.0.0.1", decoding_esp.port, timeout=10) as client:
+        client.send_message(mail)
+    assert len(meta) == length and echoed(decoding_esp, rcpt) == meta

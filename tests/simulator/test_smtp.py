@@ -12,9 +12,9 @@ from pathlib import Path
 import aiosmtplib
 import pytest
 
-from simulator.esp import ESPConfigError, FakeESP
+from simulator.esp import ESPConfigError, FakeESP, check_aiosmtpd
 from simulator.scenario import load_scenario, parse_scenario
-from tests.simulator.conftest import message, meta_for, system_events
+from tests.simulator.conftest import assert_each_event_once, message, meta_for, system_events
 
 pytestmark = pytest.mark.e2e
 UNUSED_URL = "http://127.0.0.1:9/callback"
@@ -27,14 +27,16 @@ def ehlo_features(client: smtplib.SMTP) -> set[str]:
 
 
 def test_starttls_required_refuses_mail_before_tls_then_accepts_after() -> None:
-    with FakeESP("smoke", UNUSED_URL, tls="starttls") as esp:
-        with smtplib.SMTP("127.0.0.1", esp.port, timeout=5) as client:
-            assert "starttls" in ehlo_features(client)
-            code, _ = client.mail("a@example.com")
-            assert code == 530
-            client.starttls(context=esp.client_tls_context())
-            client.ehlo()
-            assert client.mail("a@example.com")[0] == 250
+    with (
+        FakeESP("smoke", UNUSED_URL, tls="starttls") as esp,
+        smtplib.SMTP("127.0.0.1", esp.port, timeout=5) as client,
+    ):
+        assert "starttls" in ehlo_features(client)
+        code, _ = client.mail("a@example.com")
+        assert code == 530
+        client.starttls(context=esp.client_tls_context())
+        client.ehlo()
+        assert client.mail("a@example.com")[0] == 250
 
 
 def test_auth_plain_and_login_after_starttls_with_configured_credentials() -> None:
@@ -78,9 +80,12 @@ def test_credentials_without_tls_is_a_configuration_error() -> None:
 
 
 def test_auth_without_tls_only_when_explicitly_allowed() -> None:
-    with FakeESP(
-        "smoke", UNUSED_URL, tls="none", credentials=CREDENTIALS, allow_auth_without_tls=True
-    ) as esp, smtplib.SMTP("127.0.0.1", esp.port, timeout=5) as client:
+    with (
+        FakeESP(
+            "smoke", UNUSED_URL, tls="none", credentials=CREDENTIALS, allow_auth_without_tls=True
+        ) as esp,
+        smtplib.SMTP("127.0.0.1", esp.port, timeout=5) as client,
+    ):
         assert "auth" in ehlo_features(client)
         client.login("platform", "s3cret")
 
@@ -260,3 +265,32 @@ def test_rate_faults_need_a_rate_or_a_match() -> None:
     data = {"outcomes": {"delivered": 1}, "smtp": {"faults": [{"stage": "rcpt", "reply": "452"}]}}
     with pytest.raises(ValueError, match=r"smtp\.faults\[0\]\.rate"):
         parse_scenario(data, "inline.toml")
+
+
+def test_aiosmtpd_older_than_1_4_6_is_refused() -> None:
+    check_aiosmtpd("1.4.6")
+    with pytest.raises(ESPConfigError, match="CVE-2024-27305"):
+        check_aiosmtpd("1.4.5")
+
+
+def test_mail_over_aiosmtplib_starttls_with_auth_reaches_the_receiver(receiver) -> None:
+    cases = {"bounce@tls.example": "hard_bounce", "complaint@tls.example": "spam"}
+
+    async def send(port: int, context: ssl.SSLContext) -> None:
+        for rcpt in cases:
+            await aiosmtplib.send(
+                message(rcpt, meta_for(rcpt, 77)),
+                hostname="127.0.0.1",
+                port=port,
+                start_tls=True,
+                tls_context=context,
+                username="platform",
+                password="s3cret",
+            )
+
+    with FakeESP(
+        "ses-simulator", receiver.callback_url, credentials=CREDENTIALS, batch_delay=0.0
+    ) as esp:
+        asyncio.run(send(esp.port, esp.client_tls_context()))
+        esp.wait_delivered(messages=2)
+    assert_each_event_once(receiver, cases)

@@ -12,6 +12,8 @@ import pytest
 from simulator.conformance import checks
 from simulator.conformance.requirements import CATALOGUE, Requirement
 
+pytestmark = pytest.mark.bounceback_conformance
+
 
 @pytest.mark.parametrize("requirement", CATALOGUE, ids=[r.label for r in CATALOGUE])
 def test_requirement(requirement: Requirement, conformance_context: checks.Context) -> None:

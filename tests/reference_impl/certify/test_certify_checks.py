@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reference_impl.certify import checks as c
 from reference_impl.certify.checks import grade
@@ -182,12 +185,15 @@ def test_body_that_is_not_json_v2_fails_body_check(raw: bytes, note: str) -> Non
     assert result.check("body-json-v2").evidence[0].note == note
 
 
-def test_failure_events_outside_failed_group_fail_grouping() -> None:
-    rec = b.well_behaved()
-    hard = rec.probes[0]
-    raw = b'{"version": "v2", "events": {"bounced": [%s]}}' % (b.json.dumps(b.event(hard)).encode())
-    result = _grade(replace(rec, callbacks=(*rec.callbacks, b.call(9, 3.0, raw))))
+def test_failure_events_outside_failed_group_fail_only_grouping() -> None:
+    """Events under another key still arrived: only the grouping check fails."""
+    rec = b.replace_bodies(
+        b.well_behaved(), lambda d: {**d, "events": {"bounced": d["events"]["failed"]}}
+    )
+    result = _grade(rec)
     assert _not_passing(result) == {"events-grouped-failed": c.FAIL}
+    notes = [e.note for e in result.check("events-grouped-failed").evidence]
+    assert "7 failure event(s) under `events.bounced`" in notes
 
 
 def test_wrong_email_fails_email_check_and_case_only_is_non_strict() -> None:
@@ -291,3 +297,30 @@ def test_plan_without_retry_probes_is_informational() -> None:
 )
 def test_describe_mismatch_names_the_transport_fault(sent: str, got: str, words: str) -> None:
     assert words in c.describe_mismatch(sent, got)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+envelopes = st.fixed_dictionaries(
+    {"version": st.sampled_from(["v2", "v1", 2]), "events": json_values}
+) | st.fixed_dictionaries(
+    {"version": st.just("v2"), "events": st.fixed_dictionaries({"failed": st.lists(json_values)})}
+)
+
+
+@given(bodies=st.lists(st.binary(max_size=60) | envelopes.map(lambda d: json.dumps(d).encode())))
+def test_grading_any_vendor_garbage_never_crashes_and_grades_every_check(
+    bodies: list[bytes],
+) -> None:
+    """A vendor can send anything; the grader must still return one grade per check."""
+    calls = [b.call(i + 1, float(i), raw) for i, raw in enumerate(bodies)]
+    result = _grade(b.recording(b.standard_probes(), calls))
+    assert [check.id for check in result.checks] == [d.id for d in c.CHECKS]
+    assert all(check.grade in c.GRADES for check in result.checks)
+    if not bodies:
+        assert result.check("body-json-v2").grade == c.MISSING

@@ -9,7 +9,12 @@ import pytest
 import tomli_w
 from click.testing import CliRunner
 
-from reference_impl.certify.cli import EXIT_BAD_INPUT, EXIT_CERTIFIED, EXIT_NOT_CERTIFIED
+from reference_impl.certify.cli import (
+    EXIT_BAD_INPUT,
+    EXIT_CERTIFIED,
+    EXIT_NOT_CERTIFIED,
+    points_at,
+)
 from reference_impl.certify.recording import Recording, callback_record, probe_record, run_record
 from reference_impl.cli import main
 from tests.reference_impl.certify import builders as b
@@ -123,3 +128,15 @@ def test_corrupt_recording_exits_2_naming_the_line(tmp_path: Path) -> None:
         str(plan), "--report", str(tmp_path / "o"), "--from-recording", str(bad)
     )
     assert code == EXIT_BAD_INPUT and "line 1" in output
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://127.0.0.1:8026/callback", True),
+        ("http://127.0.0.1:8027/callback", False),
+        ("https://cb.example.com/callback", False),
+    ],
+)
+def test_callback_url_pointing_elsewhere_is_noticed(url: str, expected: bool) -> None:
+    assert points_at(url, "127.0.0.1", 8026) is expected

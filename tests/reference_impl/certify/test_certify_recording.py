@@ -101,16 +101,28 @@ def test_recorder_answers_like_the_receiver_and_records_raw(
             f"{url}/callback", content=raw, headers={"Content-Type": "application/json"}
         )
         bad = client.post(f"{url}/callback", content=b"garbage")
+        wrong_method = client.get(f"{url}/callback")
         too_many = client.post(f"{url}/callback", content=b.body([b.event(probes[0])] * 1001))
     assert ok.status_code == 200 and ok.json()[r.TOTAL_KEY] == 2
     assert bad.status_code == 400 and bad.json()[r.ERROR_KEY] == r.READ_ERROR
     assert too_many.status_code == 400 and too_many.json()[r.ERROR_KEY] == r.TOO_MANY_EVENTS
     rec = read_recording(path)
-    assert [c.body for c in rec.callbacks] == [raw, b"garbage", b.body([b.event(probes[0])] * 1001)]
-    assert [c.status for c in rec.callbacks] == [200, 400, 400]
+    assert [c.body for c in rec.callbacks] == [
+        raw,
+        b"garbage",
+        b"",
+        b.body([b.event(probes[0])] * 1001),
+    ]
+    assert wrong_method.status_code == 405
+    assert [(c.method, c.status) for c in rec.callbacks] == [
+        ("POST", 200),
+        ("POST", 400),
+        ("GET", 405),
+        ("POST", 400),
+    ]
     assert rec.callbacks[0].path == "/callback"
     assert rec.callbacks[0].header("content-type") == "application/json"
-    assert len(seen) == 3
+    assert len(seen) == 4
 
 
 def test_recorder_answers_the_chosen_callback_500_once_then_normally(

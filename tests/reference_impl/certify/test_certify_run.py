@@ -22,11 +22,20 @@ from rich.console import Console
 
 from reference_impl.certify import checks as c
 from reference_impl.certify.checks import grade
-from reference_impl.certify.plan import Plan, parse_plan
+from reference_impl.certify.plan import Plan, load_plan, parse_plan
 from reference_impl.certify.recording import SentProbe
-from reference_impl.certify.run import ArrivalTracker, build_probes, live_run
-from reference_impl.certify.smtp import OnSent, SmtpTarget, send_probes
+from reference_impl.certify.run import ArrivalTracker, Hold, build_probes, live_run
+from reference_impl.certify.smtp import (
+    OnSent,
+    ProviderFileError,
+    SmtpTarget,
+    load_smtp_target,
+    parse_smtp_target,
+    send_probes,
+)
 from tests.reference_impl.certify import builders as b
+
+PLANS = Path(__file__).resolve().parents[3] / "scenarios" / "certification"
 
 
 def free_port() -> int:
@@ -202,3 +211,51 @@ def test_probes_are_sent_over_smtp_with_their_meta_and_a_refusal_does_not_stop_t
     assert all(len(line) <= 998 for line in second.split(b"\r\n"))
     assert b"X-CleverTap_META: =?" in second
     assert str(message_from_bytes(second, policy=default)["X-CleverTap_META"]) == probes[2].meta
+
+
+def test_provider_file_problems_are_all_named_and_password_comes_from_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ProviderFileError) as caught:
+        parse_smtp_target({"port": 0, "scheme": "pop3", "password_env": "NOPE_X"}, "p.toml")
+    message = str(caught.value)
+    for key in ("host:", "port:", "scheme:", "from_address:", "password_env:"):
+        assert key in message
+    monkeypatch.setenv("CERT_SMTP_PASSWORD", "s3cret")
+    target = parse_smtp_target(
+        {
+            "provider": [
+                {
+                    "host": "smtp.example.test",
+                    "port": 587,
+                    "scheme": "starttls",
+                    "from_address": "a@example.test",
+                    "username": "u",
+                    "password_env": "CERT_SMTP_PASSWORD",
+                }
+            ]
+        },
+        "p.toml",
+    )
+    assert (target.host, target.port, target.password) == ("smtp.example.test", 587, "s3cret")
+    with pytest.raises(ProviderFileError, match="cannot be read"):
+        load_smtp_target(tmp_path / "absent.toml")
+
+
+def test_shipped_provider_file_for_the_fake_esp_loads() -> None:
+    plan = load_plan(PLANS / "fake-esp.toml")
+    assert plan.provider is not None
+    assert load_smtp_target(plan.provider).port == 2525
+
+
+def test_hold_is_cut_short_and_waited_out_on_shutdown() -> None:
+    """Shutdown must not close waitress while a slow answer is still inside the app."""
+    hold = Hold()
+    worker = threading.Thread(target=hold, args=(30.0,))
+    worker.start()
+    time.sleep(0.05)
+    started = time.monotonic()
+    hold.release()
+    worker.join(1)
+    assert not worker.is_alive()
+    assert time.monotonic() - started < 2

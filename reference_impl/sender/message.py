@@ -1,0 +1,122 @@
+"""Building one campaign message with its `X-CleverTap_META` header. Pure, no sockets.
+
+The meta must reach the ESP byte-exact. Python 3.11.7's `policy.SMTP` folds a header past 78
+characters, and a folded meta parses back with a leading space (cpython gh-124452); a value with
+no whitespace to fold at is written as RFC 2047 encoded-words instead. So the generator's line
+limit is raised to RFC 5322's 998, and a header that would not fit one line is refused here
+(`MessageError`) instead of being silently changed on the wire. Addresses are capped at 254
+characters and labels at `MAX_LABEL`, so a real meta always fits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formataddr, formatdate, make_msgid
+from urllib.parse import quote
+
+from reference_impl.meta import HEADER_NAME, Meta
+from reference_impl.sender.provider import Provider
+
+MAX_LINE = 998
+POLICY = SMTP.clone(max_line_length=MAX_LINE)
+MAX_LABEL = 100
+LIST_UNSUBSCRIBE = "List-Unsubscribe"
+LIST_UNSUBSCRIBE_POST = "List-Unsubscribe-Post"
+ONE_CLICK = "List-Unsubscribe=One-Click"
+# The receiver's own preference page, for preference_center = "clevertap".
+PREFERENCES_PATH = "/preferences"
+DEFAULT_SUBJECT = "A bounceback campaign"
+BODY = (
+    "Hello,\n\nthis message was sent by bounceback to test the v2 SMTP callback loop.\n"
+    "Campaign label {label}, variant {variant}.\n"
+)
+TEST_SUBJECT = "bounceback test email from provider {nickname}"
+TEST_BODY = (
+    "This is the test email of provider {nickname}, sent by `bounceback provider test-email`.\n"
+    "If you can read it, its SMTP settings work.\n"
+)
+
+
+class MessageError(ValueError):
+    """A message cannot be built so that its headers reach the ESP unchanged."""
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    subject: str = DEFAULT_SUBJECT
+    body: str = BODY
+
+
+def unsubscribe_url(provider: Provider, meta: Meta, meta_text: str, receiver_url: str | None) -> str:
+    """The preference-center URL for one message (RFC 8058 needs it to identify the recipient)."""
+    if provider.preference_center == "clevertap":
+        if not receiver_url:
+            raise MessageError(
+                "preference_center = 'clevertap' needs the receiver's URL (its preference page)"
+            )
+        return f"{receiver_url.rstrip('/')}{PREFERENCES_PATH}?meta={quote(meta_text, safe='')}"
+    url = provider.preference_center_url or ""
+    values = {
+        "email": quote(meta.email, safe=""),
+        "meta": quote(meta_text, safe=""),
+        "message_id": str(meta.message_id),
+    }
+    for name, value in values.items():
+        url = url.replace("{" + name + "}", value)
+    return url
+
+
+def build_message(
+    provider: Provider,
+    meta: Meta,
+    *,
+    receiver_url: str | None = None,
+    content: Content = Content(),
+    sent_at: float | None = None,
+) -> EmailMessage:
+    """The message to `meta.email`, stamped with `meta` and the provider's preference center."""
+    meta_text = meta.encode()
+    message = EmailMessage(policy=POLICY)
+    message["From"] = formataddr((provider.from_name, provider.from_address))
+    message["To"] = meta.email
+    message["Reply-To"] = provider.reply_to
+    message["Subject"] = content.subject
+    message["Date"] = formatdate(meta.sent_at if sent_at is None else sent_at, usegmt=True)
+    message["Message-ID"] = make_msgid(f"bb{meta.message_id}", provider.from_address.split("@")[1])
+    _set_unfolded(message, HEADER_NAME, meta_text)
+    if provider.preference_center != "none":
+        url = unsubscribe_url(provider, meta, meta_text, receiver_url)
+        _set_unfolded(message, LIST_UNSUBSCRIBE, f"<{url}>")
+        message[LIST_UNSUBSCRIBE_POST] = ONE_CLICK
+    message.set_content(content.body.format(label=meta.label, variant=meta.variant))
+    return message
+
+
+def test_message(provider: Provider, to: str) -> EmailMessage:
+    """"Send a test email": one plain message, without a meta (it belongs to no campaign)."""
+    message = EmailMessage(policy=POLICY)
+    message["From"] = formataddr((provider.from_name, provider.from_address))
+    message["To"] = to
+    message["Reply-To"] = provider.reply_to
+    message["Subject"] = TEST_SUBJECT.format(nickname=provider.nickname)
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = make_msgid("bbtest", provider.from_address.split("@")[1])
+    message.set_content(TEST_BODY.format(nickname=provider.nickname))
+    return message
+
+
+def _set_unfolded(message: EmailMessage, name: str, value: str) -> None:
+    line = len(name) + 2 + len(value)
+    if line > MAX_LINE:
+        raise MessageError(
+            f"header {name} would be {line} characters, over the {MAX_LINE}-character line"
+            " limit; it cannot travel unfolded and byte-exact (shorten the label)"
+        )
+    message[name] = value
+
+
+def to_bytes(message: EmailMessage) -> bytes:
+    """The wire form, CRLF line ends, with the raised line limit."""
+    return message.as_bytes(policy=POLICY)

@@ -1,0 +1,386 @@
+"""Provider settings (PROTOCOL.md section 1): the SMTP account a campaign is sent through.
+
+A provider file is TOML holding one provider (keys at the top level) or several (`[[provider]]`
+tables with unique nicknames). Loading checks every field and reports every problem at once, each
+naming its field, so a user fixes a file in one pass. The callback URL is not a field: it is
+read-only, taken from the receiver, and a file that tries to set it is refused.
+
+Secrets stay out of files: `password_env` names an environment variable holding the password.
+The format and each decision are described in docs/sender.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import math
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from reference_impl.sender.address import address_problem
+
+SCHEMES = ("smtp", "starttls", "smtps")
+PREFERENCE_CENTERS = ("none", "clevertap", "custom")
+URL_PLACEHOLDERS = ("email", "meta", "message_id")
+# The vendor samples' account id; a file that sets none gets this one.
+DEFAULT_ACCOUNT_ID = 1568798080
+DEFAULT_TIMEOUT = 30.0
+MAX_TIMEOUT = 3600.0
+MAX_URL_LENGTH = 256
+FIELDS = (
+    "nickname",
+    "host",
+    "port",
+    "scheme",
+    "username",
+    "password",
+    "password_env",
+    "from_name",
+    "from_address",
+    "reply_address",
+    "preference_center",
+    "preference_center_url",
+    "account_id",
+    "timeout",
+    "ca_file",
+)
+READ_ONLY = {
+    "callback_url": "read-only: the callback URL is taken from the receiver, remove it from the file"
+}
+_HOSTNAME = re.compile(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+")
+_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+class ProviderError(ValueError):
+    """A provider file is unreadable or invalid; `problems` lists every (field, reason)."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        lines = "\n".join(f"  {name}: {reason}" for name, reason in problems)
+        super().__init__(
+            f"provider file {source} has {len(problems)} problem(s); fix each field:\n{lines}"
+        )
+        self.source = source
+        self.problems = problems
+
+    @property
+    def fields(self) -> list[str]:
+        return [name for name, _ in self.problems]
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """One provider's settings, already validated; build one with `parse_providers`."""
+
+    nickname: str
+    host: str
+    port: int
+    from_address: str
+    scheme: str = "smtp"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    password_env: str | None = None
+    from_name: str = ""
+    reply_address: str | None = None
+    preference_center: str = "none"
+    preference_center_url: str | None = None
+    account_id: int = DEFAULT_ACCOUNT_ID
+    timeout: float = DEFAULT_TIMEOUT
+    ca_file: str | None = None
+
+    @property
+    def reply_to(self) -> str:
+        """Reply-To defaults to the from address: the message always says where replies go."""
+        return self.reply_address or self.from_address
+
+    def secret(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The password, read from the environment at the moment it is needed."""
+        if self.password_env is not None:
+            return (os.environ if environ is None else environ).get(self.password_env)
+        return self.password
+
+    def to_toml_table(self) -> dict[str, Any]:
+        """The fields as a TOML table, defaults and unset optional fields left out."""
+        table: dict[str, Any] = {}
+        for name in FIELDS:
+            value = getattr(self, name)
+            default = _DEFAULTS.get(name)
+            if value is None or (name in _DEFAULTS and value == default):
+                continue
+            table[name] = value
+        for required in ("nickname", "host", "port", "from_address"):
+            table[required] = getattr(self, required)
+        return {name: table[name] for name in FIELDS if name in table}
+
+
+_DEFAULTS: dict[str, Any] = {
+    "scheme": "smtp",
+    "from_name": "",
+    "preference_center": "none",
+    "account_id": DEFAULT_ACCOUNT_ID,
+    "timeout": DEFAULT_TIMEOUT,
+}
+
+
+class _Checker:
+    """Collects problems for one provider table; every accessor records instead of raising."""
+
+    def __init__(self, table: dict[str, Any], prefix: str) -> None:
+        self.table = table
+        self.prefix = prefix
+        self.problems: list[tuple[str, str]] = []
+
+    def fail(self, name: str, reason: str) -> None:
+        self.problems.append((self.prefix + name, reason))
+
+    def text(self, name: str, required: bool = False) -> str | None:
+        value = self.table.get(name)
+        if value is None:
+            if required:
+                self.fail(name, "is required")
+            return None
+        if not isinstance(value, str):
+            self.fail(name, f"must be a string, got {value!r}")
+            return None
+        if required and not value.strip():
+            self.fail(name, "must not be empty")
+            return None
+        return value
+
+
+def _check_host(check: _Checker) -> str:
+    host = check.text("host", required=True)
+    if host is None:
+        return ""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    if not _HOSTNAME.fullmatch(host) or not all(
+        _LABEL.fullmatch(label) for label in host.rstrip(".").split(".")
+    ):
+        check.fail("host", f"{host!r} is not a hostname or IP address")
+    return host
+
+
+def _check_int(check: _Checker, name: str, low: int, high: int, default: int | None) -> int:
+    value = check.table.get(name, default)
+    if value is None:
+        check.fail(name, f"is required, an integer from {low} to {high}")
+        return low
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        check.fail(name, f"must be an integer from {low} to {high}, got {value!r}")
+        return low
+    return value
+
+
+def _check_address(check: _Checker, name: str, required: bool) -> str | None:
+    value = check.text(name, required)
+    if value is not None and value.strip():
+        problem = address_problem(value)
+        if problem is not None:
+            check.fail(name, problem)
+    return value
+
+
+def _check_url(check: _Checker, center: str) -> str | None:
+    url = check.text("preference_center_url")
+    if center != "custom":
+        if url is not None:
+            check.fail(
+                "preference_center_url",
+                f"only used with preference_center = 'custom', which is {center!r}",
+            )
+        return url
+    if url is None:
+        check.fail("preference_center_url", "is required when preference_center = 'custom'")
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > MAX_URL_LENGTH:
+        check.fail(
+            "preference_center_url",
+            f"must be an http(s) URL of at most {MAX_URL_LENGTH} characters, got {url!r}",
+        )
+    for name in _PLACEHOLDER.findall(url):
+        if name not in URL_PLACEHOLDERS:
+            check.fail(
+                "preference_center_url",
+                f"unknown placeholder {{{name}}}; use {', '.join(URL_PLACEHOLDERS)}",
+            )
+    return url
+
+
+def _check_secret(
+    check: _Checker, username: str | None, environ: Mapping[str, str]
+) -> tuple[str | None, str | None]:
+    password = check.text("password")
+    env = check.text("password_env")
+    if password is not None and env is not None:
+        check.fail("password_env", "give password or password_env, not both")
+    if env is not None:
+        if not _ENV_NAME.fullmatch(env):
+            check.fail("password_env", f"{env!r} is not an environment variable name")
+        elif env not in environ:
+            check.fail("password_env", f"environment variable {env!r} is not set")
+    if username is not None and password is None and env is None:
+        check.fail("password", "username is set: give password or password_env")
+    if username is None and (password is not None or env is not None):
+        check.fail("username", "a password is set but no username to log in with")
+    return password, env
+
+
+def _check_timeout(check: _Checker) -> float:
+    value = check.table.get("timeout", DEFAULT_TIMEOUT)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or math.isnan(value)
+        or not 0 < value <= MAX_TIMEOUT
+    ):
+        check.fail("timeout", f"must be seconds, above 0 and at most {MAX_TIMEOUT:g}, got {value!r}")
+        return DEFAULT_TIMEOUT
+    return float(value)
+
+
+def _check_keys(check: _Checker) -> None:
+    for name in check.table:
+        if name in READ_ONLY:
+            check.fail(name, READ_ONLY[name])
+        elif name not in FIELDS:
+            close = difflib.get_close_matches(name, FIELDS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            check.fail(name, f"unknown field{hint} (fields: {', '.join(FIELDS)})")
+
+
+def _check_one(table: Any, prefix: str, environ: Mapping[str, str]) -> tuple[Provider | None, list]:
+    if not isinstance(table, dict):
+        return None, [(prefix.rstrip("."), "must be a table of provider fields")]
+    check = _Checker(table, prefix)
+    _check_keys(check)
+    nickname = check.text("nickname", required=True) or ""
+    host = _check_host(check)
+    port = _check_int(check, "port", 1, 65535, None)
+    scheme = check.text("scheme") or "smtp"
+    if scheme not in SCHEMES:
+        check.fail("scheme", f"must be one of {', '.join(SCHEMES)}, got {scheme!r}")
+    username = check.text("username")
+    if username is not None and not username:
+        check.fail("username", "must not be empty; leave it out to send without AUTH")
+    password, env = _check_secret(check, username, environ)
+    from_name = check.text("from_name") or ""
+    if any(ch in from_name for ch in "\r\n"):
+        check.fail("from_name", "must be one line")
+    from_address = _check_address(check, "from_address", required=True) or ""
+    reply_address = _check_address(check, "reply_address", required=False)
+    center = check.text("preference_center") or "none"
+    if center not in PREFERENCE_CENTERS:
+        check.fail(
+            "preference_center", f"must be one of {', '.join(PREFERENCE_CENTERS)}, got {center!r}"
+        )
+    url = _check_url(check, center)
+    account_id = _check_int(check, "account_id", 0, 2**63 - 1, DEFAULT_ACCOUNT_ID)
+    timeout = _check_timeout(check)
+    ca_file = check.text("ca_file")
+    if check.problems:
+        return None, check.problems
+    provider = Provider(
+        nickname=nickname,
+        host=host,
+        port=port,
+        from_address=from_address,
+        scheme=scheme,
+        username=username,
+        password=password,
+        password_env=env,
+        from_name=from_name,
+        reply_address=reply_address,
+        preference_center=center,
+        preference_center_url=url,
+        account_id=account_id,
+        timeout=timeout,
+        ca_file=ca_file,
+    )
+    return provider, []
+
+
+def parse_providers(
+    data: Mapping[str, Any], source: str, environ: Mapping[str, str] | None = None
+) -> list[Provider]:
+    """Validate a parsed provider file: one provider at the top level, or `[[provider]]`."""
+    env = os.environ if environ is None else environ
+    problems: list[tuple[str, str]] = []
+    providers: list[Provider] = []
+    if "provider" in data:
+        tables = data["provider"]
+        others = [name for name in data if name != "provider"]
+        for name in others:
+            problems.append((name, "with [[provider]] tables, every field goes inside a table"))
+        if not isinstance(tables, list) or not tables:
+            problems.append(("provider", "must be one or more [[provider]] tables"))
+            tables = []
+        entries = [(table, f"provider[{i}].") for i, table in enumerate(tables)]
+    else:
+        entries = [(dict(data), "")]
+    for table, prefix in entries:
+        provider, found = _check_one(table, prefix, env)
+        problems.extend(found)
+        if provider is not None:
+            providers.append(provider)
+    seen: dict[str, str] = {}
+    for table, prefix in entries:
+        nickname = table.get("nickname") if isinstance(table, dict) else None
+        if isinstance(nickname, str) and nickname:
+            if nickname in seen:
+                problems.append(
+                    (prefix + "nickname", f"{nickname!r} is already used by {seen[nickname]}")
+                )
+            else:
+                seen[nickname] = prefix.rstrip(".") or "the file"
+    if problems:
+        raise ProviderError(source, problems)
+    return providers
+
+
+def load_providers(path: str | Path, environ: Mapping[str, str] | None = None) -> list[Provider]:
+    source = str(path)
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ProviderError(source, [("(file)", f"cannot be read: {exc.strerror}")]) from exc
+    except UnicodeDecodeError as exc:
+        raise ProviderError(source, [("(file)", "is not UTF-8")]) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProviderError(source, [("(file)", f"is not valid TOML: {exc}")]) from exc
+    return parse_providers(data, source, environ)
+
+
+def select_provider(providers: list[Provider], nickname: str | None, source: str) -> Provider:
+    """The provider to use: the one named, or the only one in the file."""
+    names = ", ".join(p.nickname for p in providers)
+    if nickname is None:
+        if len(providers) == 1:
+            return providers[0]
+        raise ProviderError(
+            source, [("nickname", f"the file has several providers ({names}); pick one")]
+        )
+    for provider in providers:
+        if provider.nickname == nickname:
+            return provider
+    raise ProviderError(source, [("nickname", f"no provider {nickname!r}; the file has {names}")])
+
+
+def dump_providers(providers: list[Provider]) -> dict[str, Any]:
+    """The TOML document for `providers` (top-level for one, `[[provider]]` for several)."""
+    if len(providers) == 1:
+        return providers[0].to_toml_table()
+    return {"provider": [p.to_toml_table() for p in providers]}

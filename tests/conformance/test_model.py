@@ -1,0 +1,128 @@
+"""The expected-response model, the diff and the strategies, tested as pure functions."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from simulator.conformance import expect as x
+from simulator.conformance import strategies as cs
+from simulator.conformance.client import SentRequest
+from simulator.conformance.difference import ABSENT, Difference, NonEmptyString, OneOf, difference
+from tests.samples import sample, sample_bytes
+
+
+def _expected(payload: Any) -> x.Expected:
+    return x.expected_response(json.dumps(payload).encode())
+
+
+def test_vendor_samples_match_the_model() -> None:
+    """CB-4.1: the vendor's sample request gets the vendor's sample success reply."""
+    model = x.expected_response(sample_bytes("callback-request.json"))
+    assert (model.status, model.body) == (200, sample("response-success.json"))
+
+
+def test_vendor_partial_sample_matches_the_model() -> None:
+    """CB-4.2: the vendor's partial-failure reply is what the model expects for its events."""
+    reply = sample("response-partial.json")
+    failed = [
+        {k: v for k, v in entry.items() if k != "errorDescription"}
+        for entry in reply["UNPROCESSED_EVENTS"]
+    ]
+    good = sample("callback-request.json")["events"]["failed"][:2]
+    model = _expected(cs.batch([failed[0], *good, failed[1]]))
+    assert model.status == 200
+    assert difference(model.body, reply) == []
+
+
+def test_unreadable_and_oversized_bodies() -> None:
+    """CB-4.6 and CB-3.8: whole-request refusals carry zero counts."""
+    assert x.expected_response(b"{").body == x.refusal(x.READ_ERROR)
+    assert x.expected_response(b"\xff").status == 400
+    event = sample("callback-request.json")["events"]["failed"][0]
+    assert _expected(cs.batch([event] * 1001)).body == x.refusal(x.TOO_MANY_EVENTS)
+    assert _expected(cs.batch([event] * 1000, [event])).body == x.refusal(x.TOO_MANY_EVENTS)
+    assert _expected(cs.batch([event] * 1000)).body == x.batch_reply(1000, [])
+
+
+def test_open_points_are_not_decided() -> None:
+    """Where PROTOCOL.md is silent the model accepts either answer instead of guessing."""
+    event = sample("callback-request.json")["events"]["failed"][0]
+    control = {**event, "description": "tab\x01"}
+    model = _expected(cs.batch([control]))
+    assert model.verdicts[0].outcome is x.Outcome.EITHER
+    assert model.resolve(x.batch_reply(1, [])) == x.batch_reply(1, [])
+    refused = x.batch_reply(1, [{**control, "errorDescription": "invalid description"}])
+    assert difference(model.resolve(refused), refused) == []
+    assert isinstance(_expected([1]).body["error"], OneOf)
+    nested = b'{"version":"v2","events":{"failed":[]},"x":' + b"[" * 40 + b"]" * 40 + b"}"
+    assert isinstance(x.expected_response(nested).status, OneOf)
+
+
+def test_meta_layout_judgement() -> None:
+    """Section 2: eight fields, trailing empty, digits, date = UTC date of the send time."""
+    good = cs.build_meta("a@example.com", 1, 1730714617, 0, "wzrk_default", -5)
+    assert good == "a@example.com|1|1730714617|20241104|0|wzrk_default|-5|"
+    assert x.judge_meta(good) is x.Judgement.VALID
+    for bad in ["", good[:-1], good.replace("20241104", "20241105"), good.replace("|1|", "|x|")]:
+        assert x.judge_meta(bad) is x.Judgement.INVALID, bad
+    assert x.judge_meta(good.replace("a@", "é@")) is x.Judgement.OPEN
+
+
+def test_difference_names_each_field() -> None:
+    """Rows name the deepest differing field; matchers accept what the protocol leaves open."""
+    expected = {"a": 1, "b": [1, {"c": NonEmptyString()}], "d": True}
+    actual = {"a": 2, "b": [1, {"c": ""}, 3], "d": 1, "e": None}
+    assert difference(expected, actual) == [
+        Difference("a", 1, 2),
+        Difference("b[1].c", expected["b"][1]["c"], ""),
+        Difference("b[2]", ABSENT, 3),
+        Difference("d", True, 1),
+        Difference("e", ABSENT, None),
+    ]
+    assert difference({"n": 1}, {"n": 1.0}) == []
+
+
+@given(cs.valid_batches(max_size=15))
+def test_valid_batches_are_fully_processed_by_the_model(batch: dict[str, Any]) -> None:
+    events = batch["events"]
+    total = len(events["failed"]) + len(events.get("success", []))
+    model = _expected(batch)
+    assert (model.status, model.body) == (200, x.batch_reply(total, []))
+
+
+@given(cs.mutated_events())
+def test_mutations_are_labelled_as_the_model_judges_them(mutated: cs.Mutated) -> None:
+    """A mutation labelled must-fail is refused by the model; the others are processed."""
+    verdict = x.judge_event(mutated.event)
+    expected = x.Outcome.UNPROCESSED if mutated.must_fail else x.Outcome.PROCESSED
+    assert verdict.outcome is expected, mutated.mutation
+
+
+@given(cs.invalid_bodies())
+def test_invalid_bodies_are_refused_by_the_model(content: bytes) -> None:
+    assert x.expected_response(content).status == 400
+
+
+@given(cs.meta_values())
+def test_meta_values_are_strings(meta: str) -> None:
+    assert isinstance(meta, str)
+
+
+@given(st.binary(max_size=50) | st.text(max_size=50).map(str.encode))
+def test_curl_command_reproduces_the_exact_body(content: bytes) -> None:
+    """The fuzzer's curl line pipes exactly the sent bytes (checked by parsing the shell words)."""
+    request = SentRequest(
+        "POST", "http://127.0.0.1:1/callback", (("Content-Type", "x/y"),), content
+    )
+    words = shlex.split(request.as_curl())
+    assert words[0] == "printf"
+    if words[1] == "%s":
+        assert words[2].encode() == content
+    else:
+        assert words[1] == "%b"
+        assert bytes(int(h, 16) for h in words[2].split("\\x")[1:]) == content

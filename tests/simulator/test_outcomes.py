@@ -1,0 +1,80 @@
+"""Outcome decisions: pure, reproducible, SES-style rules, rates honoured."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from simulator.faults import coded_fault, pick_fault, reply_for
+from simulator.outcomes import HARD_BOUNCE_TEXTS, Decider, address_matches, rng_for, strip_label
+from simulator.scenario import FaultRule, load_scenario
+
+EMAILS = st.emails().map(str)
+
+
+@given(key=st.text(max_size=50), rcpt=EMAILS, seed=st.integers(0, 2**32))
+def test_decisions_are_reproducible_from_scenario_seed_and_mail(
+    key: str, rcpt: str, seed: int
+) -> None:
+    scenario = load_scenario("partial-failure")
+    assert Decider(scenario, seed).decide(key, rcpt) == Decider(scenario, seed).decide(key, rcpt)
+
+
+def test_decisions_do_not_depend_on_the_order_of_mail() -> None:
+    decider = Decider(load_scenario("mixed"), 1)
+    pairs = [(f"meta:{i}", f"u{i}@x.com") for i in range(50)]
+    forward = [decider.decide(*pair) for pair in pairs]
+    backward = [decider.decide(*pair) for pair in reversed(pairs)]
+    assert forward == list(reversed(backward))
+
+
+def test_rates_are_honoured_over_many_recipients() -> None:
+    scenario = load_scenario("mixed")
+    decider = Decider(scenario, 0)
+    counts = Counter(decider.decide("meta:x", f"u{i}@example.com").outcome for i in range(4000))
+    for outcome, rate in scenario.outcomes.items():
+        assert abs(counts[outcome] / 4000 - rate) < 0.02, (outcome, counts)
+
+
+def test_failures_get_rfc3463_descriptions_with_faker_detail() -> None:
+    decider = Decider(load_scenario("ses-simulator"), 0)
+    decision = decider.decide("meta:x", "bounce@example.com")
+    assert decision.outcome == "hard_bounce"
+    assert decision.description.startswith("550 5.1.1 User unknown (reported by mx.")
+    mixed = Decider(load_scenario("batch-limit"), 0)
+    texts = {mixed.decide("k", f"u{i}@x").description.split(" (")[0] for i in range(200)}
+    assert texts - {"250 2.0.0 OK: delivered to the recipient's mailbox"} <= set(HARD_BOUNCE_TEXTS)
+
+
+def test_ses_rules_ignore_label_case_and_domain() -> None:
+    assert strip_label("Bounce+Campaign-7@Example.COM") == "bounce@example.com"
+    assert address_matches("bounce@", "bounce+x@any.domain")
+    assert not address_matches("bounce@", "notbounce@any.domain")
+    assert address_matches("*@blocked.example", "who+ever@blocked.example")
+
+
+def test_coded_addresses_name_stage_code_and_status_badsmtp_style() -> None:
+    fault = coded_fault("rcpt", "rcpt550_5.1.1@example.com")
+    assert fault is not None and fault.reply == "550 5.1.1 User unknown"
+    assert coded_fault("data", "rcpt550@example.com") is None
+    assert coded_fault("data", "data451+x@example.com").reply == reply_for("451")
+    assert coded_fault("rcpt", "rcptstall@x").action == "stall"
+    assert coded_fault("data", "datadrop@x").action == "drop"
+    assert coded_fault("rcpt", "someone@x") is None
+
+
+def test_rate_faults_fire_at_their_rate_from_a_seeded_stream() -> None:
+    rule = FaultRule("rcpt", "reply", "452 4.2.2 Mailbox full", 0.25)
+    rng = rng_for(1, "faults")
+    fired = sum(pick_fault((rule,), "rcpt", ("a@x",), rng) is not None for _ in range(4000))
+    assert abs(fired / 4000 - 0.25) < 0.03
+    first, second = rng_for(1, "faults"), rng_for(1, "faults")
+    assert [pick_fault((rule,), "rcpt", (), first) for _ in range(50)] == [
+        pick_fault((rule,), "rcpt", (), second) for _ in range(50)
+    ]
+
+
+def test_coded_faults_can_be_turned_off() -> None:
+    assert pick_fault((), "rcpt", ("rcpt550@x",), None, coded=False) is None
