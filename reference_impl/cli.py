@@ -6,6 +6,7 @@ import click
 
 from reference_impl.certify.cli import certify
 from reference_impl.receiver_cli import receiver
+from reference_impl.sender.cli import demo, provider_group, send
 from simulator.cli import esp
 from simulator.conformance.cli import conform, fuzz_command
 
@@ -21,6 +22,9 @@ main.add_command(esp)
 main.add_command(certify)
 main.add_command(conform)
 main.add_command(fuzz_command)
+main.add_command(provider_group)
+main.add_command(send)
+main.add_command(demo)
 
 
 if __name__ == "__main__":

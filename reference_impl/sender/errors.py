@@ -35,6 +35,8 @@ AUTH = "auth"
 MAIL = "mail"
 RCPT = "rcpt"
 DATA = "data"
+# The sender's own fault while handling one message (a bug): that message was not dispatched.
+SENDER = "sender"
 SETUP_STAGES = (CONNECT, GREETING, EHLO, TLS, AUTH)
 TRANSACTION_STAGES = (MAIL, RCPT, DATA)
 INVALID_RCPT_CODES = frozenset({501, 550, 551, 553})
@@ -49,16 +51,12 @@ class Failure:
     detail: str
     code: int | None = None
     timed_out: bool = False
+    retryable: bool = False
 
     @property
     def enhanced_status(self) -> str | None:
         found = _ENHANCED.search(self.detail)
         return found.group(0) if found else None
-
-    @property
-    def transient(self) -> bool:
-        """A 4xx reply, or a dropped connection: worth a new session, unlike a 5xx."""
-        return self.code is None or 400 <= self.code < 500
 
 
 def classify(failure: Failure) -> str:

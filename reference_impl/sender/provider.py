@@ -51,7 +51,7 @@ FIELDS = (
     "ca_file",
 )
 READ_ONLY = {
-    "callback_url": "read-only: the callback URL is taken from the receiver, remove it from the file"
+    "callback_url": "read-only: the callback URL is taken from the receiver; remove it",
 }
 _HOSTNAME = re.compile(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+")
 _LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
@@ -245,7 +245,9 @@ def _check_timeout(check: _Checker) -> float:
         or math.isnan(value)
         or not 0 < value <= MAX_TIMEOUT
     ):
-        check.fail("timeout", f"must be seconds, above 0 and at most {MAX_TIMEOUT:g}, got {value!r}")
+        check.fail(
+            "timeout", f"must be seconds, above 0 and at most {MAX_TIMEOUT:g}, got {value!r}"
+        )
         return DEFAULT_TIMEOUT
     return float(value)
 

@@ -1,0 +1,229 @@
+"""`bounceback demo`: the whole loop on one machine, then a summary that says whether it held.
+
+Receiver (temporary SQLite file, free port) <- callbacks <- fake ESP (`mixed` scenario, STARTTLS
+with a throwaway CA, AUTH) <- SMTP <- a campaign to Faker recipients. Everything the summary
+reports is read back through the receiver's HTTP read API, and the attribution check works from the
+raw callback bodies the receiver logged (see `attribution`).
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from faker import Faker
+from rich.console import Console
+from rich.table import Table
+
+from reference_impl.sender.attribution import Attribution, check_attribution
+from reference_impl.sender.campaign import Campaign, CampaignReport
+from reference_impl.sender.progress import campaign_progress
+from reference_impl.sender.provider import Provider
+from reference_impl.server import RunningReceiver, running_receiver
+from reference_impl.store import SentMessage
+from simulator.esp import ESPTimeout, FakeESP
+
+DEFAULT_AUDIENCE = 300
+DEFAULT_SCENARIO = "mixed"
+DEMO_LABEL = "bounceback_demo"
+DEMO_USER = "demo"
+CALLBACK_WAIT = 60.0
+PAGE = 1000
+
+
+@dataclass
+class DemoSummary:
+    campaign: CampaignReport
+    attribution: Attribution
+    callbacks: int = 0
+    system_events: Counter[str] = field(default_factory=Counter)
+    unsubscribed: list[str] = field(default_factory=list)
+    still_subscribed: list[str] = field(default_factory=list)
+    label_report: dict[str, Any] = field(default_factory=dict)
+    receiver_url: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.attribution.ok and not self.still_subscribed and not self.campaign.record_errors
+
+
+def audience(size: int, seed: int) -> list[str]:
+    """`size` distinct, reproducible, obviously fake addresses."""
+    fake = Faker()
+    fake.seed_instance(seed)
+    return [fake.unique.email(safe=True) for _ in range(size)]
+
+
+def _get(client: httpx.Client, path: str, **params: Any) -> Any:
+    response = client.get(path, params=params)
+    response.raise_for_status()
+    return response.json()
+
+
+def _all_callbacks(client: httpx.Client) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    after = 0
+    while page := _get(client, "/api/callbacks", after=after, limit=PAGE)["callbacks"]:
+        found.extend(page)
+        after = page[-1]["id"]
+    return found
+
+
+def summarise(rx: RunningReceiver, report: CampaignReport) -> DemoSummary:
+    """Read what the receiver made of the campaign, and check attribution."""
+    with httpx.Client(base_url=rx.url, timeout=30) as client:
+        callbacks = _all_callbacks(client)
+        sent = [
+            SentMessage(**item)
+            for item in _get(client, "/api/sent")["sent"]
+            if item["label"] == report.label
+        ]
+        events = _get(client, "/api/events")["events"]
+        unsubscribed = sorted({e["profile"] for e in events if e["name"] == "Channel Unsubscribed"})
+        still = [
+            email
+            for email in unsubscribed
+            if _get(client, f"/api/profiles/{quote(email, safe='@')}")["subscribed"]
+        ]
+        response = client.get(f"/api/labels/{quote(report.label, safe='')}")
+        label_report = response.json() if response.status_code == 200 else {}
+    return DemoSummary(
+        campaign=report,
+        attribution=check_attribution(sent, callbacks),
+        callbacks=len(callbacks),
+        system_events=Counter(e["name"] for e in events),
+        unsubscribed=unsubscribed,
+        still_subscribed=still,
+        label_report=label_report,
+        receiver_url=rx.url,
+    )
+
+
+def print_summary(console: Console, summary: DemoSummary) -> None:
+    report, check = summary.campaign, summary.attribution
+    table = Table(title="bounceback demo", show_header=False)
+    table.add_row("messages sent", str(len(report.sent)))
+    table.add_row("send failures", str(len(report.failed)))
+    for error, count in sorted(report.errors().items()):
+        table.add_row(f"  {error}", str(count))
+    table.add_row("callbacks received", str(summary.callbacks))
+    table.add_row("callback events", f"{check.events} ({check.duplicates} duplicates ignored)")
+    for kind, count in sorted(check.types.items()):
+        table.add_row(f"  {kind}", str(count))
+    table.add_row("system events", str(sum(summary.system_events.values())))
+    for name, count in sorted(summary.system_events.items()):
+        table.add_row(f"  {name}", str(count))
+    table.add_row("profiles unsubscribed", str(len(summary.unsubscribed)))
+    counts = summary.label_report.get("counts", {})
+    shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+    table.add_row(f"campaign report ({report.label})", f"sent {summary.label_report.get('sent')}")
+    table.add_row("", shown or "-")
+    verdict = "[green]OK[/]" if summary.ok else "[red]FAILED[/]"
+    table.add_row(
+        "attribution check",
+        f"{verdict}: {check.matched} of {check.sent} sent messages matched to their callback",
+    )
+    console.print(table)
+    for problem in check.lost[:20]:
+        console.print(f"[red]lost[/] {problem.meta}: {problem.reason}")
+    for problem in check.misattributed[:20]:
+        console.print(f"[red]misattributed[/] {problem.meta}: {problem.reason}")
+    for email in summary.still_subscribed[:20]:
+        console.print(
+            f"[red]not unsubscribed[/] {email}: unsubscribe raised, profile still subscribed"
+        )
+    for problem in report.record_errors[:20]:
+        console.print(f"[red]not recorded in the store[/] {problem}")
+    hidden = len(check.lost) + len(check.misattributed) + len(summary.still_subscribed) - 60
+    if hidden > 0:
+        console.print(f"... and {hidden} more problems")
+
+
+def run_demo(
+    console: Console,
+    size: int = DEFAULT_AUDIENCE,
+    seed: int = 0,
+    scenario: str | Path = DEFAULT_SCENARIO,
+    keep: bool = False,
+    poll_seconds: float = 0.05,
+    wait: float = CALLBACK_WAIT,
+    workdir: Path | None = None,
+    on_ready: Any = None,
+) -> DemoSummary:
+    """Run the loop; with `keep`, call `on_ready(summary)` while the receiver still runs."""
+    with ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="bounceback-demo-"))
+            )
+        console.print(f"[bold]1.[/] receiver: SQLite file {workdir / 'receiver.sqlite3'}")
+        rx = stack.enter_context(running_receiver(workdir / "receiver.sqlite3"))
+        console.print(f"   callback URL {rx.callback_url}")
+        password = secrets.token_urlsafe(16)
+        with ExitStack() as esp_stack:
+            esp = esp_stack.enter_context(
+                FakeESP(
+                    scenario,
+                    rx.callback_url,
+                    seed=seed,
+                    spool=workdir / "esp-spool.sqlite3",
+                    tls="starttls",
+                    credentials={DEMO_USER: password},
+                    poll_seconds=poll_seconds,
+                )
+            )
+            ca_file = workdir / "esp-ca.pem"
+            if esp.ca is not None:
+                esp.ca.cert_pem.write_to_path(str(ca_file))
+            console.print(
+                f"[bold]2.[/] fake ESP: scenario {esp.scenario.name!r}, SMTP 127.0.0.1:{esp.port}"
+                " (STARTTLS required, AUTH)"
+            )
+            provider = Provider(
+                nickname="demo",
+                host="127.0.0.1",
+                port=esp.port,
+                from_address="campaigns@demo.bounceback.test",
+                scheme="starttls",
+                username=DEMO_USER,
+                password=password,
+                from_name="bounceback demo",
+                reply_address="replies@demo.bounceback.test",
+                preference_center="clevertap",
+                ca_file=str(ca_file),
+                timeout=10.0,
+            )
+            recipients = audience(size, seed)
+            console.print(
+                f"[bold]3.[/] campaign {DEMO_LABEL!r} to {len(recipients)} Faker recipients"
+            )
+            with campaign_progress(console, len(recipients)) as on_result:
+                report = Campaign(
+                    provider,
+                    recipients,
+                    DEMO_LABEL,
+                    store=rx.store,
+                    receiver_url=rx.url,
+                    on_result=on_result,
+                ).run()
+            console.print(
+                f"   {len(report.sent)} sent, {len(report.failed)} failed in {report.seconds:.1f}s;"
+                " waiting for callbacks"
+            )
+            try:
+                esp.wait_delivered(timeout=wait, messages=len(report.sent))
+            except ESPTimeout as exc:
+                console.print(f"[red]callbacks incomplete:[/] {exc}")
+        console.print("[bold]4.[/] reading the receiver's API")
+        summary = summarise(rx, report)
+        print_summary(console, summary)
+        if keep and on_ready is not None:
+            on_ready(summary)
+        return summary

@@ -1,0 +1,33 @@
+"""A rich progress bar for a campaign: sent, failed and remaining, updated per message."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from reference_impl.sender.campaign import Result
+
+
+@contextmanager
+def campaign_progress(console: Console, total: int) -> Iterator[Callable[[Result], None]]:
+    """Yields the `on_result` callback to hand to `Campaign`; the bar closes with the block."""
+    counts = {"sent": 0, "failed": 0}
+    columns = (
+        TextColumn("[bold]sending"),
+        BarColumn(),
+        TextColumn("{task.fields[sent]} sent, [red]{task.fields[failed]} failed[/], "),
+        TextColumn("{task.fields[remaining]} remaining"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("send", total=total, sent=0, failed=0, remaining=total)
+
+        def on_result(result: Result) -> None:
+            counts["failed" if result.error else "sent"] += 1
+            done = counts["sent"] + counts["failed"]
+            progress.update(task, completed=done, remaining=total - done, **counts)
+
+        yield on_result

@@ -1,0 +1,195 @@
+"""`bounceback demo`, `send`, `provider check` and `provider test-email`, run for real."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from rich.console import Console
+
+from reference_impl.cli import main
+from reference_impl.sender.campaign import Campaign, CampaignError, read_audience
+from reference_impl.sender.demo import DemoSummary, run_demo
+from reference_impl.sender.provider import Provider
+from reference_impl.server import RunningReceiver
+from simulator.esp import FakeESP
+
+pytestmark = pytest.mark.e2e
+
+
+def test_demo_on_a_small_audience_closes_the_loop() -> None:
+    """The main job: every sent message's callback comes back to it, nothing lost."""
+    output = io.StringIO()
+    summary = run_demo(Console(file=output, width=120), size=40, seed=7)
+    assert "attribution check" in output.getvalue()
+    assert summary.ok
+    assert len(summary.campaign.sent) == 40
+    assert summary.attribution.matched == 40
+    assert sum(summary.attribution.types.values()) == 40
+    assert summary.label_report["sent"] == 40
+    assert set(summary.unsubscribed) <= {r.recipient.lower() for r in summary.campaign.sent}
+
+
+def test_demo_command_exits_zero_and_prints_the_summary() -> None:
+    result = CliRunner().invoke(main, ["demo", "--audience-size", "15", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    for text in ("messages sent", "callbacks received", "profiles unsubscribed", "attribution"):
+        assert text in result.output
+    assert "OK: 15 of 15" in result.output
+
+
+def test_every_sender_command_has_help() -> None:
+    for command in (["provider", "check"], ["provider", "test-email"], ["send"], ["demo"]):
+        result = CliRunner().invoke(main, [*command, "--help"])
+        assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def write_provider(folder: Path, port: int, **extra: object) -> Path:
+    lines = [
+        'nickname = "cli"',
+        'host = "127.0.0.1"',
+        f"port = {port}",
+        'from_address = "campaigns@platform.example"',
+        "timeout = 5",
+        *(f"{key} = {value!r}".replace("'", '"') for key, value in extra.items()),
+    ]
+    path = folder / "provider.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_provider_check_reports_every_bad_field_by_name(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('nickname = ""\nport = 0\nscheme = "tls"\ncallback_url = "http://x"\n')
+    result = CliRunner().invoke(main, ["provider", "check", str(bad)])
+    assert result.exit_code == 1
+    for name in ("nickname", "host", "port", "scheme", "from_address", "callback_url"):
+        assert f"  {name}: " in result.output
+
+
+def test_provider_check_connects_and_reports_each_step(
+    tmp_path: Path, receiver: RunningReceiver
+) -> None:
+    with FakeESP("smoke", receiver.callback_url, tls="smtps", credentials={"u": "pw"}) as esp:
+        assert esp.ca is not None
+        esp.ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        path = write_provider(
+            tmp_path,
+            esp.port,
+            scheme="smtps",
+            username="u",
+            password="pw",
+            ca_file=str(tmp_path / "ca.pem"),
+        )
+        result = CliRunner().invoke(main, ["provider", "check", str(path)])
+        assert result.exit_code == 0, result.output
+        for step in ("connected to", "EHLO 250", "AUTH as 'u': 235", "QUIT 221"):
+            assert step in result.output
+        wrong = write_provider(tmp_path, esp.port, scheme="smtps", username="u", password="no")
+        result = CliRunner().invoke(main, ["provider", "check", str(wrong)])
+        assert result.exit_code == 1
+        assert "FAIL  SMTP connection error" in result.output
+
+
+def test_provider_test_email_sends_one_real_message(
+    tmp_path: Path, receiver: RunningReceiver
+) -> None:
+    with FakeESP("smoke", receiver.callback_url, tls="none") as esp:
+        path = write_provider(tmp_path, esp.port)
+        result = CliRunner().invoke(
+            main, ["provider", "test-email", str(path), "--to", "me@example.com"]
+        )
+        assert result.exit_code == 0, result.output
+        assert "accepted the test email" in result.output
+        (message,) = esp.reader().messages()
+        assert message["recipients"] == ["me@example.com"]
+
+
+def test_send_records_each_message_in_the_receiver_store(
+    tmp_path: Path, receiver: RunningReceiver
+) -> None:
+    audience = tmp_path / "audience.csv"
+    audience.write_text("name,email\nAna,ana@example.com\nBo,rcpt550@example.com\n")
+    with FakeESP("smoke", receiver.callback_url, tls="none") as esp:
+        path = write_provider(tmp_path, esp.port)
+        result = CliRunner().invoke(
+            main,
+            [
+                "send",
+                "--provider",
+                str(path),
+                "--audience",
+                str(audience),
+                "--to",
+                "cy@example.com",
+                "--label",
+                "spring",
+                "--variant",
+                "2",
+                "--store",
+                str(receiver.store.path),
+            ],
+        )
+    assert result.exit_code == 1, result.output
+    assert "2 sent, 1 failed" in result.output
+    assert "SMTP invalid email ID: 1" in result.output
+    sent = receiver.store.sent_messages()
+    assert sorted(m.recipient for m in sent) == ["ana@example.com", "cy@example.com"]
+    assert {(m.label, m.variant) for m in sent} == {("spring", 2)}
+    assert len({m.message_id for m in sent}) == 2
+
+
+def test_demo_fails_when_the_esp_loses_metas(tmp_path: Path) -> None:
+    """Exit non-zero when anything is lost or misattributed: here the ESP drops some metas."""
+    scenario = tmp_path / "lossy.toml"
+    scenario.write_text(
+        'name = "lossy"\n[outcomes]\ndelivered = 0.5\nspam = 0.5\n'
+        "[callbacks]\ndelay = 0.0\n[callbacks.mutations]\ndrop_meta = 0.3\n"
+    )
+    output = io.StringIO()
+    summary = run_demo(Console(file=output, width=200), size=30, seed=1, scenario=scenario)
+    assert not summary.ok
+    assert summary.attribution.lost
+    assert summary.attribution.misattributed
+    assert "lost" in output.getvalue() and "misattributed" in output.getvalue()
+
+
+def test_a_campaign_with_a_bad_label_or_variant_sends_nothing() -> None:
+    provider = Provider("p", "127.0.0.1", 9, "a@platform.example")
+    for label, variant in (("has space", 0), ("x" * 101, 0), ("pipe|label", 0), ("ok", -1)):
+        with pytest.raises(CampaignError, match="cannot start"):
+            Campaign(provider, ["a@example.com"], label, variant).run()
+    with pytest.raises(CampaignError, match="no recipients"):
+        Campaign(provider, [], "ok").run()
+
+
+def test_demo_keep_leaves_the_receiver_running_for_on_ready() -> None:
+    seen: list[int] = []
+
+    def probe(summary: DemoSummary) -> None:
+        seen.append(httpx.get(f"{summary.receiver_url}/healthz", timeout=5).status_code)
+
+    run_demo(Console(file=io.StringIO()), size=3, keep=True, on_ready=probe)
+    assert seen == [200]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "name,EMAIL\nAna,ana@example.com\n\nBo, bo@example.com \n",
+            ["ana@example.com", "bo@example.com"],
+        ),
+        ("\ufeffa@example.com\nb@example.com,extra\n", ["a@example.com", "b@example.com"]),
+        ("", []),
+    ],
+)
+def test_audience_csv_email_column_or_first_column(
+    tmp_path: Path, text: str, expected: list[str]
+) -> None:
+    path = tmp_path / "audience.csv"
+    path.write_text(text, encoding="utf-8")
+    assert read_audience(path) == expected

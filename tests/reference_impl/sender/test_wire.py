@@ -1,0 +1,105 @@
+"""The headers as an SMTP server really receives them: meta and preference-center headers.
+
+A bare aiosmtpd server keeps each message's raw bytes (`original_content`), so these tests see
+exactly what went over the socket, not what a parser makes of it.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from reference_impl.meta import HEADER_NAME, parse_meta
+from reference_impl.sender.campaign import Campaign
+from reference_impl.sender.message import ONE_CLICK
+from reference_impl.sender.provider import Provider
+
+pytestmark = pytest.mark.e2e
+
+
+class Capture:
+    """aiosmtpd handler hook that keeps the raw bytes of every message."""
+
+    def __init__(self) -> None:
+        self.raw: list[bytes] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.raw.append(envelope.original_content or b"")
+        return "250 2.0.0 OK"
+
+
+@pytest.fixture
+def capture() -> Iterator[tuple[Capture, int]]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    handler = Capture()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+def headers(raw: bytes) -> dict[str, bytes]:
+    block = raw.split(b"\r\n\r\n", 1)[0]
+    found: dict[str, bytes] = {}
+    for line in block.split(b"\r\n"):
+        assert not line[:1].isspace(), f"folded header line: {line!r}"
+        name, _, value = line.partition(b": ")
+        found[name.decode().lower()] = value
+    return found
+
+
+def run(port: int, **fields: Any) -> str:
+    provider = replace(
+        Provider("wire", "127.0.0.1", port, "news@acme.example", from_name="Acme"), **fields
+    )
+    report = Campaign(
+        provider, ["user+tag@example.com"], "wzrk_default", receiver_url="http://127.0.0.1:9"
+    ).run()
+    (result,) = report.results
+    assert result.error is None and result.meta is not None
+    return result.meta
+
+
+@pytest.mark.parametrize("center", ["none", "clevertap", "custom"])
+def test_preference_center_headers_on_the_wire(capture: tuple[Capture, int], center: str) -> None:
+    handler, port = capture
+    url = "https://acme.example/prefs?m={meta}" if center == "custom" else None
+    meta = run(port, preference_center=center, preference_center_url=url)
+    (raw,) = handler.raw
+    seen = headers(raw)
+    assert seen[HEADER_NAME.lower()] == meta.encode()
+    assert parse_meta(seen[HEADER_NAME.lower()].decode()).email == "user+tag@example.com"
+    assert seen["reply-to"] == b"news@acme.example"
+    assert seen["message-id"].endswith(b"@acme.example>")
+    if center == "none":
+        assert "list-unsubscribe" not in seen
+        assert "list-unsubscribe-post" not in seen
+        return
+    quoted = meta.replace("@", "%40").replace("|", "%7C").replace("+", "%2B").encode()
+    prefix = (
+        b"<http://127.0.0.1:9/preferences?meta="
+        if center == "clevertap"
+        else (b"<https://acme.example/prefs?m=")
+    )
+    assert seen["list-unsubscribe"] == prefix + quoted + b">"
+    assert seen["list-unsubscribe-post"] == ONE_CLICK.encode()
+
+
+def test_a_74_character_meta_is_not_folded_gh_124452(capture: tuple[Capture, int]) -> None:
+    """The measured trap: policy.SMTP on 3.11.7 folds a 74-character meta onto a new line."""
+    handler, port = capture
+    provider = Provider("wire", "127.0.0.1", port, "news@acme.example", account_id=1568798080)
+    report = Campaign(provider, ["user1@example.com"], "wzrk_default").run()
+    meta = report.results[0].meta
+    assert meta is not None and len(meta) >= 74
+    assert headers(handler.raw[0])[HEADER_NAME.lower()] == meta.encode()
