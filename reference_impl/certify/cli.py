@@ -14,7 +14,9 @@ from reference_impl.certify.plan import Plan, PlanError, load_plan
 from reference_impl.certify.recording import Recording, RecordingError, read_recording
 from reference_impl.certify.report import write_report
 from reference_impl.certify.run import LiveRunError, live_run
-from reference_impl.certify.smtp import ProviderFileError
+from reference_impl.certify.smtp import ProbeProviderError
+from reference_impl.sender.campaign import CampaignError
+from reference_impl.sender.provider import ProviderError
 
 EXIT_CERTIFIED = 0
 EXIT_NOT_CERTIFIED = 1
@@ -155,6 +157,6 @@ def certify(
         )
     try:
         recording = live_run(plan, host, port, report_dir / RECORDING_NAME, console)
-    except (LiveRunError, ProviderFileError) as exc:
+    except (LiveRunError, ProbeProviderError, ProviderError, CampaignError) as exc:
         raise CertifyInputError(str(exc)) from exc
     finish(console, grade_recording(plan, recording), report_dir)

@@ -31,6 +31,7 @@ JUNIT_NAME = "junit.xml"
 REPORT_FORMAT = 1
 
 MAX_BODY_CHARS = 4000
+MAX_VALUE_CHARS = 160
 MAX_CALLS_SHOWN = 8
 MAX_EVIDENCE_ROWS = 50
 VERDICT_PASSED = "CERTIFIED: no MUST check failed"
@@ -121,11 +122,20 @@ def timeline_svg(points: tuple[TimelinePoint, ...], deadline_seconds: float) -> 
     return "".join(parts)
 
 
+def _value(text: str | None) -> str:
+    """An expected or received value, clipped in the page (report.json has it whole)."""
+    if text is None:
+        return ""
+    shown = text if len(text) <= MAX_VALUE_CHARS else f"{text[:MAX_VALUE_CHARS]}..."
+    more = f" <i>({len(text)} characters)</i>" if len(text) > MAX_VALUE_CHARS else ""
+    return f"<code>{escape(shown)}</code>{more}"
+
+
 def _evidence_html(check: CheckResult, calls: dict[int, Callback]) -> str:
     rows = []
     for item in check.evidence[:MAX_EVIDENCE_ROWS]:
-        expected = f"<code>{escape(item.expected)}</code>" if item.expected is not None else ""
-        actual = f"<code>{escape(item.actual)}</code>" if item.actual is not None else ""
+        expected = _value(item.expected)
+        actual = _value(item.actual)
         seq = f"#{item.callback_seq}" if item.callback_seq is not None else ""
         rows.append(
             f'<tr><td class="grade {escape(item.grade)}">{escape(item.grade)}</td>'

@@ -1,0 +1,1 @@
+"""The sending side: provider settings, campaigns with X-CleverTap_META, errors, the demo."""

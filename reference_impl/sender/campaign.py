@@ -47,6 +47,13 @@ PLAIN_AUTH_REFUSED = (
 NO_STARTTLS = "scheme 'starttls' requires STARTTLS, which the server does not offer"
 NO_AUTH = "the server does not offer AUTH, but the provider has a username"
 NO_PASSWORD = "the environment variable named by password_env is not set"
+TIMED_OUT = "no reply within the timeout ({reason}); raise `timeout` if the server is just slow"
+NO_GREETING = "the server closed the connection before its greeting: {reason}"
+NOT_OPEN = "the session is not open"
+UNEXPECTED = "unexpected {kind} in the sender (a bug; please report it): {reason}"
+BAD_RECIPIENT = "recipient {problem}"
+UNTRUSTED = "{reason}; if the server's certificate is from a private CA, name it in ca_file"
+CANNOT_START = "the campaign cannot start: {problems}"
 
 
 class CampaignError(ValueError):
@@ -127,9 +134,16 @@ def _timed_out(exc: BaseException | None) -> bool:
     return False
 
 
+def _tls_failure(exc: ssl.SSLError) -> e.Failure:
+    detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        detail = UNTRUSTED.format(reason=detail)
+    return e.Failure(e.TLS, detail)
+
+
 def _io_failure(stage: str, exc: BaseException, retryable: bool = True) -> e.Failure:
     if _timed_out(exc):
-        return e.Failure(stage, f"no reply within the timeout ({exc or 'timed out'})", None, True)
+        return e.Failure(stage, TIMED_OUT.format(reason=exc or "timed out"), None, True)
     if isinstance(exc, smtplib.SMTPResponseException):
         transient = 400 <= exc.smtp_code < 500 or stage in (e.CONNECT, e.GREETING)
         return _reply_failure(stage, exc.smtp_code, exc.smtp_error, retryable and transient)
@@ -190,11 +204,13 @@ class SmtpSession:
             self.client = client
             code, text = client.connect(p.host, p.port)
         except ssl.SSLError as exc:
-            raise SendFailed(_io_failure(e.TLS, exc, retryable=False)) from exc
+            raise SendFailed(_tls_failure(exc)) from exc
         except smtplib.SMTPConnectError as exc:
             raise SendFailed(_io_failure(e.GREETING, exc)) from exc
         except smtplib.SMTPServerDisconnected as exc:
-            raise SendFailed(e.Failure(e.GREETING, f"no greeting: {exc}", retryable=True)) from exc
+            raise SendFailed(
+                e.Failure(e.GREETING, NO_GREETING.format(reason=exc), retryable=True)
+            ) from exc
         except OSError as exc:
             raise SendFailed(_io_failure(e.CONNECT, exc)) from exc
         tls = " over TLS" if p.scheme == "smtps" else ""
@@ -217,7 +233,7 @@ class SmtpSession:
             code, _ = client.starttls(context=self.context)
             client.ehlo()
         except ssl.SSLError as exc:
-            raise SendFailed(_io_failure(e.TLS, exc, retryable=False)) from exc
+            raise SendFailed(_tls_failure(exc)) from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise SendFailed(_io_failure(e.TLS, exc)) from exc
         self._step(f"STARTTLS {code}, TLS established")
@@ -242,7 +258,7 @@ class SmtpSession:
         """One transaction: MAIL, RCPT, DATA. A refusal resets the session for the next one."""
         client = self.client
         if client is None:
-            raise SendFailed(e.Failure(e.CONNECT, "the session is not open"))
+            raise SendFailed(e.Failure(e.CONNECT, NOT_OPEN))
         stage = e.MAIL
         try:
             code, text = client.mail(self.provider.from_address)
@@ -340,7 +356,7 @@ def check_campaign(label: str, variant: int, recipients: Sequence[str]) -> None:
     if not recipients:
         problems.append("audience: no recipients")
     if problems:
-        raise CampaignError("the campaign cannot start: " + "; ".join(problems))
+        raise CampaignError(CANNOT_START.format(problems="; ".join(problems)))
 
 
 @dataclass
@@ -414,7 +430,9 @@ class Campaign:
                     if session is not None:
                         session.close()
                     session = None
-                    failure = e.Failure(e.SENDER, f"unexpected {type(exc).__name__}: {exc}")
+                    failure = e.Failure(
+                        e.SENDER, UNEXPECTED.format(kind=type(exc).__name__, reason=exc)
+                    )
                     result = Result(
                         index, recipient, None, first - index, e.classify(failure), failure
                     )
@@ -444,7 +462,7 @@ class Campaign:
         except MetaError as exc:
             problem = problem or exc.reason
         if problem is not None or meta_text is None:
-            failure = e.Failure(e.ADDRESS, f"recipient {problem}")
+            failure = e.Failure(e.ADDRESS, BAD_RECIPIENT.format(problem=problem))
             return Result(
                 index, recipient, meta_text, message_id, e.classify(failure), failure
             ), session

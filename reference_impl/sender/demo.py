@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,7 +156,7 @@ def run_demo(
     poll_seconds: float = 0.05,
     wait: float = CALLBACK_WAIT,
     workdir: Path | None = None,
-    on_ready: Any = None,
+    on_ready: Callable[[DemoSummary], None] | None = None,
 ) -> DemoSummary:
     """Run the loop; with `keep`, call `on_ready(summary)` while the receiver still runs."""
     with ExitStack() as stack:

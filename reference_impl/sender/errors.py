@@ -38,7 +38,6 @@ DATA = "data"
 # The sender's own fault while handling one message (a bug): that message was not dispatched.
 SENDER = "sender"
 SETUP_STAGES = (CONNECT, GREETING, EHLO, TLS, AUTH)
-TRANSACTION_STAGES = (MAIL, RCPT, DATA)
 INVALID_RCPT_CODES = frozenset({501, 550, 551, 553})
 _ENHANCED = re.compile(r"\b([245])\.([0-9]{1,3})\.([0-9]{1,3})\b")
 

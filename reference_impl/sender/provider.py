@@ -107,17 +107,13 @@ class Provider:
         return self.password
 
     def to_toml_table(self) -> dict[str, Any]:
-        """The fields as a TOML table, defaults and unset optional fields left out."""
+        """The fields as a TOML table; unset fields and defaults are left out."""
         table: dict[str, Any] = {}
         for name in FIELDS:
             value = getattr(self, name)
-            default = _DEFAULTS.get(name)
-            if value is None or (name in _DEFAULTS and value == default):
-                continue
-            table[name] = value
-        for required in ("nickname", "host", "port", "from_address"):
-            table[required] = getattr(self, required)
-        return {name: table[name] for name in FIELDS if name in table}
+            if value is not None and not (name in _DEFAULTS and value == _DEFAULTS[name]):
+                table[name] = value
+        return table
 
 
 _DEFAULTS: dict[str, Any] = {

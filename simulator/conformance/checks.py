@@ -10,13 +10,12 @@ call these same functions.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulator.conformance import expect as x
@@ -56,14 +55,7 @@ class Context:
     settings: settings = field(default_factory=lambda: settings())
     nonce: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     on_example: Callable[[], None] = lambda: None
-    stop_at: float | None = None
-    """`time.monotonic()` after which property examples are rejected unrun (`bounceback fuzz`)."""
     _counter: int = 0
-
-    def keep_going(self) -> None:
-        """Called first in each example: once the fuzzing budget is spent, turn the rest away."""
-        if self.stop_at is not None and time.monotonic() >= self.stop_at:
-            reject()
 
     def property_settings(self) -> settings:
         return settings(
@@ -591,7 +583,6 @@ _UNREADABLE: list[tuple[str, bytes]] = [
     ("a truncated object", b'{"version": "v2", "events": {"failed": ['),
     ("a lone brace", b"{"),
     ("invalid UTF-8", b'{"version": "v2", "events": {"failed": []}, "x": "\xff\xfe"}'),
-    ("a UTF-16 body", json.dumps({"version": "v2", "events": {"failed": []}}).encode("utf-16")),
     ("trailing garbage", b'{"version": "v2", "events": {"failed": []}} trailing'),
     ("single-quoted keys", b"{'version': 'v2'}"),
 ]
@@ -686,7 +677,6 @@ def never_5xx(ctx: Context) -> None:
     @ctx.property_settings()
     @given(content=_any_body())
     def prop(content: bytes) -> None:
-        ctx.keep_going()
         exchange = ctx.client.post(content)
         ctx.on_example()
         if exchange.status >= 500:
@@ -701,7 +691,6 @@ def counts_invariant(ctx: Context) -> None:
     @ctx.property_settings()
     @given(pair=cs.mixed_batches(max_size=25))
     def prop(pair: tuple[dict[str, Any], list[cs.Mutated]]) -> None:
-        ctx.keep_going()
         payload, _ = pair
         exchange = ctx.client.post(payload)
         ctx.on_example()
@@ -736,7 +725,6 @@ def unprocessed_are_exactly_the_mutated(ctx: Context) -> None:
     @ctx.property_settings()
     @given(pair=cs.mixed_batches(max_size=25))
     def prop(pair: tuple[dict[str, Any], list[cs.Mutated]]) -> None:
-        ctx.keep_going()
         payload, mutations = pair
         labels = ", ".join(f"{i}: {m.mutation}" for i, m in enumerate(mutations))
         exchange = verify(ctx, "CB-4.10", f"generated batch [{labels}]", payload)
@@ -757,7 +745,6 @@ def documented_shape(ctx: Context) -> None:
     @ctx.property_settings()
     @given(content=cs.invalid_bodies() | st.builds(_deeply_nested, st.integers(1, 5000)))
     def prop(content: bytes) -> None:
-        ctx.keep_going()
         verify(ctx, "CB-4.11", "generated invalid body", content)
 
     prop()
@@ -934,7 +921,6 @@ def duplicates_apply_once(ctx: Context) -> None:
     @ctx.property_settings()
     @given(event=cs.valid_events(), in_one_batch=st.booleans())
     def prop(event: dict[str, Any], in_one_batch: bool) -> None:
-        ctx.keep_going()
         # A fresh message id per run: a replayed example must not meet its own earlier events.
         fields = event["meta"].split("|")
         fields[6] = str(ctx.fresh_message_id())

@@ -281,6 +281,14 @@ def _decode(content: bytes) -> Any:
         raise _Unparseable(str(exc)) from exc
 
 
+def _readable_by_detection(content: bytes) -> bool:
+    try:
+        json.loads(content)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return True
+
+
 class _NonStandardConstant(Exception):
     """NaN or Infinity: not JSON by RFC 8259, yet many parsers read it; PROTOCOL.md is silent."""
 
@@ -294,6 +302,12 @@ def expected_response(content: bytes) -> Expected:
     try:
         payload = _decode(content)
     except _Unparseable:
+        if _readable_by_detection(content):
+            # RFC 8259 wants UTF-8 without a BOM, yet common parsers (Python's json, Flask's
+            # get_json) also detect a BOM, UTF-16 and UTF-32. PROTOCOL.md does not say which.
+            return Expected(
+                OneOf(200, 400), DocumentedShape(), reason="JSON in another Unicode encoding"
+            )
         return Expected(400, refusal(READ_ERROR), reason="the body is not readable JSON")
     except _NonStandardConstant:
         return Expected(OneOf(200, 400), DocumentedShape(), reason="the body uses NaN or Infinity")

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from hypothesis import Verbosity, settings
-from hypothesis.errors import Unsatisfiable
 
 from simulator.conformance import checks
 from simulator.conformance.client import CallbackClient
@@ -71,32 +70,55 @@ def fuzz(
             result.examples += 1
             on_example(requirement)
 
-        ctx = checks.Context(
-            client,
-            settings(
-                max_examples=max_examples,
-                derandomize=False,
-                database=None,
-                deadline=None,
-                verbosity=Verbosity.quiet,
-                print_blob=False,
-            ),
-            on_example=count,
+        base = settings(
+            max_examples=max_examples,
+            derandomize=False,
+            database=None,
+            deadline=None,
+            verbosity=Verbosity.quiet,
+            print_blob=False,
         )
+        ctx = checks.Context(client, base, on_example=count)
         started = time.monotonic()
-        ctx.stop_at = None if share is None else started + share
+        seconds_per_example: float | None = None
         while True:
+            size = _round_size(max_examples, share, started, seconds_per_example)
+            if size == 0:
+                break
             result.rounds += 1
             on_round(requirement, result.rounds)
+            ctx.settings = settings(base, max_examples=size)
+            round_started = time.monotonic()
             try:
                 checks.run(requirement, ctx)
-            except Unsatisfiable:
-                break  # the budget ran out before this round's first example: nothing failed
-            except Exception as exc:
+            except Exception as exc:  # any crash of a check is reported, never raised
                 result.failures = conformance_failures(exc)
                 if not result.failures:
                     result.error = f"{type(exc).__name__}: {exc}"
                 break
-            if share is None or time.monotonic() - started >= share:
+            seconds_per_example = (time.monotonic() - round_started) / size
+            if share is None:
                 break
     return results
+
+
+FIRST_ROUND = 20
+"""Examples in the first timed round, which measures how long one example takes."""
+
+
+def _round_size(
+    max_examples: int, share: float | None, started: float, seconds_per_example: float | None
+) -> int:
+    """How many examples fit in what is left of this property's share of the time budget.
+
+    Rounds are sized up front rather than interrupted: stopping Hypothesis in the middle of an
+    example (even with a BaseException) can leave its data tree inconsistent.
+    """
+    if share is None:
+        return max_examples
+    remaining = share - (time.monotonic() - started)
+    if seconds_per_example is None:
+        return min(max_examples, FIRST_ROUND)
+    if remaining <= 0:
+        return 0
+    return max(1, min(max_examples, int(remaining / max(seconds_per_example, 1e-6))))

@@ -57,7 +57,6 @@ def subscription_machine(ctx: Context) -> type[RuleBasedStateMachine]:
             return {"type": kind, "email": email, "meta": meta, "description": f"step {self.step}"}
 
         def _apply(self, events: list[dict[str, Any]], valid: list[bool]) -> None:
-            ctx.keep_going()
             self.last_exchange = ctx.client.post(envelope(events))
             ctx.on_example()
             for event, ok in zip(events, valid, strict=True):

@@ -165,3 +165,21 @@ def test_html_report_summary_read_back_from_headless_chromium(tmp_path: Path) ->
     assert grades["meta-byte-exact"] == ("MUST", "PASS")
     assert grades["retry-after-timeout"] == ("SHOULD", "PASS")
     assert reader.verdict.strip() == VERDICT_FAILED != VERDICT_PASSED
+
+
+def test_long_metas_are_clipped_in_the_page_and_whole_in_json(tmp_path: Path) -> None:
+    def fold_long(document: dict) -> dict:
+        for item in document["events"]["failed"]:
+            if len(item["meta"]) > 998:
+                item["meta"] = b.python_folded(item["meta"])
+        return document
+
+    result = grade(b.replace_bodies(b.well_behaved(), fold_long), deadline_at=b.T0 + b.DEADLINE)
+    long_meta = result.probes[7].meta
+    paths = write_report(result, tmp_path)
+    html = paths["html"].read_text("utf-8")
+    section = html[html.index('id="check-meta-byte-exact"') :]
+    assert "(1200 characters)" in section and long_meta not in section
+    data = json.loads(paths["json"].read_text("utf-8"))
+    meta_check = next(ch for ch in data["checks"] if ch["id"] == "meta-byte-exact")
+    assert long_meta in [e["expected"] for e in meta_check["evidence"]]

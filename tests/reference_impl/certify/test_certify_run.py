@@ -18,21 +18,18 @@ from pathlib import Path
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from click.testing import CliRunner
 from rich.console import Console
 
 from reference_impl.certify import checks as c
 from reference_impl.certify.checks import grade
+from reference_impl.certify.cli import EXIT_BAD_INPUT
 from reference_impl.certify.plan import Plan, load_plan, parse_plan
 from reference_impl.certify.recording import SentProbe
 from reference_impl.certify.run import ArrivalTracker, Hold, build_probes, live_run
-from reference_impl.certify.smtp import (
-    OnSent,
-    ProviderFileError,
-    SmtpTarget,
-    load_smtp_target,
-    parse_smtp_target,
-    send_probes,
-)
+from reference_impl.certify.smtp import OnSent, plan_provider, send_probes
+from reference_impl.cli import main
+from reference_impl.sender.provider import Provider
 from tests.reference_impl.certify import builders as b
 
 PLANS = Path(__file__).resolve().parents[3] / "scenarios" / "certification"
@@ -199,12 +196,12 @@ def test_probes_are_sent_over_smtp_with_their_meta_and_a_refusal_does_not_stop_t
     probes = build_probes(plan, time.time())
     seen: list[str] = []
     errors = send_probes(
-        SmtpTarget("127.0.0.1", port, "smtp", "cert@bounceback.test", timeout=5),
+        Provider(nickname="sink", host="127.0.0.1", port=port, from_address="cert@bounceback.test"),
         probes,
         lambda probe, error: seen.append(probe.id),
     )
     assert errors["a"] is None and errors["b"] is None
-    assert errors["x"] is not None and errors["x"].startswith("550")
+    assert errors["x"] == "SMTP invalid email ID at rcpt: 550 5.1.1 User unknown"
     assert seen == ["a", "x", "b"]
     first, second = sink.messages
     assert f"X-CleverTap_META: {probes[0].meta}\r\n".encode() in first
@@ -213,39 +210,27 @@ def test_probes_are_sent_over_smtp_with_their_meta_and_a_refusal_does_not_stop_t
     assert str(message_from_bytes(second, policy=default)["X-CleverTap_META"]) == probes[2].meta
 
 
-def test_provider_file_problems_are_all_named_and_password_comes_from_env(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with pytest.raises(ProviderFileError) as caught:
-        parse_smtp_target({"port": 0, "scheme": "pop3", "password_env": "NOPE_X"}, "p.toml")
-    message = str(caught.value)
-    for key in ("host:", "port:", "scheme:", "from_address:", "password_env:"):
-        assert key in message
-    monkeypatch.setenv("CERT_SMTP_PASSWORD", "s3cret")
-    target = parse_smtp_target(
-        {
-            "provider": [
-                {
-                    "host": "smtp.example.test",
-                    "port": 587,
-                    "scheme": "starttls",
-                    "from_address": "a@example.test",
-                    "username": "u",
-                    "password_env": "CERT_SMTP_PASSWORD",
-                }
-            ]
-        },
-        "p.toml",
+def test_shipped_provider_file_loads_with_the_senders_loader() -> None:
+    provider = plan_provider(load_plan(PLANS / "fake-esp.toml"))
+    assert (provider.host, provider.port, provider.scheme) == ("127.0.0.1", 2525, "smtp")
+
+
+def test_live_run_with_a_bad_provider_file_exits_2_naming_the_field(tmp_path: Path) -> None:
+    (tmp_path / "provider.toml").write_text(
+        'nickname = "x"\nhost = "127.0.0.1"\nport = 0\nfrom_address = "a@b.test"\n',
+        encoding="utf-8",
     )
-    assert (target.host, target.port, target.password) == ("smtp.example.test", 587, "s3cret")
-    with pytest.raises(ProviderFileError, match="cannot be read"):
-        load_smtp_target(tmp_path / "absent.toml")
-
-
-def test_shipped_provider_file_for_the_fake_esp_loads() -> None:
-    plan = load_plan(PLANS / "fake-esp.toml")
-    assert plan.provider is not None
-    assert load_smtp_target(plan.provider).port == 2525
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        'name = "p"\nprovider = "provider.toml"\ncallback_url = "http://127.0.0.1:9/cb"\n'
+        '[[probe]]\nid = "a"\nto = "bounce@x.test"\nexpect = "hard_bounce"\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        main, ["certify", str(plan), "--listen", "127.0.0.1:0", "--report", str(tmp_path / "r")]
+    )
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "port" in result.output and "provider.toml" in result.output
 
 
 def test_hold_is_cut_short_and_waited_out_on_shutdown() -> None:

@@ -245,6 +245,7 @@ def test_connection_error_tls_handshake_untrusted_certificate(
     failure = report.results[0].failure
     assert report.results[0].error == e.CONNECTION_ERROR
     assert failure is not None and failure.stage == e.TLS
+    assert "ca_file" in failure.detail
 
 
 def test_timeout_stalled_rcpt(tmp_path: Path, receiver: RunningReceiver) -> None:

@@ -106,6 +106,9 @@ def test_provider_test_email_sends_one_real_message(
         assert "accepted the test email" in result.output
         (message,) = esp.reader().messages()
         assert message["recipients"] == ["me@example.com"]
+        assert f"meta  {message['meta']}" in result.output
+        assert message["meta"].startswith("me@example.com|1568798080|")
+        assert "|test_email|" in message["meta"]
 
 
 def test_send_records_each_message_in_the_receiver_store(
