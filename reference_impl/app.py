@@ -18,7 +18,9 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from reference_impl import preferences
 from reference_impl import responses as r
+from reference_impl.meta import MetaError, parse_meta
 from reference_impl.openapi import openapi_document
 from reference_impl.payload import PayloadRejected, read_batch
 from reference_impl.store import RawCallback, SQLiteStore, Store
@@ -145,6 +147,26 @@ def create_app(config: ReceiverConfig, store: Store | None = None) -> Flask:
             for m in db.sent_messages()
         ]
         return json_response(200, {"sent": messages})
+
+    @app.route("/preferences", methods=["GET", "POST"])
+    def preference_center() -> Response:
+        meta_value = request.args.get("meta", "")
+        try:
+            meta = parse_meta(meta_value)
+        except MetaError:
+            return Response(preferences.invalid_page(), status=400, mimetype="text/html")
+        if request.method == "POST":
+            body = request.get_data(cache=False)
+            raw = RawCallback(body, request.remote_addr, request.content_type, time.time())
+            batch = preferences.unsubscribe_batch(meta_value, meta)
+            db.record_batch(raw, batch, batch.reply().body)
+        profile = db.profile(meta.email)
+        subscribed = profile["subscribed"] if profile else True
+        return Response(preferences.page(meta.email, subscribed), mimetype="text/html")
+
+    @app.get("/api/unattributed")
+    def unattributed() -> Response:
+        return json_response(200, {"events": db.unattributed()})
 
     @app.get("/openapi.json")
     def openapi() -> Response:

@@ -200,6 +200,19 @@ _SCHEMAS: dict[str, Any] = {
             }
         },
     },
+    "Unattributed": {
+        "type": "object",
+        "required": ["events"],
+        "properties": {
+            "events": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["callback_id", "position", "type", "email", "meta"],
+                },
+            }
+        },
+    },
     "Health": {
         "type": "object",
         "required": ["status", "counts"],
@@ -247,6 +260,36 @@ def _get(
 
 def _param(name: str, where: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
     return {"name": name, "in": where, "required": required, "schema": schema}
+
+
+def _preferences_item() -> dict[str, Any]:
+    meta = _param("meta", "query", _ref("Callback_meta"), True)
+    html = {"text/html": {"schema": {"type": "string"}}}
+    invalid = {"description": "The meta is missing or malformed.", "content": html}
+    return {
+        "parameters": [meta],
+        "get": {
+            "summary": "The preference center page for the recipient of `meta`.",
+            "responses": {"200": {"description": "The page.", "content": html}, "400": invalid},
+        },
+        "post": {
+            "summary": "Unsubscribe the recipient of `meta` (RFC 8058 one-click).",
+            "requestBody": {
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"List-Unsubscribe": {"const": "One-Click"}},
+                        }
+                    }
+                }
+            },
+            "responses": {
+                "200": {"description": "Unsubscribed; the page.", "content": html},
+                "400": invalid,
+            },
+        },
+    }
 
 
 def openapi_document() -> dict[str, Any]:
@@ -302,6 +345,10 @@ def openapi_document() -> dict[str, Any]:
                 missing=True,
             ),
             "/api/sent": _get("Messages the sender recorded as sent.", "SentList"),
+            "/api/unattributed": _get(
+                "Callback events whose meta the sender never recorded as sent.", "Unattributed"
+            ),
+            "/preferences": _preferences_item(),
             "/openapi.json": {
                 "get": {
                     "summary": "This document.",

@@ -131,6 +131,8 @@ class Store(Protocol):
     def record_sent(self, messages: Iterable[SentMessage]) -> None: ...
     def record_send_failure(self, recipient: str, meta: str, error: str, detail: str) -> None: ...
     def sent_messages(self) -> list[SentMessage]: ...
+    def min_message_id(self) -> int | None: ...
+    def unattributed(self) -> list[dict[str, Any]]: ...
     def profile(self, email: str) -> dict[str, Any] | None: ...
     def events(self, type: str | None = None, message_id: int | None = None) -> list[dict]: ...
     def callbacks(self, after_id: int = 0, limit: int = 100) -> list[dict[str, Any]]: ...
@@ -290,6 +292,19 @@ class SQLiteStore:
             " ORDER BY id"
         )
         return [SentMessage(*row) for row in rows]
+
+    def min_message_id(self) -> int | None:
+        """The lowest message id sent so far, so a new campaign can count down from below it."""
+        return self._connection().execute("SELECT min(message_id) FROM sent_messages").fetchone()[0]
+
+    def unattributed(self) -> list[dict[str, Any]]:
+        """Callback events whose meta was never recorded as sent: misattributed or forged."""
+        rows = self._connection().execute(
+            "SELECT e.callback_id, e.position, e.type, e.email, e.meta FROM events AS e"
+            " LEFT JOIN sent_messages AS s ON s.meta = e.meta"
+            " WHERE s.id IS NULL ORDER BY e.id"
+        )
+        return [dict(row) for row in rows]
 
     def profile(self, email: str) -> dict[str, Any] | None:
         """Subscription state and history; unsubscribing is sticky, nothing re-subscribes."""

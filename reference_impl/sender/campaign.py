@@ -63,7 +63,7 @@ class CampaignError(ValueError):
 class SendStore(Protocol):
     def record_sent(self, messages: Iterable[SentMessage]) -> None: ...
     def record_send_failure(self, recipient: str, meta: str, error: str, detail: str) -> None: ...
-    def sent_messages(self) -> list[SentMessage]: ...
+    def min_message_id(self) -> int | None: ...
 
 
 class SendFailed(Exception):
@@ -336,11 +336,8 @@ def first_message_id(store: SendStore | None, now_us: int | None = None) -> int:
     the store already holds keeps them unique even for campaigns started within a moment.
     """
     first = -(time.time_ns() // 1000 if now_us is None else now_us)
-    if store is not None:
-        known = [m.message_id for m in store.sent_messages()]
-        if known:
-            first = min(first, min(known) - 1)
-    return first
+    lowest = store.min_message_id() if store is not None else None
+    return first if lowest is None else min(first, lowest - 1)
 
 
 def check_campaign(label: str, variant: int, recipients: Sequence[str]) -> None:

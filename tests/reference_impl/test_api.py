@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from reference_impl import responses as r
 from reference_impl.server import RunningReceiver, running_receiver
+from reference_impl.store import SentMessage
 from tests.reference_impl.openapi_check import OpenAPIChecked
 from tests.reference_impl.strategies import envelope, mixed_events
 from tests.samples import sample, sample_bytes
@@ -219,3 +220,53 @@ def test_concurrent_posts_are_all_committed(api: OpenAPIChecked) -> None:
         )
     assert {s.status_code for s in statuses} == {200}
     assert stored(api)["callbacks"] == 40
+
+
+META = "pat@example.com|1568798080|1730714617|20241104|2|spring|-99|"
+
+
+def test_preference_center_page_offers_unsubscribe(api: OpenAPIChecked) -> None:
+    page = api.request("GET", "/preferences", params={"meta": META})
+    assert page.status_code == 200
+    assert "pat@example.com receives these emails" in page.text
+    assert 'name="List-Unsubscribe" value="One-Click"' in page.text
+
+
+def test_one_click_unsubscribe_is_recorded_once_and_dedups_with_the_esp(
+    api: OpenAPIChecked,
+) -> None:
+    """RFC 8058 one-click POST unsubscribes; the ESP's later report of it raises nothing new."""
+    one_click = {"content": b"List-Unsubscribe=One-Click", "params": {"meta": META}}
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    first = api.request("POST", "/preferences", headers=headers, **one_click)
+    assert "is unsubscribed" in first.text
+    api.request("POST", "/preferences", headers=headers, **one_click)
+    reported = {"type": "unsubscribed", "email": "pat@example.com", "meta": META}
+    post(api, envelope([reported]))
+    events = api.request("GET", "/api/events").json()["events"]
+    assert [(e["name"], e["properties"]["reason"]) for e in events] == [
+        ("Channel Unsubscribed", "Unsubscribed at the preference center (RFC 8058 one-click)")
+    ]
+    profile = api.request("GET", "/api/profiles/{email}", "/api/profiles/pat@example.com").json()
+    assert profile["subscribed"] is False
+    report = api.request("GET", "/api/campaigns/{message_id}", "/api/campaigns/-99").json()
+    assert (report["counts"]["unsubscribed"], report["duplicates_ignored"]) == (1, 2)
+
+
+@pytest.mark.parametrize("meta", ["", "not-a-meta", META.replace("20241104", "20241105")])
+def test_preference_link_with_a_bad_meta_is_a_clear_400(api: OpenAPIChecked, meta: str) -> None:
+    for method in ("GET", "POST"):
+        response = api.request(method, "/preferences", params={"meta": meta})
+        assert response.status_code == 400
+        assert "not valid" in response.text
+    assert stored(api)["callbacks"] == 0
+
+
+def test_callback_for_a_meta_never_sent_is_flagged(receiver: RunningReceiver) -> None:
+    sent = sample("callback-request.json")["events"]["failed"][0]
+    receiver.store.record_sent([SentMessage(sent["email"], sent["meta"], -17005907, "l", 0, 1.0)])
+    client = OpenAPIChecked(receiver.url)
+    post(client, sample_bytes("callback-request.json"))
+    flagged = client.request("GET", "/api/unattributed").json()["events"]
+    assert [event["position"] for event in flagged] == [1, 2, 3]
+    client.close()
