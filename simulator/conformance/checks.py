@@ -293,8 +293,7 @@ def description_is_optional(ctx: Context) -> None:
 
 
 def _delivery(ctx: Context) -> dict[str, Any]:
-    event = ctx.event("delivered", description=None)
-    return event
+    return ctx.event("delivered", description=None)
 
 
 @check("CB-3.6")

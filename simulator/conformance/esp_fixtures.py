@@ -78,9 +78,6 @@ class SmtpSender:
         self.sent.append((recipient, meta))
         return meta
 
-    def send_many(self, recipients: list[str]) -> list[str]:
-        return [self.send(recipient) for recipient in recipients]
-
 
 def sender_for(esp: Any) -> SmtpSender:
     return SmtpSender(esp.host, esp.port)

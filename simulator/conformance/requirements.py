@@ -285,10 +285,3 @@ class UnknownRequirement(KeyError):
             + ", ".join(BY_ID)
             + " (see `bounceback conform --list`)"
         )
-
-
-def get(requirement_id: str) -> Requirement:
-    try:
-        return BY_ID[requirement_id]
-    except KeyError:
-        raise UnknownRequirement(requirement_id) from None

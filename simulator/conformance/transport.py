@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -98,9 +98,3 @@ def load_app(spec: str) -> Callable[..., Any]:
     except (ImportError, AttributeError) as exc:
         raise TargetError(f"cannot import app {spec!r}: {exc}") from exc
     return obj if hasattr(obj, "wsgi_app") else obj()
-
-
-def base_of(url: str) -> str:
-    """The scheme and host of `url`, the default place to look for the state read API."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))

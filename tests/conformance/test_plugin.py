@@ -210,12 +210,37 @@ def test_bounce_reaches_the_receiver(fake_esp, smtp_sender, callback_receiver, c
     assert [e["meta"] for e in events if e["name"] == "Channel Unsubscribed"] == [meta]
     exchange = callback_client.post({"version": "v2", "events": {"failed": []}})
     assert exchange.status == 200 and exchange.json["TOTAL_EVENTS"] == 0
+
+
+from hypothesis import given, settings
+from simulator.conformance import strategies as cb
+
+
+@settings(max_examples=10)
+@given(cb.valid_batches(max_size=20))
+def test_documented_strategy_example(callback_client, batch):
+    exchange = callback_client.post(batch)
+    assert exchange.status == 200
+    assert exchange.json["UNPROCESSED_EVENTS"] == []
 """
 
 
 def test_fixtures_run_an_esp_end_to_end(tmp_path: Path) -> None:
-    """fake_esp + smtp_sender + callback_receiver: a mail to bounce@ becomes an unsubscribe."""
+    """fake_esp + smtp_sender + callback_receiver: a mail to bounce@ becomes an unsubscribe; the
+    strategies example from docs/conformance.md runs as written against callback_client."""
     (tmp_path / "test_user.py").write_text(FIXTURE_TEST, "utf-8")
-    result = _run([sys.executable, "-m", "pytest", *PLUGIN, "-q", "test_user.py"], tmp_path)
+    result = _run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *PLUGIN,
+            "-q",
+            "--bounceback-profile",
+            "ci",
+            "test_user.py",
+        ],
+        tmp_path,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 passed" in result.stdout
+    assert "2 passed" in result.stdout
