@@ -22,6 +22,7 @@ from simulator.headers import (
     has_encoded_word,
     message_key,
 )
+from simulator.mangling import MetaManglingError, mangle
 from simulator.outcomes import Decider, rng_for
 from simulator.payloads import FAILED, SUCCESS
 from simulator.scenario import DELIVERED, Scenario
@@ -41,7 +42,14 @@ ENCODED_META = (
     " (scenario callbacks.meta_encoded_words = 'echo'); a sender should not encode a meta that"
     " fits a line (e.g. Python: policy.SMTP.clone(max_line_length=998))"
 )
+UNDECODED_META = (
+    "X-CleverTap_META from %s contains an RFC 2047 encoded-word but is not made only of valid"
+    " encoded-words: echoed as written"
+)
 DECODED_META = "X-CleverTap_META from %s was RFC 2047 encoded-words: decoded (%d -> %d bytes)"
+MANGLED_META = "X-CleverTap_META from %s echoed mangled (callbacks.meta_mangling = %r): %r -> %r"
+UNMANGLEABLE_META = "X-CleverTap_META from %s echoed unchanged: %s (callbacks.meta_mangling = %r)"
+DROPPED_EVENT = "event for %s dropped, never reported (drop_rate of the scenario or its rule)"
 STALL_FOREVER = 3600.0
 
 
@@ -204,8 +212,22 @@ class ESPHandler:
             if decoded is not None:
                 log.info(DECODED_META, peer, len(value), len(decoded))
                 return decoded
+            log.warning(UNDECODED_META, peer)
+            return value
         log.warning(ENCODED_META, peer)
         return value
+
+    def _mangled(self, meta: str, peer: str) -> str:
+        """The meta as the scenario's (mis)behaving vendor echoes it; the key stays the original."""
+        mode = self.scenario.callbacks.meta_mangling
+        try:
+            echoed = mangle(meta, mode)
+        except MetaManglingError as exc:
+            log.warning(UNMANGLEABLE_META, peer, exc, mode)
+            return meta
+        if echoed != meta:
+            log.info(MANGLED_META, peer, mode, meta[:80], echoed[:80])
+        return echoed
 
     def _record(self, session: Session, envelope: Envelope, raw: bytes) -> MessageRecord:
         peer = f"{session.peer[0]}:{session.peer[1]}" if session.peer else "?"
@@ -222,9 +244,14 @@ class ESPHandler:
                 meta = meta_bytes.decode("utf-8", "replace")
         key = message_key(raw, meta_bytes)
         callbacks = self.scenario.callbacks
+        # The spool's message record keeps the meta as received; only the events carry the echo.
+        echoed = None if meta is None else self._mangled(meta, peer)
         events = []
         for recipient in envelope.rcpt_tos:
             decision = self.decider.decide(key, recipient)
+            if decision.dropped:
+                log.info(DROPPED_EVENT, recipient)
+                continue
             if meta is None and callbacks.missing_meta == "drop":
                 continue
             if decision.outcome == DELIVERED and not callbacks.report_delivered:
@@ -234,7 +261,7 @@ class ESPHandler:
                     group=SUCCESS if decision.outcome == DELIVERED else FAILED,
                     type=decision.outcome,
                     email=recipient,
-                    meta=meta,
+                    meta=echoed,
                     description=decision.description,
                     mutation=decision.mutation,
                     extra_keys=decision.extra_keys,

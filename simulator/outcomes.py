@@ -45,6 +45,8 @@ TEXTS = {
 
 
 FAKER_POOL = 512
+# The drop draw has its own hash (an extra part), so adding it left every other decision as it was.
+DROP_PART = "drop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,7 @@ class Decision:
     mutation: str | None = None
     extra_keys: bool = False
     duplicate: bool = False
+    dropped: bool = False
 
 
 def strip_label(address: str) -> str:
@@ -131,12 +134,15 @@ class Decider:
             self.seed, key, recipient
         )
         rule = rule_for(self.scenario.rules, recipient)
+        callbacks = self.scenario.callbacks
+        drop_rate = callbacks.drop_rate
         if rule is not None:
             outcome, base = rule.outcome, rule.description
+            if rule.drop_rate is not None:
+                drop_rate = rule.drop_rate
         else:
             outcome = _pick(self.scenario.outcomes, outcome_draw, OUTCOMES) or DELIVERED
             base = None
-        callbacks = self.scenario.callbacks
         mutation = _pick(callbacks.mutations, mutation_draw, tuple(sorted(callbacks.mutations)))
         return Decision(
             outcome=outcome,
@@ -144,4 +150,9 @@ class Decider:
             mutation=mutation,
             extra_keys=extra_draw < callbacks.extra_keys_rate,
             duplicate=duplicate_draw < callbacks.duplicate_rate,
+            dropped=drop_rate > 0 and self.drop_draw(key, recipient) < drop_rate,
         )
+
+    def drop_draw(self, key: str, recipient: str) -> float:
+        """The uniform number the drop decision compares with the drop rate."""
+        return draws(self.seed, key, recipient, DROP_PART, count=1)[0]

@@ -20,7 +20,8 @@ MUTATIONS = ("drop_meta", "drop_type", "unknown_type", "malformed_email")
 STAGES = ("connect", "helo", "auth", "mail", "rcpt", "data")
 ACTIONS = ("reply", "drop", "stall", "delay")
 MISSING_META_POLICIES = ("omit", "drop")
-ENCODED_META_POLICIES = ("echo", "decode")
+ENCODED_META_POLICIES = ("decode", "echo")
+META_MANGLINGS = ("none", "python-email")
 MAX_BATCH = 1000
 # A deliberately oversized batch is allowed (for the 1001 limit test), but not absurd ones.
 MAX_OVERSIZE_BATCH = 5000
@@ -52,6 +53,8 @@ class AddressRule:
     match: str
     outcome: str
     description: str | None = None
+    # Overrides callbacks.drop_rate for matching addresses (None: the scenario-wide rate).
+    drop_rate: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +86,9 @@ class CallbackSettings:
     reorder: bool = False
     report_delivered: bool = True
     missing_meta: str = "omit"
-    meta_encoded_words: str = "echo"
+    meta_encoded_words: str = "decode"
+    meta_mangling: str = "none"
+    drop_rate: float = 0.0
     mutations: dict[str, float] = field(default_factory=dict)
     extra_keys_rate: float = 0.0
     retry_schedule: tuple[float, ...] = MAILGUN_SCHEDULE
@@ -187,14 +192,15 @@ def _outcomes(reader: _Reader, has_rules: bool) -> dict[str, float]:
 def _rules(reader: _Reader) -> tuple[AddressRule, ...]:
     rules = []
     for rule in reader.tables("rules"):
-        rule.only("match", "outcome", "description")
+        rule.only("match", "outcome", "description", "drop_rate")
         match = rule.string("match")
         if not match:
             raise rule.fail("match", "is required: an address pattern such as 'bounce@'")
         outcome = rule.string("outcome", choices=OUTCOMES)
         if outcome is None:
             raise rule.fail("outcome", f"is required, one of {', '.join(OUTCOMES)}")
-        rules.append(AddressRule(match.lower(), outcome, rule.string("description")))
+        drop_rate = rule.rate("drop_rate") if "drop_rate" in rule.table else None
+        rules.append(AddressRule(match.lower(), outcome, rule.string("description"), drop_rate))
     return tuple(rules)
 
 
@@ -268,6 +274,8 @@ def _callbacks(reader: _Reader) -> CallbackSettings:
         "report_delivered",
         "missing_meta",
         "meta_encoded_words",
+        "meta_mangling",
+        "drop_rate",
         "mutations",
         "retry_schedule",
         "jitter",
@@ -278,6 +286,16 @@ def _callbacks(reader: _Reader) -> CallbackSettings:
     mutations = {name: mutations_reader.rate(name) for name in MUTATIONS}
     if sum(mutations.values()) > 1.0 + 1e-9:
         raise reader.fail("mutations", "the rates of the failing mutations must sum to at most 1")
+    encoded_words = reader.string("meta_encoded_words", "decode", choices=ENCODED_META_POLICIES)
+    mangling = reader.string("meta_mangling", "none", choices=META_MANGLINGS)
+    if mangling == "python-email" and encoded_words == "echo":
+        # The email package decodes encoded-words when the header is set, so "echo" would be
+        # silently undone: refuse the pair rather than run a scenario that tests something else.
+        raise reader.fail(
+            "meta_mangling",
+            "'python-email' decodes RFC 2047 encoded-words itself, so it cannot be combined with"
+            " meta_encoded_words = 'echo'; drop one of the two",
+        )
     return CallbackSettings(
         batch_sizes=_batch_sizes(reader),
         delay=reader.number("delay", 0.5, 0.0, 3600.0),
@@ -286,9 +304,9 @@ def _callbacks(reader: _Reader) -> CallbackSettings:
         reorder=reader.boolean("reorder", False),
         report_delivered=reader.boolean("report_delivered", True),
         missing_meta=reader.string("missing_meta", "omit", choices=MISSING_META_POLICIES),
-        meta_encoded_words=reader.string(
-            "meta_encoded_words", "echo", choices=ENCODED_META_POLICIES
-        ),
+        meta_encoded_words=encoded_words,
+        meta_mangling=mangling,
+        drop_rate=reader.rate("drop_rate"),
         mutations={name: rate for name, rate in mutations.items() if rate > 0},
         extra_keys_rate=mutations_reader.rate("extra_keys"),
         retry_schedule=_schedule(reader),

@@ -29,7 +29,8 @@ def meta_for(email: str, message_id: int, label: str = "wzrk_default") -> str:
 
 
 # RFC 5322's line limit. With the default 78, the stdlib writes a meta over ~78 characters as
-# RFC 2047 encoded-words, which the ESP echoes as written (docs/simulator.md, "The meta header").
+# RFC 2047 encoded-words, which the ESP decodes by default and a scenario with
+# `meta_encoded_words = "echo"` echoes as written (docs/simulator.md, "The meta header").
 PLATFORM_POLICY = policy.SMTP.clone(max_line_length=998)
 
 

@@ -14,6 +14,8 @@ import pytest
 
 from reference_impl.server import running_receiver
 from simulator.esp import FakeESP
+from simulator.outcomes import Decider
+from simulator.scenario import load_scenario
 from tests.simulator.conftest import (
     FAST_RETRIES,
     assert_each_event_once,
@@ -191,3 +193,47 @@ def test_a_4xx_is_not_retried_and_is_reported(tmp_path) -> None:
     assert [(b["state"], b["last_status"], b["attempts"]) for b in batches] == [
         ("rejected", 401, 1)
     ]
+
+
+DROPPING = """
+name = "dropping"
+[outcomes]
+delivered = 0.5
+hard_bounce = 0.5
+[callbacks]
+drop_rate = 0.4
+delay = 0.05
+"""
+
+
+def test_drop_rate_loses_exactly_the_seeded_events_the_same_way_every_run(
+    receiver, tmp_path
+) -> None:
+    """callbacks.drop_rate over real SMTP: the events never reported are exactly those the seeded
+    decision drops, so the same scenario, seed and mail lose the same events each run."""
+    scenario = tmp_path / "dropping.toml"
+    scenario.write_text(DROPPING)
+    recipients = [f"drop{i}@example.com" for i in range(30)]
+    reported = []
+    for run in range(2):
+        with FakeESP(
+            scenario,
+            receiver.callback_url,
+            seed=5,
+            spool=tmp_path / f"run{run}.sqlite3",
+            retry_schedule=FAST_RETRIES,
+            poll_seconds=0.02,
+        ) as esp:
+            metas = send_campaign(esp.port, recipients)
+            esp.wait_delivered(messages=len(recipients))
+            events = [
+                e
+                for b in esp.reader().batches()
+                for group in b["payload"]["events"].values()
+                for e in group
+            ]
+        reported.append(sorted(e["email"] for e in events))
+    decider = Decider(load_scenario(scenario), 5)
+    kept = sorted(r for r in recipients if not decider.decide("meta:" + metas[r], r).dropped)
+    assert reported[0] == reported[1] == kept
+    assert 0 < len(kept) < len(recipients)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from simulator.faults import coded_fault, pick_fault, reply_for
 from simulator.outcomes import HARD_BOUNCE_TEXTS, Decider, address_matches, rng_for, strip_label
-from simulator.scenario import FaultRule, load_scenario
+from simulator.scenario import FaultRule, Scenario, load_scenario, parse_scenario
 
 EMAILS = st.emails().map(str)
 
@@ -78,3 +79,49 @@ def test_rate_faults_fire_at_their_rate_from_a_seeded_stream() -> None:
 
 def test_coded_faults_can_be_turned_off() -> None:
     assert pick_fault((), "rcpt", ("rcpt550@x",), None, coded=False) is None
+
+
+def _with_drops(drop_rate: float, rules: list[dict] | None = None) -> Scenario:
+    data = {
+        "outcomes": {"delivered": 0.5, "hard_bounce": 0.5},
+        "callbacks": {"drop_rate": drop_rate},
+    }
+    if rules:
+        data["rules"] = rules
+    return parse_scenario(data, "drops.toml")
+
+
+@given(key=st.text(max_size=50), rcpt=EMAILS, seed=st.integers(0, 2**32))
+def test_drops_are_reproducible_from_scenario_seed_and_mail(key: str, rcpt: str, seed: int) -> None:
+    """callbacks.drop_rate: the same scenario, seed and mail drop the same events."""
+    scenario = _with_drops(0.5)
+    assert Decider(scenario, seed).decide(key, rcpt).dropped == (
+        Decider(scenario, seed).decide(key, rcpt).dropped
+    )
+
+
+def test_drop_rate_is_honoured_and_leaves_every_other_decision_unchanged() -> None:
+    """Dropping draws from its own hash: adding it changes no outcome, description or mutation."""
+    dropping, plain = Decider(_with_drops(0.3), 4), Decider(_with_drops(0.0), 4)
+    pairs = [(f"meta:{i}", f"u{i}@example.com") for i in range(4000)]
+    dropped = 0
+    for key, rcpt in pairs:
+        with_drop, without = dropping.decide(key, rcpt), plain.decide(key, rcpt)
+        assert replace(with_drop, dropped=False) == without
+        assert not without.dropped
+        dropped += with_drop.dropped
+    assert abs(dropped / 4000 - 0.3) < 0.03
+    assert sum(Decider(_with_drops(1.0), 4).decide(*pair).dropped for pair in pairs[:200]) == 200
+
+
+def test_an_address_rule_drop_rate_overrides_the_scenario_wide_rate() -> None:
+    """rules[].drop_rate = 1.0 drops that address; other addresses use callbacks.drop_rate."""
+    decider = Decider(
+        _with_drops(0.0, [{"match": "ooto@", "outcome": "soft_bounce", "drop_rate": 1.0}]), 0
+    )
+    assert all(decider.decide(f"meta:{i}", "ooto+x@any.test").dropped for i in range(100))
+    assert not any(decider.decide(f"meta:{i}", "other@any.test").dropped for i in range(100))
+    keeping = Decider(
+        _with_drops(1.0, [{"match": "ooto@", "outcome": "soft_bounce", "drop_rate": 0.0}]), 0
+    )
+    assert not any(keeping.decide(f"meta:{i}", "ooto@any.test").dropped for i in range(100))

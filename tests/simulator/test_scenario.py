@@ -8,6 +8,7 @@ import pytest
 
 from simulator.scenario import (
     MAILGUN_SCHEDULE,
+    SCENARIO_DIR,
     ScenarioError,
     load_scenario,
     parse_scenario,
@@ -41,6 +42,44 @@ def test_defaults_use_mailgun_retry_schedule_and_1000_batches() -> None:
     scenario = parse_scenario({"outcomes": {"delivered": 1.0}}, "x.toml")
     assert scenario.callbacks.retry_schedule == MAILGUN_SCHEDULE
     assert scenario.callbacks.batch_sizes == (1000,)
+
+
+def test_meta_defaults_decode_encoded_words_mangle_nothing_and_drop_nothing() -> None:
+    """A well-behaved ESP recovers the meta the platform wrote and reports every event."""
+    callbacks = parse_scenario({"outcomes": {"delivered": 1.0}}, "x.toml").callbacks
+    assert callbacks.meta_encoded_words == "decode"
+    assert callbacks.meta_mangling == "none"
+    assert callbacks.drop_rate == 0.0
+
+
+def test_echo_python_email_and_drop_rates_load_from_toml(tmp_path: Path) -> None:
+    path = tmp_path / "vendor.toml"
+    path.write_text(
+        '[[rules]]\nmatch = "ooto@"\noutcome = "soft_bounce"\ndrop_rate = 1.0\n'
+        '[callbacks]\ndrop_rate = 0.25\nmeta_encoded_words = "echo"\n'
+    )
+    scenario = load_scenario(path)
+    assert scenario.callbacks.drop_rate == 0.25
+    assert scenario.callbacks.meta_encoded_words == "echo"
+    assert scenario.rules[0].drop_rate == 1.0
+    mangling = parse_scenario(
+        {"outcomes": {"delivered": 1}, "callbacks": {"meta_mangling": "python-email"}}, "m.toml"
+    )
+    assert mangling.callbacks.meta_mangling == "python-email"
+
+
+def test_every_certification_vendor_scenario_is_valid() -> None:
+    vendors = sorted((SCENARIO_DIR / "certification" / "vendors").glob("*.toml"))
+    loaded = {path.stem: load_scenario(path) for path in vendors}
+    assert loaded["folds-long-metas"].callbacks.meta_mangling == "python-email"
+    drops = {rule.match: rule.drop_rate for rule in loaded["drops-events"].rules}
+    assert drops == {
+        "success@": None,
+        "bounce@": None,
+        "ooto@": 1.0,
+        "complaint@": None,
+        "unsubscribe@": 1.0,
+    }
 
 
 def test_address_rules_only_delivers_unmatched() -> None:
@@ -117,6 +156,41 @@ def test_address_rules_only_delivers_unmatched() -> None:
             {"outcomes": {"delivered": 1}, "smtp": {"max_message_size": 10**12}},
             "smtp.max_message_size",
             "outside",
+        ),
+        (
+            {"outcomes": {"delivered": 1}, "callbacks": {"drop_rate": 1.5}},
+            "callbacks.drop_rate",
+            "outside [0.0, 1.0]",
+        ),
+        (
+            {"outcomes": {"delivered": 1}, "callbacks": {"drop_rate": "half"}},
+            "callbacks.drop_rate",
+            "must be a number",
+        ),
+        (
+            {
+                "rules": [{"match": "ooto@", "outcome": "soft_bounce", "drop_rate": -0.1}],
+            },
+            "rules[0].drop_rate",
+            "outside [0.0, 1.0]",
+        ),
+        (
+            {"outcomes": {"delivered": 1}, "callbacks": {"meta_encoded_words": "raw"}},
+            "callbacks.meta_encoded_words",
+            "is not one of decode, echo",
+        ),
+        (
+            {"outcomes": {"delivered": 1}, "callbacks": {"meta_mangling": "perl"}},
+            "callbacks.meta_mangling",
+            "is not one of none, python-email",
+        ),
+        (
+            {
+                "outcomes": {"delivered": 1},
+                "callbacks": {"meta_mangling": "python-email", "meta_encoded_words": "echo"},
+            },
+            "callbacks.meta_mangling",
+            "cannot be combined with meta_encoded_words = 'echo'",
         ),
     ],
 )

@@ -99,7 +99,22 @@ def test_well_behaved_vendor_certifies_clean(tmp_path: Path) -> None:
 
 
 def test_vendor_folding_long_metas_fails_only_the_meta_check(tmp_path: Path) -> None:
-    result, _ = _certify(tmp_path, "folds-long-metas")
+    """The Python email package vendor (gh-124452 on 3.11): every meta of 61 to 77 characters,
+    meta-74 among them, comes back with a leading space; longer ones come back exact."""
+    result, recording = _certify(tmp_path, "folds-long-metas")
+    assert _not_passing(result) == {"meta-byte-exact": c.FAIL}
+    bad = [e for e in result.check("meta-byte-exact").evidence if e.grade == c.FAIL]
+    folded = {p.id for p in recording.probes if 61 <= len(p.meta) <= 77}
+    assert "meta-74" in folded
+    assert {e.probe_id for e in bad} == folded
+    assert all("leading space" in e.note and e.actual == " " + e.expected for e in bad)
+    exact = {e.probe_id for e in result.check("meta-byte-exact").evidence if e.grade == c.PASS}
+    assert {"meta-200", "meta-1200"} <= exact
+
+
+def test_vendor_leaving_encoded_words_in_fails_only_the_meta_check(tmp_path: Path) -> None:
+    """A vendor that never decodes RFC 2047 (`meta_encoded_words = "echo"`) loses meta-1200."""
+    result, _ = _certify(tmp_path, "leaves-encoded-words")
     assert _not_passing(result) == {"meta-byte-exact": c.FAIL}
     bad = [e for e in result.check("meta-byte-exact").evidence if e.grade == c.FAIL]
     assert {e.probe_id for e in bad} == {"meta-1200"}
