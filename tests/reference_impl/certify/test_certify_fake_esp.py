@@ -23,6 +23,7 @@ from reference_impl.certify.recording import Recording
 from reference_impl.certify.run import live_run
 from reference_impl.cli import main
 from simulator.esp import FakeESP
+from simulator.mangling import python_email
 
 ROOT = Path(__file__).resolve().parents[3]
 PLANS = ROOT / "scenarios" / "certification"
@@ -98,6 +99,10 @@ def test_well_behaved_vendor_certifies_clean(tmp_path: Path) -> None:
     assert {"meta-74", "meta-200", "meta-1200"} <= exact
 
 
+@pytest.mark.skipif(
+    python_email("x" * 74) == "x" * 74,
+    reason="this Python's email package no longer adds the gh-124452 leading space",
+)
 def test_vendor_folding_long_metas_fails_only_the_meta_check(tmp_path: Path) -> None:
     """The Python email package vendor (gh-124452 on 3.11): every meta of 61 to 77 characters,
     meta-74 among them, comes back with a leading space; longer ones come back exact."""
