@@ -1,6 +1,6 @@
 """Benchmark: the fake ESP (`mixed` scenario) against a bare aiosmtpd server, same load, one run.
 
-Each server runs in its own process (so the load generator does not share its GIL); the load is
+Each server, and the callback sink, runs in its own process (so the load generator shares no GIL); the load is
 20 concurrent SMTP sessions sending 5,000 messages of 2 KB, by Postfix's `smtp-source` where it is
 installed, else by a small asyncio client. Prints messages/s for each, whether the fake ESP's
 callbacks for every message reached a local sink, and the ESP's memory; the last line is
@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,33 +47,58 @@ threading.Event().wait()
 """
 
 
+SINK_SERVER = """
+import json, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+events = 0
+lock = threading.Lock()
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def reply(self, doc):
+        data = json.dumps(doc).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self.reply({"events": events})
+
+    def do_POST(self):
+        global events
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        count = sum(len(group) for group in body["events"].values())
+        with lock:
+            events += count
+        self.reply({"TOTAL_EVENTS": count, "PROCESSED_EVENTS": count, "UNPROCESSED_EVENTS": []})
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(f"callback sink listening on 127.0.0.1:{server.server_address[1]}", flush=True)
+server.serve_forever()
+"""
+
+
 class CallbackSink:
-    """Counts the events of every v2 callback and answers like a receiver that processed all."""
+    """A receiver stand-in in its own process (so it never slows the load generator): counts the
+    events of every v2 callback and answers as if it processed them all."""
 
     def __init__(self) -> None:
-        self.events = 0
-        self.lock = threading.Lock()
-        sink = self
+        self.process, port = start([sys.executable, "-c", SINK_SERVER])
+        self.base = f"http://127.0.0.1:{port}"
+        self.url = f"{self.base}/callback"
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                """Quiet."""
+    @property
+    def events(self) -> int:
+        with urllib.request.urlopen(f"{self.base}/count", timeout=10) as response:
+            return int(json.loads(response.read())["events"])
 
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                count = sum(len(group) for group in body["events"].values())
-                with sink.lock:
-                    sink.events += count
-                reply = {"TOTAL_EVENTS": count, "PROCESSED_EVENTS": count, "UNPROCESSED_EVENTS": []}
-                data = json.dumps(reply).encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/callback"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
 
 
 def start(command: list[str]) -> tuple[subprocess.Popen[str], int]:
@@ -200,7 +225,7 @@ def main() -> None:
             sent = args.messages * args.rounds
             started = time.perf_counter()
             while sink.events < sent and time.perf_counter() - started < args.callback_timeout:
-                time.sleep(0.05)
+                time.sleep(0.2)
             drained = time.perf_counter() - started
             final_rss, peak_rss = rss_kb(fake.pid)
             spool_kb = sum(p.stat().st_size for p in Path(folder).iterdir()) // 1024
@@ -208,12 +233,14 @@ def main() -> None:
             for process in (bare, fake):
                 process.kill()
                 process.wait()
+    events = sink.events
+    sink.close()
     bare_rate = args.messages / min(bare_times)
     esp_rate = args.messages / min(esp_times)
     print(f"bare aiosmtpd: {args.messages} in {min(bare_times):.2f} s = {bare_rate:.0f} msg/s")
     print(f"fake ESP (mixed): {args.messages} in {min(esp_times):.2f} s = {esp_rate:.0f} msg/s")
     print(
-        f"callbacks: {sink.events}/{sent} events delivered"
+        f"callbacks: {events}/{sent} events delivered"
         f" ({drained:.2f} s after the last message was accepted)"
     )
     print(
