@@ -1,9 +1,9 @@
 """Benchmark: the fake ESP (`mixed` scenario) against a bare aiosmtpd server, same load, one run.
 
-Each server, and the callback sink, runs in its own process (so the load generator shares no GIL); the load is
-20 concurrent SMTP sessions sending 5,000 messages of 2 KB, by Postfix's `smtp-source` where it is
-installed, else by a small asyncio client. Prints messages/s for each, whether the fake ESP's
-callbacks for every message reached a local sink, and the ESP's memory; the last line is
+Each server, and the callback sink, runs in its own process, so the load generator shares no GIL.
+The load is 20 concurrent SMTP sessions sending 5,000 messages of 2 KB, by Postfix's `smtp-source`
+where it is installed, else by a small asyncio client. Prints messages/s for each, whether the fake
+ESP's callbacks for every message reached the sink, and the ESP's memory; the last line is
 `ratio=<fake ESP msg/s / bare aiosmtpd msg/s>`. Run: `.venv/bin/python bench/esp_smtp.py`.
 """
 
