@@ -115,6 +115,19 @@ def start(command: list[str]) -> tuple[subprocess.Popen[str], int]:
     raise SystemExit(f"server did not start: {' '.join(command)}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far, from /proc (0 where unavailable).
+
+    Steadier than wall time on a shared machine: it counts the server's own work per message,
+    not the time it spent waiting for a core.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kb(pid: int) -> tuple[int, int]:
     """Current and peak resident memory of a process, from /proc (0 where unavailable)."""
     try:
@@ -214,9 +227,14 @@ def main() -> None:
         try:
             idle_rss, _ = rss_kb(fake.pid)
             bare_times, esp_times, rss_after = [], [], []
+            cpu = {"bare": 0.0, "esp": 0.0}
             for round_number in range(1, args.rounds + 1):
+                before = cpu_seconds(bare.pid)
                 bare_times.append(drive(bare_port, args.sessions, args.messages, args.size))
+                cpu["bare"] += cpu_seconds(bare.pid) - before
+                before = cpu_seconds(fake.pid)
                 esp_times.append(drive(esp_port, args.sessions, args.messages, args.size))
+                cpu["esp"] += cpu_seconds(fake.pid) - before
                 rss_after.append(rss_kb(fake.pid)[0])
                 print(
                     f"round {round_number}: bare aiosmtpd {bare_times[-1]:.2f} s,"
@@ -249,6 +267,13 @@ def main() -> None:
         + f", after callbacks {final_rss // 1024} MB (peak {peak_rss // 1024} MB);"
         f" spool on disk {spool_kb // 1024} MB"
     )
+    per_message = {name: seconds * 1e6 / sent for name, seconds in cpu.items()}
+    if per_message["esp"]:
+        print(
+            f"server CPU per message: bare aiosmtpd {per_message['bare']:.0f} us, fake ESP"
+            f" {per_message['esp']:.0f} us while receiving (callbacks included);"
+            f" CPU ratio {per_message['bare'] / per_message['esp']:.2f}"
+        )
     print(f"ratio={esp_rate / bare_rate:.2f}")
 
 
