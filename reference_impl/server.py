@@ -7,6 +7,7 @@ demo and the tests. Stopping it from another thread must happen on its own loop:
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from reference_impl.app import DEFAULT_MAX_BODY_BYTES, ReceiverConfig, create_ap
 from reference_impl.store import Store
 
 WSGIApp = Callable[..., Any]
+log = logging.getLogger("bounceback.server")
 
 
 class ServerError(Exception):
@@ -66,8 +68,19 @@ class BackgroundServer:
         self._server.run()
 
     def stop(self, timeout: float = 10) -> None:
+        """Close every socket on the server's own loop, then wait for its threads.
+
+        If the loop is already gone (its trigger closed, or its thread ended: waitress's loop can
+        die on a racing EBADF, Pylons/waitress#468), what is left is closed from here instead.
+        """
         server = self._server
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        try:
+            if not self._thread.is_alive():
+                raise OSError("the server loop is not running")
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        except OSError as exc:
+            log.warning("waitress loop already down (%s); closing its sockets directly", exc)
+            wasyncore.close_all(server._map)
         server.task_dispatcher.shutdown(timeout=timeout)
         self._thread.join(timeout)
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from reference_impl.app import ReceiverConfig, create_app
+from reference_impl.server import BackgroundServer
 from tests.samples import sample, sample_bytes
 
 
@@ -74,3 +76,13 @@ def test_taken_port_is_a_clear_error(tmp_path: Path) -> None:
         )
     assert result.returncode != 0
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_stopping_a_server_whose_loop_is_gone_still_closes_it(tmp_path: Path) -> None:
+    """Shutdown must not raise when waitress's loop already died (its trigger closed)."""
+    server = BackgroundServer(create_app(ReceiverConfig(tmp_path / "db.sqlite3"))).start()
+    assert httpx.get(f"{server.url}/healthz").status_code == 200
+    server._server.trigger.close()
+    server.stop(timeout=5)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{server.url}/healthz", timeout=2)
