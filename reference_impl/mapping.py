@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from reference_impl import payload as p
-from reference_impl.meta import Meta
 
 NOTIFICATION_FAILED = "Notification Failed"
 CHANNEL_UNSUBSCRIBED = "Channel Unsubscribed"
@@ -39,22 +38,6 @@ REPORT_COUNTERS = (*RAISES, SEND_FAILED)
 
 
 @dataclass(frozen=True, slots=True)
-class SystemEvent:
-    name: str
-    profile: str
-    properties: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """Everything one first-seen event changes; a retried duplicate changes nothing."""
-
-    system_events: tuple[SystemEvent, ...]
-    unsubscribes: bool
-    counter: str
-
-
-@dataclass(frozen=True, slots=True)
 class Cause:
     """What a system event is built from: the event (or send failure) and its meta's campaign."""
 
@@ -66,10 +49,6 @@ class Cause:
     variant: int
     error: str | None = None
 
-    @classmethod
-    def of(cls, kind: str, description: str | None, email: str, meta: Meta) -> Cause:
-        return cls(kind, description, email, meta.message_id, meta.label, meta.variant)
-
 
 def properties(name: str, cause: Cause) -> dict[str, Any]:
     """The properties of system event `name` raised by `cause`."""
@@ -79,18 +58,3 @@ def properties(name: str, cause: Cause) -> dict[str, Any]:
         failure = cause.error or ERROR_NAMES[kind]
         return {"Error": failure, **campaign, "Description": description, "Email": email}
     return {"Type": kind, "reason": description, **campaign, "Channel": "Email", "Email": email}
-
-
-def outcome_for(event: p.CallbackEvent) -> Outcome:
-    meta = event.parsed_meta
-    cause = Cause.of(event.type, event.description, event.email, meta)
-    names = RAISES[event.type]
-    raised = tuple(SystemEvent(name, meta.email, properties(name, cause)) for name in names)
-    return Outcome(raised, event.type in UNSUBSCRIBING, event.type)
-
-
-def send_failure_outcome(meta: Meta, error: str, detail: str) -> Outcome:
-    """A message the sender could not hand to the ESP (PROTOCOL.md section 6)."""
-    cause = Cause(SEND_FAILED, detail, meta.email, meta.message_id, meta.label, meta.variant, error)
-    raised = SystemEvent(NOTIFICATION_FAILED, meta.email, properties(NOTIFICATION_FAILED, cause))
-    return Outcome((raised,), False, SEND_FAILED)

@@ -97,10 +97,6 @@ CREATE VIEW IF NOT EXISTS system_events AS
 """
 
 
-class StoreError(Exception):
-    """The store could not complete a write; nothing of it was committed."""
-
-
 @dataclass(frozen=True, slots=True)
 class RawCallback:
     """The request as received, kept verbatim for the raw log."""
@@ -244,7 +240,7 @@ class SQLiteStore:
                     event.type,
                     event.email,
                     event.meta,
-                    meta.email.lower(),
+                    profile_key(meta.email),
                     meta.message_id,
                     meta.label,
                     meta.variant,

@@ -114,3 +114,17 @@ def test_label_report_aggregates_all_messages_of_a_label(store: SQLiteStore) -> 
     counts = store.label_report("spring")["counts"]
     assert (counts["spam"], counts["hard_bounce"]) == (1, 1)
     assert store.label_report("unknown") is None
+
+
+def test_profile_is_the_meta_recipient_not_the_echoed_email(store: SQLiteStore) -> None:
+    """The vendor sample pairs user5@ with a meta for usert5@: attribution follows the meta."""
+    event = {
+        "type": "hard_bounce",
+        "email": "echo@example.com",
+        "meta": meta_for("Meta@Example.com"),
+    }
+    record(store, json.dumps({"version": "v2", "events": {"failed": [event]}}).encode())
+    assert store.profile("echo@example.com") is None
+    assert store.profile("meta@example.com")["subscribed"] is False
+    assert {e["profile"] for e in store.events()} == {"meta@example.com"}
+    assert {e["properties"]["Email"] for e in store.events()} == {"echo@example.com"}
