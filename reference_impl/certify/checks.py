@@ -337,6 +337,22 @@ def _count(items: Sequence[Any], noun: str) -> str:
     return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
 
+def _per_event_result(
+    check: CheckDef, evidence: Sequence[Evidence], wrong_phrase: str, ok_phrase: str
+) -> CheckResult:
+    """A check graded event by event: MISSING when no attributable event arrived at all."""
+    if not evidence:
+        return _result(check, [], "no attributable event arrived", grade=MISSING)
+    wrong = [e for e in evidence if e.grade == FAIL]
+    return _result(
+        check,
+        evidence,
+        f"{_count(wrong, 'event')} {wrong_phrase}"
+        if wrong
+        else f"{_count(evidence, 'event')} checked, {ok_phrase}",
+    )
+
+
 def _envelope_checks(
     posts: Sequence[Callback], documents: dict[int, Any], errors: dict[int, str]
 ) -> list[CheckResult]:
@@ -499,16 +515,7 @@ def _type_check(events: Sequence[Event]) -> CheckResult:
             evidence.append(
                 Evidence(FAIL, f"reported {kind!r}", seq, probe.id, probe.expect, str(kind))
             )
-    if not evidence:
-        return _result(CHECK_TYPE, [], "no attributable event arrived", grade=MISSING)
-    wrong = [e for e in evidence if e.grade == FAIL]
-    return _result(
-        CHECK_TYPE,
-        evidence,
-        f"{_count(wrong, 'event')} with the wrong type"
-        if wrong
-        else f"{_count(evidence, 'event')} checked, types as expected",
-    )
+    return _per_event_result(CHECK_TYPE, evidence, "with the wrong type", "types as expected")
 
 
 def _email_check(events: Sequence[Event]) -> CheckResult:
@@ -536,16 +543,7 @@ def _email_check(events: Sequence[Event]) -> CheckResult:
                     str(email),
                 )
             )
-    if not evidence:
-        return _result(CHECK_EMAIL, [], "no attributable event arrived", grade=MISSING)
-    wrong = [e for e in evidence if e.grade == FAIL]
-    return _result(
-        CHECK_EMAIL,
-        evidence,
-        f"{_count(wrong, 'event')} with a wrong email"
-        if wrong
-        else f"{_count(evidence, 'event')} checked, emails match",
-    )
+    return _per_event_result(CHECK_EMAIL, evidence, "with a wrong email", "emails match")
 
 
 def _description_check(events: Sequence[Event]) -> CheckResult:
