@@ -31,7 +31,8 @@ def _run(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.Complet
     )
 
 
-def _suite(url: str, cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def _run_suite(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The shipped suite under the ci profile, as a user runs it; `args` choose the target."""
     return _run(
         [
             sys.executable,
@@ -42,16 +43,16 @@ def _suite(url: str, cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]
             "no:cacheprovider",
             "--pyargs",
             "simulator.conformance.suite",
-            "--receiver-url",
-            f"{url}/callback",
-            "--receiver-state-url",
-            url,
             "--bounceback-profile",
             "ci",
-            *extra,
+            *args,
         ],
         cwd,
     )
+
+
+def _suite(url: str, cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return _run_suite(cwd, "--receiver-url", f"{url}/callback", "--receiver-state-url", url, *extra)
 
 
 def test_suite_reports_the_broken_requirement_and_writes_junit(
@@ -171,25 +172,13 @@ def test_fuzz_passes_a_conforming_receiver_within_its_time_budget(
 
 def test_receiver_app_runs_in_process_with_its_state_api(tmp_path: Path) -> None:
     """--receiver-app: the same checks through httpx.WSGITransport, state API found by probing."""
-    result = _run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            *PLUGIN,
-            "-p",
-            "no:cacheprovider",
-            "--pyargs",
-            "simulator.conformance.suite",
-            "--receiver-app",
-            "tests.conformance.receivers:conforming_app",
-            "--bounceback-profile",
-            "ci",
-            "-k",
-            "CB-3 or CB-5.1",
-            "-rs",
-        ],
+    result = _run_suite(
         tmp_path,
+        "--receiver-app",
+        "tests.conformance.receivers:conforming_app",
+        "-k",
+        "CB-3 or CB-5.1",
+        "-rs",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "10 passed" in result.stdout
