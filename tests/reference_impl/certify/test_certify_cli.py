@@ -47,15 +47,20 @@ def _certify(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_clean_recording_certifies_with_exit_0_and_writes_the_report(tmp_path: Path) -> None:
-    rec = b.well_behaved()
-    code, output = _certify(
-        str(_plan_for(rec, tmp_path / "plan.toml")),
+def _grade(plan_from: Recording, recording: Recording, tmp_path: Path) -> tuple[int, str]:
+    """`certify --from-recording`: a plan made from `plan_from`, grading `recording`."""
+    return _certify(
+        str(_plan_for(plan_from, tmp_path / "plan.toml")),
         "--report",
         str(tmp_path / "out"),
         "--from-recording",
-        str(_save(rec, tmp_path / "rec.jsonl")),
+        str(_save(recording, tmp_path / "rec.jsonl")),
     )
+
+
+def test_clean_recording_certifies_with_exit_0_and_writes_the_report(tmp_path: Path) -> None:
+    rec = b.well_behaved()
+    code, output = _grade(rec, rec, tmp_path)
     assert code == EXIT_CERTIFIED, output
     assert "CERTIFIED" in output and "retry-after-500" in output
     assert (tmp_path / "out" / "index.html").is_file()
@@ -71,13 +76,7 @@ def test_failed_must_check_exits_1_and_names_it(tmp_path: Path) -> None:
             "events": {"failed": [{**e, "email": "x@y.test"} for e in d["events"]["failed"]]},
         },
     )
-    code, output = _certify(
-        str(_plan_for(rec, tmp_path / "plan.toml")),
-        "--report",
-        str(tmp_path / "out"),
-        "--from-recording",
-        str(_save(rec, tmp_path / "rec.jsonl")),
-    )
+    code, output = _grade(rec, rec, tmp_path)
     assert code == EXIT_NOT_CERTIFIED
     assert "NOT CERTIFIED" in output and "email-matches-recipient" in output
     junit = (tmp_path / "out" / "junit.xml").read_text()
@@ -87,13 +86,7 @@ def test_failed_must_check_exits_1_and_names_it(tmp_path: Path) -> None:
 def test_recording_from_another_plan_is_refused_with_exit_2(tmp_path: Path) -> None:
     rec = b.well_behaved()
     other = b.recording([b.probe(0, "zzz", "z@z.test", "spam")], [])
-    code, output = _certify(
-        str(_plan_for(other, tmp_path / "plan.toml")),
-        "--report",
-        str(tmp_path / "out"),
-        "--from-recording",
-        str(_save(rec, tmp_path / "rec.jsonl")),
-    )
+    code, output = _grade(other, rec, tmp_path)
     assert code == EXIT_BAD_INPUT
     assert "probe 'hard' is in the recording but not in the plan" in output
 
