@@ -1,8 +1,8 @@
 """The Flask application factory for the reference callback receiver.
 
-The view functions are thin: `payload.read_batch` decides the reply, `store.record_batch` commits,
-and only then is the 200 sent. Every error, including 404, 405, 413 and 500, has the protocol's
-JSON shape, so an ESP never has to parse two formats.
+The view functions are thin: `payload.read_batch` decides the reply, `store.record_callback`
+commits the callback to the log, and only then is the 200 sent. Every error, including 404, 405,
+413 and 500, has the protocol's JSON shape, so an ESP never has to parse two formats.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from reference_impl.payload import PayloadRejected, read_batch
 from reference_impl.store import RawCallback, SQLiteStore, Store
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+JSON_TYPE = "application/json"
 
 log = logging.getLogger("bounceback.receiver")
 
@@ -38,7 +39,7 @@ class ReceiverConfig:
 
 
 def json_response(status: int, body: Any) -> Response:
-    return Response(json.dumps(body), status=status, mimetype="application/json")
+    return Response(json.dumps(body), status=status, mimetype=JSON_TYPE)
 
 
 def _reply(reply: r.Reply) -> Response:
@@ -83,7 +84,7 @@ def create_app(config: ReceiverConfig, store: Store | None = None) -> Flask:
             return _reply(rejected.reply)
         reply = batch.reply()
         try:
-            db.record_batch(raw, batch, reply.body)
+            db.record_callback(raw, reply.body)
         except Exception:
             log.exception("callback could not be stored; answering 500 so the ESP retries")
             return _reply(r.error_reply(500, r.SERVER_ERROR))
@@ -156,10 +157,9 @@ def create_app(config: ReceiverConfig, store: Store | None = None) -> Flask:
         except MetaError:
             return Response(preferences.invalid_page(), status=400, mimetype="text/html")
         if request.method == "POST":
-            body = request.get_data(cache=False)
-            raw = RawCallback(body, request.remote_addr, request.content_type, time.time())
-            batch = preferences.unsubscribe_batch(meta_value, meta)
-            db.record_batch(raw, batch, batch.reply().body)
+            body = preferences.unsubscribe_body(meta_value, meta)
+            raw = RawCallback(body, request.remote_addr, JSON_TYPE, time.time())
+            db.record_callback(raw, read_batch(body).reply().body)
         profile = db.profile(meta.email)
         subscribed = profile["subscribed"] if profile else True
         return Response(preferences.page(meta.email, subscribed), mimetype="text/html")

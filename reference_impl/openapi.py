@@ -247,7 +247,10 @@ def _get(
     missing: bool = False,
     bad_query: bool = False,
 ) -> dict[str, Any]:
-    responses = {"200": _json(ok, summary)}
+    responses = {
+        "200": _json(ok, summary),
+        "500": _error("Server error, such as a database fault; the callback log is untouched."),
+    }
     if missing:
         responses["404"] = _error("Nothing recorded under that key.")
     if bad_query:

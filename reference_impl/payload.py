@@ -3,17 +3,23 @@
 `read_batch` turns the raw request bytes into a `Batch`: the events that will be processed and the
 unprocessed entries, in request order, each carrying its `errorDescription`. A body that cannot be
 processed at all raises `PayloadRejected` carrying the 400 reply, so nothing of it is stored.
+
+A batch holds up to 1000 events, and checking them one by one costs several times what parsing
+the JSON does. So each group is first checked whole, a column at a time, with one regular
+expression call per column; only a group with at least one bad or unusual event goes through
+`check_event`, one event at a time, which is the reference and names each event's fault.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import chain, compress, repeat
 from typing import Any, NamedTuple
 
 from reference_impl import responses as r
-from reference_impl.meta import Meta, MetaError, parse_meta
+from reference_impl.meta import Meta, MetaError, parse_meta, parse_metas
 
 VERSION = "v2"
 FAILED = "failed"
@@ -28,15 +34,20 @@ BOUNCE = "bounce"
 DELIVERED = "delivered"
 FAILED_TYPES = frozenset({HARD_BOUNCE, SOFT_BOUNCE, SPAM, UNSUBSCRIBED, BOUNCE})
 SUCCESS_TYPES = frozenset({DELIVERED})
+GROUP_TYPES = {FAILED: FAILED_TYPES, SUCCESS: SUCCESS_TYPES}
 
 MAX_DEPTH = 64
 """Deeper JSON is refused whole: real callbacks nest four levels, and echoing a deep value back in
 an unprocessed entry must never overflow the encoder."""
 
-_EMAIL = re.compile(r"[^\x00-\x20\x7f-\x9f@\ud800-\udfff]+@[^\x00-\x20\x7f-\x9f@\ud800-\udfff]+")
+_EMAIL_SOURCE = r"[^\x00-\x20\x7f-\x9f@\ud800-\udfff]+@[^\x00-\x20\x7f-\x9f@\ud800-\udfff]+"
+_EMAIL = re.compile(_EMAIL_SOURCE)
+_EMAIL_LINES = re.compile(f"^{_EMAIL_SOURCE}$", re.MULTILINE)
 _BAD_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 MAX_EMAIL_LENGTH = 320
 _NESTED = (dict, list)
+_NESTED_TYPES = frozenset(_NESTED)
+_OPTIONAL_TEXT = frozenset({str, type(None)})
 
 
 class PayloadRejected(Exception):
@@ -59,10 +70,46 @@ class CallbackEvent(NamedTuple):
     description: str | None
 
 
+@dataclass(slots=True)
+class Accepted:
+    """The events to process, column by column, in request order.
+
+    Columns, not one object per event: the store writes them with a few multi-row inserts, and
+    building a thousand objects would cost as much as checking the events did.
+    """
+
+    positions: list[int] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    emails: list[str] = field(default_factory=list)
+    metas: list[str] = field(default_factory=list)
+    descriptions: list[str | None] = field(default_factory=list)
+    meta_emails: list[str] = field(default_factory=list)
+    message_ids: list[int] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    variants: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def append(self, event: CallbackEvent) -> None:
+        meta = event.parsed_meta
+        self.positions.append(event.position)
+        self.groups.append(event.group)
+        self.types.append(event.type)
+        self.emails.append(event.email)
+        self.metas.append(event.meta)
+        self.descriptions.append(event.description)
+        self.meta_emails.append(meta.email)
+        self.message_ids.append(meta.message_id)
+        self.labels.append(meta.label)
+        self.variants.append(meta.variant)
+
+
 @dataclass(frozen=True, slots=True)
 class Batch:
     total: int
-    accepted: list[CallbackEvent]
+    accepted: Accepted
     unprocessed: list[dict[str, Any]]
 
     def reply(self) -> r.Reply:
@@ -74,16 +121,17 @@ def _reject(message: str) -> PayloadRejected:
 
 
 def _too_deep(value: Any) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return True
-        if type(node) is dict:
-            stack.extend((child, depth + 1) for child in node.values() if type(child) in _NESTED)
-        elif type(node) is list:
-            stack.extend((child, depth + 1) for child in node if type(child) in _NESTED)
-    return False
+    """Walk the containers one nesting level at a time; the per-value work stays in C, since a
+    1000-event body has tens of thousands of values and nearly none of them are containers."""
+    level = [value] if type(value) in _NESTED else []
+    for _ in range(MAX_DEPTH):
+        dicts = [node for node in level if type(node) is dict]
+        lists = [node for node in level if type(node) is list]
+        children = list(chain(chain.from_iterable(map(dict.values, dicts)), *lists))
+        level = list(compress(children, map(_NESTED_TYPES.__contains__, map(type, children))))
+        if not level:
+            return False
+    return True
 
 
 def decode_body(body: bytes) -> Any:
@@ -126,7 +174,7 @@ def check_event(group: str, event: dict[str, Any], position: int) -> CallbackEve
     always gets the same single description.
     """
     kind = event.get("type")
-    if type(kind) is not str or kind not in (FAILED_TYPES if group == FAILED else SUCCESS_TYPES):
+    if type(kind) is not str or kind not in GROUP_TYPES[group]:
         return r.UNMAPPED_TYPE if group == FAILED else r.UNMAPPED_SUCCESS_TYPE
     raw_meta = event.get("meta")
     try:
@@ -142,13 +190,64 @@ def check_event(group: str, event: dict[str, Any], position: int) -> CallbackEve
     return CallbackEvent(position, group, kind, email, raw_meta, meta, description)
 
 
+def _column(events: list[dict[str, Any]], key: str) -> list[Any]:
+    return list(map(dict.get, events, repeat(key)))
+
+
+def _all_lines_match(pattern: re.Pattern[str], values: list[str]) -> bool:
+    """True if every value matches `pattern` whole; one regex call for the lot."""
+    joined = "\n".join(values)
+    return joined.count("\n") == len(values) - 1 and len(pattern.findall(joined)) == len(values)
+
+
+def _accept_whole_group(group: str, events: list[Any], start: int, accepted: Accepted) -> bool:
+    """Accept every event of the group at once if all are valid; False leaves `accepted` as it was.
+
+    It may return False for a group that is valid (a pipe in a meta's email, say); it must never
+    accept an event that `check_event` would refuse, which a property test checks.
+    """
+    if not events or set(map(type, events)) != {dict}:
+        return False
+    types = _column(events, "type")
+    metas = _column(events, "meta")
+    emails = _column(events, "email")
+    descriptions = _column(events, "description")
+    if set(map(type, types)) != {str} or not GROUP_TYPES[group].issuperset(types):
+        return False
+    if set(map(type, metas)) != {str} or set(map(type, emails)) != {str}:
+        return False
+    if not _OPTIONAL_TEXT.issuperset(map(type, descriptions)):
+        return False
+    if max(map(len, emails)) > MAX_EMAIL_LENGTH or not _all_lines_match(_EMAIL_LINES, emails):
+        return False
+    if _BAD_TEXT.search("".join(filter(None, descriptions))):
+        return False
+    parsed = parse_metas(metas)
+    if parsed is None:
+        return False
+    accepted.positions.extend(range(start, start + len(events)))
+    accepted.groups.extend(repeat(group, len(events)))
+    accepted.types.extend(types)
+    accepted.emails.extend(emails)
+    accepted.metas.extend(metas)
+    accepted.descriptions.extend(descriptions)
+    accepted.meta_emails.extend(parsed.emails)
+    accepted.message_ids.extend(parsed.message_ids)
+    accepted.labels.extend(parsed.labels)
+    accepted.variants.extend(parsed.variants)
+    return True
+
+
 def read_batch(body: bytes) -> Batch:
     """Validate a whole callback body; raise `PayloadRejected` if none of it may be processed."""
     groups = event_groups(decode_body(body))
-    accepted: list[CallbackEvent] = []
+    accepted = Accepted()
     unprocessed: list[dict[str, Any]] = []
     position = 0
     for group, events in groups:
+        if _accept_whole_group(group, events, position, accepted):
+            position += len(events)
+            continue
         for event in events:
             if type(event) is not dict:
                 unprocessed.append({"event": event, r.ERROR_DESCRIPTION_KEY: r.NOT_AN_OBJECT})

@@ -2,18 +2,19 @@
 
 The sender points `List-Unsubscribe` at `/preferences?meta=<meta>`. A GET shows the recipient's
 state with an unsubscribe button; a POST (the button, or a mail client's RFC 8058 one-click
-`List-Unsubscribe=One-Click`) unsubscribes. The unsubscribe is recorded as an `unsubscribed`
-event of that meta, so it is deduplicated with, and counted like, one the ESP reports.
+`List-Unsubscribe=One-Click`) unsubscribes. The unsubscribe goes into the callback log as a
+one-event v2 body, an `unsubscribed` event of that meta, so it is projected, deduplicated and
+counted exactly like one the ESP reports.
 """
 
 from __future__ import annotations
 
+import json
 from html import escape
 
 from reference_impl.meta import Meta
-from reference_impl.payload import UNSUBSCRIBED, Batch, CallbackEvent
+from reference_impl.payload import FAILED, UNSUBSCRIBED, VERSION
 
-GROUP = "preferences"
 ONE_CLICK_DESCRIPTION = "Unsubscribed at the preference center (RFC 8058 one-click)"
 INVALID_LINK = "This preferences link is not valid: its meta is missing or malformed."
 
@@ -23,11 +24,15 @@ _PAGE = """<!doctype html>
 """
 
 
-def unsubscribe_batch(meta_value: str, meta: Meta) -> Batch:
-    event = CallbackEvent(
-        0, GROUP, UNSUBSCRIBED, meta.email, meta_value, meta, ONE_CLICK_DESCRIPTION
-    )
-    return Batch(1, [event], [])
+def unsubscribe_body(meta_value: str, meta: Meta) -> bytes:
+    """The v2 callback body that records this unsubscribe in the log."""
+    event = {
+        "type": UNSUBSCRIBED,
+        "email": meta.email,
+        "meta": meta_value,
+        "description": ONE_CLICK_DESCRIPTION,
+    }
+    return json.dumps({"version": VERSION, "events": {FAILED: [event]}}).encode()
 
 
 def page(email: str, subscribed: bool) -> str:

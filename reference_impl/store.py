@@ -1,32 +1,45 @@
 """Durable storage for the receiver: raw callbacks, events, system events, profiles, sent mail.
 
 `Store` is the small interface the app and the sender depend on, so a server database can follow;
-`SQLiteStore` is the default. It runs in WAL mode with `synchronous=FULL`: `record_batch` returns
-only after the transaction is on disk, which is what lets the app answer 200 honestly.
+`SQLiteStore` is the default. It runs in WAL mode with `synchronous=FULL`: `record_callback`
+returns only after the transaction is on disk, which is what lets the app answer 200 honestly.
 
-The design is event-sourced. A callback writes its raw body and one row per accepted event; the
-first event with a given (meta, type) is the one that counts, and a partial unique index makes
-that a database constraint, not a convention. System events and profiles are projections of the
-first-seen events through `mapping.RAISES` (kept in the `raises` table), computed when read. So a
-retry is logged (raw callback and an event row with `duplicate = 1`) but can never raise its system
-events twice, and writing a 1000-event batch costs one row per event.
+The design is event-sourced, and the log is the `callbacks` table: each accepted callback is one
+row holding its body verbatim, so committing that row commits every event in it. Everything else
+is derived from the log, in log order:
+
+- `events`, one row per accepted event, written by the projection. The first event with a given
+  (meta, type) is the one that counts; a partial unique index makes that a database rule. A retry
+  is logged (its callback, and an event row with `duplicate = 1`) but never counts twice.
+- system events and profiles, computed when read from the first-seen events through
+  `mapping.RAISES` (kept in the `raises` table).
+
+The projection runs after the 200, so an ESP's burst is acknowledged at the speed of one insert
+per callback rather than one per event. It is never observed half-done: every read first projects
+what is pending (read-your-writes), a background thread projects once callbacks stop arriving or
+the backlog passes `MAX_BACKLOG`, and the `projection` row, updated in the same transaction as the
+event rows, says how far it got, so a restart resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any, Protocol
 
 from reference_impl import mapping
 from reference_impl.meta import parse_meta
-from reference_impl.payload import Batch
+from reference_impl.payload import Accepted, PayloadRejected, read_batch
+from reference_impl.projector import Projector
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS callbacks (
@@ -54,7 +67,8 @@ CREATE TABLE IF NOT EXISTS events (
     duplicate INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_first_seen ON events(meta, type) WHERE duplicate = 0;
-CREATE INDEX IF NOT EXISTS events_profile ON events(profile);
+DROP INDEX IF EXISTS events_profile;
+CREATE INDEX IF NOT EXISTS events_profile_first_seen ON events(profile) WHERE duplicate = 0;
 CREATE INDEX IF NOT EXISTS events_message ON events(message_id);
 CREATE TABLE IF NOT EXISTS sent_messages (
     id INTEGER PRIMARY KEY,
@@ -77,6 +91,11 @@ CREATE TABLE IF NOT EXISTS send_failures (
     detail TEXT NOT NULL,
     failed_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS projection (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    callback_id INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO projection VALUES (1, (SELECT coalesce(max(callback_id), 0) FROM events));
 CREATE TABLE IF NOT EXISTS raises (
     type TEXT NOT NULL,
     ordinal INTEGER NOT NULL,
@@ -122,8 +141,94 @@ def profile_key(email: str) -> str:
     return email.lower()
 
 
+_EVENT_COLUMNS = (
+    "callback_id, position, grp, type, email, meta, profile, message_id, label, variant,"
+    " description, duplicate"
+)
+_WIDTH = _EVENT_COLUMNS.count(",") + 1
+_POSITION = 1
+_MAX_ROWS = 256
+PROJECTION_STEP = 8
+"""Callbacks projected per transaction: a step holds the write lock for about this many batches."""
+
+log = logging.getLogger("bounceback.store")
+
+
+@lru_cache(maxsize=32)
+def _insert_events(rows: int, first_seen: bool) -> str:
+    """One statement for `rows` events, so SQLite inserts them in a single step.
+
+    A step per event (`executemany`) hands the GIL back and forth a thousand times per batch, and
+    under concurrent requests each hand-back can wait a whole switch interval. As first-seen
+    events (`duplicate = 0`) the rows go in with ON CONFLICT DO NOTHING: the partial unique index
+    on (meta, type) skips any event already stored, by an earlier callback or earlier in this one.
+    """
+    values = ",".join(["(" + ",".join("?" * (_WIDTH - 1)) + f",{int(not first_seen)})"] * rows)
+    conflict = " ON CONFLICT DO NOTHING" if first_seen else ""
+    return f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES {values}{conflict}"
+
+
+def _chunk_sizes(count: int) -> Iterator[int]:
+    """Split `count` rows into powers of two of at most `_MAX_ROWS`: few distinct statements,
+    each prepared once and then reused from the connection's statement cache."""
+    while count:
+        rows = min(_MAX_ROWS, 1 << (count.bit_length() - 1))
+        yield rows
+        count -= rows
+
+
+def _event_rows(callback_id: int, accepted: Accepted) -> list[tuple[Any, ...]]:
+    return list(
+        zip(
+            repeat(callback_id),
+            accepted.positions,
+            accepted.groups,
+            accepted.types,
+            accepted.emails,
+            accepted.metas,
+            map(profile_key, accepted.meta_emails),
+            accepted.message_ids,
+            accepted.labels,
+            accepted.variants,
+            accepted.descriptions,
+        )
+    )
+
+
+def _insert(db: sqlite3.Connection, rows: list[tuple[Any, ...]], first_seen: bool) -> None:
+    done = 0
+    for count in _chunk_sizes(len(rows)):
+        chunk = rows[done : done + count]
+        db.execute(_insert_events(count, first_seen), list(chain.from_iterable(chunk)))
+        done += count
+
+
+def _project_events(db: sqlite3.Connection, callback_id: int, accepted: Accepted) -> None:
+    """Insert a callback's events: first-seen ones, then the ones the unique index skipped."""
+    rows = _event_rows(callback_id, accepted)
+    before = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+    changes = db.total_changes
+    _insert(db, rows, first_seen=True)
+    stored = db.total_changes - changes
+    if stored < len(rows):
+        _insert(db, _repeats(db, rows, before, stored), first_seen=False)
+
+
+def _repeats(
+    db: sqlite3.Connection, rows: list[tuple[Any, ...]], before: int, stored: int
+) -> list[tuple[Any, ...]]:
+    """The rows the first-seen insert skipped: retries, logged with `duplicate = 1`."""
+    if not stored:
+        return rows
+    kept = {
+        position
+        for (position,) in db.execute("SELECT position FROM events WHERE id > ?", (before,))
+    }
+    return [row for row in rows if row[_POSITION] not in kept]
+
+
 class Store(Protocol):
-    def record_batch(self, raw: RawCallback, batch: Batch, response: dict[str, Any]) -> int: ...
+    def record_callback(self, raw: RawCallback, response: dict[str, Any]) -> int: ...
     def record_sent(self, messages: Iterable[SentMessage]) -> None: ...
     def record_send_failure(self, recipient: str, meta: str, error: str, detail: str) -> None: ...
     def sent_messages(self) -> list[SentMessage]: ...
@@ -147,6 +252,7 @@ class SQLiteStore:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._projector = Projector(lambda: self._project(PROJECTION_STEP))
         db = self._connection()
         db.executescript(SCHEMA)
         with self._write() as db:
@@ -191,14 +297,19 @@ class SQLiteStore:
             db.execute("COMMIT")
 
     def close(self) -> None:
+        self._projector.stop()
         with self._lock:
             for db in self._connections:
                 db.close()
             self._connections.clear()
         self._local = threading.local()
 
-    def record_batch(self, raw: RawCallback, batch: Batch, response: dict[str, Any]) -> int:
-        """Commit a processed callback: the raw log and its events, in one transaction."""
+    def record_callback(self, raw: RawCallback, response: dict[str, Any]) -> int:
+        """Commit an accepted callback to the log; its events are projected from the body later.
+
+        The body must be one `read_batch` accepts: the projection reads it again with the same
+        pure function, so the events derived are exactly the ones the 200 reported as processed.
+        """
         with self._write() as db:
             callback_id = db.execute(
                 "INSERT INTO callbacks (received_at, remote_addr, content_type, body, status,"
@@ -211,45 +322,50 @@ class SQLiteStore:
                     json.dumps(response),
                 ),
             ).lastrowid
-            if batch.accepted:
-                db.executemany(
-                    "INSERT INTO events VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    self._event_rows(db, int(callback_id), batch),
-                )
+        self._projector.recorded()
         return int(callback_id)
 
-    @staticmethod
-    def _event_rows(db: sqlite3.Connection, callback_id: int, batch: Batch) -> list[tuple]:
-        seen = {
-            (meta, kind)
-            for meta, kind in db.execute(
-                "SELECT meta, type FROM events WHERE duplicate = 0"
-                " AND meta IN (SELECT value FROM json_each(?))",
-                (json.dumps([event.meta for event in batch.accepted]),),
+    def catch_up(self) -> None:
+        """Project every committed callback not yet projected; reads call this first."""
+        while self._project(PROJECTION_STEP):
+            pass
+
+    def _pending(self) -> bool:
+        return (
+            self._connection()
+            .execute(
+                "SELECT (SELECT callback_id FROM projection)"
+                " < (SELECT coalesce(max(id), 0) FROM callbacks)"
             )
-        }
-        rows = []
-        for event in batch.accepted:
-            meta = event.parsed_meta
-            key = (event.meta, event.type)
-            rows.append(
-                (
-                    callback_id,
-                    event.position,
-                    event.group,
-                    event.type,
-                    event.email,
-                    event.meta,
-                    profile_key(meta.email),
-                    meta.message_id,
-                    meta.label,
-                    meta.variant,
-                    event.description,
-                    key in seen,
-                )
-            )
-            seen.add(key)
-        return rows
+            .fetchone()[0]
+        )
+
+    def _project(self, limit: int) -> int:
+        """Project up to `limit` callbacks in one transaction; return how many there were.
+
+        Small steps keep the write lock short, so callbacks arriving meanwhile wait one step at
+        most. A stored body the current rules refuse (possible only after an upgrade changed them)
+        yields no events and is logged; the log itself is never rewritten.
+        """
+        if not self._pending():
+            return 0
+        with self._write() as db:
+            done = db.execute("SELECT callback_id FROM projection").fetchone()[0]
+            pending = db.execute(
+                "SELECT id, body FROM callbacks WHERE id > ? ORDER BY id LIMIT ?", (done, limit)
+            ).fetchall()
+            for callback_id, body in pending:
+                try:
+                    accepted = read_batch(bytes(body)).accepted
+                except PayloadRejected as rejected:
+                    log.error(
+                        "callback %d no longer validates (%s): no events", callback_id, rejected
+                    )
+                    continue
+                _project_events(db, callback_id, accepted)
+            if pending:
+                db.execute("UPDATE projection SET callback_id = ?", (pending[-1][0],))
+        return len(pending)
 
     def record_sent(self, messages: Iterable[SentMessage]) -> None:
         rows = [
@@ -295,15 +411,17 @@ class SQLiteStore:
 
     def unattributed(self) -> list[dict[str, Any]]:
         """Callback events whose meta was never recorded as sent: misattributed or forged."""
+        self.catch_up()
         rows = self._connection().execute(
             "SELECT e.callback_id, e.position, e.type, e.email, e.meta FROM events AS e"
             " LEFT JOIN sent_messages AS s ON s.meta = e.meta"
-            " WHERE s.id IS NULL ORDER BY e.id"
+            " WHERE s.id IS NULL ORDER BY e.callback_id, e.position"
         )
         return [dict(row) for row in rows]
 
     def profile(self, email: str) -> dict[str, Any] | None:
         """Subscription state and history; unsubscribing is sticky, nothing re-subscribes."""
+        self.catch_up()
         rows = self._connection().execute(
             "SELECT e.type, e.meta, c.received_at FROM events AS e"
             " JOIN callbacks AS c ON c.id = e.callback_id"
@@ -326,6 +444,7 @@ class SQLiteStore:
 
     def events(self, type: str | None = None, message_id: int | None = None) -> list[dict]:
         """System events in the order they were raised; `type` filters on the causing type."""
+        self.catch_up()
         sql = "SELECT * FROM system_events WHERE 1 = 1"
         args: list[Any] = []
         if type is not None:
@@ -355,6 +474,7 @@ class SQLiteStore:
         ]
 
     def _report(self, column: str, value: Any) -> dict[str, Any] | None:
+        self.catch_up()
         db = self._connection()
         counts = dict.fromkeys(mapping.REPORT_COUNTERS, 0)
         duplicates = 0
@@ -386,6 +506,7 @@ class SQLiteStore:
         return None if report is None else {"label": label, **report}
 
     def counts(self) -> dict[str, int]:
+        self.catch_up()
         db = self._connection()
         queries = {
             "callbacks": "SELECT count(*) FROM callbacks",

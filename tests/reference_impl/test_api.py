@@ -139,10 +139,27 @@ def test_token_path_without_a_configured_token_is_not_found(api: OpenAPIChecked)
     assert response.status_code == 404
 
 
+def test_projection_fault_loses_nothing_that_was_acknowledged(receiver: RunningReceiver) -> None:
+    """The 200 means the callback is in the log: if deriving its events fails, reads answer 500
+    until the fault is gone, and then show every event."""
+    db = sqlite3.connect(receiver.store.path, isolation_level=None)
+    db.execute("CREATE TRIGGER fail BEFORE INSERT ON events BEGIN SELECT RAISE(FAIL, 'no'); END")
+    client = OpenAPIChecked(receiver.url)
+    body = sample_bytes("callback-request.json")
+    assert client.request("POST", "/callback", content=body).status_code == 200
+    assert client.request("GET", "/api/events").status_code == 500
+    db.execute("DROP TRIGGER fail")
+    events = client.request("GET", "/api/events").json()["events"]
+    assert {event["meta"] for event in events} == {
+        event["meta"] for event in json.loads(body)["events"]["failed"]
+    }
+    client.close()
+
+
 def test_store_fault_gets_500_with_the_documented_shape(receiver: RunningReceiver) -> None:
     """A real SQLite fault (a trigger aborting the insert) rolls back and answers 500."""
     db = sqlite3.connect(receiver.store.path)
-    db.execute("CREATE TRIGGER fail BEFORE INSERT ON events BEGIN SELECT RAISE(FAIL, 'no'); END")
+    db.execute("CREATE TRIGGER fail BEFORE INSERT ON callbacks BEGIN SELECT RAISE(FAIL, 'no'); END")
     client = OpenAPIChecked(receiver.url)
     response = client.request("POST", "/callback", content=sample_bytes("callback-request.json"))
     assert (response.status_code, response.json()) == (500, r.error_reply(500, r.SERVER_ERROR).body)

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference_impl import responses as r
-from reference_impl.payload import PayloadRejected, read_batch
+from reference_impl.meta import Meta, build_meta
+from reference_impl.payload import Accepted, PayloadRejected, check_event, read_batch
 from tests.reference_impl.strategies import envelope, mixed_events, valid_events
 from tests.samples import sample, sample_bytes
 
@@ -169,7 +170,7 @@ def test_unusual_but_valid_events_are_processed(event: dict[str, Any]) -> None:
 
 def test_long_description_is_kept_whole() -> None:
     batch = read_batch(envelope([{**GOOD, "description": "y" * 300_000}]))
-    assert batch.accepted[0].description == "y" * 300_000
+    assert batch.accepted.descriptions[0] == "y" * 300_000
 
 
 def test_success_group_counts_deliveries_and_rejects_other_types() -> None:
@@ -220,3 +221,90 @@ def test_any_batch_over_1000_is_refused_whole(count: int, event: dict[str, Any])
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_never_raise(body: bytes) -> None:
     assert reply_for(body).status in (200, 400)
+
+
+TRICKY = st.text(st.sampled_from("ab@|\n\r 09-_.\x00\x7f\u00e9"), max_size=30)
+TRICKY_METAS = st.one_of(
+    TRICKY,
+    st.builds(lambda a, b: f"{a['meta']}\n{b['meta']}", valid_events(), valid_events()),
+    st.builds(
+        build_meta,
+        st.builds(
+            Meta,
+            email=st.sampled_from(["a|b@example.com", "A@B", "a@b@c", "x@y.example"]),
+            account_id=st.integers(0, 2**63 - 1),
+            sent_at=st.integers(0, 2_000_000_000),
+            variant=st.integers(0, 2**63 - 1),
+            label=st.sampled_from(["l", "@", "x-y"]),
+            message_id=st.integers(-(2**63), 2**63 - 1),
+        ),
+    ),
+)
+
+
+@st.composite
+def tricky_events(draw: st.DrawFn) -> Any:
+    """Events aimed at the whole-group path: near-valid values, newlines, pipes, huge ids."""
+    event = draw(valid_events())
+    field = draw(st.sampled_from(["meta", "email", "description", "type", "extra", None]))
+    if field == "meta":
+        event["meta"] = draw(TRICKY_METAS)
+    elif field in ("email", "description"):
+        event[field] = draw(TRICKY | st.integers() | st.none())
+    elif field == "type":
+        event["type"] = draw(st.sampled_from(["delivered", "spam", ["spam"], None, "SPAM"]))
+    elif field == "extra":
+        event["nested"] = draw(st.recursive(st.none(), st.lists, max_leaves=5))
+    return event
+
+
+def one_by_one(events: list[Any]) -> tuple[Accepted, list[dict[str, Any]]]:
+    """The reference: every event through `check_event`, the per-event path."""
+    accepted = Accepted()
+    unprocessed: list[dict[str, Any]] = []
+    for position, event in enumerate(events):
+        if type(event) is not dict:
+            unprocessed.append({"event": event, r.ERROR_DESCRIPTION_KEY: r.NOT_AN_OBJECT})
+            continue
+        checked = check_event("failed", event, position)
+        if type(checked) is str:
+            unprocessed.append({**event, r.ERROR_DESCRIPTION_KEY: checked})
+        else:
+            accepted.append(checked)
+    return accepted, unprocessed
+
+
+@given(st.lists(st.one_of(valid_events(), tricky_events()), max_size=12))
+def test_whole_group_check_agrees_with_checking_each_event(events: list[Any]) -> None:
+    """The one-pass column check is an optimisation: it must accept, refuse and decode exactly
+    what `check_event` does, event by event, for any batch."""
+    body = envelope(events)
+    batch = read_batch(body)
+    assert (batch.accepted, batch.unprocessed) == one_by_one(json.loads(body)["events"]["failed"])
+
+
+def test_meta_ids_beyond_64_bits_fail_that_event_alone() -> None:
+    """A meta the store could not hold is refused for that event, never a 500 for the batch."""
+    good = json.loads(envelope([GOOD]))["events"]["failed"][0]
+    huge = {**good, "meta": good["meta"].rsplit("|", 2)[0] + "|99999999999999999999|"}
+    batch = read_batch(envelope([good, huge]))
+    assert len(batch.accepted) == 1
+    assert batch.unprocessed == [{**huge, "errorDescription": r.INVALID_META}]
+
+
+def test_meta_holding_two_lines_cannot_stand_in_for_a_bad_one() -> None:
+    """The one-pass check matches metas one per line: a newline inside a meta must not let it
+    count for two and cover an invalid neighbour."""
+    good = json.loads(envelope([GOOD]))["events"]["failed"][0]
+    doubled = {**good, "meta": f"{good['meta']}\n{good['meta']}"}
+    bad = {**good, "meta": "not a meta"}
+    batch = read_batch(envelope([doubled, bad]))
+    assert [entry["errorDescription"] for entry in batch.unprocessed] == [r.INVALID_META] * 2
+
+
+def test_email_holding_two_lines_cannot_stand_in_for_a_bad_one() -> None:
+    good = json.loads(envelope([GOOD]))["events"]["failed"][0]
+    doubled = {**good, "email": "a@example.com\nb@example.com"}
+    bad = {**good, "email": "not an address"}
+    batch = read_batch(envelope([doubled, bad]))
+    assert [entry["errorDescription"] for entry in batch.unprocessed] == [r.INVALID_EMAIL] * 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,8 @@ def body(*events: tuple[str, str]) -> bytes:
 
 
 def record(store: SQLiteStore, payload: bytes) -> int:
-    batch = read_batch(payload)
-    return store.record_batch(RawCallback(payload, "127.0.0.1", None, 0.0), batch, {})
+    reply = read_batch(payload).reply()
+    return store.record_callback(RawCallback(payload, "127.0.0.1", None, 0.0), reply.body)
 
 
 @pytest.fixture
@@ -86,15 +87,59 @@ def test_soft_bounce_keeps_profile_subscribed_and_unsubscribe_is_sticky(
 
 
 def test_failed_write_commits_nothing(store: SQLiteStore) -> None:
-    """A fault mid-transaction rolls back the raw log too, so the 500 is honest."""
+    """A fault while logging the callback rolls it back, so the 500 is honest."""
     sqlite3.connect(store.path).execute(
-        "CREATE TRIGGER fail BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+        "CREATE TRIGGER fail BEFORE INSERT ON callbacks"
+        " BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
     )
     with pytest.raises(sqlite3.IntegrityError):
         record(store, body(("spam", "a@example.com")))
     db = sqlite3.connect(store.path)
     assert db.execute("SELECT count(*) FROM callbacks").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+
+
+def test_reads_see_every_event_committed_before_them(store: SQLiteStore) -> None:
+    """Read-your-writes: the projection is never observed half-done."""
+    for n in range(5):
+        record(store, body(*[("spam", f"u{n}-{i}@example.com") for i in range(300)]))
+        assert store.counts()["events"] == 300 * (n + 1)
+
+
+def test_projection_resumes_after_a_restart_without_repeating_itself(tmp_path: Path) -> None:
+    """The cursor moves in the same transaction as the rows it covers."""
+    path = tmp_path / "resume.sqlite3"
+    first = SQLiteStore(path)
+    record(first, body(("spam", "a@example.com")))
+    first.catch_up()
+    record(first, body(("hard_bounce", "b@example.com")))
+    first.close()
+    raw = sqlite3.connect(path)
+    assert raw.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+    reopened = SQLiteStore(path)
+    assert [e["type"] for e in reopened.events()] == ["spam", "hard_bounce", "hard_bounce"]
+    assert reopened.counts()["events"] == 2
+
+
+def test_background_projection_runs_once_callbacks_stop(store: SQLiteStore) -> None:
+    """Without any read, the events appear shortly after the burst ends."""
+    record(store, body(("spam", "a@example.com")))
+    raw = sqlite3.connect(store.path)
+    deadline = time.monotonic() + 10
+    while raw.execute("SELECT count(*) FROM events").fetchone()[0] == 0:
+        assert time.monotonic() < deadline, "the projector never ran"
+        time.sleep(0.02)
+
+
+def test_database_from_before_the_projection_is_not_projected_twice(tmp_path: Path) -> None:
+    """An events table written by an older version starts the cursor after its last callback."""
+    path = tmp_path / "older.sqlite3"
+    first = SQLiteStore(path)
+    record(first, body(("spam", "a@example.com")))
+    first.catch_up()
+    first.close()
+    sqlite3.connect(path, isolation_level=None).execute("DROP TABLE projection")
+    assert SQLiteStore(path).counts()["events"] == 1
 
 
 def test_sent_messages_and_send_failures_feed_the_campaign_report(store: SQLiteStore) -> None:
