@@ -84,7 +84,7 @@ def create_app(config: ReceiverConfig, store: Store | None = None) -> Flask:
             return _reply(rejected.reply)
         reply = batch.reply()
         try:
-            db.record_callback(raw, reply.body)
+            db.record_callback(raw, batch)
         except Exception:
             log.exception("callback could not be stored; answering 500 so the ESP retries")
             return _reply(r.error_reply(500, r.SERVER_ERROR))
@@ -159,7 +159,7 @@ def create_app(config: ReceiverConfig, store: Store | None = None) -> Flask:
         if request.method == "POST":
             body = preferences.unsubscribe_body(meta_value, meta)
             raw = RawCallback(body, request.remote_addr, JSON_TYPE, time.time())
-            db.record_callback(raw, read_batch(body).reply().body)
+            db.record_callback(raw, read_batch(body))
         profile = db.profile(meta.email)
         subscribed = profile["subscribed"] if profile else True
         return Response(preferences.page(meta.email, subscribed), mimetype="text/html")

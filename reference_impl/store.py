@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 from reference_impl import mapping
 from reference_impl.meta import parse_meta
-from reference_impl.payload import Accepted, PayloadRejected, read_batch
+from reference_impl.payload import Accepted, Batch, PayloadRejected, read_batch
 from reference_impl.projector import Projector
 
 SCHEMA = """
@@ -150,6 +150,9 @@ _POSITION = 1
 _MAX_ROWS = 256
 PROJECTION_STEP = 8
 """Callbacks projected per transaction: a step holds the write lock for about this many batches."""
+HANDOFF_LIMIT = 64
+"""Accepted batches kept in memory for the projection (about 0.5 MB each); past this many pending,
+the projection reads the bodies back from the log instead."""
 
 log = logging.getLogger("bounceback.store")
 
@@ -228,7 +231,7 @@ def _repeats(
 
 
 class Store(Protocol):
-    def record_callback(self, raw: RawCallback, response: dict[str, Any]) -> int: ...
+    def record_callback(self, raw: RawCallback, batch: Batch) -> int: ...
     def record_sent(self, messages: Iterable[SentMessage]) -> None: ...
     def record_send_failure(self, recipient: str, meta: str, error: str, detail: str) -> None: ...
     def sent_messages(self) -> list[SentMessage]: ...
@@ -252,6 +255,7 @@ class SQLiteStore:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._handoff: dict[int, Accepted] = {}
         self._projector = Projector(lambda: self._project(PROJECTION_STEP))
         db = self._connection()
         db.executescript(SCHEMA)
@@ -304,68 +308,97 @@ class SQLiteStore:
             self._connections.clear()
         self._local = threading.local()
 
-    def record_callback(self, raw: RawCallback, response: dict[str, Any]) -> int:
-        """Commit an accepted callback to the log; its events are projected from the body later.
+    def record_callback(self, raw: RawCallback, batch: Batch) -> int:
+        """Commit an accepted callback to the log; its events are projected from it later.
 
-        The body must be one `read_batch` accepts: the projection reads it again with the same
-        pure function, so the events derived are exactly the ones the 200 reported as processed.
+        `batch` must be what `read_batch` made of `raw.body`. The projection takes it from memory
+        while it is there and otherwise reads the body again with the same pure function, so the
+        events derived are exactly the ones the 200 reported as processed.
         """
-        with self._write() as db:
-            callback_id = db.execute(
-                "INSERT INTO callbacks (received_at, remote_addr, content_type, body, status,"
-                " response) VALUES (?, ?, ?, ?, 200, ?)",
-                (
-                    raw.received_at,
-                    raw.remote_addr,
-                    raw.content_type,
-                    raw.body,
-                    json.dumps(response),
-                ),
-            ).lastrowid
+        callback_id = 0
+        try:
+            with self._write() as db:
+                callback_id = db.execute(
+                    "INSERT INTO callbacks (received_at, remote_addr, content_type, body, status,"
+                    " response) VALUES (?, ?, ?, ?, 200, ?)",
+                    (
+                        raw.received_at,
+                        raw.remote_addr,
+                        raw.content_type,
+                        raw.body,
+                        json.dumps(batch.reply().body),
+                    ),
+                ).lastrowid
+                with self._lock:
+                    if len(self._handoff) < HANDOFF_LIMIT:
+                        self._handoff[callback_id] = batch.accepted
+        except BaseException:
+            with self._lock:
+                self._handoff.pop(callback_id, None)
+            raise
         self._projector.recorded()
-        return int(callback_id)
+        return callback_id
 
     def catch_up(self) -> None:
         """Project every committed callback not yet projected; reads call this first."""
         while self._project(PROJECTION_STEP):
             pass
 
-    def _pending(self) -> bool:
-        return (
+    def _projected_up_to(self) -> int:
+        return self._connection().execute("SELECT callback_id FROM projection").fetchone()[0]
+
+    def _accepted(self, callback_id: int) -> Accepted | None:
+        """The callback's accepted events: handed over in memory, or read again from the log."""
+        with self._lock:
+            accepted = self._handoff.pop(callback_id, None)
+        if accepted is not None:
+            return accepted
+        (body,) = (
             self._connection()
-            .execute(
-                "SELECT (SELECT callback_id FROM projection)"
-                " < (SELECT coalesce(max(id), 0) FROM callbacks)"
-            )
-            .fetchone()[0]
+            .execute("SELECT body FROM callbacks WHERE id = ?", (callback_id,))
+            .fetchone()
         )
+        try:
+            return read_batch(bytes(body)).accepted
+        except PayloadRejected as rejected:
+            log.error("callback %d no longer validates (%s): no events", callback_id, rejected)
+            return None
 
     def _project(self, limit: int) -> int:
         """Project up to `limit` callbacks in one transaction; return how many there were.
 
-        Small steps keep the write lock short, so callbacks arriving meanwhile wait one step at
-        most. A stored body the current rules refuse (possible only after an upgrade changed them)
-        yields no events and is logged; the log itself is never rewritten.
+        The events are gathered before taking the write lock and the step is small, so callbacks
+        arriving meanwhile wait for a few inserts at most. If another thread projected the same
+        callbacks first, this step writes nothing. A stored body the current rules refuse
+        (possible only after an upgrade changed them) yields no events and is logged; the log
+        itself is never rewritten.
         """
-        if not self._pending():
+        done = self._projected_up_to()
+        pending = [
+            callback_id
+            for (callback_id,) in self._connection().execute(
+                "SELECT id FROM callbacks WHERE id > ? ORDER BY id LIMIT ?", (done, limit)
+            )
+        ]
+        if not pending:
+            self._forget_handoff(up_to=done)
             return 0
+        derived = [(callback_id, self._accepted(callback_id)) for callback_id in pending]
         with self._write() as db:
-            done = db.execute("SELECT callback_id FROM projection").fetchone()[0]
-            pending = db.execute(
-                "SELECT id, body FROM callbacks WHERE id > ? ORDER BY id LIMIT ?", (done, limit)
-            ).fetchall()
-            for callback_id, body in pending:
-                try:
-                    accepted = read_batch(bytes(body)).accepted
-                except PayloadRejected as rejected:
-                    log.error(
-                        "callback %d no longer validates (%s): no events", callback_id, rejected
-                    )
-                    continue
-                _project_events(db, callback_id, accepted)
-            if pending:
-                db.execute("UPDATE projection SET callback_id = ?", (pending[-1][0],))
+            if self._projected_up_to() != done:
+                return len(pending)
+            for callback_id, accepted in derived:
+                if accepted is not None:
+                    _project_events(db, callback_id, accepted)
+            db.execute("UPDATE projection SET callback_id = ?", (pending[-1],))
+        self._forget_handoff(up_to=pending[-1])
         return len(pending)
+
+    def _forget_handoff(self, up_to: int) -> None:
+        """Drop batches already projected, by this thread, another one or another process."""
+        with self._lock:
+            for callback_id in [key for key in self._handoff if key <= up_to]:
+                del self._handoff[callback_id]
 
     def record_sent(self, messages: Iterable[SentMessage]) -> None:
         rows = [

@@ -11,7 +11,7 @@ import pytest
 
 from reference_impl.meta import Meta, build_meta
 from reference_impl.payload import read_batch
-from reference_impl.store import RawCallback, SentMessage, SQLiteStore
+from reference_impl.store import HANDOFF_LIMIT, RawCallback, SentMessage, SQLiteStore
 
 
 def meta_for(email: str, message_id: int = 1) -> str:
@@ -24,8 +24,7 @@ def body(*events: tuple[str, str]) -> bytes:
 
 
 def record(store: SQLiteStore, payload: bytes) -> int:
-    reply = read_batch(payload).reply()
-    return store.record_callback(RawCallback(payload, "127.0.0.1", None, 0.0), reply.body)
+    return store.record_callback(RawCallback(payload, "127.0.0.1", None, 0.0), read_batch(payload))
 
 
 @pytest.fixture
@@ -173,3 +172,13 @@ def test_profile_is_the_meta_recipient_not_the_echoed_email(store: SQLiteStore) 
     assert store.profile("meta@example.com")["subscribed"] is False
     assert {e["profile"] for e in store.events()} == {"meta@example.com"}
     assert {e["properties"]["Email"] for e in store.events()} == {"echo@example.com"}
+
+
+def test_backlog_past_the_memory_handoff_is_read_back_from_the_log(store: SQLiteStore) -> None:
+    """Past HANDOFF_LIMIT pending callbacks, the projection re-reads bodies: same events."""
+    store._projector.stop()
+    total = HANDOFF_LIMIT + 6
+    for n in range(total):
+        record(store, body(("spam", f"u{n}@example.com"), ("spam", f"u{n}@example.com")))
+    assert store.counts()["events"] == 2 * total
+    assert len(store.events()) == total
