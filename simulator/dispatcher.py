@@ -8,7 +8,6 @@ Every response is checked against PROTOCOL.md section 4 and each difference is l
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -65,6 +64,11 @@ class Dispatcher:
         self._jitter_rng = random.Random(seed)
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._lock = threading.Lock()
+        # Events committed since the last pass counted the due ones, and how many more a batch
+        # still needed then (0: nothing was pending, so any commit starts the batch delay).
+        self._committed = 0
+        self._room = 0
         self._thread = threading.Thread(target=self._run, name="callback-dispatcher", daemon=True)
 
     def start(self) -> None:
@@ -75,8 +79,24 @@ class Dispatcher:
         self._wake.set()
         self._thread.join()
 
-    def wake(self) -> None:
+    def wake(self, events: int = 1) -> None:
+        """Nudge the thread after a commit of `events` new events, if they can matter now.
+
+        Every SMTP group commit calls this. A pass per commit would cost the SMTP loop a GIL
+        hand-over each time for nothing: while events are pending the thread already sleeps only
+        until the oldest one's batch delay ends, so it is woken early only when the commits may
+        have filled a batch, or when nothing was pending (these events start the delay).
+        """
+        with self._lock:
+            self._committed += events
+            if self._committed < self._room:
+                return
         self._wake.set()
+
+    def _counted(self, count: int, size: int) -> None:
+        """Record what a pass saw: `count` due events, batches of `size`."""
+        with self._lock:
+            self._room = size - count if count else 0
 
     def _build(self, events: list[SpooledEvent]) -> BuiltBatch:
         reorder = (
@@ -90,18 +110,22 @@ class Dispatcher:
         return sizes[made % len(sizes)]
 
     def _make_batches(self, reader: SpoolReader, now: float) -> None:
+        with self._lock:
+            self._committed = 0
         while True:
             count, oldest = reader.due_events(now)
             if not count:
+                self._counted(0, 0)
                 return
             size = self._next_size(reader)
             if count < size and now - oldest < self.settings.delay:
+                self._counted(count, size)
                 return
             batch_id = reader.claim_batch(size, now, self._build)
             log.info("callback batch %s: %d event(s) queued", batch_id, min(count, size))
 
     def _send(self, reader: SpoolReader, client: httpx.Client, batch: DueBatch) -> None:
-        body = json.dumps(batch.payload).encode("utf-8")
+        body = batch.body.encode("utf-8")
         status: int | None = None
         text: str | None = None
         error: str | None = None

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from simulator.outcomes import address_matches
-from simulator.scenario import FaultRule
+from simulator.scenario import STAGES, FaultRule
 
 # Replies used when a coded address or a fault gives only a code; RFC 3463 texts.
 REPLY_TEXTS = {
@@ -33,6 +33,7 @@ REPLY_TEXTS = {
 CONNECT_REFUSED_REPLY = "554 5.3.2 No SMTP service here"
 STALL_REPLY = "451 4.4.2 Timeout waiting for data"
 DEFAULT_STALL_SECONDS = 120.0
+CODED_STAGES = ("mail", "rcpt", "data")
 CODED_ADDRESS = re.compile(
     r"(?P<stage>mail|rcpt|data)(?:(?P<code>[2-5][0-9]{2})(?:_(?P<status>[245]\.[0-9]{1,3}\.[0-9]{1,3}))?"
     r"|(?P<action>stall|drop))"
@@ -58,8 +59,15 @@ def reply_for(code: str, status: str | None = None) -> str:
 
 
 def coded_fault(stage: str, address: str) -> Fault | None:
-    """BadSMTP-style fault named by the address's local part (label and domain ignored)."""
-    local = address.lower().rpartition("@")[0].split("+", 1)[0]
+    """BadSMTP-style fault named by the address's local part (label and domain ignored).
+
+    Called for every address of every message: an address not starting with the stage's name
+    (nearly all of them) is turned away by a prefix test before any splitting or regex.
+    """
+    lowered = address.lower()
+    if not lowered.startswith(stage):
+        return None
+    local = lowered.rpartition("@")[0].split("+", 1)[0]
     found = CODED_ADDRESS.fullmatch(local)
     if found is None or found["stage"] != stage:
         return None
@@ -77,6 +85,66 @@ def _from_rule(rule: FaultRule) -> Fault:
     return Fault(rule.action, reply, rule.seconds)
 
 
+@dataclass(frozen=True, slots=True)
+class StageFaults:
+    """Everything that can fault one SMTP stage, sorted out of the scenario once at start.
+
+    The handler asks this once per command instead of scanning every rule of every stage, and
+    installs no hook at all for a stage that cannot fault (`stage_faults` leaves it out).
+    """
+
+    stage: str
+    coded: bool = False
+    matched: tuple[FaultRule, ...] = ()
+    rated: tuple[FaultRule, ...] = ()
+
+    @classmethod
+    def of(cls, rules: tuple[FaultRule, ...], stage: str, coded: bool = True) -> StageFaults:
+        """The faults of `stage` among `rules`; coded addresses exist only for MAIL, RCPT, DATA."""
+        mine = [rule for rule in rules if rule.stage == stage]
+        return cls(
+            stage=stage,
+            coded=coded and stage in CODED_STAGES,
+            matched=tuple(rule for rule in mine if rule.match is not None),
+            rated=tuple(rule for rule in mine if rule.match is None and rule.rate > 0),
+        )
+
+    @property
+    def empty(self) -> bool:
+        return not (self.coded or self.matched or self.rated)
+
+    def pick(
+        self, addresses: tuple[str, ...] = (), rng: random.Random | None = None
+    ) -> Fault | None:
+        """The first fault that applies: coded addresses, then matches, then rates.
+
+        `rng` is drawn from once per rate rule, so a seeded stream stays reproducible.
+        """
+        if self.coded:
+            for address in addresses:
+                fault = coded_fault(self.stage, address)
+                if fault is not None:
+                    return fault
+        for rule in self.matched:
+            assert rule.match is not None
+            if any(address_matches(rule.match, address) for address in addresses):
+                return _from_rule(rule)
+        if rng is not None:
+            for rule in self.rated:
+                if rng.random() < rule.rate:
+                    return _from_rule(rule)
+        return None
+
+
+def stage_faults(rules: tuple[FaultRule, ...], coded: bool) -> dict[str, StageFaults]:
+    """The stages that can fault under these rules (and coded addresses, if on), by name.
+
+    A stage missing here never faults, so the handler leaves aiosmtpd's default for it.
+    """
+    stages = (StageFaults.of(rules, stage, coded) for stage in STAGES)
+    return {faults.stage: faults for faults in stages if not faults.empty}
+
+
 def pick_fault(
     rules: tuple[FaultRule, ...],
     stage: str,
@@ -88,19 +156,4 @@ def pick_fault(
 
     `rng` is drawn from once per rate rule of this stage, so a seeded stream stays reproducible.
     """
-    if coded:
-        for address in addresses:
-            fault = coded_fault(stage, address)
-            if fault is not None:
-                return fault
-    for rule in rules:
-        if rule.stage != stage or rule.match is None:
-            continue
-        if any(address_matches(rule.match, address) for address in addresses):
-            return _from_rule(rule)
-    for rule in rules:
-        if rule.stage != stage or rule.rate <= 0 or rule.match is not None:
-            continue
-        if rng is not None and rng.random() < rule.rate:
-            return _from_rule(rule)
-    return None
+    return StageFaults.of(rules, stage, coded).pick(addresses, rng)

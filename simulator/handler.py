@@ -15,7 +15,7 @@ from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from simulator.faults import CONNECT_REFUSED_REPLY, Fault, pick_fault
+from simulator.faults import CONNECT_REFUSED_REPLY, Fault, StageFaults, stage_faults
 from simulator.headers import (
     decode_encoded_words,
     extract_header,
@@ -62,7 +62,14 @@ class FaultySMTP(SMTP):
 
 
 class ESPHandler:
-    """aiosmtpd handler hooks (`async handle_<VERB>`) for the fake ESP."""
+    """aiosmtpd handler hooks (`async handle_<VERB>`) for the fake ESP.
+
+    aiosmtpd awaits a `handle_<VERB>` hook for every command the handler has one for (it lists
+    them with `dir()` per session), and each costs coroutines even when it only passes through.
+    So a stage that cannot fault under the scenario gets no hook: HELO/EHLO, AUTH and MAIL keep
+    aiosmtpd's own handling unless the scenario has faults there (coded addresses count for MAIL).
+    RCPT (the recipient limit) and DATA (the spool) always have one.
+    """
 
     def __init__(
         self,
@@ -75,18 +82,26 @@ class ESPHandler:
         self.decider = Decider(scenario, seed)
         self.writer = writer
         self.credentials = dict(credentials or {})
-        self.faults = scenario.smtp.faults
+        smtp = scenario.smtp
+        self.stages = stage_faults(smtp.faults, smtp.address_faults)
+        # Faults matched on the login name answer inside the authenticator, not in handle_AUTH.
+        self._login_faults = StageFaults.of(smtp.faults, "auth", coded=False)
+        self._max_recipients = smtp.max_recipients
         self._fault_rng: random.Random = rng_for(seed, "faults")
+        if "helo" in self.stages:
+            self.handle_HELO = self._helo
+            self.handle_EHLO = self._ehlo
+        if "auth" in self.stages and self.stages["auth"].rated:
+            self.handle_AUTH = self._auth
+        if "mail" in self.stages:
+            self.handle_MAIL = self._mail
 
     def _fault(self, stage: str, addresses: tuple[str, ...] = ()) -> Fault | None:
-        return pick_fault(
-            self.faults, stage, addresses, self._fault_rng, self.scenario.smtp.address_faults
-        )
+        faults = self.stages.get(stage)
+        return None if faults is None else faults.pick(addresses, self._fault_rng)
 
-    async def _apply(self, server: SMTP, stage: str, fault: Fault | None) -> str | None:
+    async def _apply(self, server: SMTP, stage: str, fault: Fault) -> str | None:
         """Carry out a fault: the reply to send instead, or None to go on normally."""
-        if fault is None:
-            return None
         log.info("fault at %s: %s %s", stage, fault.action, fault.reply or "")
         if fault.action == "delay":
             await asyncio.sleep(fault.seconds)
@@ -115,16 +130,17 @@ class ESPHandler:
             server.transport.close()
         return False
 
-    async def handle_HELO(
-        self, server: SMTP, session: Session, envelope: Envelope, hostname: str
-    ) -> str:
-        reply = await self._apply(server, "helo", self._fault("helo"))
-        if reply is not None:
-            return reply
+    async def _helo(self, server: SMTP, session: Session, envelope: Envelope, hostname: str) -> str:
+        """handle_HELO, installed only when the scenario has `helo` faults."""
+        fault = self._fault("helo")
+        if fault is not None:
+            reply = await self._apply(server, "helo", fault)
+            if reply is not None:
+                return reply
         session.host_name = hostname
         return f"250 {server.hostname}"
 
-    async def handle_EHLO(
+    async def _ehlo(
         self,
         server: SMTP,
         session: Session,
@@ -132,16 +148,23 @@ class ESPHandler:
         hostname: str,
         responses: list[str],
     ) -> list[str]:
-        reply = await self._apply(server, "helo", self._fault("helo"))
-        if reply is not None:
-            return [reply]
+        """handle_EHLO, installed only when the scenario has `helo` faults."""
+        fault = self._fault("helo")
+        if fault is not None:
+            reply = await self._apply(server, "helo", fault)
+            if reply is not None:
+                return [reply]
         session.host_name = hostname
         return responses
 
-    async def handle_AUTH(
+    async def _auth(
         self, server: SMTP, session: Session, envelope: Envelope, args: list[str]
     ) -> Any:
-        reply = await self._apply(server, "auth", self._fault("auth"))
+        """handle_AUTH, installed only when the scenario has `auth` faults by rate."""
+        fault = self._fault("auth")
+        if fault is None:
+            return MISSING
+        reply = await self._apply(server, "auth", fault)
         return MISSING if reply is None else reply
 
     def authenticate(
@@ -157,7 +180,7 @@ class ESPHandler:
             return AuthResult(success=False, handled=False, message=AUTH_INVALID)
         login = auth_data.login.decode("utf-8", "replace")
         # A fault matched on the login name (rate-based AUTH faults are applied in handle_AUTH).
-        fault = pick_fault(self.faults, "auth", (login,), None, coded=False)
+        fault = self._login_faults.pick((login,))
         if fault is not None and fault.reply is not None:
             log.info("fault at auth for %r: %s", login, fault.reply)
             return AuthResult(success=False, handled=False, message=fault.reply)
@@ -171,7 +194,7 @@ class ESPHandler:
         log.info("AUTH %s refused for %r", mechanism, login)
         return AuthResult(success=False, handled=False, message=AUTH_INVALID)
 
-    async def handle_MAIL(
+    async def _mail(
         self,
         server: SMTP,
         session: Session,
@@ -179,9 +202,12 @@ class ESPHandler:
         address: str,
         mail_options: list[str],
     ) -> str:
-        reply = await self._apply(server, "mail", self._fault("mail", (address,)))
-        if reply is not None:
-            return reply
+        """handle_MAIL, installed only when the sender address can fault (rules or coded)."""
+        fault = self._fault("mail", (address,))
+        if fault is not None:
+            reply = await self._apply(server, "mail", fault)
+            if reply is not None:
+                return reply
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return OK
@@ -194,11 +220,13 @@ class ESPHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        if len(envelope.rcpt_tos) >= self.scenario.smtp.max_recipients:
+        if len(envelope.rcpt_tos) >= self._max_recipients:
             return TOO_MANY_RECIPIENTS
-        reply = await self._apply(server, "rcpt", self._fault("rcpt", (address,)))
-        if reply is not None:
-            return reply
+        fault = self._fault("rcpt", (address,))
+        if fault is not None:
+            reply = await self._apply(server, "rcpt", fault)
+            if reply is not None:
+                return reply
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return OK
@@ -279,9 +307,11 @@ class ESPHandler:
         )
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        reply = await self._apply(server, "data", self._fault("data", tuple(envelope.rcpt_tos)))
-        if reply is not None:
-            return reply
+        fault = self._fault("data", tuple(envelope.rcpt_tos))
+        if fault is not None:
+            reply = await self._apply(server, "data", fault)
+            if reply is not None:
+                return reply
         raw = envelope.original_content or b""
         record = self._record(session, envelope, raw)
         try:

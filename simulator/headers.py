@@ -19,6 +19,8 @@ import re
 META_HEADER = b"X-CleverTap_META"
 MESSAGE_ID_HEADER = b"Message-ID"
 _WSP = b" \t"
+_CONTINUATION = (b" ", b"\t")
+_LF = ord("\n")
 _WORD = rb"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([QqBb])\?([^?\s]*)\?="
 _ENCODED_WORD = re.compile(_WORD)
 _ENCODED_SEQUENCE = re.compile(_WORD + rb"(?:[ \t]+" + _WORD + rb")*")
@@ -26,29 +28,45 @@ _ENCODED_SEQUENCE = re.compile(_WORD + rb"(?:[ \t]+" + _WORD + rb")*")
 
 def header_block(raw: bytes) -> bytes:
     """The header section: everything before the first empty line (CRLF CRLF or LF LF)."""
-    ends = [pos for pos in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if pos >= 0]
+    crlf = raw.find(b"\r\n\r\n")
+    # Only an LF LF starting before the CRLF CRLF can end the block earlier, so the rest of the
+    # body (nearly all of a message) is never scanned for it.
+    lf = raw.find(b"\n\n", 0, len(raw) if crlf < 0 else crlf + 1)
+    ends = [pos for pos in (crlf, lf) if pos >= 0]
     return raw[: min(ends)] if ends else raw
 
 
-def _lines(block: bytes) -> list[bytes]:
-    return [line[:-1] if line.endswith(b"\r") else line for line in block.split(b"\n")]
+def _header_start(block: bytes, wanted: bytes) -> int:
+    """Where the first line starting with `wanted` (lower case) begins, or -1."""
+    lowered = block.lower()
+    pos = lowered.find(wanted)
+    while pos > 0 and lowered[pos - 1] != _LF:
+        pos = lowered.find(wanted, pos + 1)
+    return pos
 
 
 def extract_header(raw: bytes, name: bytes = META_HEADER) -> bytes | None:
-    """The unfolded value of the first `name` header, or None when the message has none."""
+    """The unfolded value of the first `name` header, or None when the message has none.
+
+    Runs once per message on the SMTP event loop, so it searches the header block with
+    `bytes.find` and walks only the lines of that one header (a line is what ends at LF, a CR
+    before the LF is the line break's), instead of splitting every header line.
+    """
+    block = header_block(raw)
     wanted = name.lower() + b":"
-    found: list[bytes] | None = None
-    for line in _lines(header_block(raw)):
-        if found is not None:
-            if line[:1] and line[:1] in _WSP:
-                found.append(line)
-                continue
-            break
-        if line[: len(wanted)].lower() == wanted:
-            found = [line[len(wanted) :]]
-    if found is None:
+    start = _header_start(block, wanted)
+    if start < 0:
         return None
-    return b"".join(found).strip(_WSP)
+    pieces = []
+    begin = start + len(wanted)
+    while True:
+        end = block.find(b"\n", begin)
+        line = block[begin:] if end < 0 else block[begin:end]
+        pieces.append(line[:-1] if line.endswith(b"\r") else line)
+        if end < 0 or block[end + 1 : end + 2] not in _CONTINUATION:
+            break
+        begin = end + 1
+    return b"".join(pieces).strip(_WSP)
 
 
 def message_key(raw: bytes, meta: bytes | None) -> str:
@@ -72,7 +90,9 @@ def _decode_word(encoding: bytes, text: bytes) -> bytes:
 
 
 def has_encoded_word(value: bytes) -> bool:
-    return _ENCODED_WORD.search(value) is not None
+    """Whether the value holds an RFC 2047 encoded-word; asked of every meta, so the regex runs
+    only on a value that has the `=?` every encoded-word starts with."""
+    return b"=?" in value and _ENCODED_WORD.search(value) is not None
 
 
 def decode_encoded_words(value: bytes) -> bytes | None:

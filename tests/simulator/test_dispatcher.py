@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from simulator.dispatcher import retry_delay
+from simulator.dispatcher import Dispatcher, retry_delay
 from simulator.esp import FakeESP
 from simulator.payloads import SpooledEvent, build_batch
-from simulator.scenario import MAILGUN_SCHEDULE
+from simulator.scenario import MAILGUN_SCHEDULE, CallbackSettings
 from simulator.spool import EventRecord, MessageRecord, SpoolReader, SpoolWriter
 from tests.simulator.conftest import send_campaign
 
@@ -131,3 +131,18 @@ def test_spool_writer_group_commits_and_batches_are_claimed_once(tmp_path: Path)
     reopened = SpoolReader(path)
     assert reopened.outstanding() == 2, "batches survive a reopen until answered"
     reopened.close()
+
+
+def test_commits_wake_the_dispatcher_only_when_a_batch_may_be_due(tmp_path: Path) -> None:
+    """At-least-once, promptly: idle or a filled batch wakes the thread; other commits do not."""
+    dispatcher = Dispatcher(
+        tmp_path / "spool.sqlite3", "http://127.0.0.1:9/", CallbackSettings(), 0
+    )
+    dispatcher.wake(1)
+    assert dispatcher._wake.is_set(), "nothing was pending: the first events start the delay"
+    dispatcher._wake.clear()
+    dispatcher._counted(400, 500)
+    dispatcher.wake(60)
+    assert not dispatcher._wake.is_set(), "the pending batch cannot be full yet"
+    dispatcher.wake(40)
+    assert dispatcher._wake.is_set(), "100 more events may have filled it"

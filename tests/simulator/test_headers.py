@@ -82,3 +82,48 @@ def test_anything_but_pure_encoded_words_is_left_alone() -> None:
     assert decode_encoded_words(b"=?no-such-charset?q?b?=") is None
     assert decode_encoded_words(b"=?utf-8?b?!!!?=") is None
     assert decode_encoded_words(b"=?utf-8?q?=FF?=") is None
+
+
+def _reference_extract(raw: bytes, name: bytes) -> bytes | None:
+    """The specification, line by line: first line starting with `name:`, unfolded."""
+    ends = [pos for pos in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if pos >= 0]
+    block = raw[: min(ends)] if ends else raw
+    lines = [line[:-1] if line.endswith(b"\r") else line for line in block.split(b"\n")]
+    wanted = name.lower() + b":"
+    found: list[bytes] | None = None
+    for line in lines:
+        if found is not None:
+            if line[:1] and line[:1] in b" \t":
+                found.append(line)
+                continue
+            break
+        if line[: len(wanted)].lower() == wanted:
+            found = [line[len(wanted) :]]
+    return None if found is None else b"".join(found).strip(b" \t")
+
+
+PIECES = [
+    b"X-CleverTap_META:",
+    b"x-clevertap_meta:",
+    b"X-CleverTap_META2:",
+    b"To: t",
+    b"\r\n",
+    b"\n",
+    b"\r",
+    b" ",
+    b"\t",
+    b"a|b",
+    b":",
+    b"\r\n\r\n",
+    b"\n\n",
+]
+
+
+@given(parts=st.lists(st.sampled_from(PIECES), max_size=30))
+def test_meta_extraction_is_byte_exact_on_any_mix_of_line_breaks_and_folds(
+    parts: list[bytes],
+) -> None:
+    """Byte-exact meta extraction: the find-based fast path agrees with the line-by-line rule."""
+    raw = b"".join(parts)
+    assert extract_header(raw) == _reference_extract(raw, b"X-CleverTap_META")
+    assert extract_header(raw, b"To") == _reference_extract(raw, b"To")

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import replace
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.faults import coded_fault, pick_fault, reply_for
-from simulator.outcomes import HARD_BOUNCE_TEXTS, Decider, address_matches, rng_for, strip_label
-from simulator.scenario import FaultRule, Scenario, load_scenario, parse_scenario
+from simulator.faults import StageFaults, coded_fault, pick_fault, reply_for, stage_faults
+from simulator.outcomes import (
+    DROP_PART,
+    HARD_BOUNCE_TEXTS,
+    Decider,
+    address_matches,
+    draws,
+    rng_for,
+    strip_label,
+)
+from simulator.scenario import STAGES, FaultRule, Scenario, load_scenario, parse_scenario
 
 EMAILS = st.emails().map(str)
 
@@ -125,3 +134,32 @@ def test_an_address_rule_drop_rate_overrides_the_scenario_wide_rate() -> None:
         _with_drops(1.0, [{"match": "ooto@", "outcome": "soft_bounce", "drop_rate": 0.0}]), 0
     )
     assert not any(keeping.decide(f"meta:{i}", "ooto@any.test").dropped for i in range(100))
+
+
+@given(key=st.text(max_size=80), rcpt=EMAILS, seed=st.integers(0, 2**32))
+def test_draws_are_the_digest_words_over_two_to_the_64(key: str, rcpt: str, seed: int) -> None:
+    """Reproducible outcomes: the fast draws give exactly the floats int(word) / 2**64 gives."""
+    material = "\x00".join((str(seed), key, rcpt)).encode("utf-8", "surrogateescape")
+    digest = hashlib.blake2b(material, digest_size=48).digest()
+    words = [int.from_bytes(digest[i : i + 8], "big") for i in range(0, 48, 8)]
+    assert draws(seed, key, rcpt) == [word / 2**64 for word in words]
+    assert (
+        draws(seed, key, rcpt, DROP_PART, count=1)[0]
+        == int.from_bytes(hashlib.blake2b(material + b"\x00drop", digest_size=8).digest(), "big")
+        / 2**64
+    )
+
+
+def test_stage_faults_list_only_the_stages_a_scenario_can_fault() -> None:
+    """Faults: a stage is hooked only if coded addresses or a rule can fault it."""
+    assert set(stage_faults(load_scenario("mixed").smtp.faults, coded=True)) == {
+        "mail",
+        "rcpt",
+        "data",
+    }
+    assert stage_faults((), coded=False) == {}
+    smtp_faults = load_scenario("smtp-faults").smtp.faults
+    assert set(stage_faults(smtp_faults, coded=True)) == set(STAGES)
+    auth = StageFaults.of(smtp_faults, "auth", coded=True)
+    assert not auth.coded and auth.matched and auth.rated
+    assert auth.pick(("nobody",)) is not None, "matched on the login name"

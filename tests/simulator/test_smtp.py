@@ -13,7 +13,9 @@ import aiosmtplib
 import pytest
 
 from simulator.esp import ESPConfigError, FakeESP, check_aiosmtpd
+from simulator.handler import ESPHandler
 from simulator.scenario import load_scenario, parse_scenario
+from simulator.spool import SpoolWriter
 from tests.simulator.conftest import assert_each_event_once, message, meta_for, system_events
 
 pytestmark = pytest.mark.e2e
@@ -294,3 +296,43 @@ def test_mail_over_aiosmtplib_starttls_with_auth_reaches_the_receiver(receiver) 
         asyncio.run(send(esp.port, esp.client_tls_context()))
         esp.wait_delivered(messages=2)
     assert_each_event_once(receiver, cases)
+
+
+def test_only_stages_that_can_fault_get_a_handler_hook(tmp_path: Path) -> None:
+    """Faults at every stage stay, while a stage with none costs no aiosmtpd hook per command."""
+    writer = SpoolWriter(tmp_path / "spool.sqlite3")
+    hooks = {
+        name: {
+            m for m in dir(ESPHandler(load_scenario(name), 0, writer)) if m.startswith("handle_")
+        }
+        for name in ("mixed", "smtp-faults")
+    }
+    assert hooks["mixed"] == {"handle_MAIL", "handle_RCPT", "handle_DATA"}, "coded addresses"
+    assert hooks["smtp-faults"] == {
+        "handle_HELO",
+        "handle_EHLO",
+        "handle_AUTH",
+        "handle_MAIL",
+        "handle_RCPT",
+        "handle_DATA",
+    }
+    quiet = parse_scenario(
+        {"outcomes": {"delivered": 1}, "smtp": {"address_faults": False}}, "quiet.toml"
+    )
+    plain = {m for m in dir(ESPHandler(quiet, 0, writer)) if m.startswith("handle_")}
+    assert plain == {"handle_RCPT", "handle_DATA"}, "recipient limit and spool only"
+
+
+def test_mail_without_fault_hooks_is_still_accepted_and_spooled(tmp_path: Path) -> None:
+    scenario = tmp_path / "quiet.toml"
+    scenario.write_text("[outcomes]\ndelivered = 1.0\n[smtp]\naddress_faults = false\n")
+    with FakeESP(scenario, UNUSED_URL, tls="none") as esp:
+        with smtplib.SMTP("127.0.0.1", esp.port, timeout=5) as client:
+            assert client.ehlo()[0] == 250
+            assert client.mail("mail451@example.com")[0] == 250, "coded addresses are off"
+            assert client.rcpt("a@example.com")[0] == 250
+            assert (
+                client.data(message("a@example.com", meta_for("a@example.com", 3)).as_bytes())[0]
+                == 250
+            )
+        assert esp.stats()["messages"] == 1
