@@ -31,13 +31,24 @@ INT64_MIN = -(2**63)
 
 # The common case in one pattern: no pipe in the email, an '@' that is neither first nor last,
 # numbers short enough (18 digits) to be in range without checking. `parse_meta` matches one
-# value with it; `parse_metas` matches a whole batch, one value per line, in a single call.
-_WELL_FORMED_SOURCE = (
-    r"([\x21-\x3f\x41-\x7b\x7d\x7e][\x21-\x7b\x7d\x7e]*@[\x21-\x7b\x7d\x7e]*[\x21-\x3f\x41-\x7b\x7d\x7e])"
-    r"\|([0-9]{1,18})\|([0-9]{1,18})\|([0-9]{8})\|([0-9]{1,18})\|([\x21-\x7b\x7d\x7e]+)\|(-?[0-9]{1,18})\|"
+# value with it; the batch functions match a thousand values, one per line, in a single call.
+_COMMON_FIELDS = (
+    r"[\x21-\x3f\x41-\x7b\x7d\x7e][\x21-\x7b\x7d\x7e]*@[\x21-\x7b\x7d\x7e]*[\x21-\x3f\x41-\x7b\x7d\x7e]",
+    r"[0-9]{1,18}",
+    r"[0-9]{1,18}",
+    r"[0-9]{8}",
+    r"[0-9]{1,18}",
+    r"[\x21-\x7b\x7d\x7e]+",
+    r"-?[0-9]{1,18}",
 )
+_WELL_FORMED_SOURCE = r"\|".join(f"({pattern})" for pattern in _COMMON_FIELDS) + r"\|"
 _WELL_FORMED = re.compile(_WELL_FORMED_SOURCE)
 _WELL_FORMED_LINES = re.compile(f"^{_WELL_FORMED_SOURCE}$", re.MULTILINE)
+# The same lines capturing only "sent_at|send_date": what checking (not decoding) a batch needs.
+_STAMPED_LINES = re.compile(
+    "^(?:{})\\|(?:{})\\|({}\\|{})\\|(?:{})\\|(?:{})\\|(?:{})\\|$".format(*_COMMON_FIELDS),
+    re.MULTILINE,
+)
 _DIGITS = re.compile(r"[0-9]+")
 _SIGNED = re.compile(r"-?[0-9]+")
 _VISIBLE = re.compile(r"[\x21-\x7e]+")
@@ -169,25 +180,45 @@ class MetaColumns(NamedTuple):
     variants: list[int]
 
 
-def parse_metas(values: list[str]) -> MetaColumns | None:
-    """Parse a batch of well-formed metas in one pass, or return None if any needs `parse_meta`.
-
-    A receiver gets metas a thousand at a time; matching them one per line with a single regular
-    expression call costs a fraction of a thousand calls. None means "at least one value is not in
-    the common form", never "invalid": the caller then parses each value with `parse_meta`, which
-    is the reference, and a property test checks that both always agree.
-    """
+def _one_per_line(values: list[str]) -> str | None:
+    """The values joined one per line, or None if a value holds a line break of its own."""
     joined = "\n".join(values)
-    if joined.count("\n") != len(values) - 1:
-        return None
-    fields = _WELL_FORMED_LINES.findall(joined)
-    if len(fields) != len(values):
-        return None
-    if not all(_dated(sent_at, date) for sent_at, date in {(f[2], f[3]) for f in fields}):
-        return None
-    emails, _, _, _, variants, labels, message_ids = zip(*fields, strict=True)
+    return joined if joined.count("\n") == len(values) - 1 else None
+
+
+def well_formed_metas(values: list[str]) -> bool:
+    """True if every value is a valid meta in the common form, checked in one regex call.
+
+    A receiver checks metas a thousand at a time before it answers, and only needs to know that
+    they are valid; decoding them into fields is left to `meta_columns`, after the answer. False
+    means "at least one value is not in the common form", never "invalid": the caller then
+    parses each value with `parse_meta`, which is the reference, and a property test checks that
+    this never accepts a value `parse_meta` refuses.
+    """
+    joined = _one_per_line(values)
+    if joined is None:
+        return False
+    stamps = _STAMPED_LINES.findall(joined)
+    return len(stamps) == len(values) and all(_dated(*stamp.split("|")) for stamp in set(stamps))
+
+
+def meta_columns(values: list[str]) -> MetaColumns:
+    """Decode valid metas into columns: one regex call for a batch in the common form, else
+    `parse_meta` on each value (raising `MetaError` for an invalid one)."""
+    joined = _one_per_line(values)
+    fields = [] if joined is None else _WELL_FORMED_LINES.findall(joined)
+    common = values and len(fields) == len(values)
+    if common and all(_dated(sent_at, date) for sent_at, date in {(f[2], f[3]) for f in fields}):
+        emails, _, _, _, variants, labels, message_ids = zip(*fields, strict=True)
+        return MetaColumns(
+            list(emails), list(map(int, message_ids)), list(labels), list(map(int, variants))
+        )
+    metas = [parse_meta(value) for value in values]
     return MetaColumns(
-        list(emails), list(map(int, message_ids)), list(labels), list(map(int, variants))
+        [meta.email for meta in metas],
+        [meta.message_id for meta in metas],
+        [meta.label for meta in metas],
+        [meta.variant for meta in metas],
     )
 
 

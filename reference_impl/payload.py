@@ -19,7 +19,7 @@ from itertools import chain, compress, repeat
 from typing import Any, NamedTuple
 
 from reference_impl import responses as r
-from reference_impl.meta import Meta, MetaError, parse_meta, parse_metas
+from reference_impl.meta import MetaError, parse_meta, well_formed_metas
 
 VERSION = "v2"
 FAILED = "failed"
@@ -42,7 +42,7 @@ an unprocessed entry must never overflow the encoder."""
 
 _EMAIL_SOURCE = r"[^\x00-\x20\x7f-\x9f@\ud800-\udfff]+@[^\x00-\x20\x7f-\x9f@\ud800-\udfff]+"
 _EMAIL = re.compile(_EMAIL_SOURCE)
-_EMAIL_LINES = re.compile(f"^{_EMAIL_SOURCE}$", re.MULTILINE)
+_EMAIL_BLOCK = re.compile(f"(?:{_EMAIL_SOURCE}\n)*{_EMAIL_SOURCE}")
 _BAD_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 MAX_EMAIL_LENGTH = 320
 _NESTED = (dict, list)
@@ -59,14 +59,13 @@ class PayloadRejected(Exception):
 
 
 class CallbackEvent(NamedTuple):
-    """One event that passed validation, with its meta already decoded."""
+    """One event that passed validation; its meta is valid and kept as received."""
 
     position: int
     group: str
     type: str
     email: str
     meta: str
-    parsed_meta: Meta
     description: str | None
 
 
@@ -75,7 +74,8 @@ class Accepted:
     """The events to process, column by column, in request order.
 
     Columns, not one object per event: the store writes them with a few multi-row inserts, and
-    building a thousand objects would cost as much as checking the events did.
+    building a thousand objects would cost as much as checking the events did. The metas are
+    valid but kept as received; the store decodes them (`meta_columns`) after answering.
     """
 
     positions: list[int] = field(default_factory=list)
@@ -84,26 +84,17 @@ class Accepted:
     emails: list[str] = field(default_factory=list)
     metas: list[str] = field(default_factory=list)
     descriptions: list[str | None] = field(default_factory=list)
-    meta_emails: list[str] = field(default_factory=list)
-    message_ids: list[int] = field(default_factory=list)
-    labels: list[str] = field(default_factory=list)
-    variants: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.positions)
 
     def append(self, event: CallbackEvent) -> None:
-        meta = event.parsed_meta
         self.positions.append(event.position)
         self.groups.append(event.group)
         self.types.append(event.type)
         self.emails.append(event.email)
         self.metas.append(event.meta)
         self.descriptions.append(event.description)
-        self.meta_emails.append(meta.email)
-        self.message_ids.append(meta.message_id)
-        self.labels.append(meta.label)
-        self.variants.append(meta.variant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +125,18 @@ def _too_deep(value: Any) -> bool:
     return True
 
 
+def _without_groups(document: dict[str, Any], flat: set[str]) -> dict[str, Any]:
+    """The document with the `flat` groups emptied: what is left for the nesting walk.
+
+    A group accepted whole whose events hold no key but the checked ones nests exactly four
+    levels, so walking its thousands of values again would find nothing.
+    """
+    if not flat:
+        return document
+    events = {key: [] if key in flat else value for key, value in document["events"].items()}
+    return {**document, "events": events}
+
+
 def decode_body(body: bytes) -> Any:
     """Bytes to JSON value; anything unreadable is the page's 'reading input stream' error."""
     if not body:
@@ -156,8 +159,6 @@ def event_groups(document: Any) -> list[tuple[str, list[Any]]]:
         raise _reject(r.MISSING_PARAMETERS)
     if sum(len(value) for _, value in groups) > r.MAX_EVENTS:
         raise _reject(r.TOO_MANY_EVENTS)
-    if _too_deep(document):
-        raise _reject(r.READ_ERROR)
     return groups
 
 
@@ -176,9 +177,9 @@ def check_event(group: str, event: dict[str, Any], position: int) -> CallbackEve
     kind = event.get("type")
     if type(kind) is not str or kind not in GROUP_TYPES[group]:
         return r.UNMAPPED_TYPE if group == FAILED else r.UNMAPPED_SUCCESS_TYPE
-    raw_meta = event.get("meta")
+    meta = event.get("meta")
     try:
-        meta = parse_meta(raw_meta)
+        parse_meta(meta)
     except MetaError:
         return r.INVALID_META
     email = event.get("email")
@@ -187,17 +188,19 @@ def check_event(group: str, event: dict[str, Any], position: int) -> CallbackEve
     description = event.get("description")
     if description is not None and (type(description) is not str or _BAD_TEXT.search(description)):
         return r.INVALID_DESCRIPTION
-    return CallbackEvent(position, group, kind, email, raw_meta, meta, description)
+    return CallbackEvent(position, group, kind, email, meta, description)
 
 
 def _column(events: list[dict[str, Any]], key: str) -> list[Any]:
     return list(map(dict.get, events, repeat(key)))
 
 
-def _all_lines_match(pattern: re.Pattern[str], values: list[str]) -> bool:
-    """True if every value matches `pattern` whole; one regex call for the lot."""
-    joined = "\n".join(values)
-    return joined.count("\n") == len(values) - 1 and len(pattern.findall(joined)) == len(values)
+def _all_emails(emails: list[str]) -> bool:
+    """True if every value is a valid email, checked one per line with a single regex call."""
+    if max(map(len, emails)) > MAX_EMAIL_LENGTH:
+        return False
+    joined = "\n".join(emails)
+    return joined.count("\n") == len(emails) - 1 and _EMAIL_BLOCK.fullmatch(joined) is not None
 
 
 def _accept_whole_group(group: str, events: list[Any], start: int, accepted: Accepted) -> bool:
@@ -218,12 +221,9 @@ def _accept_whole_group(group: str, events: list[Any], start: int, accepted: Acc
         return False
     if not _OPTIONAL_TEXT.issuperset(map(type, descriptions)):
         return False
-    if max(map(len, emails)) > MAX_EMAIL_LENGTH or not _all_lines_match(_EMAIL_LINES, emails):
+    if not _all_emails(emails) or _BAD_TEXT.search("".join(filter(None, descriptions))):
         return False
-    if _BAD_TEXT.search("".join(filter(None, descriptions))):
-        return False
-    parsed = parse_metas(metas)
-    if parsed is None:
+    if not well_formed_metas(metas):
         return False
     accepted.positions.extend(range(start, start + len(events)))
     accepted.groups.extend(repeat(group, len(events)))
@@ -231,21 +231,32 @@ def _accept_whole_group(group: str, events: list[Any], start: int, accepted: Acc
     accepted.emails.extend(emails)
     accepted.metas.extend(metas)
     accepted.descriptions.extend(descriptions)
-    accepted.meta_emails.extend(parsed.emails)
-    accepted.message_ids.extend(parsed.message_ids)
-    accepted.labels.extend(parsed.labels)
-    accepted.variants.extend(parsed.variants)
     return True
+
+
+def _only_checked_keys(events: list[dict[str, Any]], descriptions: list[str | None]) -> bool:
+    """Whether events accepted whole hold nothing but type, meta, email and a description.
+
+    Those three were found to be strings, so each event has at least them, plus `description`
+    where one was given: any more keys in all means some event carries an unknown one.
+    """
+    described = len(descriptions) - descriptions.count(None)
+    return sum(map(len, events)) == 3 * len(events) + described
 
 
 def read_batch(body: bytes) -> Batch:
     """Validate a whole callback body; raise `PayloadRejected` if none of it may be processed."""
-    groups = event_groups(decode_body(body))
+    document = decode_body(body)
+    groups = event_groups(document)
     accepted = Accepted()
     unprocessed: list[dict[str, Any]] = []
+    flat: set[str] = set()
     position = 0
     for group, events in groups:
+        before = len(accepted)
         if _accept_whole_group(group, events, position, accepted):
+            if _only_checked_keys(events, accepted.descriptions[before:]):
+                flat.add(group)
             position += len(events)
             continue
         for event in events:
@@ -258,4 +269,6 @@ def read_batch(body: bytes) -> Batch:
                 else:
                     accepted.append(checked)
             position += 1
+    if _too_deep(_without_groups(document, flat)):
+        raise _reject(r.READ_ERROR)
     return Batch(position, accepted, unprocessed)

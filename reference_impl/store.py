@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reference_impl import mapping
-from reference_impl.meta import parse_meta
+from reference_impl.meta import meta_columns, parse_meta
 from reference_impl.payload import Accepted, Batch, PayloadRejected, read_batch
 from reference_impl.projector import Projector
 
@@ -181,6 +181,7 @@ def _chunk_sizes(count: int) -> Iterator[int]:
 
 
 def _event_rows(callback_id: int, accepted: Accepted) -> list[tuple[Any, ...]]:
+    metas = meta_columns(accepted.metas)
     return list(
         zip(
             repeat(callback_id),
@@ -189,10 +190,10 @@ def _event_rows(callback_id: int, accepted: Accepted) -> list[tuple[Any, ...]]:
             accepted.types,
             accepted.emails,
             accepted.metas,
-            map(profile_key, accepted.meta_emails),
-            accepted.message_ids,
-            accepted.labels,
-            accepted.variants,
+            map(profile_key, metas.emails),
+            metas.message_ids,
+            metas.labels,
+            metas.variants,
             accepted.descriptions,
         )
     )
@@ -255,6 +256,7 @@ class SQLiteStore:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._projecting = threading.Lock()
         self._handoff: dict[int, Accepted] = {}
         self._projector = Projector(lambda: self._project(PROJECTION_STEP))
         db = self._connection()
@@ -372,7 +374,14 @@ class SQLiteStore:
         callbacks first, this step writes nothing. A stored body the current rules refuse
         (possible only after an upgrade changed them) yields no events and is logged; the log
         itself is never rewritten.
+
+        One thread of this process projects at a time: a read catching up while the background
+        thread is mid-step waits for that step instead of deriving the same callbacks again.
         """
+        with self._projecting:
+            return self._project_step(limit)
+
+    def _project_step(self, limit: int) -> int:
         done = self._projected_up_to()
         pending = [
             callback_id

@@ -6,7 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reference_impl.meta import Meta, MetaError, _diagnose, build_meta, parse_meta
+from reference_impl.meta import (
+    Meta,
+    MetaColumns,
+    MetaError,
+    _diagnose,
+    build_meta,
+    meta_columns,
+    parse_meta,
+    well_formed_metas,
+)
 from tests.samples import sample
 
 VISIBLE = st.characters(min_codepoint=0x21, max_codepoint=0x7E)
@@ -125,3 +134,45 @@ def test_fast_path_accepts_exactly_what_the_field_checks_accept(value: str) -> N
     except MetaError as error:
         actual = type(error)
     assert actual == expected
+
+
+def redated(value: str, date: str) -> str:
+    """The meta with its send date replaced: invalid unless `date` happens to be the right one."""
+    email, account, sent_at, _, *rest = value.rsplit("|", 7)
+    return "|".join([email, account, sent_at, date, *rest])
+
+
+NEAR_METAS = st.one_of(
+    metas.map(build_meta),
+    metas.map(build_meta).flatmap(
+        lambda value: st.integers(0, len(value) - 1).map(lambda cut: value[:cut] + value[cut + 1 :])
+    ),
+    st.tuples(metas.map(build_meta), metas.map(build_meta)).map("\n".join),
+    metas.map(build_meta).map(lambda value: redated(value, "20000101")),
+    st.text(st.sampled_from("0123456789|@ab-_ \n\x00"), max_size=60),
+)
+
+
+@given(st.lists(NEAR_METAS, max_size=8))
+def test_batch_check_and_batch_decoding_agree_with_parse_meta(values: list[str]) -> None:
+    """The receiver checks a batch's metas in one call before answering and decodes them in one
+    call afterwards: neither may accept a value `parse_meta` refuses, nor decode one differently."""
+    try:
+        parsed = [parse_meta(value) for value in values]
+    except MetaError:
+        assert not well_formed_metas(values)
+        with pytest.raises(MetaError):
+            meta_columns(values)
+        return
+    assert meta_columns(values) == MetaColumns(
+        [meta.email for meta in parsed],
+        [meta.message_id for meta in parsed],
+        [meta.label for meta in parsed],
+        [meta.variant for meta in parsed],
+    )
+
+
+def test_batch_check_takes_the_common_form_in_one_call() -> None:
+    """The vendor's samples are in the common form, so a batch of them needs no per-value parse."""
+    values = [sample("callback-request.json")["events"]["failed"][i]["meta"] for i in range(3)]
+    assert well_formed_metas(values * 300)

@@ -65,12 +65,40 @@ def test_unusable_body_gets_400_with_documented_message(body: bytes, message: st
     assert reply_for(body) == r.error_reply(400, message)
 
 
+def nested(levels: int) -> Any:
+    value: Any = "x"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
 def test_nesting_deeper_than_the_limit_is_refused_whole() -> None:
-    deep: Any = "x"
-    for _ in range(70):
-        deep = [deep]
-    reply = reply_for(envelope([{"type": "spam", "extra": deep}]))
+    reply = reply_for(envelope([{"type": "spam", "extra": nested(70)}]))
     assert reply == r.error_reply(400, r.READ_ERROR)
+
+
+@pytest.mark.parametrize(
+    ("extra", "status"),
+    [
+        ({"nested": nested(60)}, 200),
+        ({"nested": nested(61)}, 400),
+        ({"description": None, "nested": nested(61)}, 400),
+        ({"description": "d", "nested": {"a": nested(60)}}, 400),
+    ],
+)
+def test_depth_limit_holds_inside_unknown_keys_of_valid_events(
+    extra: dict[str, Any], status: int
+) -> None:
+    """Valid events are accepted a group at a time without walking their values; an unknown key
+    among them is still walked, and the limit (a container at most 63 levels below the document)
+    is the same as anywhere else."""
+    good = sample("callback-request.json")["events"]["failed"]
+    reply = reply_for(envelope([*good, {**good[0], **extra}]))
+    assert reply.status == status
+    if status == 400:
+        assert reply == r.error_reply(400, r.READ_ERROR)
+    else:
+        assert reply.body["PROCESSED_EVENTS"] == len(good) + 1
 
 
 @pytest.mark.parametrize("count", [1001, 1500])
