@@ -99,9 +99,9 @@ class Dispatcher:
             self._room = size - count if count else 0
 
     def _build(self, events: list[SpooledEvent]) -> BuiltBatch:
-        reorder = (
-            rng_for(self.seed, "reorder", str(events[0].id)) if self.settings.reorder else None
-        )
+        """The batch, shuffled (if the scenario says so) by a stream seeded by its first event."""
+        first_id = events[0][0]
+        reorder = rng_for(self.seed, "reorder", str(first_id)) if self.settings.reorder else None
         return build_batch(events, reorder)
 
     def _next_size(self, reader: SpoolReader) -> int:

@@ -258,17 +258,16 @@ class SpoolWriter:
             self._on_commit(sum(len(record.events) for record, _ in work))
 
 
-def _event(row: sqlite3.Row | tuple[Any, ...]) -> SpooledEvent:
-    return SpooledEvent(
-        id=row[0],
-        group=row[1],
-        type=row[2],
-        email=row[3],
-        meta=row[4],
-        description=row[5],
-        mutation=row[6],
-        extra_keys=bool(row[7]),
-    )
+# The subquery takes the ids from the index alone, so only the claimed rows are read: sorting
+# whole rows read every due event's row, again for each batch claimed from a backlog.
+KEPT_BATCHES = 16
+"""Claimed batches whose payload the reader keeps in memory (up to 1000 events each)."""
+
+_CLAIM = (
+    "SELECT id, grp, type, email, meta, description, mutation, extra_keys FROM events"
+    " WHERE id IN (SELECT id FROM events WHERE state = ? AND due_at <= ? ORDER BY id LIMIT ?)"
+    " ORDER BY id"
+)
 
 
 class SpoolReader:
@@ -276,6 +275,10 @@ class SpoolReader:
 
     def __init__(self, path: str | Path) -> None:
         self.conn = connect(path)
+        # What `claim_batch` built, by batch id, until the batch is answered for good: the payload
+        # and expectations `due_batches` would otherwise decode again from the stored text. At
+        # most KEPT_BATCHES, so a receiver that stays down cannot move the spool into RAM.
+        self._built: dict[int, tuple[dict[str, Any], tuple[ExpectedFailure, ...]]] = {}
 
     def close(self) -> None:
         self.conn.close()
@@ -294,15 +297,11 @@ class SpoolReader:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            rows = conn.execute(
-                "SELECT id, grp, type, email, meta, description, mutation, extra_keys FROM events"
-                " WHERE state = ? AND due_at <= ? ORDER BY id LIMIT ?",
-                (PENDING, now, size),
-            ).fetchall()
+            rows = conn.execute(_CLAIM, (PENDING, now, size)).fetchall()
             if not rows:
                 conn.execute("ROLLBACK")
                 return None
-            built = build([_event(row) for row in rows])
+            built = build(rows)
             expected = [[failure.index, failure.description] for failure in built.expected_failures]
             batch_id = conn.execute(
                 "INSERT INTO batches (created_at, payload, expected, event_count, next_at)"
@@ -320,7 +319,10 @@ class SpoolReader:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return int(batch_id or 0)
+        batch_id = int(batch_id or 0)
+        if len(self._built) < KEPT_BATCHES:
+            self._built[batch_id] = (built.payload, built.expected_failures)
+        return batch_id
 
     def batch_count(self) -> int:
         """Batches ever made; a list of batch sizes is cycled by it, across restarts."""
@@ -333,15 +335,19 @@ class SpoolReader:
             (PENDING, now),
         ).fetchall()
         return [
-            DueBatch(
-                id=row[0],
-                payload=json.loads(row[1]),
-                expected=tuple(ExpectedFailure(index, text) for index, text in json.loads(row[2])),
-                attempts=row[3],
-                body=row[1],
-            )
+            DueBatch(row[0], *self._payload(row[0], row[1], row[2]), attempts=row[3], body=row[1])
             for row in rows
         ]
+
+    def _payload(
+        self, batch_id: int, payload: str, expected: str
+    ) -> tuple[dict[str, Any], tuple[ExpectedFailure, ...]]:
+        """The batch as `claim_batch` built it, or decoded from the spool if another run did."""
+        built = self._built.get(batch_id)
+        if built is not None:
+            return built
+        failures = tuple(ExpectedFailure(index, text) for index, text in json.loads(expected))
+        return json.loads(payload), failures
 
     def record_attempt(
         self,
@@ -366,6 +372,8 @@ class SpoolReader:
             (state, next_at, status, json.dumps(problems), batch_id),
         )
         conn.execute("COMMIT")
+        if state != PENDING:
+            self._built.pop(batch_id, None)
 
     def next_due(self) -> tuple[float | None, float | None]:
         """Earliest due time of a pending event and of a pending batch: the dispatcher's sleep."""

@@ -17,7 +17,7 @@ from simulator.dispatcher import Dispatcher, retry_delay
 from simulator.esp import FakeESP
 from simulator.payloads import SpooledEvent, build_batch
 from simulator.scenario import MAILGUN_SCHEDULE, CallbackSettings
-from simulator.spool import EventRecord, MessageRecord, SpoolReader, SpoolWriter
+from simulator.spool import KEPT_BATCHES, EventRecord, MessageRecord, SpoolReader, SpoolWriter
 from tests.simulator.conftest import send_campaign
 
 OK_BODY = {"TOTAL_EVENTS": 0, "PROCESSED_EVENTS": 0, "UNPROCESSED_EVENTS": []}
@@ -146,3 +146,64 @@ def test_commits_wake_the_dispatcher_only_when_a_batch_may_be_due(tmp_path: Path
     assert not dispatcher._wake.is_set(), "the pending batch cannot be full yet"
     dispatcher.wake(40)
     assert dispatcher._wake.is_set(), "100 more events may have filled it"
+
+
+def test_a_claimed_batch_is_the_same_whether_kept_or_decoded_from_the_spool(tmp_path: Path) -> None:
+    """The claiming reader keeps what it built; a restarted one decodes the stored text."""
+    path = tmp_path / "spool.sqlite3"
+    writer = SpoolWriter(path)
+    events = (
+        EventRecord("failed", "spam", "a@x", "m|", "d", mutation="drop_meta", extra_keys=True),
+        EventRecord("success", "delivered", "b@x", None, "ok"),
+    )
+
+    async def submit() -> int:
+        return await writer.submit(MessageRecord("p", "f", ("a@x", "b@x"), "m|", "k", 1, events))
+
+    asyncio.run(submit())
+    writer.close()
+    claiming, restarted = SpoolReader(path), SpoolReader(path)
+    now = time.time() + 1
+    claiming.claim_batch(10, now, build_batch)
+    (kept,) = claiming.due_batches(now)
+    (decoded,) = restarted.due_batches(now)
+    assert kept == decoded and len(kept.expected) == 2
+    assert kept.payload == json.loads(kept.body)
+    claiming.close()
+    restarted.close()
+
+
+def test_batches_waiting_on_a_down_receiver_stay_on_disk(tmp_path: Path) -> None:
+    """Memory stays flat while a receiver is down: the reader keeps at most KEPT_BATCHES built
+    payloads, and every other pending batch is served from the spool."""
+    path = tmp_path / "spool.sqlite3"
+    writer = SpoolWriter(path)
+    count = KEPT_BATCHES + 4
+    records = [
+        MessageRecord(
+            "p",
+            "f",
+            (f"u{n}@x",),
+            f"m{n}|",
+            f"k{n}",
+            1,
+            (EventRecord("failed", "spam", f"u{n}@x", f"m{n}|", "d"),),
+        )
+        for n in range(count)
+    ]
+
+    async def submit() -> None:
+        for record in records:
+            await writer.submit(record)
+
+    asyncio.run(submit())
+    writer.close()
+    reader = SpoolReader(path)
+    now = time.time() + 1
+    while reader.claim_batch(1, now, build_batch) is not None:
+        pass
+    due = reader.due_batches(now)
+    assert len(reader._built) == KEPT_BATCHES
+    assert [batch.payload for batch in due] == [json.loads(batch.body) for batch in due]
+    assert len(due) == count
+    reader.close()

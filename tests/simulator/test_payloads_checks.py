@@ -22,7 +22,7 @@ META = "u@example.com|1568798080|1730714617|20241104|0|wzrk_default|-1|"
 
 def event(i: int, mutation: str | None = None, group: str = "failed", **kw) -> SpooledEvent:
     kind = "delivered" if group == "success" else "hard_bounce"
-    return SpooledEvent(
+    return (
         i,
         group,
         kind,
