@@ -15,7 +15,7 @@ Throughput is measured the way ESPs post, with several concurrent senders (`--cl
 overlaps the next one's parsing. Latency is measured with one sender, for the 100 ms target.
 A last pass posts fresh batches (new metas each time) so deduplication cannot flatter the result.
 
-    .venv/bin/python bench/receiver.py [--requests 40] [--clients 4]
+    .venv/bin/python bench/receiver.py [--requests 40] [--clients 4] [--rounds 5]
 
 Last line: ratio=<receiver events/s / bare events/s>, same batch, concurrent senders,
 acknowledged (committed to the log).
@@ -94,7 +94,7 @@ def drain(client: httpx.Client) -> float:
     return time.perf_counter() - start
 
 
-def run(requests: int, clients: int, folder: Path) -> float:
+def run(requests: int, clients: int, rounds: int, folder: Path) -> float:
     app = create_app(ReceiverConfig(folder / "bench.sqlite3"))
     add_bare_endpoint(app)
     server = BackgroundServer(app, threads=clients).start()
@@ -123,7 +123,7 @@ def run(requests: int, clients: int, folder: Path) -> float:
     throughput(server.url, "/bare", repeat(), clients, clients)
     drain(reader)
     fresh_bodies = fresh()
-    for _ in range(3):
+    for _ in range(rounds):
         elapsed = throughput(server.url, "/callback", repeat(), requests, clients)
         rates["receiver"].append(events / elapsed)
         rates["receiver, incl. projection"].append(events / (elapsed + drain(reader)))
@@ -139,7 +139,7 @@ def run(requests: int, clients: int, folder: Path) -> float:
     server.stop()
     best = {name: statistics.median(values) for name, values in rates.items()}
     for name, rate in best.items():
-        print(f"{name:24} {rate:9.0f} events/s  ({clients} concurrent senders, median of 3)")
+        print(f"{name:24} {rate:9.0f} events/s  ({clients} concurrent senders, median of {rounds})")
     print(f"receiver latency, one sender: median {statistics.median(latency) * 1000:.1f} ms per")
     print(
         f"  durably stored 1000-event batch (bare: {statistics.median(bare_latency) * 1000:.1f} ms)"
@@ -153,9 +153,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=40, help="posts per phase")
     parser.add_argument("--clients", type=int, default=4, help="concurrent senders")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="interleaved rounds; each figure is their median"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        ratio = run(args.requests, args.clients, Path(folder))
+        ratio = run(args.requests, args.clients, args.rounds, Path(folder))
     print(f"ratio={ratio:.2f}")
 
 

@@ -50,7 +50,10 @@ class Projector:
                     target=self._run, name="bounceback-projector", daemon=True
                 )
                 self._thread.start()
-            self._condition.notify()
+            # A thread with a backlog sleeps only until the quiet period would end, then looks
+            # again; waking it for every callback of a burst would cost a GIL hand-over each.
+            if self._backlog == 1 or self._backlog >= self._max_backlog:
+                self._condition.notify()
 
     def stop(self) -> None:
         """Let the step in progress finish, then end the thread; pending work stays in the log."""
