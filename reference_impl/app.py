@@ -156,10 +156,16 @@ def create_app(config: ReceiverConfig, store: Store | None = None) -> Flask:
             meta = parse_meta(meta_value)
         except MetaError:
             return Response(preferences.invalid_page(), status=400, mimetype="text/html")
+        body = preferences.unsubscribe_body(meta_value, meta)
+        batch = read_batch(body)
+        if not batch.accepted:
+            # Logging it anyway would store a callback with no event and unsubscribe nobody.
+            log.warning("preference link for %r unusable: %s", meta.email, batch.unprocessed)
+            page = preferences.invalid_page(preferences.UNUSABLE_LINK)
+            return Response(page, status=400, mimetype="text/html")
         if request.method == "POST":
-            body = preferences.unsubscribe_body(meta_value, meta)
             raw = RawCallback(body, request.remote_addr, JSON_TYPE, time.time())
-            db.record_callback(raw, read_batch(body))
+            db.record_callback(raw, batch)
         profile = db.profile(meta.email)
         subscribed = profile["subscribed"] if profile else True
         return Response(preferences.page(meta.email, subscribed), mimetype="text/html")

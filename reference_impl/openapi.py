@@ -268,7 +268,11 @@ def _param(name: str, where: str, schema: dict[str, Any], required: bool = False
 def _preferences_item() -> dict[str, Any]:
     meta = _param("meta", "query", _ref("Callback_meta"), True)
     html = {"text/html": {"schema": {"type": "string"}}}
-    invalid = {"description": "The meta is missing or malformed.", "content": html}
+    invalid = {
+        "description": "The meta is missing or malformed, or its recipient is not an address a"
+        " v2 callback event can carry.",
+        "content": html,
+    }
     return {
         "parameters": [meta],
         "get": {

@@ -41,7 +41,12 @@ MAX_DEPTH = 64
 an unprocessed entry must never overflow the encoder."""
 
 _EMAIL_SOURCE = r"[^\x00-\x20\x7f-\x9f@\ud800-\udfff]+@[^\x00-\x20\x7f-\x9f@\ud800-\udfff]+"
-_EMAIL = re.compile(_EMAIL_SOURCE)
+# RFC 5321 also allows a quoted local part, which may hold an `@` (`"john@home"@example.com`);
+# the meta codec accepts such a recipient, so the event's `email` must too.
+_QUOTED_EMAIL_SOURCE = (
+    r'"[^\x00-\x20\x7f-\x9f"\\\ud800-\udfff]*"@[^\x00-\x20\x7f-\x9f@\ud800-\udfff]+'
+)
+_EMAIL = re.compile(f"{_EMAIL_SOURCE}|{_QUOTED_EMAIL_SOURCE}")
 _EMAIL_BLOCK = re.compile(f"(?:{_EMAIL_SOURCE}\n)*{_EMAIL_SOURCE}")
 _BAD_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 MAX_EMAIL_LENGTH = 320

@@ -17,6 +17,10 @@ from reference_impl.payload import FAILED, UNSUBSCRIBED, VERSION
 
 ONE_CLICK_DESCRIPTION = "Unsubscribed at the preference center (RFC 8058 one-click)"
 INVALID_LINK = "This preferences link is not valid: its meta is missing or malformed."
+UNUSABLE_LINK = (
+    "This preferences link cannot be used: its recipient address is not one a v2 callback event"
+    " can carry, so the unsubscribe could not be recorded."
+)
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Email preferences</title></head>
@@ -45,5 +49,5 @@ def page(email: str, subscribed: bool) -> str:
     return _PAGE.format(body=f"<p>{escape(email)} receives these emails.</p>{form}")
 
 
-def invalid_page() -> str:
-    return _PAGE.format(body=f"<p>{escape(INVALID_LINK)}</p>")
+def invalid_page(text: str = INVALID_LINK) -> str:
+    return _PAGE.format(body=f"<p>{escape(text)}</p>")

@@ -37,6 +37,7 @@ class Projector:
         self._condition = threading.Condition()
         self._last_recorded = 0.0
         self._backlog = 0
+        self._arrived = 0
         self._stopped = False
         self._thread: threading.Thread | None = None
 
@@ -45,6 +46,7 @@ class Projector:
         with self._condition:
             self._last_recorded = time.monotonic()
             self._backlog += 1
+            self._arrived += 1
             if self._thread is None and not self._stopped:
                 self._thread = threading.Thread(
                     target=self._run, name="bounceback-projector", daemon=True
@@ -79,6 +81,7 @@ class Projector:
                     self._condition.wait(wait)
                 if self._stopped:
                     return
+                self._arrived = 0
             try:
                 projected = self._step()
             except Exception:
@@ -86,4 +89,6 @@ class Projector:
                 time.sleep(RETRY_SECONDS)
                 continue
             with self._condition:
-                self._backlog = max(0, self._backlog - projected) if projected else 0
+                # A step that found nothing (a read had caught up) may have started before a
+                # callback was logged: only those recorded during the step are still pending.
+                self._backlog = max(0, self._backlog - projected) if projected else self._arrived

@@ -171,13 +171,19 @@ def _insert_events(rows: int, first_seen: bool) -> str:
     return f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES {values}{conflict}"
 
 
-def _chunk_sizes(count: int) -> Iterator[int]:
-    """Split `count` rows into powers of two of at most `_MAX_ROWS`: few distinct statements,
-    each prepared once and then reused from the connection's statement cache."""
+def _chunk_sizes(count: int, most: int) -> Iterator[int]:
+    """Split `count` rows into powers of two of at most `most`: few distinct statements, each
+    prepared once and then reused from the connection's statement cache."""
     while count:
-        rows = min(_MAX_ROWS, 1 << (count.bit_length() - 1))
+        rows = min(most, 1 << (count.bit_length() - 1))
         yield rows
         count -= rows
+
+
+def _rows_per_statement(db: sqlite3.Connection) -> int:
+    """`_MAX_ROWS`, or fewer where this SQLite binds fewer parameters (999 before 3.32)."""
+    fitting = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // (_WIDTH - 1)
+    return min(_MAX_ROWS, 1 << (fitting.bit_length() - 1))
 
 
 def _event_rows(callback_id: int, accepted: Accepted) -> list[tuple[Any, ...]]:
@@ -201,7 +207,7 @@ def _event_rows(callback_id: int, accepted: Accepted) -> list[tuple[Any, ...]]:
 
 def _insert(db: sqlite3.Connection, rows: list[tuple[Any, ...]], first_seen: bool) -> None:
     done = 0
-    for count in _chunk_sizes(len(rows)):
+    for count in _chunk_sizes(len(rows), _rows_per_statement(db)):
         chunk = rows[done : done + count]
         db.execute(_insert_events(count, first_seen), list(chain.from_iterable(chunk)))
         done += count
@@ -297,10 +303,13 @@ class SQLiteStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
+                db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                # A failed COMMIT can leave the transaction open, and this thread's next
+                # BEGIN would then fail for good.
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
 
     def close(self) -> None:
         self._projector.stop()
@@ -317,10 +326,9 @@ class SQLiteStore:
         while it is there and otherwise reads the body again with the same pure function, so the
         events derived are exactly the ones the 200 reported as processed.
         """
-        callback_id = 0
-        try:
-            with self._write() as db:
-                callback_id = db.execute(
+        with self._write() as db:
+            callback_id = int(
+                db.execute(
                     "INSERT INTO callbacks (received_at, remote_addr, content_type, body, status,"
                     " response) VALUES (?, ?, ?, ?, 200, ?)",
                     (
@@ -331,19 +339,25 @@ class SQLiteStore:
                         json.dumps(batch.reply().body),
                     ),
                 ).lastrowid
-                with self._lock:
-                    if len(self._handoff) < HANDOFF_LIMIT:
-                        self._handoff[callback_id] = batch.accepted
-        except BaseException:
-            with self._lock:
-                self._handoff.pop(callback_id, None)
-            raise
+                or 0
+            )
+        # Handed over only once committed: a rolled-back id may be given to the next callback.
+        # If the projection got here first (from the log), the next step prunes this entry.
+        with self._lock:
+            if len(self._handoff) < HANDOFF_LIMIT:
+                self._handoff[callback_id] = batch.accepted
         self._projector.recorded()
         return callback_id
 
     def catch_up(self) -> None:
-        """Project every committed callback not yet projected; reads call this first."""
-        while self._project(PROJECTION_STEP):
+        """Project every callback committed before this call; reads call this first.
+
+        Callbacks arriving meanwhile are left to the next read or the background thread: chasing
+        them could keep a read waiting for as long as a flood lasts.
+        """
+        row = self._connection().execute("SELECT max(id) FROM callbacks").fetchone()
+        target = row[0] or 0
+        while self._projected_up_to() < target and self._project(PROJECTION_STEP):
             pass
 
     def _projected_up_to(self) -> int:

@@ -279,6 +279,30 @@ def test_preference_link_with_a_bad_meta_is_a_clear_400(api: OpenAPIChecked, met
     assert stored(api)["callbacks"] == 0
 
 
+def test_one_click_unsubscribe_works_for_a_quoted_local_part(api: OpenAPIChecked) -> None:
+    """RFC 5321 lets a quoted local part hold an `@`; the meta codec and the event check agree."""
+    meta = META.replace("pat@example.com", '"pat@home"@example.com')
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    page = api.request("POST", "/preferences", headers=headers, params={"meta": meta})
+    assert page.status_code == 200
+    assert "is unsubscribed" in page.text
+    assert stored(api)["events"] == 1
+
+
+@pytest.mark.parametrize("email", ["pat@home@example.com", "p" * 320 + "@example.com"])
+def test_preference_link_for_an_address_no_event_can_carry_is_a_clear_400(
+    api: OpenAPIChecked, email: str
+) -> None:
+    """The meta parses, but its recipient is not a valid event `email`: saying so beats logging
+    a callback with no event and showing the address as still subscribed."""
+    meta = META.replace("pat@example.com", email)
+    for method in ("GET", "POST"):
+        response = api.request(method, "/preferences", params={"meta": meta})
+        assert response.status_code == 400
+        assert "cannot be used" in response.text
+    assert stored(api)["callbacks"] == 0
+
+
 def test_callback_for_a_meta_never_sent_is_flagged(receiver: RunningReceiver) -> None:
     sent = sample("callback-request.json")["events"]["failed"][0]
     receiver.store.record_sent([SentMessage(sent["email"], sent["meta"], -17005907, "l", 0, 1.0)])

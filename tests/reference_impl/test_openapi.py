@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
@@ -86,3 +87,24 @@ def test_schema_and_receiver_agree_on_which_batches_are_fully_valid(
 def test_schema_refuses_every_envelope_the_receiver_refuses(body: bytes) -> None:
     assert not PAYLOAD.is_valid(json.loads(body))
     assert not fully_processed(body)
+
+
+@pytest.mark.parametrize(
+    ("email", "valid"),
+    [
+        ('"pat@home"@example.com', True),
+        ("pat@home@example.com", False),
+        ('"pat home"@example.com', False),
+        ("josé@exämple.com", True),
+    ],
+)
+def test_schema_and_receiver_agree_on_quoted_local_parts(email: str, valid: bool) -> None:
+    """An `@` may stand in a quoted local part only; both sides must read that alike."""
+    event = {
+        "type": "spam",
+        "email": email,
+        "meta": sample("callback-request.json")["events"]["failed"][0]["meta"],
+    }
+    body = envelope([event])
+    assert PAYLOAD.is_valid(json.loads(body)) is valid
+    assert fully_processed(body) is valid

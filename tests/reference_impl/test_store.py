@@ -98,6 +98,53 @@ def test_failed_write_commits_nothing(store: SQLiteStore) -> None:
     assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
 
 
+def test_a_callback_whose_commit_fails_leaves_nothing_behind(store: SQLiteStore) -> None:
+    """A COMMIT that fails (here a deferred constraint) is rolled back: no row, nothing handed to
+    the projection, and the same connection stores the next callback normally."""
+    db = sqlite3.connect(store.path)
+    db.executescript(
+        "CREATE TABLE guard (ref INTEGER REFERENCES callbacks(id) DEFERRABLE INITIALLY DEFERRED);"
+        "CREATE TRIGGER orphan AFTER INSERT ON callbacks BEGIN INSERT INTO guard VALUES (-1); END;"
+    )
+    with pytest.raises(sqlite3.IntegrityError):
+        record(store, body(("spam", "a@example.com")))
+    assert not store._handoff
+    db.execute("DROP TRIGGER orphan")
+    db.commit()
+    record(store, body(("hard_bounce", "b@example.com")))
+    assert [e["type"] for e in store.events()] == ["hard_bounce", "hard_bounce"]
+    assert store.profile("a@example.com") is None
+    assert store.profile("b@example.com") is not None
+    assert store.counts()["callbacks"] == 1
+
+
+def test_a_read_catches_up_to_its_own_start_and_no_further(store: SQLiteStore) -> None:
+    """A read must not wait for a flood to end: callbacks logged while it catches up are left
+    to the next read or the background thread."""
+    store._projector.stop()
+    record(store, body(("spam", "a@example.com")))
+    project = store._project
+    steps: list[int] = []
+
+    def step_while_callbacks_keep_arriving(limit: int) -> int:
+        steps.append(limit)
+        if len(steps) < 50:
+            record(store, body(("spam", f"late{len(steps)}@example.com")))
+        return project(limit)
+
+    store._project = step_while_callbacks_keep_arriving  # type: ignore[method-assign]
+    store.catch_up()
+    assert len(steps) == 1
+
+
+def test_low_sqlite_parameter_limit_still_projects_whole_batches(store: SQLiteStore) -> None:
+    """SQLite before 3.32 binds at most 999 parameters: the multi-row inserts must fit."""
+    store._projector.stop()
+    store._connection().setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    record(store, body(*[("spam", f"u{i}@example.com") for i in range(1000)]))
+    assert store.counts()["events"] == 1000
+
+
 def test_reads_see_every_event_committed_before_them(store: SQLiteStore) -> None:
     """Read-your-writes: the projection is never observed half-done."""
     for n in range(5):
