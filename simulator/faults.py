@@ -143,17 +143,3 @@ def stage_faults(rules: tuple[FaultRule, ...], coded: bool) -> dict[str, StageFa
     """
     stages = (StageFaults.of(rules, stage, coded) for stage in STAGES)
     return {faults.stage: faults for faults in stages if not faults.empty}
-
-
-def pick_fault(
-    rules: tuple[FaultRule, ...],
-    stage: str,
-    addresses: tuple[str, ...] = (),
-    rng: random.Random | None = None,
-    coded: bool = True,
-) -> Fault | None:
-    """The first fault that applies to this stage: coded addresses, then matches, then rates.
-
-    `rng` is drawn from once per rate rule of this stage, so a seeded stream stays reproducible.
-    """
-    return StageFaults.of(rules, stage, coded).pick(addresses, rng)

@@ -9,7 +9,7 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.faults import StageFaults, coded_fault, pick_fault, reply_for, stage_faults
+from simulator.faults import StageFaults, coded_fault, reply_for, stage_faults
 from simulator.outcomes import (
     DROP_PART,
     HARD_BOUNCE_TEXTS,
@@ -77,17 +77,18 @@ def test_coded_addresses_name_stage_code_and_status_badsmtp_style() -> None:
 
 def test_rate_faults_fire_at_their_rate_from_a_seeded_stream() -> None:
     rule = FaultRule("rcpt", "reply", "452 4.2.2 Mailbox full", 0.25)
+    faults = StageFaults.of((rule,), "rcpt")
     rng = rng_for(1, "faults")
-    fired = sum(pick_fault((rule,), "rcpt", ("a@x",), rng) is not None for _ in range(4000))
+    fired = sum(faults.pick(("a@x",), rng) is not None for _ in range(4000))
     assert abs(fired / 4000 - 0.25) < 0.03
     first, second = rng_for(1, "faults"), rng_for(1, "faults")
-    assert [pick_fault((rule,), "rcpt", (), first) for _ in range(50)] == [
-        pick_fault((rule,), "rcpt", (), second) for _ in range(50)
+    assert [faults.pick((), first) for _ in range(50)] == [
+        faults.pick((), second) for _ in range(50)
     ]
 
 
 def test_coded_faults_can_be_turned_off() -> None:
-    assert pick_fault((), "rcpt", ("rcpt550@x",), None, coded=False) is None
+    assert StageFaults.of((), "rcpt", coded=False).pick(("rcpt550@x",)) is None
 
 
 def _with_drops(drop_rate: float, rules: list[dict] | None = None) -> Scenario:
