@@ -133,10 +133,8 @@ class ESPHandler:
     async def _helo(self, server: SMTP, session: Session, envelope: Envelope, hostname: str) -> str:
         """handle_HELO, installed only when the scenario has `helo` faults."""
         fault = self._fault("helo")
-        if fault is not None:
-            reply = await self._apply(server, "helo", fault)
-            if reply is not None:
-                return reply
+        if fault is not None and (reply := await self._apply(server, "helo", fault)) is not None:
+            return reply
         session.host_name = hostname
         return f"250 {server.hostname}"
 
@@ -150,10 +148,8 @@ class ESPHandler:
     ) -> list[str]:
         """handle_EHLO, installed only when the scenario has `helo` faults."""
         fault = self._fault("helo")
-        if fault is not None:
-            reply = await self._apply(server, "helo", fault)
-            if reply is not None:
-                return [reply]
+        if fault is not None and (reply := await self._apply(server, "helo", fault)) is not None:
+            return [reply]
         session.host_name = hostname
         return responses
 
@@ -204,10 +200,8 @@ class ESPHandler:
     ) -> str:
         """handle_MAIL, installed only when the sender address can fault (rules or coded)."""
         fault = self._fault("mail", (address,))
-        if fault is not None:
-            reply = await self._apply(server, "mail", fault)
-            if reply is not None:
-                return reply
+        if fault is not None and (reply := await self._apply(server, "mail", fault)) is not None:
+            return reply
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return OK
@@ -223,10 +217,8 @@ class ESPHandler:
         if len(envelope.rcpt_tos) >= self._max_recipients:
             return TOO_MANY_RECIPIENTS
         fault = self._fault("rcpt", (address,))
-        if fault is not None:
-            reply = await self._apply(server, "rcpt", fault)
-            if reply is not None:
-                return reply
+        if fault is not None and (reply := await self._apply(server, "rcpt", fault)) is not None:
+            return reply
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return OK
@@ -308,10 +300,8 @@ class ESPHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         fault = self._fault("data", tuple(envelope.rcpt_tos))
-        if fault is not None:
-            reply = await self._apply(server, "data", fault)
-            if reply is not None:
-                return reply
+        if fault is not None and (reply := await self._apply(server, "data", fault)) is not None:
+            return reply
         raw = envelope.original_content or b""
         record = self._record(session, envelope, raw)
         try:
