@@ -180,8 +180,11 @@ class MetaColumns(NamedTuple):
     variants: list[int]
 
 
-def _one_per_line(values: list[str]) -> str | None:
-    """The values joined one per line, or None if a value holds a line break of its own."""
+def one_per_line(values: list[str]) -> str | None:
+    """The values joined one per line, or None if a value holds a line break of its own.
+
+    The batch checks match a column of values with one regex call over these lines; a value
+    holding a newline could otherwise count as two lines and stand in for a bad neighbour."""
     joined = "\n".join(values)
     return joined if joined.count("\n") == len(values) - 1 else None
 
@@ -195,7 +198,7 @@ def well_formed_metas(values: list[str]) -> bool:
     parses each value with `parse_meta`, which is the reference, and a property test checks that
     this never accepts a value `parse_meta` refuses.
     """
-    joined = _one_per_line(values)
+    joined = one_per_line(values)
     if joined is None:
         return False
     stamps = _STAMPED_LINES.findall(joined)
@@ -205,7 +208,7 @@ def well_formed_metas(values: list[str]) -> bool:
 def meta_columns(values: list[str]) -> MetaColumns:
     """Decode valid metas into columns: one regex call for a batch in the common form, else
     `parse_meta` on each value (raising `MetaError` for an invalid one)."""
-    joined = _one_per_line(values)
+    joined = one_per_line(values)
     fields = [] if joined is None else _WELL_FORMED_LINES.findall(joined)
     common = values and len(fields) == len(values)
     if common and all(_dated(sent_at, date) for sent_at, date in {(f[2], f[3]) for f in fields}):

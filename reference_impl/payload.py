@@ -19,7 +19,7 @@ from itertools import chain, compress, repeat
 from typing import Any, NamedTuple
 
 from reference_impl import responses as r
-from reference_impl.meta import MetaError, parse_meta, well_formed_metas
+from reference_impl.meta import MetaError, one_per_line, parse_meta, well_formed_metas
 
 VERSION = "v2"
 FAILED = "failed"
@@ -204,8 +204,8 @@ def _all_emails(emails: list[str]) -> bool:
     """True if every value is a valid email, checked one per line with a single regex call."""
     if max(map(len, emails)) > MAX_EMAIL_LENGTH:
         return False
-    joined = "\n".join(emails)
-    return joined.count("\n") == len(emails) - 1 and _EMAIL_BLOCK.fullmatch(joined) is not None
+    joined = one_per_line(emails)
+    return joined is not None and _EMAIL_BLOCK.fullmatch(joined) is not None
 
 
 def _accept_whole_group(group: str, events: list[Any], start: int, accepted: Accepted) -> bool:
