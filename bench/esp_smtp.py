@@ -227,7 +227,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-esp-") as folder:
         bare, bare_port = start([sys.executable, "-c", BARE_SERVER])
         command = [
-            sys.executable, "-c", "from simulator.cli import esp; esp()",
+            sys.executable, "-c", "from simulator.esp.cli import esp; esp()",
             "--smtp-port=0", "--tls=none", "--scenario=mixed", f"--callback-url={sink.url}",
             f"--spool={Path(folder) / 'spool.sqlite3'}", "--batch-delay=0.5",
         ]  # fmt: skip

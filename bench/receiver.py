@@ -35,9 +35,9 @@ from pathlib import Path
 import httpx
 from flask import Flask, Response, request
 
-from reference_impl.app import ReceiverConfig, create_app
-from reference_impl.meta import Meta, build_meta
-from reference_impl.server import BackgroundServer
+from reference_impl.protocol.meta import Meta, build_meta
+from reference_impl.receiver.app import ReceiverConfig, create_app
+from reference_impl.receiver.server import BackgroundServer
 
 TYPES = ["hard_bounce", "soft_bounce", "spam", "unsubscribed"]
 BATCH = 1000

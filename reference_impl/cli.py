@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 
 from reference_impl.certify.cli import certify
-from reference_impl.receiver_cli import receiver
+from reference_impl.receiver.cli import receiver
 from reference_impl.sender.cli import demo, provider_group, send
-from simulator.cli import esp
 from simulator.conformance.cli import conform, fuzz_command
+from simulator.esp.cli import esp
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reference_impl.server import RunningReceiver, running_receiver
+from reference_impl.receiver.server import RunningReceiver, running_receiver
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from typing import Any
 
 from reference_impl.certify.plan import DELIVERED, RESPOND_500, RESPOND_SLOW
 from reference_impl.certify.recording import Callback, Recording, SentProbe
-from reference_impl.payload import BOUNCE, FAILED, HARD_BOUNCE, SUCCESS, VERSION
-from reference_impl.responses import MAX_EVENTS
+from reference_impl.protocol.payload import BOUNCE, FAILED, HARD_BOUNCE, SUCCESS, VERSION
+from reference_impl.protocol.replies import MAX_EVENTS
 
 MUST = "MUST"
 SHOULD = "SHOULD"

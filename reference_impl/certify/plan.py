@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reference_impl.meta import DEFAULT_LABEL
+from reference_impl.protocol.meta import DEFAULT_LABEL
 
 OUTCOMES = ("hard_bounce", "soft_bounce", "spam", "unsubscribed", "delivered")
 DELIVERED = "delivered"

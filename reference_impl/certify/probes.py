@@ -10,7 +10,7 @@ from string import ascii_letters, digits
 
 from reference_impl.certify.plan import Plan, ProbeSpec
 from reference_impl.certify.recording import SentProbe
-from reference_impl.meta import Meta, build_meta
+from reference_impl.protocol.meta import Meta, build_meta
 
 _FILLER = digits + ascii_letters
 MESSAGE_ID_SPAN = 5_000

@@ -29,9 +29,9 @@ from typing import Any, TextIO
 
 from flask import Flask, Response, request
 
-from reference_impl import responses as r
 from reference_impl.certify.plan import RESPOND_500, RESPOND_SLOW
-from reference_impl.payload import GROUPS, PayloadRejected, read_batch
+from reference_impl.protocol import replies as r
+from reference_impl.protocol.payload import GROUPS, PayloadRejected, read_batch
 
 FORMAT_VERSION = 1
 KIND_RUN = "run"

@@ -33,7 +33,7 @@ from reference_impl.certify.recording import (
     run_record,
 )
 from reference_impl.certify.smtp import SendProbes, provider_sender
-from reference_impl.server import BackgroundServer, ServerError
+from reference_impl.receiver.server import BackgroundServer, ServerError
 
 RECORDER_THREADS = 8
 POLL_SECONDS = 0.2

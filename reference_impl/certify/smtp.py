@@ -19,7 +19,7 @@ from email.message import EmailMessage
 
 from reference_impl.certify.plan import Plan
 from reference_impl.certify.recording import SentProbe
-from reference_impl.meta import HEADER_NAME, Meta, parse_meta
+from reference_impl.protocol.meta import HEADER_NAME, Meta, parse_meta
 from reference_impl.sender import errors
 from reference_impl.sender.campaign import SendFailed, SmtpSession, open_session, tls_context
 from reference_impl.sender.message import Content, MessageError, build_message, to_bytes

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from reference_impl.store import SentMessage
+from reference_impl.receiver.store import SentMessage
 
 LOST = "sent, but no callback event carries its meta"
 UNKNOWN_META = "callback meta was never sent"

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from reference_impl.meta import Meta, MetaError
+from reference_impl.protocol.meta import Meta, MetaError
+from reference_impl.receiver.store import SentMessage
 from reference_impl.sender import errors as e
 from reference_impl.sender.address import address_problem
 from reference_impl.sender.message import (
@@ -35,7 +36,6 @@ from reference_impl.sender.message import (
     to_bytes,
 )
 from reference_impl.sender.provider import Provider
-from reference_impl.store import SentMessage
 
 DEFAULT_CONNECTIONS = 4
 DEFAULT_RETRIES = 2

@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from reference_impl.meta import Meta, MetaError
+from reference_impl.protocol.meta import Meta, MetaError
+from reference_impl.receiver.store import SQLiteStore
 from reference_impl.sender import errors as e
 from reference_impl.sender.campaign import (
     DEFAULT_CONNECTIONS,
@@ -34,7 +35,6 @@ from reference_impl.sender.provider import (
     load_providers,
     select_provider,
 )
-from reference_impl.store import SQLiteStore
 
 PROVIDER_FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
 

@@ -23,13 +23,13 @@ from faker import Faker
 from rich.console import Console
 from rich.table import Table
 
+from reference_impl.receiver.server import RunningReceiver, running_receiver
+from reference_impl.receiver.store import SentMessage
 from reference_impl.sender.attribution import Attribution, check_attribution
 from reference_impl.sender.campaign import Campaign, CampaignReport
 from reference_impl.sender.progress import campaign_progress
 from reference_impl.sender.provider import Provider
-from reference_impl.server import RunningReceiver, running_receiver
-from reference_impl.store import SentMessage
-from simulator.esp import ESPTimeout, FakeESP
+from simulator.esp.server import ESPTimeout, FakeESP
 
 DEFAULT_AUDIENCE = 300
 DEFAULT_SCENARIO = "mixed"

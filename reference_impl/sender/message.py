@@ -16,7 +16,7 @@ from email.policy import SMTP
 from email.utils import formataddr, formatdate, make_msgid
 from urllib.parse import quote
 
-from reference_impl.meta import HEADER_NAME, Meta
+from reference_impl.protocol.meta import HEADER_NAME, Meta
 from reference_impl.sender.provider import Provider
 
 MAX_LINE = 998

@@ -26,8 +26,8 @@ DEFAULT_ACCOUNT_ID = 1568798080
 def started_fake_esp(
     callback_url: str, scenario: str | None = None, **options: Any
 ) -> Iterator[Any]:
-    """Run `simulator.esp.FakeESP` for `scenario`, plain SMTP on a free loopback port by default."""
-    from simulator.esp import FakeESP
+    """Run `FakeESP` for `scenario`, plain SMTP on a free loopback port by default."""
+    from simulator.esp.server import FakeESP
 
     options.setdefault("tls", "none")
     with FakeESP(scenario or DEFAULT_SCENARIO, callback_url, **options) as esp:

@@ -234,7 +234,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 @pytest.fixture(scope="session")
 def callback_receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A running reference receiver: `.url`, `.callback_url`, `.store`, on a free loopback port."""
-    from reference_impl.server import running_receiver
+    from reference_impl.receiver.server import running_receiver
 
     db_path = tmp_path_factory.mktemp("bounceback-receiver") / "receiver.sqlite3"
     with running_receiver(db_path) as receiver:

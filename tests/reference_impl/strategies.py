@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from reference_impl.meta import Meta, build_meta
+from reference_impl.protocol.meta import Meta, build_meta
 
 FAILED_TYPES = ["hard_bounce", "soft_bounce", "spam", "unsubscribed", "bounce"]
 

@@ -22,8 +22,8 @@ from reference_impl.certify.plan import Plan, ProbeSpec, load_plan
 from reference_impl.certify.recording import Recording
 from reference_impl.certify.run import live_run
 from reference_impl.cli import main
-from simulator.esp import FakeESP
-from simulator.mangling import python_email
+from simulator.esp.mangling import python_email
+from simulator.esp.server import FakeESP
 
 ROOT = Path(__file__).resolve().parents[3]
 PLANS = ROOT / "scenarios" / "certification"

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from reference_impl.certify.plan import PlanError, load_plan, parse_plan
 from reference_impl.certify.probes import ProbeMetaError, probe_meta
-from reference_impl.meta import parse_meta
+from reference_impl.protocol.meta import parse_meta
 
 PLANS = Path(__file__).resolve().parents[3] / "scenarios" / "certification"
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reference_impl import responses as r
 from reference_impl.certify.recording import (
     Callback,
     RecorderConfig,
@@ -24,7 +23,8 @@ from reference_impl.certify.recording import (
     read_recording,
     run_record,
 )
-from reference_impl.server import BackgroundServer
+from reference_impl.protocol import replies as r
+from reference_impl.receiver.server import BackgroundServer
 from tests.reference_impl.certify import builders as b
 
 

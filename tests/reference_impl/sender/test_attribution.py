@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reference_impl.receiver.store import SentMessage
 from reference_impl.sender.attribution import EMAIL_MISMATCH, LOST, UNKNOWN_META, check_attribution
-from reference_impl.store import SentMessage
 
 SENT = [
     SentMessage("a@example.com", "a@example.com|1|2|19700101|0|l|-1|", -1, "l", 0, 2.0),

@@ -11,11 +11,11 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from reference_impl.cli import main
+from reference_impl.receiver.server import RunningReceiver
 from reference_impl.sender.campaign import Campaign, CampaignError, read_audience
 from reference_impl.sender.demo import DemoSummary, run_demo
 from reference_impl.sender.provider import Provider
-from reference_impl.server import RunningReceiver
-from simulator.esp import FakeESP
+from simulator.esp.server import FakeESP
 
 pytestmark = pytest.mark.e2e
 

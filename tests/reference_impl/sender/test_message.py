@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reference_impl.meta import HEADER_NAME, Meta, parse_meta
+from reference_impl.protocol.meta import HEADER_NAME, Meta, parse_meta
 from reference_impl.sender.message import (
     LIST_UNSUBSCRIBE,
     LIST_UNSUBSCRIBE_POST,

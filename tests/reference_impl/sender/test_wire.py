@@ -15,7 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from reference_impl.meta import HEADER_NAME, parse_meta
+from reference_impl.protocol.meta import HEADER_NAME, parse_meta
 from reference_impl.sender.campaign import Campaign
 from reference_impl.sender.message import ONE_CLICK
 from reference_impl.sender.provider import Provider

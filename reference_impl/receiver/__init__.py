@@ -1,0 +1,1 @@
+"""The reference callback receiver: Flask app, store, projection, server, OpenAPI, CLI."""

@@ -1,0 +1,51 @@
+"""`bounceback receiver`: the reference callback receiver under waitress."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from reference_impl.receiver.app import DEFAULT_MAX_BODY_BYTES, ReceiverConfig, create_app
+from reference_impl.receiver.server import BackgroundServer, ServerError, callback_url
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8025, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--db",
+    "db_path",
+    default="bounceback.sqlite3",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite file for callbacks, events and profiles (created if missing).",
+)
+@click.option("--token", default=None, help="Secret path segment: the URL becomes /callback/TOKEN.")
+@click.option(
+    "--max-body-bytes",
+    default=DEFAULT_MAX_BODY_BYTES,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Larger request bodies get 413.",
+)
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
+def receiver(
+    host: str, port: int, db_path: Path, token: str | None, max_body_bytes: int, threads: int
+) -> None:
+    """Run the reference v2 callback receiver (the platform's side)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    click.echo(f"Opening store {db_path} (SQLite, WAL)")
+    app = create_app(ReceiverConfig(db_path, token, max_body_bytes))
+    try:
+        server = BackgroundServer(app, host, port, threads, max_body_bytes)
+    except ServerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Callback URL: {callback_url(server.url, token)}")
+    click.echo(f"Read API:     {server.url}/api/events  (OpenAPI: {server.url}/openapi.json)")
+    click.echo("Serving with waitress; press Ctrl+C to stop.")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        click.echo("Stopped.")

@@ -1,0 +1,374 @@
+"""The OpenAPI 3.1 description served at `/openapi.json`.
+
+The callback payload schema is not repeated here: it is the shipped JSON Schema file, embedded at
+build time, so the two cannot disagree. Tests compare this document with the app's URL map and
+validate real responses against it.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from reference_impl.protocol import replies as r
+
+PAYLOAD_SCHEMA_FILE = "schemas/callback-v2.schema.json"
+
+
+def payload_schema() -> dict[str, Any]:
+    text = (
+        resources.files("reference_impl.receiver").joinpath(PAYLOAD_SCHEMA_FILE).read_text("utf-8")
+    )
+    return json.loads(text)
+
+
+def _embedded_payload_schemas() -> dict[str, Any]:
+    """The payload schema's `$defs` become components, so OpenAPI tools resolve every `$ref`."""
+    text = json.dumps(payload_schema()).replace('"#/$defs/', f'"#/components/schemas/{_PREFIX}')
+    schema = json.loads(text)
+    definitions = schema.pop("$defs")
+    for key in ("$id", "$schema"):
+        schema.pop(key)
+    return {"CallbackPayload": schema} | {_PREFIX + k: v for k, v in definitions.items()}
+
+
+_PREFIX = "Callback_"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(name: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json("ErrorResponse", description)
+
+
+_COUNTS = {
+    r.TOTAL_KEY: {"type": "integer", "minimum": 0},
+    r.PROCESSED_KEY: {"type": "integer", "minimum": 0},
+}
+
+_SCHEMAS: dict[str, Any] = {
+    "BatchResponse": {
+        "type": "object",
+        "description": "TOTAL_EVENTS == PROCESSED_EVENTS + len(UNPROCESSED_EVENTS); `error` only "
+        "when some events failed.",
+        "required": [r.TOTAL_KEY, r.PROCESSED_KEY, r.UNPROCESSED_KEY],
+        "additionalProperties": False,
+        "properties": {
+            r.ERROR_KEY: {"type": "string", "pattern": "^[0-9]+ event\\(s\\) failed to process$"},
+            **_COUNTS,
+            r.UNPROCESSED_KEY: {"type": "array", "items": _ref("UnprocessedEvent")},
+        },
+    },
+    "UnprocessedEvent": {
+        "type": "object",
+        "description": "The event as sent plus errorDescription; an event that was not a JSON "
+        "object is echoed under `event`.",
+        "required": [r.ERROR_DESCRIPTION_KEY],
+        "properties": {
+            r.ERROR_DESCRIPTION_KEY: {
+                "enum": [
+                    r.INVALID_META,
+                    r.UNMAPPED_TYPE,
+                    r.UNMAPPED_SUCCESS_TYPE,
+                    r.INVALID_EMAIL,
+                    r.INVALID_DESCRIPTION,
+                    r.NOT_AN_OBJECT,
+                ]
+            }
+        },
+    },
+    "ErrorResponse": {
+        "type": "object",
+        "required": [r.ERROR_KEY, r.TOTAL_KEY, r.PROCESSED_KEY, r.UNPROCESSED_KEY],
+        "additionalProperties": False,
+        "properties": {
+            r.ERROR_KEY: {"type": "string"},
+            r.TOTAL_KEY: {"const": 0},
+            r.PROCESSED_KEY: {"const": 0},
+            r.UNPROCESSED_KEY: {"type": "array", "maxItems": 0},
+        },
+    },
+    "Profile": {
+        "type": "object",
+        "required": ["email", "subscribed", "updated_at", "history"],
+        "properties": {
+            "email": {"type": "string"},
+            "subscribed": {"type": "boolean"},
+            "updated_at": {"type": "number"},
+            "history": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["at", "cause", "meta", "subscribed"],
+                    "properties": {
+                        "at": {"type": "number"},
+                        "cause": {"type": "string"},
+                        "meta": {"type": "string"},
+                        "subscribed": {"type": "boolean"},
+                    },
+                },
+            },
+        },
+    },
+    "SystemEvent": {
+        "type": "object",
+        "required": ["id", "name", "profile", "type", "meta", "message_id", "properties"],
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"enum": ["Notification Failed", "Channel Unsubscribed"]},
+            "profile": {"type": "string"},
+            "type": {"type": "string"},
+            "meta": {"type": "string"},
+            "message_id": {"type": "integer"},
+            "label": {"type": "string"},
+            "variant": {"type": "integer"},
+            "created_at": {"type": "number"},
+            "properties": {"type": "object"},
+        },
+    },
+    "EventList": {
+        "type": "object",
+        "required": ["events"],
+        "properties": {"events": {"type": "array", "items": _ref("SystemEvent")}},
+    },
+    "RawCallback": {
+        "type": "object",
+        "required": ["id", "received_at", "body", "status", "response"],
+        "properties": {
+            "id": {"type": "integer"},
+            "received_at": {"type": "number"},
+            "remote_addr": {"type": ["string", "null"]},
+            "content_type": {"type": ["string", "null"]},
+            "body": {"type": "string"},
+            "status": {"type": "integer"},
+            "response": _ref("BatchResponse"),
+        },
+    },
+    "CallbackList": {
+        "type": "object",
+        "required": ["callbacks"],
+        "properties": {"callbacks": {"type": "array", "items": _ref("RawCallback")}},
+    },
+    "Counts": {
+        "type": "object",
+        "additionalProperties": {"type": "integer", "minimum": 0},
+        "required": [
+            "delivered",
+            "hard_bounce",
+            "soft_bounce",
+            "spam",
+            "unsubscribed",
+            "bounce",
+            "send_failed",
+        ],
+    },
+    "CampaignReport": {
+        "type": "object",
+        "required": ["message_id", "sent", "counts", "duplicates_ignored"],
+        "properties": {
+            "message_id": {"type": "integer"},
+            "sent": {"type": "integer"},
+            "counts": _ref("Counts"),
+            "duplicates_ignored": {"type": "integer"},
+        },
+    },
+    "LabelReport": {
+        "type": "object",
+        "required": ["label", "sent", "counts", "duplicates_ignored"],
+        "properties": {
+            "label": {"type": "string"},
+            "sent": {"type": "integer"},
+            "counts": _ref("Counts"),
+            "duplicates_ignored": {"type": "integer"},
+        },
+    },
+    "SentList": {
+        "type": "object",
+        "required": ["sent"],
+        "properties": {
+            "sent": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["recipient", "meta", "message_id", "label", "variant", "sent_at"],
+                },
+            }
+        },
+    },
+    "Unattributed": {
+        "type": "object",
+        "required": ["events"],
+        "properties": {
+            "events": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["callback_id", "position", "type", "email", "meta"],
+                },
+            }
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "counts"],
+        "properties": {"status": {"const": "ok"}, "counts": {"type": "object"}},
+    },
+}
+
+
+def _callback_operation(summary: str) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _ref("CallbackPayload")}},
+        },
+        "responses": {
+            "200": _json("BatchResponse", "Processed, fully or partly."),
+            "400": _error("Unreadable body, missing mandatory keys, or more than 1000 events."),
+            "401": _error("Token missing or wrong."),
+            "404": _error("No such callback URL."),
+            "413": _error("Body over the size limit."),
+            "500": _error("Server error; nothing was stored, retry."),
+        },
+    }
+
+
+def _get(
+    summary: str,
+    ok: str,
+    *,
+    params: list[dict[str, Any]] | None = None,
+    missing: bool = False,
+    bad_query: bool = False,
+) -> dict[str, Any]:
+    responses = {
+        "200": _json(ok, summary),
+        "500": _error("Server error, such as a database fault; the callback log is untouched."),
+    }
+    if missing:
+        responses["404"] = _error("Nothing recorded under that key.")
+    if bad_query:
+        responses["400"] = _error("A query parameter is malformed.")
+    operation: dict[str, Any] = {"summary": summary, "responses": responses}
+    if params:
+        operation["parameters"] = params
+    return {"get": operation}
+
+
+def _param(name: str, where: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required, "schema": schema}
+
+
+def _preferences_item() -> dict[str, Any]:
+    meta = _param("meta", "query", _ref("Callback_meta"), True)
+    html = {"text/html": {"schema": {"type": "string"}}}
+    invalid = {
+        "description": "The meta is missing or malformed, or its recipient is not an address a"
+        " v2 callback event can carry.",
+        "content": html,
+    }
+    return {
+        "parameters": [meta],
+        "get": {
+            "summary": "The preference center page for the recipient of `meta`.",
+            "responses": {"200": {"description": "The page.", "content": html}, "400": invalid},
+        },
+        "post": {
+            "summary": "Unsubscribe the recipient of `meta` (RFC 8058 one-click).",
+            "requestBody": {
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"List-Unsubscribe": {"const": "One-Click"}},
+                        }
+                    }
+                }
+            },
+            "responses": {
+                "200": {"description": "Unsubscribed; the page.", "content": html},
+                "400": invalid,
+            },
+        },
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    schemas = {**_SCHEMAS, **_embedded_payload_schemas()}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "bounceback reference callback receiver",
+            "version": "0.1.0",
+            "description": "The platform's side of the v2 SMTP callback protocol.",
+        },
+        "paths": {
+            "/callback": {"post": _callback_operation("Receive a v2 callback (no token set).")},
+            "/callback/{token}": {
+                "parameters": [_param("token", "path", {"type": "string"}, True)],
+                "post": _callback_operation("Receive a v2 callback (token set)."),
+            },
+            "/healthz": _get("Liveness and row counts.", "Health"),
+            "/api/profiles/{email}": _get(
+                "A profile's subscription state and its history.",
+                "Profile",
+                params=[_param("email", "path", {"type": "string"}, True)],
+                missing=True,
+            ),
+            "/api/events": _get(
+                "System events, oldest first.",
+                "EventList",
+                params=[
+                    _param("type", "query", {"type": "string"}),
+                    _param("message_id", "query", {"type": "integer"}),
+                ],
+                bad_query=True,
+            ),
+            "/api/callbacks": _get(
+                "The raw log of processed callbacks.",
+                "CallbackList",
+                params=[
+                    _param("after", "query", {"type": "integer"}),
+                    _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                ],
+                bad_query=True,
+            ),
+            "/api/campaigns/{message_id}": _get(
+                "Campaign report for one message id.",
+                "CampaignReport",
+                params=[_param("message_id", "path", {"type": "integer"}, True)],
+                missing=True,
+            ),
+            "/api/labels/{label}": _get(
+                "Campaign report across every message of a label.",
+                "LabelReport",
+                params=[_param("label", "path", {"type": "string"}, True)],
+                missing=True,
+            ),
+            "/api/sent": _get("Messages the sender recorded as sent.", "SentList"),
+            "/api/unattributed": _get(
+                "Callback events whose meta the sender never recorded as sent.", "Unattributed"
+            ),
+            "/preferences": _preferences_item(),
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document.",
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3.1",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {"schemas": schemas},
+    }

@@ -1,0 +1,598 @@
+"""Durable storage for the receiver: raw callbacks, events, system events, profiles, sent mail.
+
+`Store` is the small interface the app and the sender depend on, so a server database can follow;
+`SQLiteStore` is the default. It runs in WAL mode with `synchronous=FULL`: `record_callback`
+returns only after the transaction is on disk, which is what lets the app answer 200 honestly.
+
+The design is event-sourced, and the log is the `callbacks` table: each accepted callback is one
+row holding its body verbatim, so committing that row commits every event in it. Everything else
+is derived from the log, in log order:
+
+- `events`, one row per accepted event, written by the projection. The first event with a given
+  (meta, type) is the one that counts; a partial unique index makes that a database rule. A retry
+  is logged (its callback, and an event row with `duplicate = 1`) but never counts twice.
+- system events and profiles, computed when read from the first-seen events through
+  `effects.RAISES` (kept in the `raises` table).
+
+The projection runs after the 200, so an ESP's burst is acknowledged at the speed of one insert
+per callback rather than one per event. It is never observed half-done: every read first projects
+what is pending (read-your-writes), a background thread projects once callbacks stop arriving or
+the backlog passes `MAX_BACKLOG`, and the `projection` row, updated in the same transaction as the
+event rows, says how far it got, so a restart resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import chain, repeat
+from pathlib import Path
+from typing import Any, Protocol
+
+from reference_impl.protocol import effects
+from reference_impl.protocol.meta import meta_columns, parse_meta
+from reference_impl.protocol.payload import Accepted, Batch, PayloadRejected, read_batch
+from reference_impl.receiver.projector import Projector
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS callbacks (
+    id INTEGER PRIMARY KEY,
+    received_at REAL NOT NULL,
+    remote_addr TEXT,
+    content_type TEXT,
+    body BLOB NOT NULL,
+    status INTEGER NOT NULL,
+    response TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    callback_id INTEGER NOT NULL REFERENCES callbacks(id),
+    position INTEGER NOT NULL,
+    grp TEXT NOT NULL,
+    type TEXT NOT NULL,
+    email TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    message_id INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    variant INTEGER NOT NULL,
+    description TEXT,
+    duplicate INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_first_seen ON events(meta, type) WHERE duplicate = 0;
+DROP INDEX IF EXISTS events_profile;
+CREATE INDEX IF NOT EXISTS events_profile_first_seen ON events(profile) WHERE duplicate = 0;
+CREATE INDEX IF NOT EXISTS events_message ON events(message_id);
+CREATE TABLE IF NOT EXISTS sent_messages (
+    id INTEGER PRIMARY KEY,
+    recipient TEXT NOT NULL,
+    meta TEXT NOT NULL UNIQUE,
+    message_id INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    variant INTEGER NOT NULL,
+    sent_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS send_failures (
+    id INTEGER PRIMARY KEY,
+    recipient TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    message_id INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    variant INTEGER NOT NULL,
+    error TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    failed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS projection (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    callback_id INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO projection VALUES (1, (SELECT coalesce(max(callback_id), 0) FROM events));
+CREATE TABLE IF NOT EXISTS raises (
+    type TEXT NOT NULL,
+    ordinal INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (type, ordinal)
+);
+CREATE VIEW IF NOT EXISTS system_events AS
+    SELECT e.id * 2 + r.ordinal AS id, r.name, e.profile, e.type AS cause, e.meta, e.message_id,
+           e.label, e.variant, e.email, e.description, NULL AS error, c.received_at AS created_at
+    FROM events AS e
+    JOIN raises AS r ON r.type = e.type
+    JOIN callbacks AS c ON c.id = e.callback_id
+    WHERE e.duplicate = 0
+    UNION ALL
+    SELECT -f.id, 'Notification Failed', f.profile, 'send_failed', f.meta, f.message_id, f.label,
+           f.variant, f.recipient, f.detail, f.error, f.failed_at
+    FROM send_failures AS f;
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RawCallback:
+    """The request as received, kept verbatim for the raw log."""
+
+    body: bytes
+    remote_addr: str | None
+    content_type: str | None
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    recipient: str
+    meta: str
+    message_id: int
+    label: str
+    variant: int
+    sent_at: float
+
+
+def profile_key(email: str) -> str:
+    """Profiles are keyed case-insensitively: `User@Example.com` and `user@example.com` are one."""
+    return email.lower()
+
+
+_EVENT_COLUMNS = (
+    "callback_id, position, grp, type, email, meta, profile, message_id, label, variant,"
+    " description, duplicate"
+)
+_WIDTH = _EVENT_COLUMNS.count(",") + 1
+_POSITION = 1
+_MAX_ROWS = 256
+PROJECTION_STEP = 8
+"""Callbacks projected per transaction: a step holds the write lock for about this many batches."""
+HANDOFF_LIMIT = 64
+"""Accepted batches kept in memory for the projection (about 0.5 MB each); past this many pending,
+the projection reads the bodies back from the log instead."""
+
+log = logging.getLogger("bounceback.store")
+
+
+@lru_cache(maxsize=32)
+def _insert_events(rows: int, first_seen: bool) -> str:
+    """One statement for `rows` events, so SQLite inserts them in a single step.
+
+    A step per event (`executemany`) hands the GIL back and forth a thousand times per batch, and
+    under concurrent requests each hand-back can wait a whole switch interval. As first-seen
+    events (`duplicate = 0`) the rows go in with ON CONFLICT DO NOTHING: the partial unique index
+    on (meta, type) skips any event already stored, by an earlier callback or earlier in this one.
+    """
+    values = ",".join(["(" + ",".join("?" * (_WIDTH - 1)) + f",{int(not first_seen)})"] * rows)
+    conflict = " ON CONFLICT DO NOTHING" if first_seen else ""
+    return f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES {values}{conflict}"
+
+
+def _chunk_sizes(count: int, most: int) -> Iterator[int]:
+    """Split `count` rows into powers of two of at most `most`: few distinct statements, each
+    prepared once and then reused from the connection's statement cache."""
+    while count:
+        rows = min(most, 1 << (count.bit_length() - 1))
+        yield rows
+        count -= rows
+
+
+def _rows_per_statement(db: sqlite3.Connection) -> int:
+    """`_MAX_ROWS`, or fewer where this SQLite binds fewer parameters (999 before 3.32)."""
+    fitting = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // (_WIDTH - 1)
+    return min(_MAX_ROWS, 1 << (fitting.bit_length() - 1))
+
+
+def _event_rows(callback_id: int, accepted: Accepted) -> list[tuple[Any, ...]]:
+    metas = meta_columns(accepted.metas)
+    return list(
+        zip(
+            repeat(callback_id),
+            accepted.positions,
+            accepted.groups,
+            accepted.types,
+            accepted.emails,
+            accepted.metas,
+            map(profile_key, metas.emails),
+            metas.message_ids,
+            metas.labels,
+            metas.variants,
+            accepted.descriptions,
+        )
+    )
+
+
+def _insert(db: sqlite3.Connection, rows: list[tuple[Any, ...]], first_seen: bool) -> None:
+    done = 0
+    for count in _chunk_sizes(len(rows), _rows_per_statement(db)):
+        chunk = rows[done : done + count]
+        db.execute(_insert_events(count, first_seen), list(chain.from_iterable(chunk)))
+        done += count
+
+
+def _project_events(db: sqlite3.Connection, callback_id: int, accepted: Accepted) -> None:
+    """Insert a callback's events: first-seen ones, then the ones the unique index skipped."""
+    rows = _event_rows(callback_id, accepted)
+    before = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+    changes = db.total_changes
+    _insert(db, rows, first_seen=True)
+    stored = db.total_changes - changes
+    if stored < len(rows):
+        _insert(db, _repeats(db, rows, before, stored), first_seen=False)
+
+
+def _repeats(
+    db: sqlite3.Connection, rows: list[tuple[Any, ...]], before: int, stored: int
+) -> list[tuple[Any, ...]]:
+    """The rows the first-seen insert skipped: retries, logged with `duplicate = 1`."""
+    if not stored:
+        return rows
+    kept = {
+        position
+        for (position,) in db.execute("SELECT position FROM events WHERE id > ?", (before,))
+    }
+    return [row for row in rows if row[_POSITION] not in kept]
+
+
+class Store(Protocol):
+    def record_callback(self, raw: RawCallback, batch: Batch) -> int: ...
+    def record_sent(self, messages: Iterable[SentMessage]) -> None: ...
+    def record_send_failure(self, recipient: str, meta: str, error: str, detail: str) -> None: ...
+    def sent_messages(self) -> list[SentMessage]: ...
+    def min_message_id(self) -> int | None: ...
+    def unattributed(self) -> list[dict[str, Any]]: ...
+    def profile(self, email: str) -> dict[str, Any] | None: ...
+    def events(self, type: str | None = None, message_id: int | None = None) -> list[dict]: ...
+    def callbacks(self, after_id: int = 0, limit: int = 100) -> list[dict[str, Any]]: ...
+    def campaign(self, message_id: int) -> dict[str, Any] | None: ...
+    def label_report(self, label: str) -> dict[str, Any] | None: ...
+    def counts(self) -> dict[str, int]: ...
+    def close(self) -> None: ...
+
+
+class SQLiteStore:
+    """SQLite behind the `Store` interface: one connection per thread, writes serialised."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._projecting = threading.Lock()
+        self._handoff: dict[int, Accepted] = {}
+        self._projector = Projector(lambda: self._project(PROJECTION_STEP))
+        db = self._connection()
+        db.executescript(SCHEMA)
+        with self._write() as db:
+            db.execute("DELETE FROM raises")
+            db.executemany(
+                "INSERT INTO raises (type, ordinal, name) VALUES (?, ?, ?)",
+                [
+                    (kind, ordinal, name)
+                    for kind, names in effects.RAISES.items()
+                    for ordinal, name in enumerate(names)
+                ],
+            )
+
+    def _connection(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(
+                self.path, isolation_level=None, timeout=30, check_same_thread=False
+            )
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.row_factory = sqlite3.Row
+            self._local.db = db
+            with self._lock:
+                self._connections.append(db)
+        return db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One writer at a time. The in-process lock wakes waiters at once, where SQLite's busy
+        handler would sleep in steps of up to 100 ms; `BEGIN IMMEDIATE` still guards against
+        writers in other processes."""
+        db = self._connection()
+        with self._write_lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                # A failed COMMIT can leave the transaction open, and this thread's next
+                # BEGIN would then fail for good.
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        self._projector.stop()
+        with self._lock:
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def record_callback(self, raw: RawCallback, batch: Batch) -> int:
+        """Commit an accepted callback to the log; its events are projected from it later.
+
+        `batch` must be what `read_batch` made of `raw.body`. The projection takes it from memory
+        while it is there and otherwise reads the body again with the same pure function, so the
+        events derived are exactly the ones the 200 reported as processed.
+        """
+        with self._write() as db:
+            callback_id = int(
+                db.execute(
+                    "INSERT INTO callbacks (received_at, remote_addr, content_type, body, status,"
+                    " response) VALUES (?, ?, ?, ?, 200, ?)",
+                    (
+                        raw.received_at,
+                        raw.remote_addr,
+                        raw.content_type,
+                        raw.body,
+                        json.dumps(batch.reply().body),
+                    ),
+                ).lastrowid
+                or 0
+            )
+        # Handed over only once committed: a rolled-back id may be given to the next callback.
+        # If the projection got here first (from the log), the next step prunes this entry.
+        with self._lock:
+            if len(self._handoff) < HANDOFF_LIMIT:
+                self._handoff[callback_id] = batch.accepted
+        self._projector.recorded()
+        return callback_id
+
+    def catch_up(self) -> None:
+        """Project every callback committed before this call; reads call this first.
+
+        Callbacks arriving meanwhile are left to the next read or the background thread: chasing
+        them could keep a read waiting for as long as a flood lasts.
+        """
+        row = self._connection().execute("SELECT max(id) FROM callbacks").fetchone()
+        target = row[0] or 0
+        while self._projected_up_to() < target and self._project(PROJECTION_STEP):
+            pass
+
+    def _projected_up_to(self) -> int:
+        return self._connection().execute("SELECT callback_id FROM projection").fetchone()[0]
+
+    def _accepted(self, callback_id: int) -> Accepted | None:
+        """The callback's accepted events: handed over in memory, or read again from the log."""
+        with self._lock:
+            accepted = self._handoff.pop(callback_id, None)
+        if accepted is not None:
+            return accepted
+        (body,) = (
+            self._connection()
+            .execute("SELECT body FROM callbacks WHERE id = ?", (callback_id,))
+            .fetchone()
+        )
+        try:
+            return read_batch(bytes(body)).accepted
+        except PayloadRejected as rejected:
+            log.error("callback %d no longer validates (%s): no events", callback_id, rejected)
+            return None
+
+    def _project(self, limit: int) -> int:
+        """Project up to `limit` callbacks in one transaction; return how many there were.
+
+        The events are gathered before taking the write lock and the step is small, so callbacks
+        arriving meanwhile wait for a few inserts at most. If another thread projected the same
+        callbacks first, this step writes nothing. A stored body the current rules refuse
+        (possible only after an upgrade changed them) yields no events and is logged; the log
+        itself is never rewritten.
+
+        One thread of this process projects at a time: a read catching up while the background
+        thread is mid-step waits for that step instead of deriving the same callbacks again.
+        """
+        with self._projecting:
+            return self._project_step(limit)
+
+    def _project_step(self, limit: int) -> int:
+        done = self._projected_up_to()
+        pending = [
+            callback_id
+            for (callback_id,) in self._connection().execute(
+                "SELECT id FROM callbacks WHERE id > ? ORDER BY id LIMIT ?", (done, limit)
+            )
+        ]
+        if not pending:
+            self._forget_handoff(up_to=done)
+            return 0
+        derived = [(callback_id, self._accepted(callback_id)) for callback_id in pending]
+        with self._write() as db:
+            if self._projected_up_to() != done:
+                return len(pending)
+            for callback_id, accepted in derived:
+                if accepted is not None:
+                    _project_events(db, callback_id, accepted)
+            db.execute("UPDATE projection SET callback_id = ?", (pending[-1],))
+        self._forget_handoff(up_to=pending[-1])
+        return len(pending)
+
+    def _forget_handoff(self, up_to: int) -> None:
+        """Drop batches already projected, by this thread, another one or another process."""
+        with self._lock:
+            for callback_id in [key for key in self._handoff if key <= up_to]:
+                del self._handoff[callback_id]
+
+    def record_sent(self, messages: Iterable[SentMessage]) -> None:
+        rows = [
+            (m.recipient, m.meta, m.message_id, m.label, m.variant, m.sent_at) for m in messages
+        ]
+        with self._write() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO sent_messages (recipient, meta, message_id, label,"
+                " variant, sent_at) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def record_send_failure(self, recipient: str, meta: str, error: str, detail: str) -> None:
+        """A message that never reached the ESP raises Notification Failed with that Error."""
+        parsed = parse_meta(meta)
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO send_failures (recipient, profile, meta, message_id, label, variant,"
+                " error, detail, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    recipient,
+                    profile_key(parsed.email),
+                    meta,
+                    parsed.message_id,
+                    parsed.label,
+                    parsed.variant,
+                    error,
+                    detail,
+                    time.time(),
+                ),
+            )
+
+    def sent_messages(self) -> list[SentMessage]:
+        rows = self._connection().execute(
+            "SELECT recipient, meta, message_id, label, variant, sent_at FROM sent_messages"
+            " ORDER BY id"
+        )
+        return [SentMessage(*row) for row in rows]
+
+    def min_message_id(self) -> int | None:
+        """The lowest message id sent so far, so a new campaign can count down from below it."""
+        return self._connection().execute("SELECT min(message_id) FROM sent_messages").fetchone()[0]
+
+    def unattributed(self) -> list[dict[str, Any]]:
+        """Callback events whose meta was never recorded as sent: misattributed or forged."""
+        self.catch_up()
+        rows = self._connection().execute(
+            "SELECT e.callback_id, e.position, e.type, e.email, e.meta FROM events AS e"
+            " LEFT JOIN sent_messages AS s ON s.meta = e.meta"
+            " WHERE s.id IS NULL ORDER BY e.callback_id, e.position"
+        )
+        return [dict(row) for row in rows]
+
+    def profile(self, email: str) -> dict[str, Any] | None:
+        """Subscription state and history; unsubscribing is sticky, nothing re-subscribes."""
+        self.catch_up()
+        rows = self._connection().execute(
+            "SELECT e.type, e.meta, c.received_at FROM events AS e"
+            " JOIN callbacks AS c ON c.id = e.callback_id"
+            " WHERE e.profile = ? AND e.duplicate = 0 ORDER BY e.id",
+            (profile_key(email),),
+        )
+        history = []
+        subscribed = True
+        for kind, meta, at in rows:
+            subscribed = subscribed and kind not in effects.UNSUBSCRIBING
+            history.append({"at": at, "cause": kind, "meta": meta, "subscribed": subscribed})
+        if not history:
+            return None
+        return {
+            "email": profile_key(email),
+            "subscribed": subscribed,
+            "updated_at": history[-1]["at"],
+            "history": history,
+        }
+
+    def events(self, type: str | None = None, message_id: int | None = None) -> list[dict]:
+        """System events in the order they were raised; `type` filters on the causing type."""
+        self.catch_up()
+        sql = "SELECT * FROM system_events WHERE 1 = 1"
+        args: list[Any] = []
+        if type is not None:
+            sql += " AND cause = ?"
+            args.append(type)
+        if message_id is not None:
+            sql += " AND message_id = ?"
+            args.append(message_id)
+        rows = self._connection().execute(sql + " ORDER BY created_at, abs(id)", args)
+        return [_system_event(row) for row in rows]
+
+    def callbacks(self, after_id: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self._connection().execute(
+            "SELECT * FROM callbacks WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+        )
+        return [
+            {
+                "id": row["id"],
+                "received_at": row["received_at"],
+                "remote_addr": row["remote_addr"],
+                "content_type": row["content_type"],
+                "body": bytes(row["body"]).decode("utf-8", "replace"),
+                "status": row["status"],
+                "response": json.loads(row["response"]),
+            }
+            for row in rows
+        ]
+
+    def _report(self, column: str, value: Any) -> dict[str, Any] | None:
+        self.catch_up()
+        db = self._connection()
+        counts = dict.fromkeys(effects.REPORT_COUNTERS, 0)
+        duplicates = 0
+        for kind, duplicate, count in db.execute(
+            f"SELECT type, duplicate, count(*) FROM events WHERE {column} = ?"
+            " GROUP BY type, duplicate",
+            (value,),
+        ):
+            if duplicate:
+                duplicates += count
+            else:
+                counts[kind] = count
+        counts[effects.SEND_FAILED] = db.execute(
+            f"SELECT count(*) FROM send_failures WHERE {column} = ?", (value,)
+        ).fetchone()[0]
+        sent = db.execute(
+            f"SELECT count(*) FROM sent_messages WHERE {column} = ?", (value,)
+        ).fetchone()[0]
+        if not (sent or duplicates or any(counts.values())):
+            return None
+        return {"sent": sent, "counts": counts, "duplicates_ignored": duplicates}
+
+    def campaign(self, message_id: int) -> dict[str, Any] | None:
+        report = self._report("message_id", message_id)
+        return None if report is None else {"message_id": message_id, **report}
+
+    def label_report(self, label: str) -> dict[str, Any] | None:
+        report = self._report("label", label)
+        return None if report is None else {"label": label, **report}
+
+    def counts(self) -> dict[str, int]:
+        self.catch_up()
+        db = self._connection()
+        queries = {
+            "callbacks": "SELECT count(*) FROM callbacks",
+            "events": "SELECT count(*) FROM events",
+            "system_events": "SELECT count(*) FROM system_events",
+            "profiles": "SELECT count(DISTINCT profile) FROM events WHERE duplicate = 0",
+            "sent_messages": "SELECT count(*) FROM sent_messages",
+        }
+        return {name: db.execute(sql).fetchone()[0] for name, sql in queries.items()}
+
+
+def _system_event(row: sqlite3.Row) -> dict[str, Any]:
+    cause = effects.Cause(
+        row["cause"],
+        row["description"],
+        row["email"],
+        row["message_id"],
+        row["label"],
+        row["variant"],
+        row["error"],
+    )
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "profile": row["profile"],
+        "type": row["cause"],
+        "meta": row["meta"],
+        "message_id": row["message_id"],
+        "label": row["label"],
+        "variant": row["variant"],
+        "created_at": row["created_at"],
+        "properties": effects.properties(row["name"], cause),
+    }

@@ -1,0 +1,1 @@
+"""The fake ESP: SMTP in (aiosmtpd), scenario-driven outcomes, spool, callbacks out."""

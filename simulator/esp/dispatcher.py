@@ -1,0 +1,193 @@
+"""The callback dispatcher: one thread that turns spooled events into batches and POSTs them.
+
+Delivery is at-least-once: a batch stays pending in the spool until a receiver answers it. A 5xx,
+a timeout or a refused connection is retried on the scenario's schedule (Mailgun's by default,
+PROTOCOL.md section 7) with jitter; a 4xx is final and reported, as Mailgun does with a 406.
+Every response is checked against PROTOCOL.md section 4 and each difference is logged and stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from simulator.esp.outcomes import rng_for
+from simulator.esp.scenario import CallbackSettings
+from simulator.esp.spool import ABANDONED, DELIVERED, PENDING, REJECTED, DueBatch, SpoolReader
+from simulator.protocol.checks import check_response
+from simulator.protocol.payloads import BuiltBatch, SpooledEvent, build_batch
+
+log = logging.getLogger("simulator.esp.dispatcher")
+
+USER_AGENT = "bounceback-fake-esp/0.1"
+POLL_SECONDS = 0.25
+# Commits wake the dispatcher, but under load that would mean a spool query per commit; passes
+# are at least this far apart, which bounds its share of the GIL against the SMTP loop.
+MIN_PASS_SECONDS = 0.05
+REJECTED_NOT_RETRIED = "callback batch %d refused with %d: not retried (4xx is final)"
+RETRYING = "callback batch %d: %s; retry %d of %d in %.2fs"
+GIVING_UP = "callback batch %d: %s; retry schedule exhausted after %d attempts, abandoned"
+PROTOCOL_DIFFERENCE = "callback batch %d: response differs from PROTOCOL.md section 4: %s"
+
+
+def retry_delay(
+    schedule: tuple[float, ...], attempt: int, jitter: float, rng: random.Random
+) -> float | None:
+    """Seconds to wait before retry number `attempt` (1-based), or None when out of retries."""
+    if attempt > len(schedule):
+        return None
+    base = schedule[attempt - 1]
+    return max(0.0, base * (1.0 + rng.uniform(-jitter, jitter)))
+
+
+class Dispatcher:
+    """Owns the dispatcher thread; `wake()` nudges it when new events were committed."""
+
+    def __init__(
+        self,
+        spool_path: str | Path,
+        callback_url: str,
+        settings: CallbackSettings,
+        seed: int,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> None:
+        self.spool_path = spool_path
+        self.callback_url = callback_url
+        self.settings = settings
+        self.seed = seed
+        self.poll_seconds = poll_seconds
+        self._jitter_rng = random.Random(seed)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        # Events committed since the last pass counted the due ones, and how many more a batch
+        # still needed then (0: nothing was pending, so any commit starts the batch delay).
+        self._committed = 0
+        self._room = 0
+        self._thread = threading.Thread(target=self._run, name="callback-dispatcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join()
+
+    def wake(self, events: int = 1) -> None:
+        """Nudge the thread after a commit of `events` new events, if they can matter now.
+
+        Every SMTP group commit calls this. A pass per commit would cost the SMTP loop a GIL
+        hand-over each time for nothing: while events are pending the thread already sleeps only
+        until the oldest one's batch delay ends, so it is woken early only when the commits may
+        have filled a batch, or when nothing was pending (these events start the delay).
+        """
+        with self._lock:
+            self._committed += events
+            if self._committed < self._room:
+                return
+        self._wake.set()
+
+    def _counted(self, count: int, size: int) -> None:
+        """Record what a pass saw: `count` due events, batches of `size`."""
+        with self._lock:
+            self._room = size - count if count else 0
+
+    def _build(self, events: list[SpooledEvent]) -> BuiltBatch:
+        """The batch, shuffled (if the scenario says so) by a stream seeded by its first event."""
+        first_id = events[0][0]
+        reorder = rng_for(self.seed, "reorder", str(first_id)) if self.settings.reorder else None
+        return build_batch(events, reorder)
+
+    def _next_size(self, reader: SpoolReader) -> int:
+        made = reader.batch_count()
+        sizes = self.settings.batch_sizes
+        return sizes[made % len(sizes)]
+
+    def _make_batches(self, reader: SpoolReader, now: float) -> None:
+        with self._lock:
+            self._committed = 0
+        while True:
+            count, oldest = reader.due_events(now)
+            if not count:
+                self._counted(0, 0)
+                return
+            size = self._next_size(reader)
+            if count < size and now - oldest < self.settings.delay:
+                self._counted(count, size)
+                return
+            batch_id = reader.claim_batch(size, now, self._build)
+            log.info("callback batch %s: %d event(s) queued", batch_id, min(count, size))
+
+    def _send(self, reader: SpoolReader, client: httpx.Client, batch: DueBatch) -> None:
+        body = batch.body.encode("utf-8")
+        status: int | None = None
+        text: str | None = None
+        error: str | None = None
+        try:
+            response = client.post(self.callback_url, content=body)
+            status, text = response.status_code, response.text
+        except httpx.TimeoutException as exc:
+            error = f"timeout ({type(exc).__name__})"
+        except httpx.TransportError as exc:
+            error = f"connection failed ({type(exc).__name__}: {exc})"
+        problems: list[str] = []
+        if status is not None and text is not None and status >= 200:
+            problems = check_response(batch.payload, batch.expected, status, text)
+            for problem in problems:
+                log.warning(PROTOCOL_DIFFERENCE, batch.id, problem)
+        now = time.time()
+        if status is not None and 200 <= status < 300:
+            reader.record_attempt(batch.id, status, None, text, problems, DELIVERED, now)
+            log.info("callback batch %d delivered: %d", batch.id, status)
+            return
+        if status is not None and 300 <= status < 500:
+            reader.record_attempt(batch.id, status, None, text, problems, REJECTED, now)
+            log.warning(REJECTED_NOT_RETRIED, batch.id, status)
+            return
+        reason = error or f"HTTP {status}"
+        attempt = batch.attempts + 1
+        schedule = self.settings.retry_schedule
+        delay = retry_delay(schedule, attempt, self.settings.jitter, self._jitter_rng)
+        if delay is None:
+            reader.record_attempt(batch.id, status, error, text, problems, ABANDONED, now)
+            log.error(GIVING_UP, batch.id, reason, attempt)
+            return
+        reader.record_attempt(batch.id, status, error, text, problems, PENDING, now + delay)
+        log.warning(RETRYING, batch.id, reason, attempt, len(schedule), delay)
+
+    def _sleep_seconds(self, reader: SpoolReader) -> float:
+        event_due, batch_due = reader.next_due()
+        candidates = [batch_due] if batch_due is not None else []
+        if event_due is not None:
+            # A partly filled batch waits `delay` after its oldest event before it is sent.
+            candidates.append(event_due + self.settings.delay)
+        if not candidates:
+            return self.poll_seconds
+        return min(self.poll_seconds, max(0.005, min(candidates) - time.time()))
+
+    def _run(self) -> None:
+        reader = SpoolReader(self.spool_path)
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+        with httpx.Client(timeout=self.settings.timeout, headers=headers) as client:
+            while not self._stop.is_set():
+                try:
+                    now = time.time()
+                    self._make_batches(reader, now)
+                    for batch in reader.due_batches(now):
+                        if self._stop.is_set():
+                            break
+                        self._send(reader, client, batch)
+                    pause = self._sleep_seconds(reader)
+                except Exception:
+                    log.exception("dispatcher pass failed; retrying after %.2fs", POLL_SECONDS)
+                    pause = POLL_SECONDS
+                self._stop.wait(min(pause, MIN_PASS_SECONDS))
+                self._wake.wait(max(0.0, pause - MIN_PASS_SECONDS))
+                self._wake.clear()
+        reader.close()

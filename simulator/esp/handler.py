@@ -1,0 +1,312 @@
+"""The aiosmtpd handler: SMTP stages, faults, and handing accepted mail to the spool.
+
+Thin by design: every decision (fault, outcome, description, mutation) comes from the pure
+modules; this only applies it to the session and awaits the spool commit before DATA's 250, so
+mail the client believes accepted always has its events on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import random
+from typing import Any
+
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from simulator.esp.faults import CONNECT_REFUSED_REPLY, Fault, StageFaults, stage_faults
+from simulator.esp.headers import (
+    decode_encoded_words,
+    extract_header,
+    has_encoded_word,
+    message_key,
+)
+from simulator.esp.mangling import MetaManglingError, mangle
+from simulator.esp.outcomes import Decider, rng_for
+from simulator.esp.scenario import DELIVERED, Scenario
+from simulator.esp.spool import EventRecord, MessageRecord, SpoolWriter
+from simulator.protocol.payloads import FAILED, SUCCESS
+
+log = logging.getLogger("simulator.smtp")
+
+OK = "250 2.0.0 OK"
+QUEUED = "250 2.0.0 OK: queued as {id}"
+TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
+SPOOL_FAILED = "451 4.3.0 Spool unavailable, try again later"
+NO_META = "message from %s has no X-CleverTap_META: accepted, its callbacks carry no meta"
+UNDECODABLE_META = "X-CleverTap_META from %s is not UTF-8; undecodable bytes replaced"
+ENCODED_META = (
+    "X-CleverTap_META from %s contains an RFC 2047 encoded-word: echoed as written, not decoded"
+    " (scenario callbacks.meta_encoded_words = 'echo'); a sender should not encode a meta that"
+    " fits a line (e.g. Python: policy.SMTP.clone(max_line_length=998))"
+)
+UNDECODED_META = (
+    "X-CleverTap_META from %s contains an RFC 2047 encoded-word but is not made only of valid"
+    " encoded-words: echoed as written"
+)
+DECODED_META = "X-CleverTap_META from %s was RFC 2047 encoded-words: decoded (%d -> %d bytes)"
+MANGLED_META = "X-CleverTap_META from %s echoed mangled (callbacks.meta_mangling = %r): %r -> %r"
+UNMANGLEABLE_META = "X-CleverTap_META from %s echoed unchanged: %s (callbacks.meta_mangling = %r)"
+DROPPED_EVENT = "event for %s dropped, never reported (drop_rate of the scenario or its rule)"
+STALL_FOREVER = 3600.0
+
+
+class FaultySMTP(SMTP):
+    """aiosmtpd's SMTP with one extra stage, `connect`, before the greeting."""
+
+    async def _handle_client(self) -> None:
+        if await self.event_handler.on_connect(self):
+            await super()._handle_client()
+
+
+class ESPHandler:
+    """aiosmtpd handler hooks (`async handle_<VERB>`) for the fake ESP.
+
+    aiosmtpd awaits a `handle_<VERB>` hook for every command the handler has one for (it lists
+    them with `dir()` per session), and each costs coroutines even when it only passes through.
+    So a stage that cannot fault under the scenario gets no hook: HELO/EHLO, AUTH and MAIL keep
+    aiosmtpd's own handling unless the scenario has faults there (coded addresses count for MAIL).
+    RCPT (the recipient limit) and DATA (the spool) always have one.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int,
+        writer: SpoolWriter,
+        credentials: dict[str, str] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.decider = Decider(scenario, seed)
+        self.writer = writer
+        self.credentials = dict(credentials or {})
+        smtp = scenario.smtp
+        self.stages = stage_faults(smtp.faults, smtp.address_faults)
+        # Faults matched on the login name answer inside the authenticator, not in handle_AUTH.
+        self._login_faults = StageFaults.of(smtp.faults, "auth", coded=False)
+        self._max_recipients = smtp.max_recipients
+        self._fault_rng: random.Random = rng_for(seed, "faults")
+        if "helo" in self.stages:
+            self.handle_HELO = self._helo
+            self.handle_EHLO = self._ehlo
+        if "auth" in self.stages and self.stages["auth"].rated:
+            self.handle_AUTH = self._auth
+        if "mail" in self.stages:
+            self.handle_MAIL = self._mail
+
+    def _fault(self, stage: str, addresses: tuple[str, ...] = ()) -> Fault | None:
+        faults = self.stages.get(stage)
+        return None if faults is None else faults.pick(addresses, self._fault_rng)
+
+    async def _apply(self, server: SMTP, stage: str, fault: Fault) -> str | None:
+        """Carry out a fault: the reply to send instead, or None to go on normally."""
+        log.info("fault at %s: %s %s", stage, fault.action, fault.reply or "")
+        if fault.action == "delay":
+            await asyncio.sleep(fault.seconds)
+            return None
+        if fault.action == "drop":
+            if server.transport is not None:
+                server.transport.close()
+            # Closing cancels this session's task; wait to be cancelled rather than reply.
+            await asyncio.sleep(STALL_FOREVER)
+        if fault.action == "stall":
+            await asyncio.sleep(fault.seconds)
+        return fault.reply
+
+    async def on_connect(self, server: SMTP) -> bool:
+        """The `connect` stage: refuse (554 greeting), drop, delay or stall before the greeting."""
+        fault = self._fault("connect")
+        if fault is None:
+            return True
+        if fault.action in ("delay", "stall"):
+            await asyncio.sleep(fault.seconds)
+            if fault.action == "delay":
+                return True
+        if fault.action != "drop":
+            await server.push(fault.reply or CONNECT_REFUSED_REPLY)
+        if server.transport is not None:
+            server.transport.close()
+        return False
+
+    async def _helo(self, server: SMTP, session: Session, envelope: Envelope, hostname: str) -> str:
+        """handle_HELO, installed only when the scenario has `helo` faults."""
+        fault = self._fault("helo")
+        if fault is not None and (reply := await self._apply(server, "helo", fault)) is not None:
+            return reply
+        session.host_name = hostname
+        return f"250 {server.hostname}"
+
+    async def _ehlo(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        """handle_EHLO, installed only when the scenario has `helo` faults."""
+        fault = self._fault("helo")
+        if fault is not None and (reply := await self._apply(server, "helo", fault)) is not None:
+            return [reply]
+        session.host_name = hostname
+        return responses
+
+    async def _auth(
+        self, server: SMTP, session: Session, envelope: Envelope, args: list[str]
+    ) -> Any:
+        """handle_AUTH, installed only when the scenario has `auth` faults by rate."""
+        fault = self._fault("auth")
+        if fault is None:
+            return MISSING
+        reply = await self._apply(server, "auth", fault)
+        return MISSING if reply is None else reply
+
+    def authenticate(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        mechanism: str,
+        auth_data: Any,
+    ) -> AuthResult:
+        """aiosmtpd authenticator for PLAIN and LOGIN; with no credentials configured, any."""
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False, message=AUTH_INVALID)
+        login = auth_data.login.decode("utf-8", "replace")
+        # A fault matched on the login name (rate-based AUTH faults are applied in handle_AUTH).
+        fault = self._login_faults.pick((login,))
+        if fault is not None and fault.reply is not None:
+            log.info("fault at auth for %r: %s", login, fault.reply)
+            return AuthResult(success=False, handled=False, message=fault.reply)
+        if not self.credentials:
+            return AuthResult(success=True, auth_data=login)
+        expected = self.credentials.get(login)
+        if expected is not None and hmac.compare_digest(
+            expected.encode("utf-8"), auth_data.password
+        ):
+            return AuthResult(success=True, auth_data=login)
+        log.info("AUTH %s refused for %r", mechanism, login)
+        return AuthResult(success=False, handled=False, message=AUTH_INVALID)
+
+    async def _mail(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        """handle_MAIL, installed only when the sender address can fault (rules or coded)."""
+        fault = self._fault("mail", (address,))
+        if fault is not None and (reply := await self._apply(server, "mail", fault)) is not None:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return OK
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self._max_recipients:
+            return TOO_MANY_RECIPIENTS
+        fault = self._fault("rcpt", (address,))
+        if fault is not None and (reply := await self._apply(server, "rcpt", fault)) is not None:
+            return reply
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return OK
+
+    def _unencoded(self, value: bytes, peer: str) -> bytes:
+        """The scenario's choice for a meta carried as RFC 2047 encoded-words: decode or echo."""
+        if not has_encoded_word(value):
+            return value
+        if self.scenario.callbacks.meta_encoded_words == "decode":
+            decoded = decode_encoded_words(value)
+            if decoded is not None:
+                log.info(DECODED_META, peer, len(value), len(decoded))
+                return decoded
+            log.warning(UNDECODED_META, peer)
+            return value
+        log.warning(ENCODED_META, peer)
+        return value
+
+    def _mangled(self, meta: str, peer: str) -> str:
+        """The meta as the scenario's (mis)behaving vendor echoes it; the key stays the original."""
+        mode = self.scenario.callbacks.meta_mangling
+        try:
+            echoed = mangle(meta, mode)
+        except MetaManglingError as exc:
+            log.warning(UNMANGLEABLE_META, peer, exc, mode)
+            return meta
+        if echoed != meta:
+            log.info(MANGLED_META, peer, mode, meta[:80], echoed[:80])
+        return echoed
+
+    def _record(self, session: Session, envelope: Envelope, raw: bytes) -> MessageRecord:
+        peer = f"{session.peer[0]}:{session.peer[1]}" if session.peer else "?"
+        meta_bytes = extract_header(raw)
+        meta: str | None = None
+        if meta_bytes is None:
+            log.info(NO_META, peer)
+        else:
+            meta_bytes = self._unencoded(meta_bytes, peer)
+            try:
+                meta = meta_bytes.decode("utf-8")
+            except UnicodeDecodeError:
+                log.warning(UNDECODABLE_META, peer)
+                meta = meta_bytes.decode("utf-8", "replace")
+        key = message_key(raw, meta_bytes)
+        callbacks = self.scenario.callbacks
+        # The spool's message record keeps the meta as received; only the events carry the echo.
+        echoed = None if meta is None else self._mangled(meta, peer)
+        events = []
+        for recipient in envelope.rcpt_tos:
+            decision = self.decider.decide(key, recipient)
+            if decision.dropped:
+                log.info(DROPPED_EVENT, recipient)
+                continue
+            if meta is None and callbacks.missing_meta == "drop":
+                continue
+            if decision.outcome == DELIVERED and not callbacks.report_delivered:
+                continue
+            events.append(
+                EventRecord(
+                    group=SUCCESS if decision.outcome == DELIVERED else FAILED,
+                    type=decision.outcome,
+                    email=recipient,
+                    meta=echoed,
+                    description=decision.description,
+                    mutation=decision.mutation,
+                    extra_keys=decision.extra_keys,
+                    duplicate_after=callbacks.duplicate_delay if decision.duplicate else None,
+                )
+            )
+        return MessageRecord(
+            peer=peer,
+            mail_from=envelope.mail_from or "",
+            recipients=tuple(envelope.rcpt_tos),
+            meta=meta,
+            message_key=key,
+            size=len(raw),
+            events=tuple(events),
+        )
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        fault = self._fault("data", tuple(envelope.rcpt_tos))
+        if fault is not None and (reply := await self._apply(server, "data", fault)) is not None:
+            return reply
+        raw = envelope.original_content or b""
+        record = self._record(session, envelope, raw)
+        try:
+            message_id = await self.writer.submit(record)
+        except Exception:
+            log.exception("spool write failed; the client is told to retry")
+            return SPOOL_FAILED
+        return QUEUED.format(id=message_id)

@@ -1,0 +1,352 @@
+"""Scenario files: TOML that says what the fake ESP does with each recipient, stage and callback.
+
+Loading validates everything up front, so a typo in a scenario fails at start with the file, the
+key and the reason, instead of silently producing a run that tests nothing. The format and every
+key are described in docs/simulator.md.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+OUTCOMES = ("delivered", "hard_bounce", "soft_bounce", "spam", "unsubscribed")
+DELIVERED = "delivered"
+MUTATIONS = ("drop_meta", "drop_type", "unknown_type", "malformed_email")
+STAGES = ("connect", "helo", "auth", "mail", "rcpt", "data")
+ACTIONS = ("reply", "drop", "stall", "delay")
+MISSING_META_POLICIES = ("omit", "drop")
+ENCODED_META_POLICIES = ("decode", "echo")
+META_MANGLINGS = ("none", "python-email")
+MAX_BATCH = 1000
+# A deliberately oversized batch is allowed (for the 1001 limit test), but not absurd ones.
+MAX_OVERSIZE_BATCH = 5000
+MAX_MESSAGE_SIZE_CEILING = 50 * 1024 * 1024
+DEFAULT_MESSAGE_SIZE = 10 * 1024 * 1024
+DEFAULT_MAX_RECIPIENTS = 1000
+# Mailgun's webhook retry schedule (PROTOCOL.md section 7): 5m, 10m, 15m, 1h, 2h, 4h.
+MAILGUN_SCHEDULE = (300.0, 600.0, 900.0, 3600.0, 7200.0, 14400.0)
+DEFAULT_JITTER = 0.1
+DEFAULT_TIMEOUT = 10.0
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
+_REPLY = re.compile(r"[2-5][0-9]{2}( .*)?")
+
+
+class ScenarioError(ValueError):
+    """A scenario file is unreadable or has a bad key; the message names file, key and reason."""
+
+    def __init__(self, source: str, key: str, reason: str) -> None:
+        super().__init__(f"{source}: key {key!r}: {reason}")
+        self.source = source
+        self.key = key
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class AddressRule:
+    """Force an outcome for matching addresses, SES mailbox-simulator style."""
+
+    match: str
+    outcome: str
+    description: str | None = None
+    # Overrides callbacks.drop_rate for matching addresses (None: the scenario-wide rate).
+    drop_rate: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRule:
+    """Answer one SMTP stage with a fault, for matching addresses or at a rate."""
+
+    stage: str
+    action: str = "reply"
+    reply: str | None = None
+    rate: float = 0.0
+    match: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    max_message_size: int = DEFAULT_MESSAGE_SIZE
+    max_recipients: int = DEFAULT_MAX_RECIPIENTS
+    address_faults: bool = True
+    faults: tuple[FaultRule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackSettings:
+    batch_sizes: tuple[int, ...] = (MAX_BATCH,)
+    delay: float = 0.5
+    duplicate_rate: float = 0.0
+    duplicate_delay: float = 0.5
+    reorder: bool = False
+    report_delivered: bool = True
+    missing_meta: str = "omit"
+    meta_encoded_words: str = "decode"
+    meta_mangling: str = "none"
+    drop_rate: float = 0.0
+    mutations: dict[str, float] = field(default_factory=dict)
+    extra_keys_rate: float = 0.0
+    retry_schedule: tuple[float, ...] = MAILGUN_SCHEDULE
+    jitter: float = DEFAULT_JITTER
+    timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    description: str
+    source: str
+    outcomes: dict[str, float]
+    rules: tuple[AddressRule, ...] = ()
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    callbacks: CallbackSettings = field(default_factory=CallbackSettings)
+
+
+class _Reader:
+    """Typed access to one TOML table that remembers where it is, for error messages."""
+
+    def __init__(self, source: str, prefix: str, table: Any) -> None:
+        if not isinstance(table, dict):
+            raise ScenarioError(source, prefix, f"must be a table, got {type(table).__name__}")
+        self.source = source
+        self.prefix = prefix
+        self.table = table
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def fail(self, name: str, reason: str) -> ScenarioError:
+        return ScenarioError(self.source, self.key(name), reason)
+
+    def only(self, *allowed: str) -> None:
+        for name in self.table:
+            if name not in allowed:
+                raise self.fail(name, f"unknown key; allowed keys are {', '.join(allowed)}")
+
+    def sub(self, name: str) -> _Reader:
+        return _Reader(self.source, self.key(name), self.table.get(name, {}))
+
+    def string(self, name: str, default: str | None = None, choices: tuple[str, ...] = ()) -> Any:
+        value = self.table.get(name, default)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self.fail(name, f"must be a string, got {value!r}")
+        if choices and value not in choices:
+            raise self.fail(name, f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def number(self, name: str, default: float, low: float = 0.0, high: float = math.inf) -> float:
+        value = self.table.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(name, f"must be a number, got {value!r}")
+        if not low <= value <= high or math.isnan(value):
+            raise self.fail(name, f"{value!r} is outside [{low}, {high}]")
+        return float(value)
+
+    def rate(self, name: str, default: float = 0.0) -> float:
+        return self.number(name, default, 0.0, 1.0)
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        value = self.table.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(name, f"must be an integer, got {value!r}")
+        if not low <= value <= high:
+            raise self.fail(name, f"{value} is outside [{low}, {high}]")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.table.get(name, default)
+        if not isinstance(value, bool):
+            raise self.fail(name, f"must be true or false, got {value!r}")
+        return value
+
+    def tables(self, name: str) -> list[_Reader]:
+        value = self.table.get(name, [])
+        if not isinstance(value, list):
+            raise self.fail(name, "must be an array of tables ([[...]])")
+        return [
+            _Reader(self.source, f"{self.key(name)}[{i}]", item) for i, item in enumerate(value)
+        ]
+
+
+def _outcomes(reader: _Reader, has_rules: bool) -> dict[str, float]:
+    reader.only(*OUTCOMES)
+    rates = {name: reader.rate(name) for name in OUTCOMES}
+    total = sum(rates.values())
+    if not reader.table and has_rules:
+        # An address-rules-only scenario (ses-simulator): unmatched addresses are delivered.
+        return {name: (1.0 if name == DELIVERED else 0.0) for name in OUTCOMES}
+    if not math.isclose(total, 1.0, abs_tol=1e-9):
+        raise ScenarioError(
+            reader.source, reader.prefix, f"rates must sum to 1, they sum to {total:.6g}"
+        )
+    return rates
+
+
+def _rules(reader: _Reader) -> tuple[AddressRule, ...]:
+    rules = []
+    for rule in reader.tables("rules"):
+        rule.only("match", "outcome", "description", "drop_rate")
+        match = rule.string("match")
+        if not match:
+            raise rule.fail("match", "is required: an address pattern such as 'bounce@'")
+        outcome = rule.string("outcome", choices=OUTCOMES)
+        if outcome is None:
+            raise rule.fail("outcome", f"is required, one of {', '.join(OUTCOMES)}")
+        drop_rate = rule.rate("drop_rate") if "drop_rate" in rule.table else None
+        rules.append(AddressRule(match.lower(), outcome, rule.string("description"), drop_rate))
+    return tuple(rules)
+
+
+def _fault(reader: _Reader) -> FaultRule:
+    reader.only("stage", "action", "reply", "rate", "match", "seconds")
+    stage = reader.string("stage", choices=STAGES)
+    if stage is None:
+        raise reader.fail("stage", f"is required, one of {', '.join(STAGES)}")
+    action = reader.string("action", "reply", choices=ACTIONS)
+    reply = reader.string("reply")
+    if action == "reply" and reply is None:
+        raise reader.fail("reply", "is required when action = 'reply' (e.g. '451 4.3.0 Try later')")
+    if reply is not None and not _REPLY.fullmatch(reply):
+        raise reader.fail("reply", f"{reply!r} is not an SMTP reply ('<code> <text>')")
+    rate = reader.rate("rate")
+    match = reader.string("match")
+    if rate == 0.0 and not match:
+        raise reader.fail("rate", "a fault needs a rate above 0 or a match pattern")
+    if match and stage in ("connect", "helo"):
+        raise reader.fail("match", f"stage {stage!r} happens before any address is known")
+    if match and stage == "auth" and action != "reply":
+        raise reader.fail("action", "a matched AUTH fault (on the login) can only reply")
+    seconds = reader.number("seconds", 0.0, 0.0, 3600.0)
+    if action in ("stall", "delay") and seconds <= 0:
+        raise reader.fail("seconds", f"action {action!r} needs seconds > 0")
+    return FaultRule(stage, action, reply, rate, match.lower() if match else None, seconds)
+
+
+def _smtp(reader: _Reader) -> SmtpSettings:
+    reader.only("max_message_size", "max_recipients", "address_faults", "faults")
+    return SmtpSettings(
+        max_message_size=reader.integer(
+            "max_message_size", DEFAULT_MESSAGE_SIZE, 1024, MAX_MESSAGE_SIZE_CEILING
+        ),
+        max_recipients=reader.integer("max_recipients", DEFAULT_MAX_RECIPIENTS, 1, 100_000),
+        address_faults=reader.boolean("address_faults", True),
+        faults=tuple(_fault(item) for item in reader.tables("faults")),
+    )
+
+
+def _batch_sizes(reader: _Reader) -> tuple[int, ...]:
+    value = reader.table.get("batch_size", MAX_BATCH)
+    sizes = value if isinstance(value, list) else [value]
+    if not sizes:
+        raise reader.fail("batch_size", "must not be an empty list")
+    for size in sizes:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise reader.fail("batch_size", f"{size!r} is not a positive integer")
+        if size > MAX_OVERSIZE_BATCH:
+            raise reader.fail("batch_size", f"{size} is above {MAX_OVERSIZE_BATCH}")
+    return tuple(sizes)
+
+
+def _schedule(reader: _Reader) -> tuple[float, ...]:
+    value = reader.table.get("retry_schedule", list(MAILGUN_SCHEDULE))
+    if not isinstance(value, list):
+        raise reader.fail("retry_schedule", "must be a list of seconds, e.g. [300, 600, 900]")
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int | float) or item < 0:
+            raise reader.fail("retry_schedule", f"{item!r} is not a number of seconds >= 0")
+    return tuple(float(item) for item in value)
+
+
+def _callbacks(reader: _Reader) -> CallbackSettings:
+    reader.only(
+        "batch_size",
+        "delay",
+        "duplicate_rate",
+        "duplicate_delay",
+        "reorder",
+        "report_delivered",
+        "missing_meta",
+        "meta_encoded_words",
+        "meta_mangling",
+        "drop_rate",
+        "mutations",
+        "retry_schedule",
+        "jitter",
+        "timeout",
+    )
+    mutations_reader = reader.sub("mutations")
+    mutations_reader.only(*MUTATIONS, "extra_keys")
+    mutations = {name: mutations_reader.rate(name) for name in MUTATIONS}
+    if sum(mutations.values()) > 1.0 + 1e-9:
+        raise reader.fail("mutations", "the rates of the failing mutations must sum to at most 1")
+    encoded_words = reader.string("meta_encoded_words", "decode", choices=ENCODED_META_POLICIES)
+    mangling = reader.string("meta_mangling", "none", choices=META_MANGLINGS)
+    if mangling == "python-email" and encoded_words == "echo":
+        # The email package decodes encoded-words when the header is set, so "echo" would be
+        # silently undone: refuse the pair rather than run a scenario that tests something else.
+        raise reader.fail(
+            "meta_mangling",
+            "'python-email' decodes RFC 2047 encoded-words itself, so it cannot be combined with"
+            " meta_encoded_words = 'echo'; drop one of the two",
+        )
+    return CallbackSettings(
+        batch_sizes=_batch_sizes(reader),
+        delay=reader.number("delay", 0.5, 0.0, 3600.0),
+        duplicate_rate=reader.rate("duplicate_rate"),
+        duplicate_delay=reader.number("duplicate_delay", 0.5, 0.0, 3600.0),
+        reorder=reader.boolean("reorder", False),
+        report_delivered=reader.boolean("report_delivered", True),
+        missing_meta=reader.string("missing_meta", "omit", choices=MISSING_META_POLICIES),
+        meta_encoded_words=encoded_words,
+        meta_mangling=mangling,
+        drop_rate=reader.rate("drop_rate"),
+        mutations={name: rate for name, rate in mutations.items() if rate > 0},
+        extra_keys_rate=mutations_reader.rate("extra_keys"),
+        retry_schedule=_schedule(reader),
+        jitter=reader.rate("jitter", DEFAULT_JITTER),
+        timeout=reader.number("timeout", DEFAULT_TIMEOUT, 0.01, 600.0),
+    )
+
+
+def parse_scenario(data: dict[str, Any], source: str) -> Scenario:
+    """Validate an already-parsed TOML document; `source` names it in errors."""
+    top = _Reader(source, "", data)
+    top.only("name", "description", "outcomes", "rules", "smtp", "callbacks")
+    rules = _rules(top)
+    return Scenario(
+        name=top.string("name", Path(source).stem),
+        description=top.string("description", ""),
+        source=source,
+        outcomes=_outcomes(top.sub("outcomes"), bool(rules)),
+        rules=rules,
+        smtp=_smtp(top.sub("smtp")),
+        callbacks=_callbacks(top.sub("callbacks")),
+    )
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load a scenario by path, or by bare name from the shipped `scenarios/` folder."""
+    candidate = Path(path)
+    if not candidate.exists() and candidate.suffix == "" and "/" not in str(path):
+        candidate = SCENARIO_DIR / f"{path}.toml"
+    source = str(candidate)
+    try:
+        text = candidate.read_bytes()
+    except OSError as exc:
+        raise ScenarioError(source, "(file)", f"cannot be read: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ScenarioError(source, "(file)", f"is not valid TOML: {exc}") from exc
+    return parse_scenario(data, source)
+
+
+def shipped_scenarios() -> list[Path]:
+    return sorted(SCENARIO_DIR.glob("*.toml"))

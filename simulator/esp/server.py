@@ -1,0 +1,281 @@
+"""`FakeESP`: the whole simulator as a context manager, for tests and for the CLI.
+
+It owns an aiosmtpd `Controller` (its own thread and loop), the spool writer thread and the
+callback dispatcher thread. Nothing lives at module level, so tests may run several at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import ssl
+import tempfile
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiosmtpd
+import trustme
+from aiosmtpd.controller import Controller
+
+from simulator.esp.dispatcher import POLL_SECONDS, Dispatcher
+from simulator.esp.handler import ESPHandler, FaultySMTP
+from simulator.esp.scenario import Scenario, load_scenario
+from simulator.esp.spool import SpoolReader, SpoolWriter
+
+log = logging.getLogger("simulator")
+
+TLS_MODES = ("none", "smtp", "starttls", "smtps")
+OPEN_SERVER = "no SMTP credentials configured: AUTH is optional and any login is accepted"
+LOCAL_NAMES = ("127.0.0.1", "localhost")
+SERVER_NAME = "fake-esp.bounceback.test"
+
+
+# aiosmtpd warns on every implicit-TLS session (we set auth_require_tls=False there on purpose,
+# #274) and on every AUTH (its own use of a deprecated attribute); neither is actionable.
+KNOWN_AIOSMTPD_NOISE = (
+    "auth_required == True but auth_require_tls == False",
+    "Session.login_data is deprecated",
+)
+
+
+class _KnownNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(KNOWN_AIOSMTPD_NOISE)
+
+
+class ESPConfigError(ValueError):
+    """The fake ESP was configured in a way that cannot work; the message says how to fix it."""
+
+
+# CVE-2024-27305 (SMTP smuggling) and CVE-2024-34083 (STARTTLS injection) are fixed in 1.4.6.
+MIN_AIOSMTPD = (1, 4, 6)
+
+
+def check_aiosmtpd(version: str = aiosmtpd.__version__) -> None:
+    """Refuse to run on an aiosmtpd with known SMTP smuggling or STARTTLS injection flaws."""
+    found = tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+    if found < MIN_AIOSMTPD:
+        raise ESPConfigError(
+            f"aiosmtpd {version} is too old (CVE-2024-27305, CVE-2024-34083): "
+            "install aiosmtpd>=1.4.6"
+        )
+
+
+class ESPTimeout(TimeoutError):
+    """The ESP did not finish delivering callbacks in time."""
+
+
+class _Controller(Controller):
+    """aiosmtpd Controller that builds `FaultySMTP` and supports port 0 (a free port)."""
+
+    def factory(self) -> FaultySMTP:
+        with warnings.catch_warnings():
+            # Implicit TLS needs auth_require_tls=False (aiosmtpd #274), which warns.
+            warnings.simplefilter("ignore")
+            return FaultySMTP(self.handler, **self.SMTP_kwargs)
+
+    def _trigger_server(self) -> None:
+        assert self.server is not None
+        self.port = self.server.sockets[0].getsockname()[1]
+        with socket.create_connection((self.hostname, self.port), 1.0) as sock:
+            if self.ssl_context is None:
+                sock.recv(1024)
+
+
+def server_tls_context(
+    cert: tuple[str | Path, str | Path] | None,
+) -> tuple[ssl.SSLContext, trustme.CA | None]:
+    """A server context from cert and key files, or from a throwaway CA made on the fly."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    if cert is not None:
+        try:
+            context.load_cert_chain(str(cert[0]), str(cert[1]))
+        except (OSError, ssl.SSLError) as exc:
+            raise ESPConfigError(
+                f"cannot load TLS certificate {cert[0]} with key {cert[1]}: {exc}"
+            ) from exc
+        return context, None
+    ca = trustme.CA()
+    ca.issue_cert(*LOCAL_NAMES).configure_cert(context)
+    return context, ca
+
+
+class FakeESP:
+    """Run the fake ESP: `with FakeESP("smoke", url) as esp: ... esp.wait_delivered()`."""
+
+    def __init__(
+        self,
+        scenario: Scenario | str | Path,
+        callback_url: str,
+        *,
+        seed: int = 0,
+        spool: str | Path | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: str = "smtp",
+        cert: tuple[str | Path, str | Path] | None = None,
+        credentials: dict[str, str] | None = None,
+        allow_auth_without_tls: bool = False,
+        retry_schedule: tuple[float, ...] | None = None,
+        batch_delay: float | None = None,
+        callback_timeout: float | None = None,
+        poll_seconds: float = POLL_SECONDS,
+        smtp_timeout: float = 300.0,
+    ) -> None:
+        check_aiosmtpd()
+        if tls not in TLS_MODES:
+            raise ESPConfigError(f"tls={tls!r}: choose one of {', '.join(TLS_MODES)}")
+        if credentials and tls == "none" and not allow_auth_without_tls:
+            raise ESPConfigError(
+                "credentials are configured but TLS is off, so AUTH could never succeed: "
+                "use tls='smtp', 'starttls' or 'smtps', or allow_auth_without_tls=True"
+            )
+        self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        callbacks = self.scenario.callbacks
+        if retry_schedule is not None:
+            callbacks = replace(callbacks, retry_schedule=tuple(retry_schedule))
+        if batch_delay is not None:
+            callbacks = replace(callbacks, delay=batch_delay)
+        if callback_timeout is not None:
+            callbacks = replace(callbacks, timeout=callback_timeout)
+        self.scenario = replace(self.scenario, callbacks=callbacks)
+        self.callback_url = callback_url
+        self.seed = seed
+        self.host = host
+        self._requested_port = port
+        self.tls = tls
+        self.credentials = dict(credentials or {})
+        self.allow_auth_without_tls = allow_auth_without_tls
+        self.poll_seconds = poll_seconds
+        self.smtp_timeout = smtp_timeout
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+        if spool is None:
+            self._tempdir = tempfile.TemporaryDirectory(prefix="bounceback-esp-")
+            spool = Path(self._tempdir.name) / "spool.sqlite3"
+        self.spool_path = Path(spool)
+        self.tls_context: ssl.SSLContext | None = None
+        self.ca: trustme.CA | None = None
+        if tls != "none":
+            self.tls_context, self.ca = server_tls_context(cert)
+        self._controller: _Controller | None = None
+        self._writer: SpoolWriter | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._reader: SpoolReader | None = None
+
+    @property
+    def port(self) -> int:
+        if self._controller is None:
+            raise ESPConfigError("the fake ESP is not running: use it as a context manager")
+        return self._controller.port
+
+    def client_tls_context(self) -> ssl.SSLContext:
+        """A client context trusting this ESP's certificate (on-the-fly CA only)."""
+        context = ssl.create_default_context()
+        if self.ca is None:
+            raise ESPConfigError("no on-the-fly CA: the certificate came from files, trust that")
+        self.ca.configure_trust(context)
+        return context
+
+    def _smtp_kwargs(self) -> dict[str, Any]:
+        implicit = self.tls == "smtps"
+        return {
+            "data_size_limit": self.scenario.smtp.max_message_size,
+            "enable_SMTPUTF8": True,
+            "decode_data": False,
+            "server_hostname": SERVER_NAME,
+            "ident": "bounceback fake ESP",
+            "tls_context": None if implicit else self.tls_context,
+            "require_starttls": self.tls == "starttls",
+            "timeout": self.smtp_timeout,
+            "auth_required": bool(self.credentials),
+            # On implicit TLS the session is already encrypted; aiosmtpd only knows STARTTLS.
+            "auth_require_tls": not (implicit or self.allow_auth_without_tls),
+        }
+
+    def start(self) -> FakeESP:
+        aiosmtpd_log = logging.getLogger("mail.log")
+        if not any(isinstance(f, _KnownNoise) for f in aiosmtpd_log.filters):
+            aiosmtpd_log.addFilter(_KnownNoise())
+        if not self.credentials:
+            log.warning(OPEN_SERVER)
+        self._dispatcher = Dispatcher(
+            self.spool_path,
+            self.callback_url,
+            self.scenario.callbacks,
+            self.seed,
+            self.poll_seconds,
+        )
+        self._writer = SpoolWriter(self.spool_path, on_commit=self._dispatcher.wake)
+        handler = ESPHandler(self.scenario, self.seed, self._writer, self.credentials)
+        self._controller = _Controller(
+            handler,
+            hostname=self.host,
+            port=self._requested_port,
+            ssl_context=self.tls_context if self.tls == "smtps" else None,
+            authenticator=handler.authenticate,
+            **self._smtp_kwargs(),
+        )
+        self._controller.start()
+        self._dispatcher.start()
+        self._reader = SpoolReader(self.spool_path)
+        log.info(
+            "fake ESP listening on %s:%d (tls=%s), scenario %s, callbacks to %s, spool %s",
+            self.host,
+            self.port,
+            self.tls,
+            self.scenario.name,
+            self.callback_url,
+            self.spool_path,
+        )
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+        if self._writer is not None:
+            self._writer.close()
+        if self._dispatcher is not None:
+            self._dispatcher.stop()
+        if self._reader is not None:
+            self._reader.close()
+        self._controller = self._writer = self._dispatcher = self._reader = None
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+
+    def __enter__(self) -> FakeESP:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def reader(self) -> SpoolReader:
+        if self._reader is None:
+            raise ESPConfigError("the fake ESP is not running: use it as a context manager")
+        return self._reader
+
+    def stats(self) -> dict[str, int]:
+        return self.reader().stats()
+
+    def wait_delivered(self, timeout: float = 30.0, messages: int | None = None) -> dict[str, int]:
+        """Block until `messages` mails are spooled (if given) and nothing is pending."""
+        deadline = time.monotonic() + timeout
+        reader = self.reader()
+        while time.monotonic() < deadline:
+            stats = reader.stats()
+            if (messages is None or stats["messages"] >= messages) and not reader.outstanding():
+                return stats
+            time.sleep(0.02)
+        raise ESPTimeout(
+            f"callbacks still pending after {timeout}s: {reader.stats()}; "
+            "is the callback URL reachable, and is the retry schedule short enough for a test?"
+        )

@@ -1,0 +1,313 @@
+"""The receiver through a real waitress server: each response of PROTOCOL.md section 4.
+
+Every response is validated against the served OpenAPI document on the way.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reference_impl.protocol import replies as r
+from reference_impl.receiver.server import RunningReceiver, running_receiver
+from reference_impl.receiver.store import SentMessage
+from tests.reference_impl.receiver.openapi_check import OpenAPIChecked
+from tests.reference_impl.strategies import envelope, mixed_events
+from tests.samples import sample, sample_bytes
+
+
+@pytest.fixture
+def api(receiver: RunningReceiver) -> Iterator[OpenAPIChecked]:
+    client = OpenAPIChecked(receiver.url)
+    yield client
+    client.close()
+
+
+def post(api: OpenAPIChecked, body: bytes, content_type: str = "application/json") -> Any:
+    return api.request("POST", "/callback", content=body, headers={"content-type": content_type})
+
+
+def stored(api: OpenAPIChecked) -> dict[str, int]:
+    return api.request("GET", "/healthz").json()["counts"]
+
+
+def test_vendor_sample_gets_the_page_success_response(api: OpenAPIChecked) -> None:
+    response = post(api, sample_bytes("callback-request.json"))
+    assert response.status_code == 200
+    assert response.json() == sample("response-success.json")
+
+
+def test_vendor_partial_failure_is_answered_as_the_page_shows(api: OpenAPIChecked) -> None:
+    expected = sample("response-partial.json")
+    good = sample("callback-request.json")["events"]["failed"][1:3]
+    bad = [
+        {k: v for k, v in entry.items() if k != "errorDescription"}
+        for entry in expected["UNPROCESSED_EVENTS"]
+    ]
+    response = post(api, envelope([bad[0], good[0], bad[1], good[1]]))
+    assert (response.status_code, response.json()) == (200, expected)
+
+
+BAD_BODIES = {
+    "empty": (b"", r.READ_ERROR),
+    "invalid JSON": (b'{"version": "v2",', r.READ_ERROR),
+    "invalid UTF-8": (b'{"version": "v2", "events": {"failed": ["\xc3\x28"]}}', r.READ_ERROR),
+    "deep nesting": (b"[" * 50_000 + b"]" * 50_000, r.READ_ERROR),
+    "array at top": (b"[]", r.MISSING_PARAMETERS),
+    "scalar at top": (b"42", r.MISSING_PARAMETERS),
+    "version missing": (b'{"events": {"failed": []}}', r.MISSING_PARAMETERS),
+    "version v1": (b'{"version": "v1", "events": {"failed": []}}', r.MISSING_PARAMETERS),
+    "events a list": (b'{"version": "v2", "events": []}', r.MISSING_PARAMETERS),
+    "failed a string": (b'{"version": "v2", "events": {"failed": "x"}}', r.MISSING_PARAMETERS),
+}
+
+
+@pytest.mark.parametrize("name", BAD_BODIES)
+def test_unusable_body_gets_400_and_stores_nothing(api: OpenAPIChecked, name: str) -> None:
+    body, message = BAD_BODIES[name]
+    response = post(api, body)
+    assert (response.status_code, response.json()) == (400, r.error_reply(400, message).body)
+    assert stored(api)["callbacks"] == 0
+
+
+def test_1001_events_are_refused_whole_and_nothing_is_stored(api: OpenAPIChecked) -> None:
+    event = sample("callback-request.json")["events"]["failed"][0]
+    response = post(api, envelope([event] * 1001))
+    assert response.json() == r.error_reply(400, r.TOO_MANY_EVENTS).body
+    assert stored(api) == {
+        "callbacks": 0,
+        "events": 0,
+        "system_events": 0,
+        "profiles": 0,
+        "sent_messages": 0,
+    }
+
+
+def test_1000_events_are_processed(api: OpenAPIChecked) -> None:
+    event = sample("callback-request.json")["events"]["failed"][1]
+    response = post(api, envelope([event] * 1000))
+    assert response.json()["PROCESSED_EVENTS"] == 1000
+    assert stored(api)["events"] == 1000
+
+
+def test_wrong_content_type_with_json_body_is_processed(api: OpenAPIChecked) -> None:
+    response = post(api, sample_bytes("callback-request.json"), content_type="text/plain")
+    assert response.json() == sample("response-success.json")
+
+
+def test_body_over_the_limit_gets_413_and_nothing_is_stored(tmp_path: Path) -> None:
+    with running_receiver(tmp_path / "db.sqlite3", max_body_bytes=2048) as small:
+        client = OpenAPIChecked(small.url)
+        big = envelope([sample("callback-request.json")["events"]["failed"][0]] * 40)
+        response = client.request("POST", "/callback", content=big)
+        assert (response.status_code, response.json()) == (
+            413,
+            r.error_reply(413, r.BODY_TOO_LARGE).body,
+        )
+        chunked = client.request("POST", "/callback", content=iter([big[:1000], big[1000:]]))
+        assert chunked.status_code == 413
+        assert small.store.counts()["callbacks"] == 0
+        client.close()
+
+
+def test_token_is_required_and_compared_exactly(tmp_path: Path) -> None:
+    with running_receiver(tmp_path / "db.sqlite3", token="s3cret") as guarded:
+        client = OpenAPIChecked(guarded.url)
+        body = sample_bytes("callback-request.json")
+        missing = client.request("POST", "/callback", content=body)
+        wrong = client.request("POST", "/callback/{token}", "/callback/s3cres", content=body)
+        assert missing.status_code == wrong.status_code == 401
+        assert wrong.json() == r.error_reply(401, r.UNAUTHORIZED).body
+        assert guarded.store.counts()["callbacks"] == 0
+        right = client.request("POST", "/callback/{token}", "/callback/s3cret", content=body)
+        assert right.json() == sample("response-success.json")
+        assert guarded.callback_url.endswith("/callback/s3cret")
+        client.close()
+
+
+def test_token_path_without_a_configured_token_is_not_found(api: OpenAPIChecked) -> None:
+    response = api.request("POST", "/callback/{token}", "/callback/abc", content=b"{}")
+    assert response.status_code == 404
+
+
+def test_projection_fault_loses_nothing_that_was_acknowledged(receiver: RunningReceiver) -> None:
+    """The 200 means the callback is in the log: if deriving its events fails, reads answer 500
+    until the fault is gone, and then show every event."""
+    db = sqlite3.connect(receiver.store.path, isolation_level=None)
+    db.execute("CREATE TRIGGER fail BEFORE INSERT ON events BEGIN SELECT RAISE(FAIL, 'no'); END")
+    client = OpenAPIChecked(receiver.url)
+    body = sample_bytes("callback-request.json")
+    assert client.request("POST", "/callback", content=body).status_code == 200
+    assert client.request("GET", "/api/events").status_code == 500
+    db.execute("DROP TRIGGER fail")
+    events = client.request("GET", "/api/events").json()["events"]
+    assert {event["meta"] for event in events} == {
+        event["meta"] for event in json.loads(body)["events"]["failed"]
+    }
+    client.close()
+
+
+def test_store_fault_gets_500_with_the_documented_shape(receiver: RunningReceiver) -> None:
+    """A real SQLite fault (a trigger aborting the insert) rolls back and answers 500."""
+    db = sqlite3.connect(receiver.store.path)
+    db.execute("CREATE TRIGGER fail BEFORE INSERT ON callbacks BEGIN SELECT RAISE(FAIL, 'no'); END")
+    client = OpenAPIChecked(receiver.url)
+    response = client.request("POST", "/callback", content=sample_bytes("callback-request.json"))
+    assert (response.status_code, response.json()) == (500, r.error_reply(500, r.SERVER_ERROR).body)
+    assert db.execute("SELECT count(*) FROM callbacks").fetchone()[0] == 0
+    client.close()
+
+
+def test_retry_is_logged_but_raises_system_events_once(api: OpenAPIChecked) -> None:
+    body = sample_bytes("callback-request.json")
+    post(api, body)
+    post(api, body)
+    events = api.request("GET", "/api/events").json()["events"]
+    assert [e["name"] for e in events] == [
+        "Channel Unsubscribed",
+        "Notification Failed",
+        "Channel Unsubscribed",
+        "Notification Failed",
+        "Channel Unsubscribed",
+    ]
+    assert len(api.request("GET", "/api/callbacks").json()["callbacks"]) == 2
+
+
+def test_read_endpoints_show_profile_events_and_campaign(api: OpenAPIChecked) -> None:
+    post(api, sample_bytes("callback-request.json"))
+    template = "/api/profiles/{email}"
+    unsubscribed = api.request("GET", template, "/api/profiles/user1@example.com").json()
+    soft = api.request("GET", template, "/api/profiles/usert5@example.com").json()
+    assert (unsubscribed["subscribed"], soft["subscribed"]) == (False, True)
+    assert api.request("GET", template, "/api/profiles/nobody@example.com").status_code == 404
+    hard = api.request("GET", "/api/events", params={"message_id": -17005910}).json()["events"]
+    assert {e["name"] for e in hard} == {"Notification Failed", "Channel Unsubscribed"}
+    spam = api.request("GET", "/api/events", params={"type": "spam"}).json()["events"]
+    assert spam[0]["properties"]["reason"] == "Marked as spam"
+    report = api.request("GET", "/api/campaigns/{message_id}", "/api/campaigns/-17005905").json()
+    assert report["counts"]["soft_bounce"] == 1
+    missing = api.request("GET", "/api/campaigns/{message_id}", "/api/campaigns/12")
+    assert missing.status_code == 404
+    label = api.request("GET", "/api/labels/{label}", "/api/labels/wzrk_default").json()
+    assert label["counts"]["spam"] == 1
+    raw = api.request("GET", "/api/callbacks").json()["callbacks"][0]
+    assert json.loads(raw["body"]) == sample("callback-request.json")
+    assert api.request("GET", "/api/sent").json() == {"sent": []}
+
+
+def test_bad_query_parameter_is_named_in_a_400(api: OpenAPIChecked) -> None:
+    response = api.request("GET", "/api/events", params={"message_id": "abc"})
+    assert response.status_code == 400
+    assert "message_id" in response.json()["error"]
+
+
+def test_unknown_path_and_method_get_json_errors(api: OpenAPIChecked) -> None:
+    assert api.http.get("/nothing-here").json()["error"] == r.NOT_FOUND
+    not_allowed = api.http.get("/callback")
+    assert (not_allowed.status_code, not_allowed.json()["error"]) == (405, r.METHOD_NOT_ALLOWED)
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(mixed_events(), max_size=30))
+def test_no_batch_ever_gets_a_5xx_and_the_invariant_holds(
+    api: OpenAPIChecked, events: list[tuple[Any, bool]]
+) -> None:
+    response = post(api, envelope([event for event, _ in events]))
+    body = response.json()
+    assert response.status_code == 200
+    assert body["TOTAL_EVENTS"] == body["PROCESSED_EVENTS"] + len(body["UNPROCESSED_EVENTS"])
+    assert body["PROCESSED_EVENTS"] == sum(ok for _, ok in events)
+
+
+def test_concurrent_posts_are_all_committed(api: OpenAPIChecked) -> None:
+    """waitress serves several threads; SQLite writes are serialised, none is lost."""
+    body = sample_bytes("callback-request.json")
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(
+            pool.map(lambda _: httpx.post(f"{api.http.base_url}/callback", content=body), range(40))
+        )
+    assert {s.status_code for s in statuses} == {200}
+    assert stored(api)["callbacks"] == 40
+
+
+META = "pat@example.com|1568798080|1730714617|20241104|2|spring|-99|"
+
+
+def test_preference_center_page_offers_unsubscribe(api: OpenAPIChecked) -> None:
+    page = api.request("GET", "/preferences", params={"meta": META})
+    assert page.status_code == 200
+    assert "pat@example.com receives these emails" in page.text
+    assert 'name="List-Unsubscribe" value="One-Click"' in page.text
+
+
+def test_one_click_unsubscribe_is_recorded_once_and_dedups_with_the_esp(
+    api: OpenAPIChecked,
+) -> None:
+    """RFC 8058 one-click POST unsubscribes; the ESP's later report of it raises nothing new."""
+    one_click = {"content": b"List-Unsubscribe=One-Click", "params": {"meta": META}}
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    first = api.request("POST", "/preferences", headers=headers, **one_click)
+    assert "is unsubscribed" in first.text
+    api.request("POST", "/preferences", headers=headers, **one_click)
+    reported = {"type": "unsubscribed", "email": "pat@example.com", "meta": META}
+    post(api, envelope([reported]))
+    events = api.request("GET", "/api/events").json()["events"]
+    assert [(e["name"], e["properties"]["reason"]) for e in events] == [
+        ("Channel Unsubscribed", "Unsubscribed at the preference center (RFC 8058 one-click)")
+    ]
+    profile = api.request("GET", "/api/profiles/{email}", "/api/profiles/pat@example.com").json()
+    assert profile["subscribed"] is False
+    report = api.request("GET", "/api/campaigns/{message_id}", "/api/campaigns/-99").json()
+    assert (report["counts"]["unsubscribed"], report["duplicates_ignored"]) == (1, 2)
+
+
+@pytest.mark.parametrize("meta", ["", "not-a-meta", META.replace("20241104", "20241105")])
+def test_preference_link_with_a_bad_meta_is_a_clear_400(api: OpenAPIChecked, meta: str) -> None:
+    for method in ("GET", "POST"):
+        response = api.request(method, "/preferences", params={"meta": meta})
+        assert response.status_code == 400
+        assert "not valid" in response.text
+    assert stored(api)["callbacks"] == 0
+
+
+def test_one_click_unsubscribe_works_for_a_quoted_local_part(api: OpenAPIChecked) -> None:
+    """RFC 5321 lets a quoted local part hold an `@`; the meta codec and the event check agree."""
+    meta = META.replace("pat@example.com", '"pat@home"@example.com')
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    page = api.request("POST", "/preferences", headers=headers, params={"meta": meta})
+    assert page.status_code == 200
+    assert "is unsubscribed" in page.text
+    assert stored(api)["events"] == 1
+
+
+@pytest.mark.parametrize("email", ["pat@home@example.com", "p" * 320 + "@example.com"])
+def test_preference_link_for_an_address_no_event_can_carry_is_a_clear_400(
+    api: OpenAPIChecked, email: str
+) -> None:
+    """The meta parses, but its recipient is not a valid event `email`: saying so beats logging
+    a callback with no event and showing the address as still subscribed."""
+    meta = META.replace("pat@example.com", email)
+    for method in ("GET", "POST"):
+        response = api.request(method, "/preferences", params={"meta": meta})
+        assert response.status_code == 400
+        assert "cannot be used" in response.text
+    assert stored(api)["callbacks"] == 0
+
+
+def test_callback_for_a_meta_never_sent_is_flagged(receiver: RunningReceiver) -> None:
+    sent = sample("callback-request.json")["events"]["failed"][0]
+    receiver.store.record_sent([SentMessage(sent["email"], sent["meta"], -17005907, "l", 0, 1.0)])
+    client = OpenAPIChecked(receiver.url)
+    post(client, sample_bytes("callback-request.json"))
+    flagged = client.request("GET", "/api/unattributed").json()["events"]
+    assert [event["position"] for event in flagged] == [1, 2, 3]
+    client.close()

@@ -1,0 +1,88 @@
+"""`bounceback receiver` as a user runs it: a subprocess under waitress, on a real port."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reference_impl.receiver.app import ReceiverConfig, create_app
+from reference_impl.receiver.server import BackgroundServer
+from tests.samples import sample, sample_bytes
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.e2e
+def test_receiver_command_prints_its_callback_url_and_answers_the_sample(tmp_path: Path) -> None:
+    port = free_port()
+    db = tmp_path / "cli.sqlite3"
+    command = [sys.executable, "-m", "reference_impl.cli", "receiver", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--db", str(db), "--token", "t0k"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            lines.append(line)
+            if line.startswith("Callback URL:"):
+                break
+        url = lines[-1].split(":", 1)[1].strip()
+        assert url == f"http://127.0.0.1:{port}/callback/t0k"
+        response = httpx.post(url, content=sample_bytes("callback-request.json"))
+        assert response.json() == sample("response-success.json")
+        assert response.headers["server"] == "bounceback"
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert db.exists()
+
+
+def test_receiver_help_describes_every_option() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "reference_impl.cli", "receiver", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for option in ("--host", "--port", "--db", "--token", "--max-body-bytes"):
+        assert option in result.stdout
+
+
+def test_taken_port_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "reference_impl.cli", "receiver", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+    assert result.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_stopping_a_server_whose_loop_is_gone_still_closes_it(tmp_path: Path) -> None:
+    """Shutdown must not raise when waitress's loop already died (its trigger closed)."""
+    server = BackgroundServer(create_app(ReceiverConfig(tmp_path / "db.sqlite3"))).start()
+    assert httpx.get(f"{server.url}/healthz").status_code == 200
+    server._server.trigger.close()
+    server.stop(timeout=5)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{server.url}/healthz", timeout=2)
