@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reference_impl.errors import PlatformError
 from reference_impl.protocol.meta import DEFAULT_LABEL
 
 OUTCOMES = ("hard_bounce", "soft_bounce", "spam", "unsubscribed", "delivered")
@@ -46,7 +47,7 @@ TOP_KEYS = frozenset(
 PROBE_KEYS = frozenset({"id", "to", "expect", "meta_length", "respond", "count"})
 
 
-class PlanError(ValueError):
+class PlanError(PlatformError, ValueError):
     """A plan is invalid; `problems` lists every `(key, reason)` found, not only the first."""
 
     def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:

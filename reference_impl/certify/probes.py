@@ -10,6 +10,7 @@ from string import ascii_letters, digits
 
 from reference_impl.certify.plan import Plan, ProbeSpec
 from reference_impl.certify.recording import SentProbe
+from reference_impl.errors import PlatformError
 from reference_impl.protocol.meta import Meta, build_meta
 
 _FILLER = digits + ascii_letters
@@ -18,7 +19,7 @@ MESSAGE_ID_RUNS = 1_800
 MESSAGE_ID_FLOOR = 10_000_000
 
 
-class ProbeMetaError(ValueError):
+class ProbeMetaError(PlatformError, ValueError):
     """A probe's `meta_length` is shorter than the shortest meta its address allows."""
 
 

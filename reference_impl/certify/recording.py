@@ -30,6 +30,7 @@ from typing import Any, TextIO
 from flask import Flask, Response, request
 
 from reference_impl.certify.plan import RESPOND_500, RESPOND_SLOW
+from reference_impl.errors import PlatformError
 from reference_impl.protocol import replies as r
 from reference_impl.protocol.payload import GROUPS, PayloadRejected, read_batch
 
@@ -42,7 +43,7 @@ INJECTED_500 = RESPOND_500
 INJECTED_SLOW = RESPOND_SLOW
 
 
-class RecordingError(ValueError):
+class RecordingError(PlatformError, ValueError):
     """A recording file is malformed; the message names the line and the field."""
 
 

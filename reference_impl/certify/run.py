@@ -33,6 +33,7 @@ from reference_impl.certify.recording import (
     run_record,
 )
 from reference_impl.certify.smtp import SendProbes, provider_sender
+from reference_impl.errors import PlatformError
 from reference_impl.receiver.server import BackgroundServer, ServerError
 
 RECORDER_THREADS = 8
@@ -42,7 +43,7 @@ RELEASE_SECONDS = 5.0
 RELEASE_GRACE_SECONDS = 0.2
 
 
-class LiveRunError(Exception):
+class LiveRunError(PlatformError):
     """The live run cannot start or send: the message says which part and what to change."""
 
 

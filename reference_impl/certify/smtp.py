@@ -19,6 +19,7 @@ from email.message import EmailMessage
 
 from reference_impl.certify.plan import Plan
 from reference_impl.certify.recording import SentProbe
+from reference_impl.errors import PlatformError
 from reference_impl.protocol.meta import HEADER_NAME, Meta, parse_meta
 from reference_impl.sender import errors
 from reference_impl.sender.campaign import SendFailed, SmtpSession, open_session, tls_context
@@ -38,7 +39,7 @@ SendProbes = Callable[[Sequence[SentProbe], OnSent], dict[str, str | None]]
 """Sends each probe as one message, reporting each; returns, per probe id, None or the error."""
 
 
-class ProbeProviderError(ValueError):
+class ProbeProviderError(PlatformError, ValueError):
     """The plan names no provider file, or one with several providers and no way to choose."""
 
 

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import NamedTuple
 
+from reference_impl.errors import PlatformError
+
 HEADER_NAME = "X-CleverTap_META"
 DEFAULT_LABEL = "wzrk_default"
 FIELD_COUNT = 8
@@ -54,7 +56,7 @@ _SIGNED = re.compile(r"-?[0-9]+")
 _VISIBLE = re.compile(r"[\x21-\x7e]+")
 
 
-class MetaError(ValueError):
+class MetaError(PlatformError, ValueError):
     """A meta value, or one of its fields, is malformed; `field` names which."""
 
     def __init__(self, field: str, reason: str) -> None:

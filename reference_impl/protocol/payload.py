@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
 from typing import Any, NamedTuple
 
+from reference_impl.errors import PlatformError
 from reference_impl.protocol import replies as r
 from reference_impl.protocol.meta import MetaError, one_per_line, parse_meta, well_formed_metas
 
@@ -55,7 +56,7 @@ _NESTED_TYPES = frozenset(_NESTED)
 _OPTIONAL_TEXT = frozenset({str, type(None)})
 
 
-class PayloadRejected(Exception):
+class PayloadRejected(PlatformError):
     """The whole body is refused; `reply` is the 4xx to send and nothing may be stored."""
 
     def __init__(self, reply: r.Reply) -> None:

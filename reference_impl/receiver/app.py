@@ -18,6 +18,7 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from reference_impl.errors import PlatformError
 from reference_impl.protocol import replies as r
 from reference_impl.protocol.meta import MetaError, parse_meta
 from reference_impl.protocol.payload import PayloadRejected, read_batch
@@ -60,7 +61,7 @@ def _query_int(name: str) -> int | None:
         raise QueryError(f"query parameter {name!r} must be an integer, got {value!r}") from None
 
 
-class QueryError(Exception):
+class QueryError(PlatformError):
     """A read-endpoint query parameter is malformed."""
 
 

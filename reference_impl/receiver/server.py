@@ -19,6 +19,7 @@ from flask import Flask
 from waitress import wasyncore
 from waitress.server import create_server
 
+from reference_impl.errors import PlatformError
 from reference_impl.receiver.app import DEFAULT_MAX_BODY_BYTES, ReceiverConfig, create_app
 from reference_impl.receiver.store import Store
 
@@ -26,7 +27,7 @@ WSGIApp = Callable[..., Any]
 log = logging.getLogger("bounceback.server")
 
 
-class ServerError(Exception):
+class ServerError(PlatformError):
     """The server could not start, for instance because the port is taken."""
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from reference_impl.errors import PlatformError
 from reference_impl.protocol.meta import Meta, MetaError
 from reference_impl.receiver.store import SentMessage
 from reference_impl.sender import errors as e
@@ -56,7 +57,7 @@ UNTRUSTED = "{reason}; if the server's certificate is from a private CA, name it
 CANNOT_START = "the campaign cannot start: {problems}"
 
 
-class CampaignError(ValueError):
+class CampaignError(PlatformError, ValueError):
     """A campaign cannot start (bad label, variant or empty audience); nothing was sent."""
 
 
@@ -66,7 +67,7 @@ class SendStore(Protocol):
     def min_message_id(self) -> int | None: ...
 
 
-class SendFailed(Exception):
+class SendFailed(PlatformError):
     """Raised inside a session; carries the `Failure` that the campaign records."""
 
     def __init__(self, failure: e.Failure) -> None:

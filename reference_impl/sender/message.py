@@ -16,6 +16,7 @@ from email.policy import SMTP
 from email.utils import formataddr, formatdate, make_msgid
 from urllib.parse import quote
 
+from reference_impl.errors import PlatformError
 from reference_impl.protocol.meta import HEADER_NAME, Meta
 from reference_impl.sender.provider import Provider
 
@@ -40,7 +41,7 @@ TEST_BODY = (
 TEST_LABEL = "test_email"
 
 
-class MessageError(ValueError):
+class MessageError(PlatformError, ValueError):
     """A message cannot be built so that its headers reach the ESP unchanged."""
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from reference_impl.errors import PlatformError
 from reference_impl.sender.address import address_problem
 
 SCHEMES = ("smtp", "starttls", "smtps")
@@ -59,7 +60,7 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
-class ProviderError(ValueError):
+class ProviderError(PlatformError, ValueError):
     """A provider file is unreadable or invalid; `problems` lists every (field, reason)."""
 
     def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:

@@ -31,6 +31,7 @@ from simulator.conformance.difference import (
     same,
 )
 from simulator.conformance.requirements import BY_ID, Needs, Requirement
+from simulator.errors import SimulatorError
 
 CheckFunction = Callable[["Context"], None]
 CHECKS: dict[str, CheckFunction] = {}
@@ -43,7 +44,7 @@ PROPERTY_HEALTH_CHECKS = [
 ]
 
 
-class StateUnavailable(Exception):
+class StateUnavailable(SimulatorError):
     """A check needs the state read API and none was given (`--receiver-state-url`)."""
 
 

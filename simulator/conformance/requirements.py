@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from simulator.errors import SimulatorError
+
 
 class Level(StrEnum):
     MUST = "MUST"
@@ -276,7 +278,7 @@ CATALOGUE: tuple[Requirement, ...] = (
 BY_ID: dict[str, Requirement] = {requirement.id: requirement for requirement in CATALOGUE}
 
 
-class UnknownRequirement(KeyError):
+class UnknownRequirement(SimulatorError, KeyError):
     """An id given on the command line or in a file is not in the catalogue."""
 
     def __str__(self) -> str:

@@ -15,11 +15,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from simulator.errors import SimulatorError
+
 IN_PROCESS_BASE = "http://receiver.invalid"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0)
 
 
-class TargetError(ValueError):
+class TargetError(SimulatorError, ValueError):
     """The receiver to test was named in a way that cannot be used."""
 
 

@@ -11,6 +11,7 @@ import email
 from email import errors, policy
 from email.message import EmailMessage
 
+from simulator.errors import SimulatorError
 from simulator.esp.headers import META_HEADER
 
 NO_MANGLING = "none"
@@ -18,7 +19,7 @@ PYTHON_EMAIL = "python-email"
 _NAME = META_HEADER.decode("ascii")
 
 
-class MetaManglingError(ValueError):
+class MetaManglingError(SimulatorError, ValueError):
     """The email package refused the value; the caller echoes it unchanged instead."""
 
 

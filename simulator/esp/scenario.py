@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from simulator.errors import SimulatorError
+
 OUTCOMES = ("delivered", "hard_bounce", "soft_bounce", "spam", "unsubscribed")
 DELIVERED = "delivered"
 MUTATIONS = ("drop_meta", "drop_type", "unknown_type", "malformed_email")
@@ -36,7 +38,7 @@ SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 _REPLY = re.compile(r"[2-5][0-9]{2}( .*)?")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(SimulatorError, ValueError):
     """A scenario file is unreadable or has a bad key; the message names file, key and reason."""
 
     def __init__(self, source: str, key: str, reason: str) -> None:

@@ -22,6 +22,7 @@ import aiosmtpd
 import trustme
 from aiosmtpd.controller import Controller
 
+from simulator.errors import SimulatorError
 from simulator.esp.dispatcher import POLL_SECONDS, Dispatcher
 from simulator.esp.handler import ESPHandler, FaultySMTP
 from simulator.esp.scenario import Scenario, load_scenario
@@ -48,7 +49,7 @@ class _KnownNoise(logging.Filter):
         return not str(record.msg).startswith(KNOWN_AIOSMTPD_NOISE)
 
 
-class ESPConfigError(ValueError):
+class ESPConfigError(SimulatorError, ValueError):
     """The fake ESP was configured in a way that cannot work; the message says how to fix it."""
 
 
@@ -66,7 +67,7 @@ def check_aiosmtpd(version: str = aiosmtpd.__version__) -> None:
         )
 
 
-class ESPTimeout(TimeoutError):
+class ESPTimeout(SimulatorError, TimeoutError):
     """The ESP did not finish delivering callbacks in time."""
 
 

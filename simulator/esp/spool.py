@@ -21,6 +21,7 @@ from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
+from simulator.errors import SimulatorError
 from simulator.protocol.payloads import BuiltBatch, ExpectedFailure, SpooledEvent
 
 PENDING = "pending"
@@ -81,7 +82,7 @@ CREATE TABLE IF NOT EXISTS attempts (
 """
 
 
-class SpoolError(RuntimeError):
+class SpoolError(SimulatorError, RuntimeError):
     """The spool file cannot be opened or written; the message says which file and why."""
 
 

@@ -1,0 +1,26 @@
+"""The ESP side's one exception tree: every error raised on purpose derives from `SimulatorError`.
+
+The CLI catches `SimulatorError` and prints its message on one line (exit 2); anything else is
+a bug and keeps its traceback. Each class is defined next to the code that raises it; this module
+holds the root and the map of the tree:
+
+    SimulatorError
+    ├── ScenarioError            (esp.scenario: a scenario file is wrong; names file, key, reason)
+    ├── ESPConfigError           (esp.server: the fake ESP cannot start with these settings)
+    ├── ESPTimeout               (esp.server: callbacks not delivered in time)
+    ├── SpoolError               (esp.spool: the spool cannot be opened or written)
+    ├── MetaManglingError        (esp.mangling: a mangling policy cannot be applied)
+    ├── TargetError              (conformance.transport: the receiver under test cannot be reached)
+    ├── UnknownRequirement       (conformance.requirements: no requirement has that id)
+    └── StateUnavailable         (conformance.checks: the receiver exposes no state to check)
+
+`ConformanceFailure` is an `AssertionError` on purpose: it is a verdict for pytest, not an error.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SimulatorError"]
+
+
+class SimulatorError(Exception):
+    """Root of every error the ESP side raises on purpose; its message says what to do."""
