@@ -1,10 +1,21 @@
-"""Benchmark: the fake ESP (`mixed` scenario) against a bare aiosmtpd server, same load, one run.
+"""Benchmark: the fake ESP on the meta path against bare aiosmtpd, CPU per message, round by round.
 
-Each server, and the callback sink, runs in its own process, so the load generator shares no GIL.
-The load is 20 concurrent SMTP sessions sending 5,000 messages of 2 KB, by Postfix's `smtp-source`
-where it is installed, else by a small asyncio client. Prints messages/s for each, whether the fake
-ESP's callbacks for every message reached the sink, and the ESP's memory; the last line is
-`ratio=<fake ESP msg/s / bare aiosmtpd msg/s>`. Run: `.venv/bin/python bench/esp_smtp.py`.
+What a platform does: every message carries its own recipient and a unique `X-CleverTap_META`, so
+the fake ESP takes its meta path (header extraction, outcome draw, spool, one callback event per
+message). Two load modes: connections reused (several messages per session) and one connection
+per message. Servers run in processes of their own: the fake ESP (`mixed` scenario) posting to a
+callback sink in a third process, bare aiosmtpd (a handler that accepts DATA), and, where
+installed, Postfix's `smtp-sink` and maildev. The load generator is this process (an asyncio
+SMTP client).
+
+Rounds interleave the servers (A B A B ...). A fake ESP round counts only once every callback of
+that round has reached the sink and each echoed meta equals, byte for byte, a meta that was sent.
+The figure is server CPU per message (from /proc: steadier than wall time on a shared machine), the
+fake ESP's until its callbacks are delivered. Reports min / median / max of the wall and CPU ratios
+per mode, each server's memory, and last `ratio=<median CPU ratio bare / fake ESP, worst mode>`:
+at or above 1.0 means the fake ESP costs no more CPU per message than bare aiosmtpd.
+
+Run: `.venv/bin/python bench/esp_smtp.py [--rounds 5 --messages 5000 --sessions 20]`.
 """
 
 from __future__ import annotations
@@ -13,20 +24,17 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
-import subprocess
-import sys
+import statistics
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+from _procs import cpu_seconds, free_port, python, rss_mb, spread, start, start_on_port, stop
+
 BARE_SERVER = """
-import asyncio, sys, threading
+import threading
 from aiosmtpd.controller import Controller
 
 class Handler:
@@ -46,116 +54,71 @@ print(f"bare aiosmtpd listening on 127.0.0.1:{controller.port}", flush=True)
 threading.Event().wait()
 """
 
-
 SINK_SERVER = """
 import json, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-events = 0
+metas = []
 lock = threading.Lock()
 
 class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
     def log_message(self, *args):
         pass
 
     def reply(self, doc):
         data = json.dumps(doc).encode()
         self.send_response(200)
+        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
     def do_GET(self):
-        self.reply({"events": events})
+        start = int(self.path.rpartition("=")[2] or 0)
+        with lock:
+            self.reply({"count": len(metas), "metas": metas[start:]})
 
     def do_POST(self):
-        global events
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        count = sum(len(group) for group in body["events"].values())
+        events = [event for group in body["events"].values() for event in group]
         with lock:
-            events += count
-        self.reply({"TOTAL_EVENTS": count, "PROCESSED_EVENTS": count, "UNPROCESSED_EVENTS": []})
+            metas.extend(event.get("meta") for event in events)
+        self.reply({"TOTAL_EVENTS": len(events), "PROCESSED_EVENTS": len(events),
+                    "UNPROCESSED_EVENTS": []})
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 print(f"callback sink listening on 127.0.0.1:{server.server_address[1]}", flush=True)
 server.serve_forever()
 """
 
-
-class CallbackSink:
-    """A receiver stand-in in its own process (so it never slows the load generator): counts the
-    events of every v2 callback and answers as if it processed them all."""
-
-    def __init__(self) -> None:
-        self.process, port = start([sys.executable, "-c", SINK_SERVER])
-        self.base = f"http://127.0.0.1:{port}"
-        self.url = f"{self.base}/callback"
-
-    @property
-    def events(self) -> int:
-        with urllib.request.urlopen(f"{self.base}/count", timeout=10) as response:
-            return int(json.loads(response.read())["events"])
-
-    def close(self) -> None:
-        self.process.kill()
-        self.process.wait()
+SENDER = "campaigns@platform.example"
 
 
-def start(command: list[str]) -> tuple[subprocess.Popen[str], int]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT
-    )
-    assert process.stdout is not None
-    for line in process.stdout:
-        found = LISTENING.search(line)
-        if found:
-            threading.Thread(target=process.stdout.read, daemon=True).start()
-            return process, int(found[1])
-    raise SystemExit(f"server did not start: {' '.join(command)}")
+def meta(index: int, run: int) -> str:
+    """A realistic meta, unique per message and round, so a late callback cannot count twice."""
+    email = f"user{index}.r{run}@example.com"
+    sent_at = 1730714617 + index
+    message_id = -(17000000 + run * 100000 + index)
+    return f"{email}|1568798080|{sent_at}|20241104|{index % 3}|wzrk_default|{message_id}|"
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far, from /proc (0 where unavailable).
-
-    Steadier than wall time on a shared machine: it counts the server's own work per message,
-    not the time it spent waiting for a core.
-    """
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_kb(pid: int) -> tuple[int, int]:
-    """Current and peak resident memory of a process, from /proc (0 where unavailable)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0, 0
-    values = dict(re.findall(r"(VmRSS|VmHWM):\s+(\d+) kB", status))
-    return int(values.get("VmRSS", 0)), int(values.get("VmHWM", 0))
-
-
-def wait_events(sink: CallbackSink, expected: int, timeout: float) -> float:
-    """Wait until the sink has counted `expected` events (or `timeout` passed); seconds waited."""
-    started = time.perf_counter()
-    while sink.events < expected and time.perf_counter() - started < timeout:
-        time.sleep(0.05)
-    return time.perf_counter() - started
-
-
-def message(index: int, size: int) -> bytes:
-    email = f"user{index}@example.com"
-    meta = f"{email}|1568798080|1730714617|20241104|0|wzrk_default|-{17000000 + index}|"
+def message(index: int, run: int, size: int) -> tuple[str, bytes]:
+    value = meta(index, run)
+    email = value.partition("|")[0]
     head = (
-        f"From: campaigns@platform.example\r\nTo: {email}\r\nSubject: bench {index}\r\n"
-        f"X-CleverTap_META: {meta}\r\nMessage-ID: <{index}@bench.example>\r\n\r\n"
+        f"From: Campaigns <{SENDER}>\r\nTo: {email}\r\nSubject: Offer {index}\r\n"
+        f"Date: Mon, 04 Nov 2024 10:03:37 +0000\r\nMessage-ID: <{run}.{index}@platform.example>\r\n"
+        f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        f"X-CleverTap_META: {value}\r\n\r\n"
     ).encode()
     line = b"x" * 76 + b"\r\n"
-    body = line * max(1, (size - len(head)) // len(line))
-    return head + body
+    return email, head + line * max(1, (size - len(head)) // len(line))
+
+
+def header_meta(data: bytes) -> str:
+    return data.split(b"X-CleverTap_META: ", 1)[1].split(b"\r\n", 1)[0].decode()
 
 
 async def _expect(reader: asyncio.StreamReader, code: bytes) -> None:
@@ -167,45 +130,105 @@ async def _expect(reader: asyncio.StreamReader, code: bytes) -> None:
             return
 
 
-async def _session(port: int, indexes: list[int], size: int) -> None:
+async def _open(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     await _expect(reader, b"220")
-    writer.write(b"EHLO bench.example\r\n")
+    writer.write(b"EHLO load.platform.example\r\n")
     await _expect(reader, b"250")
-    for index in indexes:
-        writer.write(b"MAIL FROM:<campaigns@platform.example>\r\n")
-        await _expect(reader, b"250")
-        writer.write(f"RCPT TO:<user{index}@example.com>\r\n".encode())
-        await _expect(reader, b"250")
-        writer.write(b"DATA\r\n")
-        await _expect(reader, b"354")
-        writer.write(message(index, size) + b".\r\n")
-        await _expect(reader, b"250")
+    return reader, writer
+
+
+async def _close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     writer.write(b"QUIT\r\n")
     await _expect(reader, b"221")
     writer.close()
     await writer.wait_closed()
 
 
-def drive(port: int, sessions: int, messages: int, size: int) -> float:
-    """Send the load; seconds from the first connect to the last 250."""
-    source = shutil.which("smtp-source")
+async def _send(reader, writer, email: str, data: bytes) -> None:
+    writer.write(f"MAIL FROM:<{SENDER}>\r\n".encode())
+    await _expect(reader, b"250")
+    writer.write(f"RCPT TO:<{email}>\r\n".encode())
+    await _expect(reader, b"250")
+    writer.write(b"DATA\r\n")
+    await _expect(reader, b"354")
+    writer.write(data + b".\r\n")
+    await _expect(reader, b"250")
+
+
+async def _session(port: int, messages: list[tuple[str, bytes]], reuse: bool) -> None:
+    if reuse:
+        reader, writer = await _open(port)
+        for email, data in messages:
+            await _send(reader, writer, email, data)
+        await _close(reader, writer)
+        return
+    for email, data in messages:
+        reader, writer = await _open(port)
+        await _send(reader, writer, email, data)
+        await _close(reader, writer)
+
+
+def drive(port: int, messages: list[tuple[str, bytes]], sessions: int, reuse: bool) -> float:
+    """Send every message over `sessions` clients; seconds from first connect to last 250."""
+
+    async def run() -> None:
+        await asyncio.gather(
+            *(_session(port, messages[i::sessions], reuse) for i in range(sessions))
+        )
+
     started = time.perf_counter()
-    if source:
-        subprocess.run(
-            [source, "-s", str(sessions), "-m", str(messages), "-l", str(size), "-f",
-             "campaigns@platform.example", "-t", "user@example.com", f"127.0.0.1:{port}"],
-            check=True,
-        )  # fmt: skip
-    else:
-
-        async def run() -> None:
-            await asyncio.gather(
-                *(_session(port, list(range(i, messages, sessions)), size) for i in range(sessions))
-            )
-
-        asyncio.run(run())
+    asyncio.run(run())
     return time.perf_counter() - started
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.process, port = start([python(), "-c", SINK_SERVER])
+        self.url = f"http://127.0.0.1:{port}/callback"
+        self.seen = 0
+
+    def drain(self, expected: set[str], timeout: float) -> None:
+        """Wait for this round's callbacks; every echoed meta must be one that was sent."""
+        pending = set(expected)
+        deadline = time.monotonic() + timeout
+        while pending:
+            with urllib.request.urlopen(f"{self.url}?from={self.seen}", timeout=10) as reply:
+                doc = json.loads(reply.read())
+            self.seen += len(doc["metas"])
+            stray = [m for m in doc["metas"] if m not in pending]
+            if stray:
+                raise SystemExit(f"callback meta not sent in this round (or twice): {stray[0]!r}")
+            pending.difference_update(doc["metas"])
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{len(pending)} callbacks missing after {timeout} s")
+            if pending:
+                time.sleep(0.05)
+
+
+def servers(folder: Path, sink: Sink) -> dict[str, tuple]:
+    found = {}
+    found["bare aiosmtpd"] = start([python(), "-c", BARE_SERVER])
+    command = [
+        python(), "-c", "from simulator.esp.cli import esp; esp()",
+        "--smtp-port=0", "--tls=none", "--scenario=mixed", f"--callback-url={sink.url}",
+        f"--spool={folder / 'spool.sqlite3'}", "--batch-delay=0.2",
+    ]  # fmt: skip
+    found["fake ESP"] = start(command)
+    smtp_sink = shutil.which("smtp-sink") or shutil.which("/usr/sbin/smtp-sink")
+    # As root, smtp-sink insists on dropping privileges to a named user.
+    run_as = ["-u", "nobody"] if os.geteuid() == 0 else []
+    if smtp_sink:  # Postfix's test server: accepts and discards, the floor for any SMTP server
+        found["smtp-sink"] = start_on_port(
+            lambda port: [smtp_sink, *run_as, "-c", f"127.0.0.1:{port}", "1000"]
+        )
+    maildev = shutil.which("maildev")
+    if maildev:
+        web = free_port()
+        found["maildev"] = start_on_port(
+            lambda port: [maildev, "--smtp", str(port), "--ip", "127.0.0.1", "--web", str(web)]
+        )
+    return found
 
 
 def main() -> None:
@@ -213,75 +236,82 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--size", type=int, default=2048)
-    parser.add_argument(
-        "--rounds", type=int, default=3, help="interleaved runs of each; the best of each counts"
-    )
-    parser.add_argument("--callback-timeout", type=float, default=60.0)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per mode")
+    parser.add_argument("--modes", default="reuse,per-message")
+    parser.add_argument("--callback-timeout", type=float, default=120.0)
     args = parser.parse_args()
-    client = "smtp-source" if shutil.which("smtp-source") else "asyncio client (no smtp-source)"
+    modes = args.modes.split(",")
     print(
-        f"load: {client}, {args.sessions} sessions, {args.messages} messages of {args.size} B,"
-        f" {args.rounds} interleaved round(s) each, best counts"
+        f"load: asyncio SMTP client, {args.sessions} sessions, {args.messages} messages of"
+        f" {args.size} B with a unique meta each; modes {', '.join(modes)};"
+        f" {args.rounds} interleaved rounds per mode"
     )
-    sink = CallbackSink()
-    with tempfile.TemporaryDirectory(prefix="bench-esp-") as folder:
-        bare, bare_port = start([sys.executable, "-c", BARE_SERVER])
-        command = [
-            sys.executable, "-c", "from simulator.esp.cli import esp; esp()",
-            "--smtp-port=0", "--tls=none", "--scenario=mixed", f"--callback-url={sink.url}",
-            f"--spool={Path(folder) / 'spool.sqlite3'}", "--batch-delay=0.5",
-        ]  # fmt: skip
-        fake, esp_port = start(command)
+    sink = Sink()
+    run = 0
+    with tempfile.TemporaryDirectory(prefix="bench-esp-") as name:
+        procs = servers(Path(name), sink)
         try:
-            idle_rss, _ = rss_kb(fake.pid)
-            bare_times, esp_times, rss_after = [], [], []
-            cpu = {"bare": 0.0, "esp": 0.0}
+            idle = {label: rss_mb(p.pid)[0] for label, (p, _) in procs.items()}
+            cpu_ratio: dict[str, list[float]] = {m: [] for m in modes}
+            wall_ratio: dict[str, list[float]] = {m: [] for m in modes}
+            per_message: dict[tuple[str, str], list[float]] = {}
+            throughput: dict[tuple[str, str], list[float]] = {}
             for round_number in range(1, args.rounds + 1):
-                before = cpu_seconds(bare.pid)
-                bare_times.append(drive(bare_port, args.sessions, args.messages, args.size))
-                cpu["bare"] += cpu_seconds(bare.pid) - before
-                before = cpu_seconds(fake.pid)
-                esp_times.append(drive(esp_port, args.sessions, args.messages, args.size))
-                # The round's callbacks go out before the next bare round starts, so the ESP's
-                # dispatching neither slows that round nor escapes the ESP's CPU figure.
-                drained = wait_events(sink, args.messages * round_number, args.callback_timeout)
-                cpu["esp"] += cpu_seconds(fake.pid) - before
-                rss_after.append(rss_kb(fake.pid)[0])
-                print(
-                    f"round {round_number}: bare aiosmtpd {bare_times[-1]:.2f} s,"
-                    f" fake ESP {esp_times[-1]:.2f} s"
-                )
-            sent = args.messages * args.rounds
-            final_rss, peak_rss = rss_kb(fake.pid)
-            spool_kb = sum(p.stat().st_size for p in Path(folder).iterdir()) // 1024
+                for mode in modes:
+                    cpu: dict[str, float] = {}
+                    wall: dict[str, float] = {}
+                    for label, (process, port) in procs.items():
+                        run += 1
+                        batch = [message(i, run, args.size) for i in range(args.messages)]
+                        before = cpu_seconds(process.pid)
+                        wall[label] = drive(port, batch, args.sessions, mode == "reuse")
+                        if label == "fake ESP":
+                            metas = {
+                                data.split(b"X-CleverTap_META: ", 1)[1]
+                                .split(b"\r\n", 1)[0]
+                                .decode()
+                                for _, data in batch
+                            }
+                            sink.drain(metas, args.callback_timeout)
+                        cpu[label] = cpu_seconds(process.pid) - before
+                        per_message.setdefault((mode, label), []).append(
+                            cpu[label] * 1e6 / args.messages
+                        )
+                    cpu_ratio[mode].append(cpu["bare aiosmtpd"] / cpu["fake ESP"])
+                    wall_ratio[mode].append(wall["bare aiosmtpd"] / wall["fake ESP"])
+                    for label in procs:
+                        throughput.setdefault((mode, label), []).append(args.messages / wall[label])
+                    print(
+                        f"round {round_number} {mode}: "
+                        + ", ".join(
+                            f"{label} {wall[label]:.2f} s wall, {cpu[label]:.2f} s CPU"
+                            for label in procs
+                        )
+                    )
+            final = {label: rss_mb(p.pid) for label, (p, _) in procs.items()}
+            spool_mb = sum(p.stat().st_size for p in Path(name).iterdir()) / 2**20
         finally:
-            for process in (bare, fake):
-                process.kill()
-                process.wait()
-    events = sink.events
-    sink.close()
-    bare_rate = args.messages / min(bare_times)
-    esp_rate = args.messages / min(esp_times)
-    print(f"bare aiosmtpd: {args.messages} in {min(bare_times):.2f} s = {bare_rate:.0f} msg/s")
-    print(f"fake ESP (mixed): {args.messages} in {min(esp_times):.2f} s = {esp_rate:.0f} msg/s")
-    print(
-        f"callbacks: {events}/{sent} events delivered"
-        f" (the last round's {drained:.2f} s after its last message was accepted)"
-    )
-    print(
-        f"fake ESP memory (RSS): {idle_rss // 1024} MB idle, after each round "
-        + ", ".join(f"{kb // 1024} MB" for kb in rss_after)
-        + f", after callbacks {final_rss // 1024} MB (peak {peak_rss // 1024} MB);"
-        f" spool on disk {spool_kb // 1024} MB"
-    )
-    per_message = {name: seconds * 1e6 / sent for name, seconds in cpu.items()}
-    if per_message["esp"]:
+            stop(*(p for p, _ in procs.values()), sink.process)
+    for (mode, label), values in per_message.items():
+        print(f"CPU per message, {mode}, {label}: {spread(values, 0)} us (min / median / max)")
+    for (mode, label), values in throughput.items():
+        print(f"throughput, {mode}, {label}: {spread(values, 0)} msg/s")
+    for mode in modes:
+        if (mode, "maildev") in throughput:
+            pairs = zip(throughput[(mode, "fake ESP")], throughput[(mode, "maildev")], strict=True)
+            over = [esp / maildev for esp, maildev in pairs]
+            print(f"{mode}: fake ESP throughput over maildev's {spread(over)}")
         print(
-            f"server CPU per message: bare aiosmtpd {per_message['bare']:.0f} us, fake ESP"
-            f" {per_message['esp']:.0f} us while receiving and until its callbacks were delivered;"
-            f" CPU ratio {per_message['bare'] / per_message['esp']:.2f}"
+            f"{mode}: wall ratio bare/ESP {spread(wall_ratio[mode])},"
+            f" CPU ratio bare/ESP {spread(cpu_ratio[mode])}"
         )
-    print(f"ratio={esp_rate / bare_rate:.2f}")
+    for label, (now, peak) in final.items():
+        print(f"memory {label}: {idle[label]:.0f} MB idle, {now:.0f} MB after, peak {peak:.0f} MB")
+    print(
+        f"spool on disk after all rounds: {spool_mb:.0f} MB; every callback meta checked byte-exact"
+    )
+    worst = min(statistics.median(cpu_ratio[mode]) for mode in modes)
+    print(f"ratio={worst:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,165 +1,179 @@
-"""Receiver throughput against a bare JSON endpoint on the same waitress server.
+"""Benchmark: the reference receiver, fully projected, against a bare endpoint on the same stack.
 
-Both endpoints get the same 1000-event batch. The bare endpoint only parses the JSON and returns
-the counts; the receiver validates every event and commits the callback to its log in SQLite
-(WAL, synchronous=FULL) before answering. Phases alternate (receiver, bare, receiver, ...) so
-machine noise hits both alike.
+Two servers, each in a process of its own: the receiver (`bounceback receiver`, SQLite in WAL with
+`synchronous=FULL`) and a bare endpoint on the same waitress server class that only parses the JSON
+and returns the counts. The load generator is this process: `--clients` concurrent senders posting
+fresh 1000-event batches (new metas every post, so deduplication cannot flatter the figure).
 
-The receiver derives its event rows from the log after answering (see `reference_impl/store.py`).
-After each receiver phase the bench reads `/healthz`, which waits for that projection, outside the
-timed window so it never overlaps a bare phase; the time it takes is reported too, as a sustained
-rate (acknowledged and projected) next to the acknowledged one that the target is about.
+The receiver's clock stops when every event posted in the phase is projected and visible to a read
+(`/healthz` counts them, and reads catch the projection up first), not when the last 200 arrived.
+Each round runs a burst (`--burst` batches) and a sustained flood (`--flood` batches, at least 300
+by default) against both servers, interleaved (receiver, bare, receiver, bare). Reported: events/s
+and their ratio per phase (min / median / max over rounds), POST latency p50 / p99 in the flood,
+the receiver's CPU per event and memory. Last line: `ratio=<median receiver / bare events/s,
+sustained flood, fully projected>`.
 
-Throughput is measured the way ESPs post, with several concurrent senders (`--clients`, default
-4, the server's thread count): SQLite does its work with the GIL released, so one request's commit
-overlaps the next one's parsing. Latency is measured with one sender, for the 100 ms target.
-A last pass posts fresh batches (new metas each time) so deduplication cannot flatter the result.
-
-    .venv/bin/python bench/receiver.py [--requests 40] [--clients 4] [--rounds 5]
-
-Last line: ratio=<receiver events/s / bare events/s>, same batch, concurrent senders,
-acknowledged (committed to the log).
+    .venv/bin/python bench/receiver.py [--rounds 3] [--burst 40] [--flood 300] [--clients 4]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from flask import Flask, Response, request
-
-from reference_impl.protocol.meta import Meta, build_meta
-from reference_impl.receiver.app import ReceiverConfig, create_app
-from reference_impl.receiver.server import BackgroundServer
+from _procs import cpu_seconds, python, rss_mb, spread, start, stop
 
 TYPES = ["hard_bounce", "soft_bounce", "spam", "unsubscribed"]
 BATCH = 1000
+RECEIVER_LINE = re.compile(r"Callback URL: http://127\.0\.0\.1:(\d+)")
+BARE_SERVER = """
+import json
+from flask import Flask, Response, request
+from reference_impl.receiver.server import BackgroundServer
+
+app = Flask("bare")
+
+@app.post("/callback")
+def bare():
+    document = json.loads(request.get_data())
+    total = sum(len(group) for group in document["events"].values())
+    body = {"TOTAL_EVENTS": total, "PROCESSED_EVENTS": total, "UNPROCESSED_EVENTS": []}
+    return Response(json.dumps(body), mimetype="application/json")
+
+@app.get("/healthz")
+def healthz():
+    return Response("{}", mimetype="application/json")
+
+server = BackgroundServer(app, "127.0.0.1", 0, THREADS, 8 * 1024 * 1024)
+print(f"bare endpoint listening on {server.url}", flush=True)
+server.run()
+"""
 
 
 def batch(seed: int) -> bytes:
+    """A fresh 1000-event batch: every meta unique to `seed`, realistic field values."""
     failed = []
     for i in range(BATCH):
         email = f"user{seed}-{i}@example.com"
-        meta = build_meta(Meta(email, 1568798080, 1730714617, 0, "wzrk_default", seed * BATCH + i))
+        meta = f"{email}|1568798080|1730714617|20241104|0|wzrk_default|{seed * BATCH + i}|"
         failed.append({"type": TYPES[i % 4], "email": email, "meta": meta, "description": "x"})
     return json.dumps({"version": "v2", "events": {"failed": failed}}).encode()
 
 
-def add_bare_endpoint(app: Flask) -> None:
-    def bare() -> Response:
-        document = json.loads(request.get_data())
-        total = len(document["events"]["failed"])
-        body = {"TOTAL_EVENTS": total, "PROCESSED_EVENTS": total, "UNPROCESSED_EVENTS": []}
-        return Response(json.dumps(body), mimetype="application/json")
-
-    app.add_url_rule("/bare", "bare", bare, methods=["POST"])
+def events_visible(client: httpx.Client, base: str) -> int:
+    return int(client.get(f"{base}/healthz", timeout=600).json().get("counts", {}).get("events", 0))
 
 
-def post(client: httpx.Client, path: str, body: bytes) -> float:
-    start = time.perf_counter()
-    response = client.post(path, content=body, headers={"content-type": "application/json"})
-    elapsed = time.perf_counter() - start
-    if response.status_code != 200 or response.json()["PROCESSED_EVENTS"] != BATCH:
-        raise SystemExit(f"{path}: unexpected answer {response.status_code} {response.text[:200]}")
-    return elapsed
+def phase(
+    base: str, bodies: list[bytes], clients: int, expected: int | None
+) -> tuple[float, list[float]]:
+    """Post every body over `clients` senders; seconds until all are acknowledged and, for the
+    receiver (`expected` events), visible to a read. Returns the seconds and each POST's latency."""
+    latencies: list[float] = []
 
+    def sender(share: list[bytes]) -> None:
+        with httpx.Client(timeout=600) as client:
+            for body in share:
+                sent = time.perf_counter()
+                reply = client.post(
+                    f"{base}/callback", content=body, headers={"Content-Type": "application/json"}
+                )
+                latencies.append(time.perf_counter() - sent)
+                if reply.status_code != 200 or reply.json()["PROCESSED_EVENTS"] != BATCH:
+                    raise SystemExit(f"POST refused: {reply.status_code} {reply.text[:200]}")
 
-def throughput(url: str, path: str, bodies: Iterator[bytes], requests: int, clients: int) -> float:
-    """Seconds for `requests` posts by `clients` senders, each on its own keep-alive connection."""
-    work = [next(bodies) for _ in range(requests)]
-    connections = [httpx.Client(base_url=url, timeout=60) for _ in range(clients)]
-    start = time.perf_counter()
+    started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(lambda n: post(connections[n % clients], path, work[n]), range(requests)))
-    elapsed = time.perf_counter() - start
-    for connection in connections:
-        connection.close()
-    return elapsed
+        list(pool.map(sender, [bodies[i::clients] for i in range(clients)]))
+    if expected is not None:
+        with httpx.Client() as client:
+            while events_visible(client, base) < expected:
+                time.sleep(0.01)
+    return time.perf_counter() - started, latencies
 
 
-def drain(client: httpx.Client) -> float:
-    """Seconds until every acknowledged event is projected (a read catches the projection up).
-
-    `client` is made once: a new one sets up a TLS context, which would count as projection."""
-    start = time.perf_counter()
-    if client.get("/healthz").status_code != 200:
-        raise SystemExit("healthz failed")
-    return time.perf_counter() - start
-
-
-def run(requests: int, clients: int, rounds: int, folder: Path) -> float:
-    app = create_app(ReceiverConfig(folder / "bench.sqlite3"))
-    add_bare_endpoint(app)
-    server = BackgroundServer(app, threads=clients).start()
-    reader = httpx.Client(base_url=server.url, timeout=600)
-    same = batch(0)
-
-    def repeat() -> Iterator[bytes]:
-        while True:
-            yield same
-
-    def fresh() -> Iterator[bytes]:
-        seed = 1
-        while True:
-            yield batch(seed)
-            seed += 1
-
-    rates: dict[str, list[float]] = {
-        "receiver": [],
-        "bare": [],
-        "receiver, fresh batches": [],
-        "receiver, incl. projection": [],
-        "fresh, incl. projection": [],
-    }
-    events = BATCH * requests
-    throughput(server.url, "/callback", repeat(), clients, clients)
-    throughput(server.url, "/bare", repeat(), clients, clients)
-    drain(reader)
-    fresh_bodies = fresh()
-    for _ in range(rounds):
-        elapsed = throughput(server.url, "/callback", repeat(), requests, clients)
-        rates["receiver"].append(events / elapsed)
-        rates["receiver, incl. projection"].append(events / (elapsed + drain(reader)))
-        rates["bare"].append(events / throughput(server.url, "/bare", repeat(), requests, clients))
-        elapsed = throughput(server.url, "/callback", fresh_bodies, requests, clients)
-        rates["receiver, fresh batches"].append(events / elapsed)
-        rates["fresh, incl. projection"].append(events / (elapsed + drain(reader)))
-    with httpx.Client(base_url=server.url, timeout=60) as client:
-        latency = [post(client, "/callback", next(fresh_bodies)) for _ in range(requests)]
-        drain(reader)
-        bare_latency = [post(client, "/bare", same) for _ in range(requests)]
-    reader.close()
-    server.stop()
-    best = {name: statistics.median(values) for name, values in rates.items()}
-    for name, rate in best.items():
-        print(f"{name:24} {rate:9.0f} events/s  ({clients} concurrent senders, median of {rounds})")
-    print(f"receiver latency, one sender: median {statistics.median(latency) * 1000:.1f} ms per")
-    print(
-        f"  durably stored 1000-event batch (bare: {statistics.median(bare_latency) * 1000:.1f} ms)"
-    )
-    for name in list(best)[2:]:
-        print(f"{name} ratio: {best[name] / best['bare']:.2f}")
-    return best["receiver"] / best["bare"]
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=40, help="posts per phase")
-    parser.add_argument("--clients", type=int, default=4, help="concurrent senders")
-    parser.add_argument(
-        "--rounds", type=int, default=5, help="interleaved rounds; each figure is their median"
-    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--burst", type=int, default=40)
+    parser.add_argument("--flood", type=int, default=300)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4, help="server threads, both servers")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        ratio = run(args.requests, args.clients, args.rounds, Path(folder))
-    print(f"ratio={ratio:.2f}")
+    print(
+        f"{args.clients} senders, fresh {BATCH}-event batches; per round a burst of {args.burst}"
+        f" and a flood of {args.flood} batches to each server, interleaved; {args.rounds} rounds"
+    )
+    seed = 0
+    rates: dict[tuple[str, str], list[float]] = {}
+    flood_latency: dict[str, list[float]] = {"receiver": [], "bare": []}
+    receiver_cpu = 0.0
+    with tempfile.TemporaryDirectory(prefix="bench-receiver-") as folder:
+        receiver, receiver_port = start(
+            [python(), "-m", "reference_impl.cli", "receiver", "--port", "0",
+             "--threads", str(args.threads), "--db", str(Path(folder) / "bench.sqlite3")],
+            RECEIVER_LINE,
+        )  # fmt: skip
+        bare, bare_port = start([python(), "-c", BARE_SERVER.replace("THREADS", str(args.threads))])
+        bases = {
+            "receiver": f"http://127.0.0.1:{receiver_port}",
+            "bare": f"http://127.0.0.1:{bare_port}",
+        }
+        idle_rss = rss_mb(receiver.pid)[0]
+        posted = 0
+        try:
+            for round_number in range(1, args.rounds + 1):
+                for name, count in (("burst", args.burst), ("flood", args.flood)):
+                    for server in ("receiver", "bare"):
+                        bodies = [batch(seed + i) for i in range(count)]
+                        seed += count
+                        before = cpu_seconds(receiver.pid)
+                        expected = posted + count * BATCH if server == "receiver" else None
+                        seconds, latencies = phase(bases[server], bodies, args.clients, expected)
+                        if server == "receiver":
+                            posted += count * BATCH
+                            receiver_cpu += cpu_seconds(receiver.pid) - before
+                        if name == "flood":
+                            flood_latency[server].extend(latencies)
+                        rates.setdefault((name, server), []).append(count * BATCH / seconds)
+                        print(
+                            f"round {round_number} {name} {server}: {count * BATCH / seconds:,.0f}"
+                            " events/s" + (" (fully projected)" if server == "receiver" else "")
+                        )
+            now_rss, peak_rss = rss_mb(receiver.pid)
+        finally:
+            stop(receiver, bare)
+    ratios = {}
+    for name in ("burst", "flood"):
+        ratios[name] = [
+            r / b for r, b in zip(rates[(name, "receiver")], rates[(name, "bare")], strict=True)
+        ]
+        print(
+            f"{name}: receiver {spread(rates[(name, 'receiver')], 0)} events/s, bare"
+            f" {spread(rates[(name, 'bare')], 0)} events/s, ratio {spread(ratios[name])}"
+        )
+    for server, values in flood_latency.items():
+        print(
+            f"flood POST latency, {server}: p50 {percentile(values, 0.5) * 1000:.1f} ms,"
+            f" p99 {percentile(values, 0.99) * 1000:.1f} ms"
+        )
+    print(f"receiver CPU per event: {receiver_cpu * 1e6 / posted:.1f} us (all phases)")
+    print(
+        f"receiver memory: {idle_rss:.0f} MB idle, {now_rss:.0f} MB after, peak {peak_rss:.0f} MB"
+    )
+    print(f"ratio={statistics.median(ratios['flood']):.2f}")
 
 
 if __name__ == "__main__":
