@@ -1,0 +1,146 @@
+"""Benchmark: the receiver's read API at 10k, 100k and 1M events, each endpoint's median and p99.
+
+One receiver (`bounceback receiver`, its own process, SQLite) is filled through its own callback
+endpoint in steps (fresh 1000-event batches posted by this process, every event projected before a
+step is measured), with sent messages recorded through the store for nine in ten metas, so a tenth
+are unattributed. At each size every endpoint is read `--reads` times, endpoints interleaved, over
+one keep-alive connection. A read that answers anything but 200 stops the bench.
+
+Reported: median and p99 per endpoint and size. Last line: `ratio=<worst over endpoints of
+median at the largest size / median at the smallest>`: 1.0 means reads stay flat as the store grows.
+
+    .venv/bin/python bench/reads.py [--sizes 10000,100000,1000000] [--reads 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+from _procs import python, rss_mb, start, stop
+
+from reference_impl.receiver.store import SentMessage, SQLiteStore
+
+TYPES = ["hard_bounce", "soft_bounce", "spam", "unsubscribed"]
+LABELS = ["wzrk_default", "spring_sale", "winback", "weekly_digest"]
+BATCH = 1000
+CAMPAIGNS = 200
+RECEIVER_LINE = re.compile(r"Callback URL: http://127\.0\.0\.1:(\d+)")
+
+
+def event(n: int) -> tuple[dict[str, str], SentMessage]:
+    email = f"user{n}@example.com"
+    campaign = n % CAMPAIGNS
+    label = LABELS[campaign % len(LABELS)]
+    meta = f"{email}|1568798080|1730714617|20241104|0|{label}|{-(17000000 + campaign)}|"
+    sent = SentMessage(email, meta, -(17000000 + campaign), label, 0, 1730714617.0)
+    return {"type": TYPES[n % 4], "email": email, "meta": meta, "description": "bench"}, sent
+
+
+def fill(base: str, db_path: Path, start_at: int, stop_at: int) -> None:
+    """Post events [start_at, stop_at) as fresh batches; record nine in ten as sent."""
+    store = SQLiteStore(db_path)
+    bodies = []
+    for first in range(start_at, stop_at, BATCH):
+        pairs = [event(n) for n in range(first, min(first + BATCH, stop_at))]
+        store.record_sent([sent for n, (_, sent) in enumerate(pairs, first) if n % 10])
+        doc = {"version": "v2", "events": {"failed": [e for e, _ in pairs]}}
+        bodies.append(json.dumps(doc).encode())
+    store.close()
+
+    def post(share: list[bytes]) -> None:
+        with httpx.Client(timeout=600) as client:
+            for body in share:
+                reply = client.post(
+                    f"{base}/callback", content=body, headers={"Content-Type": "application/json"}
+                )
+                if reply.status_code != 200:
+                    raise SystemExit(f"POST refused: {reply.status_code} {reply.text[:200]}")
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(post, [bodies[i::4] for i in range(4)]))
+    with httpx.Client(timeout=600) as client:
+        client.get(f"{base}/healthz")  # reads catch the projection up first
+
+
+def endpoints(size: int) -> dict[str, str]:
+    probe = size // 2
+    return {
+        "healthz": "/healthz",
+        "profile": f"/api/profiles/user{probe}@example.com",
+        "events by message id": f"/api/events?message_id={-(17000000 + probe % CAMPAIGNS)}",
+        "events by type": "/api/events?type=spam",
+        "callbacks": "/api/callbacks",
+        "campaign": f"/api/campaigns/{-(17000000 + probe % CAMPAIGNS)}",
+        "label": "/api/labels/spring_sale",
+        "sent": "/api/sent",
+        "unattributed": "/api/unattributed",
+    }
+
+
+def measure(base: str, size: int, reads: int) -> dict[str, list[float]]:
+    timings: dict[str, list[float]] = {name: [] for name in endpoints(size)}
+    with httpx.Client(timeout=600) as client:
+        for _ in range(reads):
+            for name, path in endpoints(size).items():
+                started = time.perf_counter()
+                reply = client.get(base + path)
+                timings[name].append(time.perf_counter() - started)
+                if reply.status_code != 200:
+                    raise SystemExit(f"GET {path}: {reply.status_code} {reply.text[:200]}")
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--reads", type=int, default=50)
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    medians: dict[tuple[str, int], float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-reads-") as folder:
+        db_path = Path(folder) / "reads.sqlite3"
+        receiver, port = start(
+            [python(), "-m", "reference_impl.cli", "receiver", "--port", "0", "--db", str(db_path)],
+            RECEIVER_LINE,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            filled = 0
+            for size in sizes:
+                started = time.perf_counter()
+                fill(base, db_path, filled, size)
+                filled = size
+                print(
+                    f"{size:,} events stored and projected in {time.perf_counter() - started:.1f} s"
+                )
+                for name, values in measure(base, size, args.reads).items():
+                    ordered = sorted(values)
+                    medians[(name, size)] = statistics.median(ordered)
+                    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+                    print(
+                        f"  {name:22} median {medians[(name, size)] * 1000:8.2f} ms"
+                        f"  p99 {p99 * 1000:8.2f} ms"
+                    )
+            now, peak = rss_mb(receiver.pid)
+            print(f"receiver RSS {now:.0f} MB, peak {peak:.0f} MB")
+        finally:
+            stop(receiver)
+    names = {name for name, _ in medians}
+    growth = {name: medians[(name, sizes[-1])] / medians[(name, sizes[0])] for name in names}
+    worst = max(growth, key=growth.get)
+    print(
+        f"slowest growth: {worst}, x{growth[worst]:.1f} from {sizes[0]:,} to {sizes[-1]:,} events"
+    )
+    print(f"ratio={growth[worst]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
