@@ -17,6 +17,7 @@ from reference_impl.certify.run import LiveRunError, live_run
 from reference_impl.certify.smtp import ProbeProviderError
 from reference_impl.sender.campaign import CampaignError
 from reference_impl.sender.provider import ProviderError
+from simulator.esp.catalog import PLAN, UnknownShipped, resolve_path
 
 EXIT_CERTIFIED = 0
 EXIT_NOT_CERTIFIED = 1
@@ -103,7 +104,7 @@ def finish(console: Console, result: Certification, report_dir: Path) -> None:
 
 
 @click.command()
-@click.argument("plan_path", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("plan_name", metavar="PLAN")
 @click.option(
     "--listen",
     metavar="HOST:PORT",
@@ -123,9 +124,11 @@ def finish(console: Console, result: Certification, report_dir: Path) -> None:
     help="Grade this saved capture (JSON lines) instead of running live.",
 )
 def certify(
-    plan_path: Path, listen: str | None, report_dir: Path, recording_path: Path | None
+    plan_name: str, listen: str | None, report_dir: Path, recording_path: Path | None
 ) -> None:
     """Certify a vendor ESP's v2 callbacks against PLAN; exit 0 only when no MUST check failed.
+
+    PLAN is a plan file, or the name of a shipped one (`bounceback scenarios` lists them).
 
     Live: start a recording receiver at --listen, send the plan's probes through the vendor's SMTP,
     wait for the callbacks (answering one with 500 and one slowly, as the plan asks), then grade.
@@ -133,8 +136,8 @@ def certify(
     """
     console = Console()
     try:
-        plan = load_plan(plan_path)
-    except PlanError as exc:
+        plan = load_plan(resolve_path(plan_name, (PLAN,)))
+    except (PlanError, UnknownShipped) as exc:
         raise CertifyInputError(str(exc)) from exc
     console.print(
         f"Plan {plan.name}: {len(plan.probes)} probes, deadline {plan.deadline_seconds:g} s"

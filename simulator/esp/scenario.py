@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.errors import SimulatorError
+from simulator.esp.catalog import SCENARIO_KINDS, UnknownShipped, resolve_path
 
 OUTCOMES = ("delivered", "hard_bounce", "soft_bounce", "spam", "unsubscribed")
 DELIVERED = "delivered"
@@ -34,7 +35,6 @@ DEFAULT_MAX_RECIPIENTS = 1000
 MAILGUN_SCHEDULE = (300.0, 600.0, 900.0, 3600.0, 7200.0, 14400.0)
 DEFAULT_JITTER = 0.1
 DEFAULT_TIMEOUT = 10.0
-SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 _REPLY = re.compile(r"[2-5][0-9]{2}( .*)?")
 
 
@@ -334,10 +334,15 @@ def parse_scenario(data: dict[str, Any], source: str) -> Scenario:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Load a scenario by path, or by bare name from the shipped `scenarios/` folder."""
-    candidate = Path(path)
-    if not candidate.exists() and candidate.suffix == "" and "/" not in str(path):
-        candidate = SCENARIO_DIR / f"{path}.toml"
+    """Load a scenario file, or a shipped one by name (`smoke`, `certification/vendors/...`).
+
+    A file of that name wins over a shipped one; an unknown name lists the shipped scenarios and
+    suggests the closest, so a typo fails at start instead of running something else.
+    """
+    try:
+        candidate = resolve_path(path, SCENARIO_KINDS)
+    except UnknownShipped as exc:
+        raise ScenarioError(str(path), "(file)", str(exc)) from exc
     source = str(candidate)
     try:
         text = candidate.read_bytes()
@@ -348,7 +353,3 @@ def load_scenario(path: str | Path) -> Scenario:
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ScenarioError(source, "(file)", f"is not valid TOML: {exc}") from exc
     return parse_scenario(data, source)
-
-
-def shipped_scenarios() -> list[Path]:
-    return sorted(SCENARIO_DIR.glob("*.toml"))

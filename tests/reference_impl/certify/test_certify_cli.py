@@ -133,3 +133,14 @@ def test_corrupt_recording_exits_2_naming_the_line(tmp_path: Path) -> None:
 )
 def test_callback_url_pointing_elsewhere_is_noticed(url: str, expected: bool) -> None:
     assert points_at(url, "127.0.0.1", 8026) is expected
+
+
+def test_certify_takes_a_shipped_plan_by_name(tmp_path: Path) -> None:
+    """A plan can be named as shipped (an installed user has no scenarios/ folder); a typo gets
+    the closest plan's name and exit 2, before anything is sent."""
+    code, output = _certify("certification/fake-esp", "--report", str(tmp_path), "--listen", "x")
+    assert "Plan fake-esp:" in output
+    assert code == EXIT_BAD_INPUT, "then stops at the bad --listen"
+    code, output = _certify("certification/fake", "--report", str(tmp_path))
+    assert code == EXIT_BAD_INPUT
+    assert "did you mean 'certification/fake-esp'?" in output

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from simulator.esp.catalog import SCENARIO, VENDOR, shipped
 from simulator.esp.scenario import (
     MAILGUN_SCHEDULE,
-    SCENARIO_DIR,
     ScenarioError,
     load_scenario,
     parse_scenario,
-    shipped_scenarios,
 )
 
 REQUIRED = {
@@ -27,11 +26,11 @@ REQUIRED = {
 
 
 def test_every_required_scenario_is_shipped_and_valid() -> None:
-    names = {path.stem for path in shipped_scenarios()}
+    names = {entry.name for entry in shipped((SCENARIO,))}
     assert names >= REQUIRED
-    for path in shipped_scenarios():
-        scenario = load_scenario(path)
-        assert abs(sum(scenario.outcomes.values()) - 1.0) < 1e-9, path
+    for name in names:
+        scenario = load_scenario(name)
+        assert abs(sum(scenario.outcomes.values()) - 1.0) < 1e-9, name
 
 
 def test_load_by_bare_name_finds_the_shipped_file() -> None:
@@ -69,8 +68,8 @@ def test_echo_python_email_and_drop_rates_load_from_toml(tmp_path: Path) -> None
 
 
 def test_every_certification_vendor_scenario_is_valid() -> None:
-    vendors = sorted((SCENARIO_DIR / "certification" / "vendors").glob("*.toml"))
-    loaded = {path.stem: load_scenario(path) for path in vendors}
+    vendors = [entry.name for entry in shipped((VENDOR,))]
+    loaded = {name.rsplit("/", 1)[-1]: load_scenario(name) for name in vendors}
     assert loaded["folds-long-metas"].callbacks.meta_mangling == "python-email"
     drops = {rule.match: rule.drop_rate for rule in loaded["drops-events"].rules}
     assert drops == {
