@@ -8,6 +8,7 @@ from reference_impl.certify.cli import certify
 from reference_impl.receiver.cli import receiver
 from reference_impl.sender.cli import demo, provider_group, send
 from simulator.conformance.cli import conform, fuzz_command
+from simulator.esp.catalog_cli import protocol, scenarios
 from simulator.esp.cli import esp
 
 
@@ -25,6 +26,8 @@ main.add_command(fuzz_command)
 main.add_command(provider_group)
 main.add_command(send)
 main.add_command(demo)
+main.add_command(scenarios)
+main.add_command(protocol)
 
 
 if __name__ == "__main__":

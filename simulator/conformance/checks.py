@@ -132,7 +132,8 @@ class ConformanceFailure(AssertionError):
         r = self.requirement
         lines = [
             f"{r.id} [{r.level.value}] {r.title}",
-            f'PROTOCOL.md section {r.section}: "{r.quote}"',
+            f'PROTOCOL.md section {r.section}: "{r.quote}"'
+            f" (read it: bounceback protocol {r.section})",
             f"case: {self.case}",
         ]
         if self.note:
