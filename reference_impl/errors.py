@@ -1,28 +1,41 @@
 """The platform side's exception tree: each error raised on purpose derives from `PlatformError`.
 
-The CLI catches `PlatformError` and prints its message on one line (exit 2 for operator and input
-errors); anything else is a bug and keeps its traceback. Each class is defined next to the code that
-raises it; this module holds the root and the map of the tree:
+The `bounceback` command catches `PlatformError` and prints `bounceback <command>: error: ...` on
+stderr, exit 2 (operator and input errors); anything else is a bug and keeps its traceback. Each
+class is defined next to the code that raises it; this module holds the root, the exit codes and
+the map of the tree:
 
     PlatformError
     ├── MetaError                (protocol.meta: a meta that does not decode)
     ├── PayloadRejected          (protocol.payload: a body that is not a v2 callback)
+    ├── LinkKeyError             (protocol.links: a preference-link key is malformed)
     ├── QueryError               (receiver.app: a bad query parameter)
     ├── ServerError              (receiver.server: the receiver could not start or serve)
     ├── ProviderError            (sender.provider: a provider file or entry is wrong)
+    ├── AudienceError            (sender.audience: the audience CSV cannot be read)
     ├── MessageError             (sender.message: a message cannot be built)
-    ├── CampaignError            (sender.campaign: a campaign cannot run)
-    ├── SendFailed               (sender.campaign: one recipient failed; carries the classification)
+    ├── SessionError             (sender.session: a session cannot be set up, e.g. its ca_file)
+    ├── SendFailed               (sender.session: one recipient failed; carries the classification)
+    ├── SessionUnavailable       (sender.session: the server could not be reached or opened)
+    │   └── VendorUnreachable    (certify.smtp: not even the first probe could be sent)
+    ├── CampaignError            (sender.campaign: a campaign cannot start)
+    ├── SendSetupError           (sender.cli: an option or variable the provider needs is missing)
     ├── PlanError                (certify.plan: a certification plan is wrong)
     ├── ProbeMetaError           (certify.probes: a probe meta cannot be built)
     ├── ProbeProviderError       (certify.smtp: the plan's SMTP settings are unusable)
     ├── RecordingError           (certify.recording: a recording cannot be read)
-    └── LiveRunError             (certify.run: a live certification run could not proceed)
+    ├── LiveRunError             (certify.run: a live certification run could not proceed)
+    └── CertifyInputError        (certify.cli: an option or recording does not fit the plan)
 """
 
 from __future__ import annotations
 
-__all__ = ["PlatformError"]
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_OPERATOR", "PlatformError"]
+
+# Exit codes of every `bounceback` command, so CI can tell a verdict from a mistake.
+EXIT_OK = 0
+EXIT_FAILED = 1  # a verdict: a check, a campaign or a certification failed
+EXIT_OPERATOR = 2  # a usage or operator error: bad option or file, port in use, host unreachable
 
 
 class PlatformError(Exception):

@@ -23,6 +23,27 @@ from reference_impl.certify.recording import Callback, Recording, SentProbe
 from reference_impl.protocol.payload import BOUNCE, FAILED, HARD_BOUNCE, SUCCESS, VERSION
 from reference_impl.protocol.replies import MAX_EVENTS
 
+__all__ = [
+    "CHECKS",
+    "FAIL",
+    "FAILING",
+    "GRADES",
+    "INFORMATIONAL",
+    "MISSING",
+    "MUST",
+    "NON_STRICT",
+    "PASS",
+    "SHOULD",
+    "Certification",
+    "CheckDef",
+    "CheckResult",
+    "Evidence",
+    "TimelinePoint",
+    "describe_mismatch",
+    "grade",
+    "normalise_meta",
+]
+
 MUST = "MUST"
 SHOULD = "SHOULD"
 
@@ -52,6 +73,7 @@ CHECK_BODY_JSON_V2 = CheckDef(
     "Body is JSON with version v2",
     "Every callback body is a UTF-8 JSON object whose `version` is the string `v2`.",
 )
+
 CHECK_EVENTS_FAILED = CheckDef(
     "events-grouped-failed",
     MUST,
@@ -173,6 +195,11 @@ PROBE_NOT_APPLIED = (
 )
 NO_RETRY = "no later delivery of the event came"
 LEGACY_BOUNCE = "legacy type 'bounce' for a hard bounce"
+NOTHING_SENT_TO_WAIT_FOR = (
+    "no event could be waited for: every probe meant to trigger one was refused over SMTP"
+    " (see smtp-accepted)"
+)
+NO_FAILURE_PROBE = "the plan has no probe that must trigger a failure event"
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +227,7 @@ class CheckResult:
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
+class _Event:
     """One event of one callback, with the probe it was attributed to (if any)."""
 
     callback: Callback
@@ -283,11 +310,11 @@ def _decode(callback: Callback) -> tuple[Any, str | None]:
 
 def _events(
     callback: Callback, document: Any, exact: dict[str, SentProbe], loose: dict[str, SentProbe]
-) -> list[Event]:
+) -> list[_Event]:
     events = document.get("events") if isinstance(document, dict) else None
     if not isinstance(events, dict):
         return []
-    found: list[Event] = []
+    found: list[_Event] = []
     position = 0
     for group, items in events.items():
         if not isinstance(items, list):
@@ -301,7 +328,7 @@ def _events(
             is_exact = probe is not None
             if probe is None and isinstance(meta, str):
                 probe = loose.get(normalise_meta(meta))
-            found.append(Event(callback, group, position, item, probe, is_exact))
+            found.append(_Event(callback, group, position, item, probe, is_exact))
             position += 1
     return found
 
@@ -430,11 +457,11 @@ def _envelope_checks(
     ]
 
 
-def _meta_check(events: Sequence[Event], probes: Sequence[SentProbe]) -> CheckResult:
+def _meta_check(events: Sequence[_Event], probes: Sequence[SentProbe]) -> CheckResult:
     if not events:
         return _result(CHECK_META_EXACT, [], "no event arrived", grade=MISSING)
     evidence: list[Evidence] = []
-    seen: dict[str, Event] = {}
+    seen: dict[str, _Event] = {}
     for event in events:
         meta = event.meta
         seq = event.callback.seq
@@ -482,7 +509,7 @@ def _meta_check(events: Sequence[Event], probes: Sequence[SentProbe]) -> CheckRe
     return _result(CHECK_META_EXACT, evidence, summary)
 
 
-def _type_check(events: Sequence[Event]) -> CheckResult:
+def _type_check(events: Sequence[_Event]) -> CheckResult:
     evidence: list[Evidence] = []
     for event in events:
         probe = event.probe
@@ -518,7 +545,7 @@ def _type_check(events: Sequence[Event]) -> CheckResult:
     return _per_event_result(CHECK_TYPE, evidence, "with the wrong type", "types as expected")
 
 
-def _email_check(events: Sequence[Event]) -> CheckResult:
+def _email_check(events: Sequence[_Event]) -> CheckResult:
     evidence: list[Evidence] = []
     for event in events:
         probe = event.probe
@@ -546,7 +573,7 @@ def _email_check(events: Sequence[Event]) -> CheckResult:
     return _per_event_result(CHECK_EMAIL, evidence, "with a wrong email", "emails match")
 
 
-def _description_check(events: Sequence[Event]) -> CheckResult:
+def _description_check(events: Sequence[_Event]) -> CheckResult:
     failures = [e for e in events if e.group != SUCCESS]
     if not failures:
         return _result(CHECK_DESCRIPTION, [], "no failure event arrived", grade=MISSING)
@@ -593,7 +620,7 @@ def _delivery_failed(callback: Callback) -> bool:
     return not 200 <= callback.status < 300 or callback.injected == RESPOND_SLOW
 
 
-def _duplicate_check(events: Sequence[Event]) -> CheckResult:
+def _duplicate_check(events: Sequence[_Event]) -> CheckResult:
     failed_before: dict[tuple[str, str, object], bool] = {}
     evidence: list[Evidence] = []
     for event in events:
@@ -618,7 +645,7 @@ def _duplicate_check(events: Sequence[Event]) -> CheckResult:
 
 
 def _retry_check(
-    check: CheckDef, action: str, events: Sequence[Event], probes: Sequence[SentProbe]
+    check: CheckDef, action: str, events: Sequence[_Event], probes: Sequence[SentProbe]
 ) -> CheckResult:
     probe = next((p for p in probes if p.respond == action), None)
     if probe is None:
@@ -677,9 +704,9 @@ def _smtp_check(probes: Sequence[SentProbe]) -> CheckResult:
 
 
 def _deadline_check(
-    events: Sequence[Event], probes: Sequence[SentProbe], deadline_at: float
+    events: Sequence[_Event], probes: Sequence[SentProbe], deadline_at: float
 ) -> CheckResult:
-    first_arrival: dict[str, Event] = {}
+    first_arrival: dict[str, _Event] = {}
     for event in events:
         if event.probe is not None and event.group != SUCCESS:
             first_arrival.setdefault(event.probe.id, event)
@@ -696,6 +723,16 @@ def _deadline_check(
                     FAIL, f"arrived {late:.1f} s after the deadline", event.callback.seq, probe.id
                 )
             )
+    if not expected:
+        # Nothing was waited for: passing here would certify a run that proved nothing.
+        wanted = [p for p in probes if p.expect != DELIVERED]
+        return _result(
+            CHECK_DEADLINE,
+            [],
+            NOTHING_SENT_TO_WAIT_FOR if wanted else NO_FAILURE_PROBE,
+            grade=MISSING if wanted else INFORMATIONAL,
+            measurements={"expected": 0.0, "arrived": 0.0},
+        )
     missing = sum(1 for e in evidence if e.grade == MISSING)
     late = sum(1 for e in evidence if e.grade == FAIL)
     arrived = len(expected) - missing
@@ -712,7 +749,7 @@ def _deadline_check(
     )
 
 
-def _success_check(events: Sequence[Event], probes: Sequence[SentProbe]) -> CheckResult:
+def _success_check(events: Sequence[_Event], probes: Sequence[SentProbe]) -> CheckResult:
     delivered = {e.probe.id for e in events if e.group == SUCCESS and e.probe is not None}
     wanted = [p for p in probes if p.expect == DELIVERED]
     return _result(
@@ -724,7 +761,7 @@ def _success_check(events: Sequence[Event], probes: Sequence[SentProbe]) -> Chec
     )
 
 
-def _latency_check(events: Sequence[Event]) -> CheckResult:
+def _latency_check(events: Sequence[_Event]) -> CheckResult:
     first: dict[str, float] = {}
     for event in events:
         if event.probe is not None and event.probe.id not in first:
@@ -765,7 +802,7 @@ def grade(
     )
     documents: dict[int, Any] = {}
     errors: dict[int, str] = {}
-    events: list[Event] = []
+    events: list[_Event] = []
     for callback in posts:
         document, error = _decode(callback)
         if error is not None:

@@ -1,4 +1,9 @@
-"""`bounceback certify`: grade a vendor's ESP live, or from a recording it sent in."""
+"""`bounceback certify`: grade a vendor's ESP live, or from a recording it sent in.
+
+Exit 0 certified, 1 not certified (a MUST check failed: the vendor's verdict), 2 when the run
+could not be made at all (a bad plan, option or recording, a port in use, the vendor's SMTP out of
+reach): those errors are `PlatformError`s, printed on one line by the `bounceback` group.
+"""
 
 from __future__ import annotations
 
@@ -10,28 +15,23 @@ from rich.console import Console
 from rich.table import Table
 
 from reference_impl.certify.checks import FAILING, MUST, PASS, Certification, grade
-from reference_impl.certify.plan import Plan, PlanError, load_plan
-from reference_impl.certify.recording import Recording, RecordingError, read_recording
+from reference_impl.certify.plan import Plan, load_plan
+from reference_impl.certify.recording import Recording, read_recording
 from reference_impl.certify.report import write_report
-from reference_impl.certify.run import LiveRunError, live_run
-from reference_impl.certify.smtp import ProbeProviderError
-from reference_impl.sender.campaign import CampaignError
-from reference_impl.sender.provider import ProviderError
-from simulator.esp.catalog import PLAN, UnknownShipped, resolve_path
+from reference_impl.certify.run import live_run
+from reference_impl.errors import EXIT_FAILED, PlatformError
+from simulator.esp.catalog import PLAN, resolve_path
 
-EXIT_CERTIFIED = 0
-EXIT_NOT_CERTIFIED = 1
-EXIT_BAD_INPUT = 2
+__all__ = ["certify"]
+
 RECORDING_NAME = "recording.jsonl"
 
 
-class CertifyInputError(click.ClickException):
-    """A plan, recording or option is unusable; exits 2 so CI can tell it from a failed vendor."""
-
-    exit_code = EXIT_BAD_INPUT
+class CertifyInputError(PlatformError, ValueError):
+    """An option or a recording is unusable for this plan; nothing was graded."""
 
 
-def parse_listen(value: str) -> tuple[str, int]:
+def _parse_listen(value: str) -> tuple[str, int]:
     """Split HOST:PORT (IPv6 as [::1]:PORT), refusing anything that is not a usable port."""
     host, sep, port_text = value.rpartition(":")
     host = host.strip("[]")
@@ -42,14 +42,14 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def points_at(url: str, host: str, port: int) -> bool:
+def _points_at(url: str, host: str, port: int) -> bool:
     """Whether `url` names the listen address itself (else a tunnel or proxy must bridge them)."""
     parts = urlsplit(url)
     default = 443 if parts.scheme == "https" else 80
     return (parts.hostname, parts.port or default) == (host, port)
 
 
-def check_recording_matches(plan: Plan, recording: Recording) -> None:
+def _check_recording_matches(plan: Plan, recording: Recording) -> None:
     """The recording's probes must be the plan's, with the same addresses and outcomes."""
     planned = {p.id: p for p in plan.probes}
     problems = []
@@ -70,9 +70,9 @@ def check_recording_matches(plan: Plan, recording: Recording) -> None:
         )
 
 
-def grade_recording(plan: Plan, recording: Recording) -> Certification:
+def _grade_recording(plan: Plan, recording: Recording) -> Certification:
     """Grade a recording against its plan; deadline: the run's, else the plan's from the start."""
-    check_recording_matches(plan, recording)
+    _check_recording_matches(plan, recording)
     if recording.run is not None:
         deadline_at = recording.run.deadline_at
     else:
@@ -80,7 +80,7 @@ def grade_recording(plan: Plan, recording: Recording) -> Certification:
     return grade(recording, deadline_at=deadline_at, plan_name=plan.name)
 
 
-def print_summary(console: Console, result: Certification) -> None:
+def _print_summary(console: Console, result: Certification) -> None:
     table = Table(title=f"Certification: {result.plan_name}")
     for column in ("check", "level", "grade", "result"):
         table.add_column(column)
@@ -91,15 +91,15 @@ def print_summary(console: Console, result: Certification) -> None:
     console.print(table)
 
 
-def finish(console: Console, result: Certification, report_dir: Path) -> None:
+def _finish(console: Console, result: Certification, report_dir: Path) -> None:
     """Print, write the report, and exit 0 only when no MUST check failed or is missing."""
-    print_summary(console, result)
+    _print_summary(console, result)
     paths = write_report(result, report_dir)
     console.print(f"Report: {paths['html']} (also {paths['json'].name}, {paths['junit'].name})")
     blocking = [c.id for c in result.checks if c.level == MUST and c.grade in FAILING]
     if blocking:
         console.print(f"[red]NOT CERTIFIED[/]: MUST checks failed: {', '.join(blocking)}")
-        raise SystemExit(EXIT_NOT_CERTIFIED)
+        raise SystemExit(EXIT_FAILED)
     console.print("[green]CERTIFIED[/]: every MUST check passed")
 
 
@@ -135,31 +135,22 @@ def certify(
     With --from-recording: grade a capture a vendor sent in.
     """
     console = Console()
-    try:
-        plan = load_plan(resolve_path(plan_name, (PLAN,)))
-    except (PlanError, UnknownShipped) as exc:
-        raise CertifyInputError(str(exc)) from exc
+    plan = load_plan(resolve_path(plan_name, (PLAN,)))
     console.print(
         f"Plan {plan.name}: {len(plan.probes)} probes, deadline {plan.deadline_seconds:g} s"
     )
     if recording_path is not None:
         console.print(f"Grading recording {recording_path}")
-        try:
-            recording = read_recording(recording_path)
-        except RecordingError as exc:
-            raise CertifyInputError(str(exc)) from exc
-        finish(console, grade_recording(plan, recording), report_dir)
+        recording = read_recording(recording_path)
+        _finish(console, _grade_recording(plan, recording), report_dir)
         return
     if listen is None:
         raise CertifyInputError("a live run needs --listen HOST:PORT (or give --from-recording)")
-    host, port = parse_listen(listen)
-    if not points_at(plan.callback_url, host, port):
+    host, port = _parse_listen(listen)
+    if not _points_at(plan.callback_url, host, port):
         console.print(
             f"Note: callback_url {plan.callback_url} is not {host}:{port}; make sure it reaches "
             "this address (a tunnel or proxy), or the vendor's callbacks will never be recorded."
         )
-    try:
-        recording = live_run(plan, host, port, report_dir / RECORDING_NAME, console)
-    except (LiveRunError, ProbeProviderError, ProviderError, CampaignError) as exc:
-        raise CertifyInputError(str(exc)) from exc
-    finish(console, grade_recording(plan, recording), report_dir)
+    recording = live_run(plan, host, port, report_dir / RECORDING_NAME, console)
+    _finish(console, _grade_recording(plan, recording), report_dir)

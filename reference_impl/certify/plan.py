@@ -15,6 +15,18 @@ from typing import Any
 from reference_impl.errors import PlatformError
 from reference_impl.protocol.meta import DEFAULT_LABEL
 
+__all__ = [
+    "DELIVERED",
+    "OUTCOMES",
+    "RESPOND_500",
+    "RESPOND_SLOW",
+    "Plan",
+    "PlanError",
+    "ProbeSpec",
+    "load_plan",
+    "parse_plan",
+]
+
 OUTCOMES = ("hard_bounce", "soft_bounce", "spam", "unsubscribed", "delivered")
 DELIVERED = "delivered"
 
@@ -44,6 +56,7 @@ TOP_KEYS = frozenset(
         "probe",
     }
 )
+
 PROBE_KEYS = frozenset({"id", "to", "expect", "meta_length", "respond", "count"})
 
 
@@ -51,11 +64,15 @@ class PlanError(PlatformError, ValueError):
     """A plan is invalid; `problems` lists every `(key, reason)` found, not only the first."""
 
     def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
-        lines = "\n".join(f"  {key}: {reason}" for key, reason in problems)
-        super().__init__(
-            f"certification plan {source} is invalid ({len(problems)} problem(s)); "
-            f"fix these keys:\n{lines}"
-        )
+        if len(problems) == 1:
+            message = f"certification plan {source}: {problems[0][0]}: {problems[0][1]}"
+        else:
+            lines = "\n".join(f"  {key}: {reason}" for key, reason in problems)
+            message = (
+                f"certification plan {source} has {len(problems)} problems; fix these keys:\n"
+                f"{lines}"
+            )
+        super().__init__(message)
         self.source = source
         self.problems = problems
 

@@ -13,6 +13,13 @@ from reference_impl.certify.recording import SentProbe
 from reference_impl.errors import PlatformError
 from reference_impl.protocol.meta import Meta, build_meta
 
+__all__ = [
+    "ProbeMetaError",
+    "message_id_base",
+    "probe_meta",
+    "sent_probe",
+]
+
 _FILLER = digits + ascii_letters
 MESSAGE_ID_SPAN = 5_000
 MESSAGE_ID_RUNS = 1_800

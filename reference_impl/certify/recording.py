@@ -34,6 +34,24 @@ from reference_impl.errors import PlatformError
 from reference_impl.protocol import replies as r
 from reference_impl.protocol.payload import GROUPS, PayloadRejected, read_batch
 
+__all__ = [
+    "Callback",
+    "RecorderConfig",
+    "Recording",
+    "RecordingError",
+    "RecordingWriter",
+    "RunInfo",
+    "SentProbe",
+    "callback_record",
+    "create_recorder_app",
+    "event_metas",
+    "parse_recording",
+    "probe_record",
+    "read_recording",
+    "run_record",
+]
+
+
 FORMAT_VERSION = 1
 KIND_RUN = "run"
 KIND_PROBE = "probe"

@@ -36,6 +36,16 @@ from reference_impl.certify.smtp import SendProbes, provider_sender
 from reference_impl.errors import PlatformError
 from reference_impl.receiver.server import BackgroundServer, ServerError
 
+__all__ = [
+    "ArrivalTracker",
+    "Hold",
+    "LiveRunError",
+    "WaitState",
+    "build_probes",
+    "live_run",
+]
+
+
 RECORDER_THREADS = 8
 POLL_SECONDS = 0.2
 RECORDER_BODY_LIMIT = 64 * 1024 * 1024

@@ -21,10 +21,25 @@ from reference_impl.certify.plan import Plan
 from reference_impl.certify.recording import SentProbe
 from reference_impl.errors import PlatformError
 from reference_impl.protocol.meta import HEADER_NAME, Meta, parse_meta
-from reference_impl.sender import errors
-from reference_impl.sender.campaign import SendFailed, SmtpSession, open_session, tls_context
 from reference_impl.sender.message import Content, MessageError, build_message, to_bytes
 from reference_impl.sender.provider import Provider, load_providers, select_provider
+from reference_impl.sender.session import (
+    SendFailed,
+    SessionUnavailable,
+    SmtpSession,
+    open_session,
+    tls_context,
+)
+
+__all__ = [
+    "OnSent",
+    "ProbeProviderError",
+    "SendProbes",
+    "VendorUnreachable",
+    "plan_provider",
+    "provider_sender",
+    "send_probes",
+]
 
 SUBJECT = "bounceback certification probe {id}"
 BODY = (
@@ -33,6 +48,7 @@ BODY = (
 )
 
 SHORT_LABEL = "probe"
+VENDOR = "the vendor's SMTP at {host}:{port}"
 
 OnSent = Callable[[SentProbe, str | None], None]
 SendProbes = Callable[[Sequence[SentProbe], OnSent], dict[str, str | None]]
@@ -43,7 +59,12 @@ class ProbeProviderError(PlatformError, ValueError):
     """The plan names no provider file, or one with several providers and no way to choose."""
 
 
-def probe_message(provider: Provider, probe: SentProbe) -> EmailMessage:
+class VendorUnreachable(SessionUnavailable):
+    """The first probe found no session to send it through: the operator's settings or network,
+    not the vendor's callbacks, are at fault, so there is nothing to grade (exit 2, not 1)."""
+
+
+def _probe_message(provider: Provider, probe: SentProbe) -> EmailMessage:
     """The sender's campaign message for this probe, its meta exactly `probe.meta`."""
     content = Content(SUBJECT.format(id=probe.id), BODY.format(expect=probe.expect))
     meta = parse_meta(probe.meta)
@@ -64,11 +85,6 @@ def probe_message(provider: Provider, probe: SentProbe) -> EmailMessage:
         return message
 
 
-def failure_text(failure: errors.Failure) -> str:
-    """A send error as the platform reports it (PROTOCOL.md section 6), with the server's words."""
-    return f"{errors.classify(failure)} at {failure.stage}: {failure.detail}"
-
-
 def send_probes(
     provider: Provider,
     probes: Sequence[SentProbe],
@@ -76,7 +92,11 @@ def send_probes(
     *,
     open_: Callable[[Provider], SmtpSession] | None = None,
 ) -> dict[str, str | None]:
-    """Send every probe over one reused session; one refusal never stops the others."""
+    """Send every probe over one reused session; one refusal never stops the others.
+
+    If not even the first session opens (refused, timed out, TLS or AUTH failed), nothing was
+    sent and `VendorUnreachable` says why; a session lost later is that probe's send error.
+    """
     if open_ is None:
         context = tls_context(provider)
 
@@ -90,10 +110,10 @@ def send_probes(
             error: str | None = None
             try:
                 if session is None or session.client is None:
-                    session = open_(provider)
-                session.send(probe.to, to_bytes(probe_message(provider, probe)))
+                    session = _open(open_, provider, first=not results)
+                session.send(probe.to, to_bytes(_probe_message(provider, probe)))
             except SendFailed as failed:
-                error = failure_text(failed.failure)
+                error = failed.failure.describe()
             results[probe.id] = error
             if on_sent is not None:
                 on_sent(probe, error)
@@ -103,6 +123,16 @@ def send_probes(
     return results
 
 
+def _open(open_: Callable[[Provider], SmtpSession], provider: Provider, first: bool) -> SmtpSession:
+    try:
+        return open_(provider)
+    except SendFailed as failed:
+        if first:
+            where = VENDOR.format(host=provider.host, port=provider.port)
+            raise VendorUnreachable(where, failed.failure) from failed
+        raise
+
+
 def plan_provider(plan: Plan) -> Provider:
     """The one provider of the plan's provider file (ProviderError names any bad field)."""
     if plan.provider is None:
@@ -110,7 +140,10 @@ def plan_provider(plan: Plan) -> Provider:
             f"plan {plan.source}: a live run needs `provider`, the vendor's SMTP settings file"
         )
     source = str(plan.provider)
-    return select_provider(load_providers(plan.provider), None, source)
+    provider = select_provider(load_providers(plan.provider), None, source)
+    if (missing := provider.secret_problem()) is not None:
+        raise ProbeProviderError(f"plan {plan.source}: {missing}")
+    return provider
 
 
 def provider_sender(plan: Plan) -> SendProbes:

@@ -1,1 +1,68 @@
-"""The sending side: provider settings, campaigns with X-CleverTap_META, errors, the demo."""
+"""The sending side: provider settings, campaigns stamped with X-CleverTap_META, the demo.
+
+`provider` reads and checks provider files; `message` builds one message (pure); `session` is one
+SMTP session, every failure classified by `errors` into a PROTOCOL.md section 6 error; `campaign`
+is the pool of sessions sending to an audience (`audience` reads it from CSV); `demo` runs the
+whole loop on one machine; `cli` holds the commands.
+"""
+
+from reference_impl.sender.attribution import Attribution, check_attribution
+from reference_impl.sender.audience import AudienceError, read_audience
+from reference_impl.sender.campaign import Campaign, CampaignError, CampaignReport, Result
+from reference_impl.sender.demo import DemoSummary, run_demo
+from reference_impl.sender.errors import (
+    CONNECTION_ERROR,
+    DISPATCHING_FAILED,
+    INVALID_EMAIL,
+    TIMEOUT,
+    Failure,
+    classify,
+)
+from reference_impl.sender.message import Content, MessageError, build_message, build_test_email
+from reference_impl.sender.provider import (
+    Provider,
+    ProviderError,
+    load_providers,
+    parse_providers,
+    select_provider,
+)
+from reference_impl.sender.session import (
+    SendFailed,
+    SessionError,
+    SessionUnavailable,
+    SmtpSession,
+    open_session,
+)
+
+__all__ = [
+    "CONNECTION_ERROR",
+    "DISPATCHING_FAILED",
+    "INVALID_EMAIL",
+    "TIMEOUT",
+    "Attribution",
+    "AudienceError",
+    "Campaign",
+    "CampaignError",
+    "CampaignReport",
+    "Content",
+    "DemoSummary",
+    "Failure",
+    "MessageError",
+    "Provider",
+    "ProviderError",
+    "Result",
+    "SendFailed",
+    "SessionError",
+    "SessionUnavailable",
+    "SmtpSession",
+    "build_message",
+    "build_test_email",
+    "check_attribution",
+    "classify",
+    "load_providers",
+    "open_session",
+    "parse_providers",
+    "read_audience",
+    "run_demo",
+    "select_provider",
+]

@@ -10,6 +10,13 @@ from __future__ import annotations
 
 import re
 
+__all__ = [
+    "MAX_ADDRESS",
+    "MAX_LOCAL",
+    "address_problem",
+]
+
+
 MAX_ADDRESS = 254
 MAX_LOCAL = 64
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"

@@ -15,6 +15,13 @@ from typing import Any
 
 from reference_impl.receiver.store import SentMessage
 
+__all__ = [
+    "Attribution",
+    "Problem",
+    "check_attribution",
+]
+
+
 LOST = "sent, but no callback event carries its meta"
 UNKNOWN_META = "callback meta was never sent"
 EMAIL_MISMATCH = "callback email {email!r} is not the recipient {recipient!r} of its meta"

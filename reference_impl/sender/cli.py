@@ -1,4 +1,9 @@
-"""`bounceback provider check|test-email`, `bounceback send` and `bounceback demo`."""
+"""`bounceback provider check|test-email`, `bounceback send` and `bounceback demo`.
+
+Errors raised on purpose (a bad provider file, a missing option, an unreachable server) are left
+to the `bounceback` group, which prints them on one line and exits 2; a verdict (a provider that
+could not be reached by `check`, a campaign with failures, a demo that lost callbacks) exits 1.
+"""
 
 from __future__ import annotations
 
@@ -11,50 +16,63 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from reference_impl.errors import EXIT_FAILED, PlatformError
 from reference_impl.protocol.meta import Meta, MetaError
 from reference_impl.receiver.store import SQLiteStore
-from reference_impl.sender import errors as e
+from reference_impl.sender.audience import read_audience
 from reference_impl.sender.campaign import (
     DEFAULT_CONNECTIONS,
-    DEFAULT_RETRIES,
     Campaign,
-    CampaignError,
     CampaignReport,
-    SendFailed,
-    SmtpSession,
     first_message_id,
-    read_audience,
-    tls_context,
 )
 from reference_impl.sender.demo import DEFAULT_AUDIENCE, DEFAULT_SCENARIO, DemoSummary, run_demo
 from reference_impl.sender.message import TEST_LABEL, MessageError, build_test_email, to_bytes
 from reference_impl.sender.progress import campaign_progress
-from reference_impl.sender.provider import (
-    Provider,
-    ProviderError,
-    load_providers,
-    select_provider,
+from reference_impl.sender.provider import Provider, load_providers, select_provider
+from reference_impl.sender.session import (
+    DEFAULT_RETRIES,
+    SendFailed,
+    SessionUnavailable,
+    SmtpSession,
+    tls_context,
 )
 
-PROVIDER_FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
+__all__ = ["demo", "provider_group", "send"]
+
+_PROVIDER_FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
+RECEIVER_URL_ENV = "BOUNCEBACK_RECEIVER_URL"
+NEEDS_RECEIVER_URL = (
+    "provider {nickname} has preference_center = 'clevertap', whose link is the receiver's page:"
+    f" give --receiver-url URL (or set {RECEIVER_URL_ENV}), for example http://127.0.0.1:8080"
+)
+UNREACHED = "at least one provider could not be reached or refused the session; see above"
+TEST_EMAIL_REFUSED = "the server refused the test email: {reason}"
+_receiver_url_option = click.option(
+    "--receiver-url",
+    envvar=RECEIVER_URL_ENV,
+    show_envvar=True,
+    help="The receiver's base URL; needed by preference_center = 'clevertap' (its page).",
+)
+
+
+class SendSetupError(PlatformError, ValueError):
+    """Nothing can be sent yet: an option or a variable the provider needs is missing, or `--to`
+    is no address; the message names which."""
 
 
 def _provider(path: Path, nickname: str | None) -> Provider:
-    try:
-        return select_provider(load_providers(path), nickname, str(path))
-    except ProviderError as exc:
-        raise click.ClickException(str(exc)) from exc
+    return select_provider(load_providers(path), nickname, str(path))
 
 
-def _session(provider: Provider) -> SmtpSession:
-    try:
-        return SmtpSession(provider, tls_context(provider), provider.secret())
-    except CampaignError as exc:
-        raise click.ClickException(f"provider {provider.nickname}: {exc}") from exc
+def _need_receiver_url(provider: Provider, receiver_url: str | None) -> None:
+    if provider.preference_center == "clevertap" and not receiver_url:
+        raise SendSetupError(NEEDS_RECEIVER_URL.format(nickname=provider.nickname))
 
 
-def _failure_line(failure: e.Failure) -> str:
-    return f"{e.classify(failure)} at {failure.stage}: {failure.detail}"
+def _echo_steps(session: SmtpSession) -> None:
+    for step in session.steps:
+        click.echo(f"  ok    {step}")
 
 
 @click.group("provider")
@@ -63,67 +81,85 @@ def provider_group() -> None:
 
 
 @provider_group.command("check")
-@click.argument("file", type=PROVIDER_FILE)
+@click.argument("file", type=_PROVIDER_FILE)
 @click.option("--nickname", help="Which provider, when the file has several.")
 @click.option("--offline", is_flag=True, help="Validate the file only; do not connect.")
 def provider_check(file: Path, nickname: str | None, offline: bool) -> None:
-    """Validate FILE, then connect: EHLO, STARTTLS or TLS, AUTH, QUIT, reporting each step."""
+    """Validate FILE, then connect: EHLO, STARTTLS or TLS, AUTH, QUIT, reporting each step.
+
+    Exit 1 when a provider could not be reached or refused the session (the check's verdict).
+    """
     click.echo(f"Reading {file}")
-    try:
-        providers = load_providers(file)
-        chosen = [select_provider(providers, nickname, str(file))] if nickname else providers
-    except ProviderError as exc:
-        raise click.ClickException(str(exc)) from exc
+    providers = load_providers(file)
+    chosen = [select_provider(providers, nickname, str(file))] if nickname else providers
     for provider in providers:
-        click.echo(f"  {provider.nickname}: {provider.scheme}://{provider.host}:{provider.port} OK")
+        missing = provider.secret_problem()
+        note = f" (not usable yet: {missing})" if missing else ""
+        click.echo(
+            f"  {provider.nickname}: {provider.scheme}://{provider.host}:{provider.port} OK{note}"
+        )
     if offline:
         return
     failed = False
     for provider in chosen:
         click.echo(f"Connecting to {provider.nickname} ({provider.host}:{provider.port})")
-        session = _session(provider)
+        session = SmtpSession(provider, tls_context(provider), provider.secret())
         try:
             session.open()
         except SendFailed as exc:
             failed = True
-            for step in session.steps:
-                click.echo(f"  ok    {step}")
-            click.echo(f"  FAIL  {_failure_line(exc.failure)}")
+            _echo_steps(session)
+            click.echo(f"  FAIL  {exc.failure.describe()}")
             continue
         session.quit()
-        for step in session.steps:
-            click.echo(f"  ok    {step}")
+        _echo_steps(session)
     if failed:
-        raise click.ClickException("at least one provider could not be reached; see above")
+        click.echo(UNREACHED, err=True)
+        raise SystemExit(EXIT_FAILED)
 
 
 @provider_group.command("test-email")
-@click.argument("file", type=PROVIDER_FILE)
+@click.argument("file", type=_PROVIDER_FILE)
 @click.option("--to", "to", required=True, help="Where the test email goes.")
 @click.option("--nickname", help="Which provider, when the file has several.")
-def provider_test_email(file: Path, to: str, nickname: str | None) -> None:
-    """Send a test email: one real message through the provider's settings."""
+@_receiver_url_option
+def provider_test_email(
+    file: Path, to: str, nickname: str | None, receiver_url: str | None
+) -> None:
+    """Send a test email: one real message through the provider's settings.
+
+    As the vendor page says, the unsubscribe link of a test email does not unsubscribe anyone:
+    its link is never signed, and the receiver refuses an unsigned link. Exit 2 when the server
+    cannot be reached or refuses the session, 1 when it refuses the message itself.
+    """
     provider = _provider(file, nickname)
+    _need_receiver_url(provider, receiver_url)
+    if (missing := provider.secret_problem()) is not None:
+        raise SendSetupError(missing)
     click.echo(f"Sending a test email to {to} through {provider.nickname}")
     try:
         meta = Meta(
             to, provider.account_id, int(time.time()), 0, TEST_LABEL, first_message_id(None)
         )
-        data = to_bytes(build_test_email(provider, meta))
+        data = to_bytes(build_test_email(provider, meta, receiver_url=receiver_url))
     except (MetaError, MessageError) as exc:
-        raise click.ClickException(f"cannot send to {to!r}: {exc}") from exc
+        raise SendSetupError(f"cannot send to {to!r}: {exc}") from exc
     click.echo(f"  meta  {meta.encode()}")
-    session = _session(provider)
+    session = SmtpSession(provider, tls_context(provider), provider.secret())
     try:
         session.open()
+    except SendFailed as exc:
+        _echo_steps(session)
+        where = f"provider {provider.nickname} at {provider.host}:{provider.port}"
+        raise SessionUnavailable(where, exc.failure) from exc
+    try:
         session.send(to, data)
     except SendFailed as exc:
-        for step in session.steps:
-            click.echo(f"  ok    {step}")
-        raise click.ClickException(_failure_line(exc.failure)) from exc
+        _echo_steps(session)
+        click.echo(TEST_EMAIL_REFUSED.format(reason=exc.failure.describe()), err=True)
+        raise SystemExit(EXIT_FAILED) from exc
     session.quit()
-    for step in session.steps:
-        click.echo(f"  ok    {step}")
+    _echo_steps(session)
     click.echo(f"Sent: the server accepted the test email to {to}.")
 
 
@@ -136,7 +172,7 @@ def _print_report(console: Console, report: CampaignReport) -> None:
         console.print(f"  {error}: {count}")
     for result in report.failed[:20]:
         if result.failure is not None:
-            console.print(f"  {result.recipient}: {_failure_line(result.failure)}")
+            console.print(f"  {result.recipient}: {result.failure.describe()}")
     if len(report.failed) > 20:
         console.print(f"  ... and {len(report.failed) - 20} more failures")
     for problem in report.record_errors:
@@ -144,7 +180,7 @@ def _print_report(console: Console, report: CampaignReport) -> None:
 
 
 @click.command("send")
-@click.option("--provider", "provider_file", required=True, type=PROVIDER_FILE)
+@click.option("--provider", "provider_file", required=True, type=_PROVIDER_FILE)
 @click.option("--nickname", help="Which provider, when the file has several.")
 @click.option(
     "--audience",
@@ -160,7 +196,7 @@ def _print_report(console: Console, report: CampaignReport) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The receiver's SQLite file: sent messages and send failures are recorded there.",
 )
-@click.option("--receiver-url", help="The receiver's base URL (for preference_center='clevertap').")
+@_receiver_url_option
 @click.option(
     "--connections", default=DEFAULT_CONNECTIONS, show_default=True, type=click.IntRange(1, 64)
 )
@@ -177,9 +213,13 @@ def send(
     connections: int,
     retries: int,
 ) -> None:
-    """Send a campaign: one message per recipient, each stamped with its X-CleverTap_META."""
+    """Send a campaign: one message per recipient, each stamped with its X-CleverTap_META.
+
+    Exit 1 when any recipient failed (the report lists each with its section 6 error).
+    """
     console = Console()
     provider = _provider(provider_file, nickname)
+    _need_receiver_url(provider, receiver_url)
     recipients = list(to)
     if audience is not None:
         recipients.extend(read_audience(audience))
@@ -202,14 +242,12 @@ def send(
                 retries=retries,
                 on_result=on_result,
             ).run()
-    except CampaignError as exc:
-        raise click.ClickException(str(exc)) from exc
     finally:
         if store is not None:
             store.close()
     _print_report(console, report)
     if report.failed:
-        raise SystemExit(1)
+        raise SystemExit(EXIT_FAILED)
 
 
 @click.command("demo")
@@ -234,4 +272,4 @@ def demo(keep: bool, audience_size: int, seed: int, scenario: str) -> None:
 
     summary = run_demo(console, audience_size, seed, scenario, keep=keep, on_ready=hold)
     if not summary.ok:
-        raise SystemExit(1)
+        raise SystemExit(EXIT_FAILED)

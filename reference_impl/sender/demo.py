@@ -31,6 +31,14 @@ from reference_impl.sender.progress import campaign_progress
 from reference_impl.sender.provider import Provider
 from simulator.esp.server import ESPTimeout, FakeESP
 
+__all__ = [
+    "DEFAULT_AUDIENCE",
+    "DEFAULT_SCENARIO",
+    "DemoSummary",
+    "run_demo",
+]
+
+
 DEFAULT_AUDIENCE = 300
 DEFAULT_SCENARIO = "mixed"
 DEMO_LABEL = "bounceback_demo"
@@ -55,7 +63,7 @@ class DemoSummary:
         return self.attribution.ok and not self.still_subscribed and not self.campaign.record_errors
 
 
-def audience(size: int, seed: int) -> list[str]:
+def _audience(size: int, seed: int) -> list[str]:
     """`size` distinct, reproducible, obviously fake addresses."""
     fake = Faker()
     fake.seed_instance(seed)
@@ -77,7 +85,7 @@ def _all_callbacks(client: httpx.Client) -> list[dict[str, Any]]:
     return found
 
 
-def summarise(rx: RunningReceiver, report: CampaignReport) -> DemoSummary:
+def _summarise(rx: RunningReceiver, report: CampaignReport) -> DemoSummary:
     """Read what the receiver made of the campaign, and check attribution."""
     with httpx.Client(base_url=rx.url, timeout=30) as client:
         callbacks = _all_callbacks(client)
@@ -107,7 +115,7 @@ def summarise(rx: RunningReceiver, report: CampaignReport) -> DemoSummary:
     )
 
 
-def print_summary(console: Console, summary: DemoSummary) -> None:
+def _print_summary(console: Console, summary: DemoSummary) -> None:
     report, check = summary.campaign, summary.attribution
     table = Table(title="bounceback demo", show_header=False)
     table.add_row("messages sent", str(len(report.sent)))
@@ -201,7 +209,7 @@ def run_demo(
                 ca_file=str(ca_file),
                 timeout=10.0,
             )
-            recipients = audience(size, seed)
+            recipients = _audience(size, seed)
             console.print(
                 f"[bold]3.[/] campaign {DEMO_LABEL!r} to {len(recipients)} Faker recipients"
             )
@@ -223,8 +231,8 @@ def run_demo(
             except ESPTimeout as exc:
                 console.print(f"[red]callbacks incomplete:[/] {exc}")
         console.print("[bold]4.[/] reading the receiver's API")
-        summary = summarise(rx, report)
-        print_summary(console, summary)
+        summary = _summarise(rx, report)
+        _print_summary(console, summary)
         if keep and on_ready is not None:
             on_ready(summary)
         return summary

@@ -19,6 +19,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+__all__ = [
+    "CONNECTION_ERROR",
+    "DISPATCHING_FAILED",
+    "ERRORS",
+    "INVALID_EMAIL",
+    "TIMEOUT",
+    "Failure",
+    "classify",
+]
+
 INVALID_EMAIL = "SMTP invalid email ID"
 DISPATCHING_FAILED = "SMTP dispatching failed"
 CONNECTION_ERROR = "SMTP connection error"
@@ -56,6 +66,10 @@ class Failure:
     def enhanced_status(self) -> str | None:
         found = _ENHANCED.search(self.detail)
         return found.group(0) if found else None
+
+    def describe(self) -> str:
+        """The section 6 error, where it happened and the server's own words, on one line."""
+        return f"{classify(self)} at {self.stage}: {self.detail}"
 
 
 def classify(failure: Failure) -> str:

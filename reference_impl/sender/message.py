@@ -20,6 +20,21 @@ from reference_impl.errors import PlatformError
 from reference_impl.protocol.meta import HEADER_NAME, Meta
 from reference_impl.sender.provider import Provider
 
+__all__ = [
+    "LIST_UNSUBSCRIBE",
+    "LIST_UNSUBSCRIBE_POST",
+    "MAX_LABEL",
+    "MAX_LINE",
+    "ONE_CLICK",
+    "PREFERENCES_PATH",
+    "TEST_LABEL",
+    "Content",
+    "MessageError",
+    "build_message",
+    "build_test_email",
+    "to_bytes",
+]
+
 MAX_LINE = 998
 POLICY = SMTP.clone(max_line_length=MAX_LINE)
 MAX_LABEL = 100
@@ -38,6 +53,7 @@ TEST_BODY = (
     "This is the test email of provider {nickname}, sent by `bounceback provider test-email`.\n"
     "If you can read it, its SMTP settings work. Label {label}, variant {variant}.\n"
 )
+
 TEST_LABEL = "test_email"
 
 
@@ -51,7 +67,7 @@ class Content:
     body: str = BODY
 
 
-def unsubscribe_url(
+def _unsubscribe_url(
     provider: Provider, meta: Meta, meta_text: str, receiver_url: str | None
 ) -> str:
     """The preference-center URL for one message (RFC 8058 needs it to identify the recipient)."""
@@ -91,7 +107,7 @@ def build_message(
     message["Message-ID"] = make_msgid(f"bb{meta.message_id}", provider.from_address.split("@")[1])
     _set_unfolded(message, HEADER_NAME, meta_text)
     if provider.preference_center != "none":
-        url = unsubscribe_url(provider, meta, meta_text, receiver_url)
+        url = _unsubscribe_url(provider, meta, meta_text, receiver_url)
         _set_unfolded(message, LIST_UNSUBSCRIBE, f"<{url}>")
         message[LIST_UNSUBSCRIBE_POST] = ONE_CLICK
     body = content.body.replace("{label}", meta.label).replace("{variant}", str(meta.variant))
@@ -99,11 +115,18 @@ def build_message(
     return message
 
 
-def build_test_email(provider: Provider, meta: Meta) -> EmailMessage:
-    """ "Send a test email": one real message, with a meta so an ESP's echo can be checked too."""
+def build_test_email(
+    provider: Provider, meta: Meta, *, receiver_url: str | None = None
+) -> EmailMessage:
+    """ "Send a test email": one real message, with a meta so an ESP's echo can be checked too.
+
+    Its preference link is written like a campaign's, but the page says the unsubscribe link of a
+    test email does not work: the link is never signed, so the receiver changes nothing for it.
+    """
     return build_message(
         provider,
         meta,
+        receiver_url=receiver_url,
         content=Content(
             TEST_SUBJECT.replace("{nickname}", provider.nickname),
             TEST_BODY.replace("{nickname}", provider.nickname),

@@ -10,6 +10,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from reference_impl.sender.campaign import Result
 
+__all__ = [
+    "campaign_progress",
+]
+
 
 @contextmanager
 def campaign_progress(console: Console, total: int) -> Iterator[Callable[[Result], None]]:

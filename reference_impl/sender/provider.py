@@ -5,7 +5,9 @@ tables with unique nicknames). Loading checks every field and reports every prob
 naming its field, so a user fixes a file in one pass. The callback URL is not a field: it is
 read-only, taken from the receiver, and a file that tries to set it is refused.
 
-Secrets stay out of files: `password_env` names an environment variable holding the password.
+Secrets stay out of files: `password_env` names an environment variable holding the password. It
+is read when a session needs it, not when the file is loaded: a file holding several providers is
+usable for the ones whose secret is at hand (`secret_problem` says what is missing, when it is).
 The format and each decision are described in docs/sender.md.
 """
 
@@ -25,6 +27,18 @@ from urllib.parse import urlsplit
 
 from reference_impl.errors import PlatformError
 from reference_impl.sender.address import address_problem
+
+__all__ = [
+    "FIELDS",
+    "PREFERENCE_CENTERS",
+    "SCHEMES",
+    "Provider",
+    "ProviderError",
+    "dump_providers",
+    "load_providers",
+    "parse_providers",
+    "select_provider",
+]
 
 SCHEMES = ("smtp", "starttls", "smtps")
 PREFERENCE_CENTERS = ("none", "clevertap", "custom")
@@ -51,6 +65,10 @@ FIELDS = (
     "timeout",
     "ca_file",
 )
+NO_SECRET = (
+    "provider {nickname}: password_env names {env}, which is not set; export it before sending"
+)
+
 READ_ONLY = {
     "callback_url": "read-only: the callback URL is taken from the receiver; remove it",
 }
@@ -64,10 +82,14 @@ class ProviderError(PlatformError, ValueError):
     """A provider file is unreadable or invalid; `problems` lists every (field, reason)."""
 
     def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
-        lines = "\n".join(f"  {name}: {reason}" for name, reason in problems)
-        super().__init__(
-            f"provider file {source} has {len(problems)} problem(s); fix each field:\n{lines}"
-        )
+        if len(problems) == 1:
+            message = f"provider file {source}: {problems[0][0]}: {problems[0][1]}"
+        else:
+            lines = "\n".join(f"  {name}: {reason}" for name, reason in problems)
+            message = (
+                f"provider file {source} has {len(problems)} problems; fix each field:\n{lines}"
+            )
+        super().__init__(message)
         self.source = source
         self.problems = problems
 
@@ -106,6 +128,12 @@ class Provider:
         if self.password_env is not None:
             return (os.environ if environ is None else environ).get(self.password_env)
         return self.password
+
+    def secret_problem(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """Why this provider cannot log in yet (its password variable is unset), or None."""
+        if self.username is not None and self.secret(environ) is None:
+            return NO_SECRET.format(nickname=self.nickname, env=self.password_env)
+        return None
 
     def to_toml_table(self) -> dict[str, Any]:
         """The fields as a TOML table; unset fields and defaults are left out."""
@@ -215,18 +243,13 @@ def _check_url(check: _Checker, center: str) -> str | None:
     return url
 
 
-def _check_secret(
-    check: _Checker, username: str | None, environ: Mapping[str, str]
-) -> tuple[str | None, str | None]:
+def _check_secret(check: _Checker, username: str | None) -> tuple[str | None, str | None]:
     password = check.text("password")
     env = check.text("password_env")
     if password is not None and env is not None:
         check.fail("password_env", "give password or password_env, not both")
-    if env is not None:
-        if not _ENV_NAME.fullmatch(env):
-            check.fail("password_env", f"{env!r} is not an environment variable name")
-        elif env not in environ:
-            check.fail("password_env", f"environment variable {env!r} is not set")
+    if env is not None and not _ENV_NAME.fullmatch(env):
+        check.fail("password_env", f"{env!r} is not an environment variable name")
     if username is not None and password is None and env is None:
         check.fail("password", "username is set: give password or password_env")
     if username is None and (password is not None or env is not None):
@@ -259,7 +282,7 @@ def _check_keys(check: _Checker) -> None:
             check.fail(name, f"unknown field{hint} (fields: {', '.join(FIELDS)})")
 
 
-def _check_one(table: Any, prefix: str, environ: Mapping[str, str]) -> tuple[Provider | None, list]:
+def _check_one(table: Any, prefix: str) -> tuple[Provider | None, list]:
     if not isinstance(table, dict):
         return None, [(prefix.rstrip("."), "must be a table of provider fields")]
     check = _Checker(table, prefix)
@@ -273,7 +296,7 @@ def _check_one(table: Any, prefix: str, environ: Mapping[str, str]) -> tuple[Pro
     username = check.text("username")
     if username is not None and not username:
         check.fail("username", "must not be empty; leave it out to send without AUTH")
-    password, env = _check_secret(check, username, environ)
+    password, env = _check_secret(check, username)
     from_name = check.text("from_name") or ""
     if any(ch in from_name for ch in "\r\n"):
         check.fail("from_name", "must be one line")
@@ -310,11 +333,8 @@ def _check_one(table: Any, prefix: str, environ: Mapping[str, str]) -> tuple[Pro
     return provider, []
 
 
-def parse_providers(
-    data: Mapping[str, Any], source: str, environ: Mapping[str, str] | None = None
-) -> list[Provider]:
+def parse_providers(data: Mapping[str, Any], source: str) -> list[Provider]:
     """Validate a parsed provider file: one provider at the top level, or `[[provider]]`."""
-    env = os.environ if environ is None else environ
     problems: list[tuple[str, str]] = []
     providers: list[Provider] = []
     if "provider" in data:
@@ -329,7 +349,7 @@ def parse_providers(
     else:
         entries = [(dict(data), "")]
     for table, prefix in entries:
-        provider, found = _check_one(table, prefix, env)
+        provider, found = _check_one(table, prefix)
         problems.extend(found)
         if provider is not None:
             providers.append(provider)
@@ -348,7 +368,8 @@ def parse_providers(
     return providers
 
 
-def load_providers(path: str | Path, environ: Mapping[str, str] | None = None) -> list[Provider]:
+def load_providers(path: str | Path) -> list[Provider]:
+    """Read and validate a provider file; `ProviderError` lists every problem of every provider."""
     source = str(path)
     try:
         text = Path(path).read_bytes().decode("utf-8")
@@ -360,7 +381,7 @@ def load_providers(path: str | Path, environ: Mapping[str, str] | None = None) -
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProviderError(source, [("(file)", f"is not valid TOML: {exc}")]) from exc
-    return parse_providers(data, source, environ)
+    return parse_providers(data, source)
 
 
 def select_provider(providers: list[Provider], nickname: str | None, source: str) -> Provider:

@@ -275,6 +275,16 @@ def test_smtp_refused_probe_fails_smtp_check_and_is_not_expected_by_deadline() -
     assert _not_passing(result) == {"smtp-accepted": c.FAIL}
 
 
+def test_every_probe_refused_is_not_a_deadline_pass_of_0_of_0() -> None:
+    """Issue 10: with nothing sent, `all-events-by-deadline` passed with "0 of 0"."""
+    probes = [replace(p, send_error="550 5.7.1 relay denied") for p in b.standard_probes()]
+    result = _grade(b.recording(probes, []))
+    deadline = result.check("all-events-by-deadline")
+    assert deadline.grade == c.MISSING
+    assert "refused over SMTP" in deadline.summary
+    assert not result.passed
+
+
 def test_plan_without_retry_probes_is_informational() -> None:
     probes = [p for p in b.standard_probes() if not p.respond]
     rec = b.well_behaved(b.standard_probes())

@@ -9,14 +9,10 @@ import pytest
 import tomli_w
 from click.testing import CliRunner
 
-from reference_impl.certify.cli import (
-    EXIT_BAD_INPUT,
-    EXIT_CERTIFIED,
-    EXIT_NOT_CERTIFIED,
-    points_at,
-)
+from reference_impl.certify.cli import _points_at
 from reference_impl.certify.recording import Recording, callback_record, probe_record, run_record
 from reference_impl.cli import main
+from reference_impl.errors import EXIT_FAILED, EXIT_OK, EXIT_OPERATOR
 from tests.reference_impl.certify import builders as b
 
 
@@ -61,7 +57,7 @@ def _grade(plan_from: Recording, recording: Recording, tmp_path: Path) -> tuple[
 def test_clean_recording_certifies_with_exit_0_and_writes_the_report(tmp_path: Path) -> None:
     rec = b.well_behaved()
     code, output = _grade(rec, rec, tmp_path)
-    assert code == EXIT_CERTIFIED, output
+    assert code == EXIT_OK, output
     assert "CERTIFIED" in output and "retry-after-500" in output
     assert (tmp_path / "out" / "index.html").is_file()
     assert json.loads((tmp_path / "out" / "report.json").read_text())["passed"] is True
@@ -77,7 +73,7 @@ def test_failed_must_check_exits_1_and_names_it(tmp_path: Path) -> None:
         },
     )
     code, output = _grade(rec, rec, tmp_path)
-    assert code == EXIT_NOT_CERTIFIED
+    assert code == EXIT_FAILED
     assert "NOT CERTIFIED" in output and "email-matches-recipient" in output
     junit = (tmp_path / "out" / "junit.xml").read_text()
     assert 'name="email-matches-recipient"' in junit and "<failure" in junit
@@ -87,7 +83,7 @@ def test_recording_from_another_plan_is_refused_with_exit_2(tmp_path: Path) -> N
     rec = b.well_behaved()
     other = b.recording([b.probe(0, "zzz", "z@z.test", "spam")], [])
     code, output = _grade(other, rec, tmp_path)
-    assert code == EXIT_BAD_INPUT
+    assert code == EXIT_OPERATOR
     assert "probe 'hard' is in the recording but not in the plan" in output
 
 
@@ -103,14 +99,14 @@ def test_bad_options_exit_2_with_a_clear_error(tmp_path: Path, args: list[str], 
     plan = _plan_for(b.well_behaved(), tmp_path / "plan.toml")
     args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
     code, output = _certify(str(plan), *args)
-    assert code == EXIT_BAD_INPUT and words in output
+    assert code == EXIT_OPERATOR and words in output
 
 
 def test_invalid_plan_exits_2_naming_the_key(tmp_path: Path) -> None:
     plan = tmp_path / "plan.toml"
     plan.write_text('name = "x"\ncallback_url = "http://a/b"\n', encoding="utf-8")
     code, output = _certify(str(plan), "--report", str(tmp_path / "out"), "--from-recording", "x")
-    assert code == EXIT_BAD_INPUT and "probe: at least one [[probe]]" in output
+    assert code == EXIT_OPERATOR and "probe: at least one [[probe]]" in output
 
 
 def test_corrupt_recording_exits_2_naming_the_line(tmp_path: Path) -> None:
@@ -120,7 +116,7 @@ def test_corrupt_recording_exits_2_naming_the_line(tmp_path: Path) -> None:
     code, output = _certify(
         str(plan), "--report", str(tmp_path / "o"), "--from-recording", str(bad)
     )
-    assert code == EXIT_BAD_INPUT and "line 1" in output
+    assert code == EXIT_OPERATOR and "line 1" in output
 
 
 @pytest.mark.parametrize(
@@ -132,7 +128,7 @@ def test_corrupt_recording_exits_2_naming_the_line(tmp_path: Path) -> None:
     ],
 )
 def test_callback_url_pointing_elsewhere_is_noticed(url: str, expected: bool) -> None:
-    assert points_at(url, "127.0.0.1", 8026) is expected
+    assert _points_at(url, "127.0.0.1", 8026) is expected
 
 
 def test_certify_takes_a_shipped_plan_by_name(tmp_path: Path) -> None:
@@ -140,7 +136,7 @@ def test_certify_takes_a_shipped_plan_by_name(tmp_path: Path) -> None:
     the closest plan's name and exit 2, before anything is sent."""
     code, output = _certify("certification/fake-esp", "--report", str(tmp_path), "--listen", "x")
     assert "Plan fake-esp:" in output
-    assert code == EXIT_BAD_INPUT, "then stops at the bad --listen"
+    assert code == EXIT_OPERATOR, "then stops at the bad --listen"
     code, output = _certify("certification/fake", "--report", str(tmp_path))
-    assert code == EXIT_BAD_INPUT
+    assert code == EXIT_OPERATOR
     assert "did you mean 'certification/fake-esp'?" in output

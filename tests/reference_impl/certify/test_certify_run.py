@@ -23,12 +23,12 @@ from rich.console import Console
 
 from reference_impl.certify import checks as c
 from reference_impl.certify.checks import grade
-from reference_impl.certify.cli import EXIT_BAD_INPUT
 from reference_impl.certify.plan import Plan, load_plan, parse_plan
 from reference_impl.certify.recording import SentProbe
 from reference_impl.certify.run import ArrivalTracker, Hold, build_probes, live_run
 from reference_impl.certify.smtp import OnSent, plan_provider, send_probes
 from reference_impl.cli import main
+from reference_impl.errors import EXIT_OPERATOR
 from reference_impl.sender.provider import Provider
 from tests.reference_impl.certify import builders as b
 
@@ -229,8 +229,38 @@ def test_live_run_with_a_bad_provider_file_exits_2_naming_the_field(tmp_path: Pa
     result = CliRunner().invoke(
         main, ["certify", str(plan), "--listen", "127.0.0.1:0", "--report", str(tmp_path / "r")]
     )
-    assert result.exit_code == EXIT_BAD_INPUT
+    assert result.exit_code == EXIT_OPERATOR
     assert "port" in result.output and "provider.toml" in result.output
+
+
+def test_vendor_smtp_out_of_reach_is_an_operator_error_not_a_failed_vendor(
+    tmp_path: Path,
+) -> None:
+    """Issue 10: an unreachable SMTP server read as NOT CERTIFIED (exit 1), the vendor's fault."""
+    with socket.socket() as sock:  # a port nobody listens on once this closes
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (tmp_path / "provider.toml").write_text(
+        f'nickname = "x"\nhost = "127.0.0.1"\nport = {port}\nfrom_address = "a@b.test"\n',
+        encoding="utf-8",
+    )
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        'name = "p"\nprovider = "provider.toml"\ncallback_url = "http://127.0.0.1:9/cb"\n'
+        '[[probe]]\nid = "a"\nto = "bounce@x.test"\nexpect = "hard_bounce"\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        main, ["certify", str(plan), "--listen", "127.0.0.1:0", "--report", str(tmp_path / "r")]
+    )
+    assert result.exit_code == EXIT_OPERATOR, result.output
+    assert "NOT CERTIFIED" not in result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith(
+        f"bounceback certify: error: could not reach the vendor's SMTP at 127.0.0.1:{port}: "
+        "SMTP connection error at connect"
+    )
+    assert not (tmp_path / "r" / "report.json").exists()
 
 
 def test_hold_is_cut_short_and_waited_out_on_shutdown() -> None:

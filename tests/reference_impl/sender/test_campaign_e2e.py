@@ -20,8 +20,9 @@ from reference_impl.protocol.meta import parse_meta
 from reference_impl.receiver.server import RunningReceiver
 from reference_impl.sender import errors as e
 from reference_impl.sender.attribution import check_attribution
-from reference_impl.sender.campaign import PLAIN_AUTH_REFUSED, Campaign, CampaignReport
+from reference_impl.sender.campaign import Campaign, CampaignReport
 from reference_impl.sender.provider import Provider
+from reference_impl.sender.session import PLAIN_AUTH_REFUSED
 from simulator.esp.server import FakeESP
 
 pytestmark = pytest.mark.e2e

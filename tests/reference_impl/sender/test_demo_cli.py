@@ -12,7 +12,8 @@ from rich.console import Console
 
 from reference_impl.cli import main
 from reference_impl.receiver.server import RunningReceiver
-from reference_impl.sender.campaign import Campaign, CampaignError, read_audience
+from reference_impl.sender.audience import read_audience
+from reference_impl.sender.campaign import Campaign, CampaignError
 from reference_impl.sender.demo import DemoSummary, run_demo
 from reference_impl.sender.provider import Provider
 from simulator.esp.server import FakeESP
@@ -65,7 +66,9 @@ def test_provider_check_reports_every_bad_field_by_name(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('nickname = ""\nport = 0\nscheme = "tls"\ncallback_url = "http://x"\n')
     result = CliRunner().invoke(main, ["provider", "check", str(bad)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
+    assert result.output.startswith("Reading ")
+    assert "bounceback provider check: error: provider file" in result.output
     for name in ("nickname", "host", "port", "scheme", "from_address", "callback_url"):
         assert f"  {name}: " in result.output
 
