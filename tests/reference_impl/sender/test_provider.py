@@ -146,7 +146,7 @@ def test_every_invalid_field_is_reported_by_name(
         parse_providers(table, "generated")
     assert set(names) <= set(raised.value.fields)
     for name in names:
-        assert f"  {name}: " in str(raised.value)
+        assert f" {name}: " in str(raised.value)
 
 
 def test_required_fields_are_named_when_missing() -> None:
