@@ -119,9 +119,20 @@ def _walk(folder: Traversable, parts: tuple[str, ...]) -> list[Shipped]:
     return found
 
 
+def _package(name: str) -> Traversable:
+    """A data package's files; an install that predates it gets told to reinstall, not a trace."""
+    try:
+        return resources.files(name)
+    except ModuleNotFoundError as exc:
+        raise UnknownShipped(
+            f"the {name} data package is not installed: reinstall bounceback "
+            "(pip install -e . in a checkout, `make install` here)"
+        ) from exc
+
+
 def shipped(kinds: tuple[str, ...] = KINDS) -> list[Shipped]:
     """Every shipped file of the given kinds, in `KINDS` order, then by name."""
-    everything = _walk(resources.files(SCENARIO_PACKAGE), ())
+    everything = _walk(_package(SCENARIO_PACKAGE), ())
     return sorted(
         (entry for entry in everything if entry.kind in kinds),
         key=lambda entry: (KINDS.index(entry.kind), entry.name),
@@ -187,7 +198,7 @@ def resolve_path(value: str | Path, kinds: tuple[str, ...]) -> Path:
 
 
 def _protocol() -> str:
-    return resources.files(DOCS_PACKAGE).joinpath(PROTOCOL_FILE).read_text(encoding="utf-8")
+    return _package(DOCS_PACKAGE).joinpath(PROTOCOL_FILE).read_text(encoding="utf-8")
 
 
 def protocol_sections() -> list[tuple[str, str]]:

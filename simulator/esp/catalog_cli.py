@@ -47,7 +47,10 @@ def scenarios(context: click.Context) -> None:
     """
     if context.invoked_subcommand is not None:
         return
-    entries = shipped()
+    try:
+        entries = shipped()
+    except UnknownShipped as exc:
+        raise CatalogUsageError(str(exc)) from exc
     for kind in KINDS:
         group = [entry for entry in entries if entry.kind == kind]
         if not group:
@@ -95,5 +98,5 @@ def protocol(section: str | None) -> None:
     """
     try:
         click.echo(protocol_text(section), nl=False)
-    except ProtocolSectionError as exc:
+    except (ProtocolSectionError, UnknownShipped) as exc:
         raise CatalogUsageError(str(exc)) from exc
