@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from reference_impl.errors import PlatformError
 from reference_impl.protocol import replies as r
+from reference_impl.protocol.links import LinkKey
 from reference_impl.protocol.meta import MetaError, parse_meta
 from reference_impl.protocol.payload import PayloadRejected, read_batch
 from reference_impl.receiver import preferences
@@ -37,6 +38,8 @@ class ReceiverConfig:
     db_path: Path
     token: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # Keys the preference page accepts for signed links (protocol.links); the first signs.
+    link_keys: tuple[LinkKey, ...] = ()
 
 
 def json_response(status: int, body: Any) -> Response:

@@ -20,6 +20,7 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from reference_impl.errors import PlatformError
+from reference_impl.protocol.links import LinkKey
 from reference_impl.receiver.app import DEFAULT_MAX_BODY_BYTES, ReceiverConfig, create_app
 from reference_impl.receiver.store import Store
 
@@ -104,9 +105,10 @@ def running_receiver(
     token: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     threads: int = 4,
+    link_keys: tuple[LinkKey, ...] = (),
 ) -> Iterator[RunningReceiver]:
     """Start the reference receiver on a real socket for the duration of the block."""
-    config = ReceiverConfig(Path(db_path), token, max_body_bytes)
+    config = ReceiverConfig(Path(db_path), token, max_body_bytes, link_keys)
     app = create_app(config)
     store: Store = app.extensions["bounceback_store"]
     server = BackgroundServer(app, host, port, threads, max_body_bytes)

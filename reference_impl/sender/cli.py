@@ -11,12 +11,14 @@ import contextlib
 import signal
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
 from rich.console import Console
 
 from reference_impl.errors import EXIT_FAILED, PlatformError
+from reference_impl.protocol.links import parse_link_key
 from reference_impl.protocol.meta import Meta, MetaError
 from reference_impl.receiver.store import SQLiteStore
 from reference_impl.sender.audience import read_audience
@@ -56,6 +58,30 @@ _receiver_url_option = click.option(
 )
 
 
+LINK_KEYS_ENV = "BOUNCEBACK_LINK_KEYS"
+UNSIGNED_LINKS = (
+    "  warning: {nickname} has preference_center = 'clevertap' but no link key: its links would"
+    f" be unsigned, and the receiver refuses them; give --link-key ID=SECRET (or {LINK_KEYS_ENV})"
+)
+_link_key_option = click.option(
+    "--link-key",
+    "link_keys",
+    multiple=True,
+    envvar=LINK_KEYS_ENV,
+    show_envvar=True,
+    metavar="ID=SECRET",
+    help="The receiver's preference-link key, as the receiver takes it (the first one signs;"
+    " in the variable, separate several by spaces).",
+)
+
+
+def _with_link_key(provider: Provider, link_keys: tuple[str, ...]) -> Provider:
+    """The provider with the key its preference links are signed with (the first given)."""
+    if not link_keys:
+        return provider
+    return replace(provider, link_key=parse_link_key(link_keys[0]))
+
+
 class SendSetupError(PlatformError, ValueError):
     """Nothing can be sent yet: an option or a variable the provider needs is missing, or `--to`
     is no address; the message names which."""
@@ -84,13 +110,17 @@ def provider_group() -> None:
 @click.argument("file", type=_PROVIDER_FILE)
 @click.option("--nickname", help="Which provider, when the file has several.")
 @click.option("--offline", is_flag=True, help="Validate the file only; do not connect.")
-def provider_check(file: Path, nickname: str | None, offline: bool) -> None:
+@_link_key_option
+def provider_check(
+    file: Path, nickname: str | None, offline: bool, link_keys: tuple[str, ...]
+) -> None:
     """Validate FILE, then connect: EHLO, STARTTLS or TLS, AUTH, QUIT, reporting each step.
 
+    Warns when a 'clevertap' preference center has no link key to sign its links with.
     Exit 1 when a provider could not be reached or refused the session (the check's verdict).
     """
     click.echo(f"Reading {file}")
-    providers = load_providers(file)
+    providers = [_with_link_key(p, link_keys) for p in load_providers(file)]
     chosen = [select_provider(providers, nickname, str(file))] if nickname else providers
     for provider in providers:
         missing = provider.secret_problem()
@@ -98,6 +128,8 @@ def provider_check(file: Path, nickname: str | None, offline: bool) -> None:
         click.echo(
             f"  {provider.nickname}: {provider.scheme}://{provider.host}:{provider.port} OK{note}"
         )
+        if provider.preference_center == "clevertap" and provider.link_key is None:
+            click.echo(UNSIGNED_LINKS.format(nickname=provider.nickname))
     if offline:
         return
     failed = False
@@ -197,6 +229,7 @@ def _print_report(console: Console, report: CampaignReport) -> None:
     help="The receiver's SQLite file: sent messages and send failures are recorded there.",
 )
 @_receiver_url_option
+@_link_key_option
 @click.option(
     "--connections", default=DEFAULT_CONNECTIONS, show_default=True, type=click.IntRange(1, 64)
 )
@@ -210,16 +243,20 @@ def send(
     variant: int,
     store_path: Path | None,
     receiver_url: str | None,
+    link_keys: tuple[str, ...],
     connections: int,
     retries: int,
 ) -> None:
     """Send a campaign: one message per recipient, each stamped with its X-CleverTap_META.
 
-    Exit 1 when any recipient failed (the report lists each with its section 6 error).
+    Preference links are signed with --link-key. Exit 1 when any recipient failed (the report
+    lists each with its section 6 error).
     """
     console = Console()
-    provider = _provider(provider_file, nickname)
+    provider = _with_link_key(_provider(provider_file, nickname), link_keys)
     _need_receiver_url(provider, receiver_url)
+    if provider.preference_center == "clevertap" and provider.link_key is None:
+        console.print(f"[yellow]{UNSIGNED_LINKS.strip()}[/]")
     recipients = list(to)
     if audience is not None:
         recipients.extend(read_audience(audience))

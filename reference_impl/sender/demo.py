@@ -23,6 +23,7 @@ from faker import Faker
 from rich.console import Console
 from rich.table import Table
 
+from reference_impl.protocol.links import LinkKey
 from reference_impl.receiver.server import RunningReceiver, running_receiver
 from reference_impl.receiver.store import SentMessage
 from reference_impl.sender.attribution import Attribution, check_attribution
@@ -43,6 +44,7 @@ DEFAULT_AUDIENCE = 300
 DEFAULT_SCENARIO = "mixed"
 DEMO_LABEL = "bounceback_demo"
 DEMO_USER = "demo"
+DEMO_LINK_KEY_ID = "demo"
 CALLBACK_WAIT = 60.0
 PAGE = 1000
 
@@ -173,7 +175,11 @@ def run_demo(
                 stack.enter_context(tempfile.TemporaryDirectory(prefix="bounceback-demo-"))
             )
         console.print(f"[bold]1.[/] receiver: SQLite file {workdir / 'receiver.sqlite3'}")
-        rx = stack.enter_context(running_receiver(workdir / "receiver.sqlite3"))
+        # One throwaway key, held by the receiver and signing the campaign's preference links.
+        link_key = LinkKey(DEMO_LINK_KEY_ID, secrets.token_bytes(32))
+        rx = stack.enter_context(
+            running_receiver(workdir / "receiver.sqlite3", link_keys=(link_key,))
+        )
         console.print(f"   callback URL {rx.callback_url}")
         password = secrets.token_urlsafe(16)
         with ExitStack() as esp_stack:
@@ -208,6 +214,7 @@ def run_demo(
                 preference_center="clevertap",
                 ca_file=str(ca_file),
                 timeout=10.0,
+                link_key=link_key,
             )
             recipients = _audience(size, seed)
             console.print(

@@ -17,6 +17,7 @@ from email.utils import formataddr, formatdate, make_msgid
 from urllib.parse import quote
 
 from reference_impl.errors import PlatformError
+from reference_impl.protocol.links import SIGNATURE_PARAM, sign_meta
 from reference_impl.protocol.meta import HEADER_NAME, Meta
 from reference_impl.sender.provider import Provider
 
@@ -55,6 +56,7 @@ TEST_BODY = (
 )
 
 TEST_LABEL = "test_email"
+PREFERENCES_LINE = "\nManage your email preferences or unsubscribe: {url}\n"
 
 
 class MessageError(PlatformError, ValueError):
@@ -67,21 +69,30 @@ class Content:
     body: str = BODY
 
 
-def _unsubscribe_url(
-    provider: Provider, meta: Meta, meta_text: str, receiver_url: str | None
+def _preference_url(
+    provider: Provider, meta: Meta, meta_text: str, receiver_url: str | None, signed: bool
 ) -> str:
-    """The preference-center URL for one message (RFC 8058 needs it to identify the recipient)."""
+    """The preference-center URL for one message (RFC 8058 needs it to identify the recipient).
+
+    With the receiver's link key (and `signed`), the receiver's page gets `sig`, an HMAC of the
+    exact meta text, so a link unsubscribes only the recipient it was sent to (PROTOCOL.md
+    section 5); a custom page gets it only where its URL asks for `{sig}`.
+    """
+    key = provider.link_key if signed else None
+    sig = sign_meta(meta_text, key) if key is not None else ""
     if provider.preference_center == "clevertap":
         if not receiver_url:
             raise MessageError(
                 "preference_center = 'clevertap' needs the receiver's URL (its preference page)"
             )
-        return f"{receiver_url.rstrip('/')}{PREFERENCES_PATH}?meta={quote(meta_text, safe='')}"
+        url = f"{receiver_url.rstrip('/')}{PREFERENCES_PATH}?meta={quote(meta_text, safe='')}"
+        return f"{url}&{SIGNATURE_PARAM}={quote(sig, safe='')}" if sig else url
     url = provider.preference_center_url or ""
     values = {
         "email": quote(meta.email, safe=""),
         "meta": quote(meta_text, safe=""),
         "message_id": str(meta.message_id),
+        "sig": quote(sig, safe=""),
     }
     for name, value in values.items():
         url = url.replace("{" + name + "}", value)
@@ -95,8 +106,13 @@ def build_message(
     receiver_url: str | None = None,
     content: Content = Content(),
     sent_at: float | None = None,
+    signed: bool = True,
 ) -> EmailMessage:
-    """The message to `meta.email`, stamped with `meta` and the provider's preference center."""
+    """The message to `meta.email`, stamped with `meta` and the provider's preference center.
+
+    The preference link is in `List-Unsubscribe` and at the end of the body; it is signed when the
+    provider has a link key, unless `signed` is False (a test email's link must not work).
+    """
     meta_text = meta.encode()
     message = EmailMessage(policy=POLICY)
     message["From"] = formataddr((provider.from_name, provider.from_address))
@@ -106,11 +122,12 @@ def build_message(
     message["Date"] = formatdate(meta.sent_at if sent_at is None else sent_at, usegmt=True)
     message["Message-ID"] = make_msgid(f"bb{meta.message_id}", provider.from_address.split("@")[1])
     _set_unfolded(message, HEADER_NAME, meta_text)
+    body = content.body.replace("{label}", meta.label).replace("{variant}", str(meta.variant))
     if provider.preference_center != "none":
-        url = _unsubscribe_url(provider, meta, meta_text, receiver_url)
+        url = _preference_url(provider, meta, meta_text, receiver_url, signed)
         _set_unfolded(message, LIST_UNSUBSCRIBE, f"<{url}>")
         message[LIST_UNSUBSCRIBE_POST] = ONE_CLICK
-    body = content.body.replace("{label}", meta.label).replace("{variant}", str(meta.variant))
+        body += PREFERENCES_LINE.format(url=url)
     message.set_content(body)
     return message
 
@@ -127,6 +144,7 @@ def build_test_email(
         provider,
         meta,
         receiver_url=receiver_url,
+        signed=False,
         content=Content(
             TEST_SUBJECT.replace("{nickname}", provider.nickname),
             TEST_BODY.replace("{nickname}", provider.nickname),

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reference_impl.errors import PlatformError
+from reference_impl.protocol.links import LinkKey
 from reference_impl.sender.address import address_problem
 
 __all__ = [
@@ -42,7 +43,7 @@ __all__ = [
 
 SCHEMES = ("smtp", "starttls", "smtps")
 PREFERENCE_CENTERS = ("none", "clevertap", "custom")
-URL_PLACEHOLDERS = ("email", "meta", "message_id")
+URL_PLACEHOLDERS = ("email", "meta", "message_id", "sig")
 # The vendor samples' account id; a file that sets none gets this one.
 DEFAULT_ACCOUNT_ID = 1568798080
 DEFAULT_TIMEOUT = 30.0
@@ -117,6 +118,9 @@ class Provider:
     account_id: int = DEFAULT_ACCOUNT_ID
     timeout: float = DEFAULT_TIMEOUT
     ca_file: str | None = None
+    # The receiver's key for signing preference links; a secret, so never in a provider file:
+    # given by `--link-key`, `BOUNCEBACK_LINK_KEYS` or the code that builds the provider.
+    link_key: LinkKey | None = field(default=None, repr=False)
 
     @property
     def reply_to(self) -> str:

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import io
+import socket
+from email import message_from_bytes, policy
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from rich.console import Console
 
 from reference_impl.cli import main
+from reference_impl.protocol.links import LinkVerdict, parse_link_key, verify_meta
 from reference_impl.receiver.server import RunningReceiver
 from reference_impl.sender.audience import read_audience
 from reference_impl.sender.campaign import Campaign, CampaignError
 from reference_impl.sender.demo import DemoSummary, run_demo
 from reference_impl.sender.provider import Provider
 from simulator.esp.server import FakeESP
+from tests.reference_impl.sender.test_wire import Capture
 
 pytestmark = pytest.mark.e2e
 
@@ -199,3 +205,53 @@ def test_audience_csv_email_column_or_first_column(
     path = tmp_path / "audience.csv"
     path.write_text(text, encoding="utf-8")
     assert read_audience(path) == expected
+
+
+def test_provider_check_warns_when_clevertap_links_would_be_unsigned(tmp_path: Path) -> None:
+    """Issue 12: the receiver refuses unsigned links, so a key-less clevertap center is named."""
+    path = write_provider(tmp_path, 2525, preference_center="clevertap")
+    unsigned = CliRunner().invoke(
+        main, ["provider", "check", str(path), "--offline"], env={"BOUNCEBACK_LINK_KEYS": None}
+    )
+    assert unsigned.exit_code == 0, unsigned.output
+    assert "warning: cli has preference_center = 'clevertap' but no link key" in unsigned.output
+    signed = CliRunner().invoke(
+        main,
+        ["provider", "check", str(path), "--offline"],
+        env={"BOUNCEBACK_LINK_KEYS": "2026a=" + "k" * 32},
+    )
+    assert signed.exit_code == 0 and "warning" not in signed.output
+    bad = CliRunner().invoke(
+        main, ["provider", "check", str(path), "--offline", "--link-key", "no-secret"]
+    )
+    assert bad.exit_code == 2
+    assert bad.output.splitlines()[-1].startswith("bounceback provider check: error: a link key")
+
+
+def test_send_signs_the_preference_links_with_the_link_key(tmp_path: Path) -> None:
+    """Issue 12, through the command and real SMTP: `--link-key` signs List-Unsubscribe."""
+    key = "2026a=" + "k" * 32
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    handler = Capture()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
+    controller.start()
+    try:
+        path = write_provider(tmp_path, port, preference_center="clevertap")
+        result = CliRunner().invoke(
+            main,
+            [
+                *("send", "--provider", str(path), "--to", "ana@example.com"),
+                *("--receiver-url", "http://127.0.0.1:9", "--link-key", key),
+            ],
+        )
+    finally:
+        controller.stop()
+    assert result.exit_code == 0, result.output
+    (raw,) = handler.raw
+    message = message_from_bytes(raw, policy=policy.default)
+    link = str(message["List-Unsubscribe"]).strip("<>")
+    sig = parse_qs(urlsplit(link).query)["sig"][0]
+    meta = str(message["X-CleverTap_META"])
+    assert verify_meta(meta, sig, [parse_link_key(key)]) is LinkVerdict.VALID

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import email
 from email import policy
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reference_impl.protocol.links import LinkKey, LinkVerdict, verify_meta
 from reference_impl.protocol.meta import HEADER_NAME, Meta, parse_meta
 from reference_impl.sender.message import (
     LIST_UNSUBSCRIBE,
@@ -17,6 +19,7 @@ from reference_impl.sender.message import (
     ONE_CLICK,
     MessageError,
     build_message,
+    build_test_email,
     to_bytes,
 )
 from reference_impl.sender.provider import Provider
@@ -114,3 +117,38 @@ def test_preference_center_custom_fills_the_placeholders() -> None:
 
 def _fields(provider: Provider) -> dict[str, object]:
     return {name: getattr(provider, name) for name in provider.__dataclass_fields__}
+
+
+KEY = LinkKey("2026a", b"s" * 32)
+
+
+def _link(raw: bytes) -> str:
+    return header_line(raw, LIST_UNSUBSCRIBE).decode().split(": ", 1)[1].strip("<>")
+
+
+def test_with_a_link_key_the_receiver_page_link_is_signed_in_header_and_body() -> None:
+    """Issue 12: `sig` = sign_meta(meta text) in List-Unsubscribe and the body's link alike."""
+    provider = Provider(**{**_fields(PROVIDER), "preference_center": "clevertap", "link_key": KEY})
+    message = build_message(provider, meta_for(), receiver_url="http://127.0.0.1:8025")
+    link = _link(to_bytes(message))
+    query = parse_qs(urlsplit(link).query)
+    assert verify_meta(meta_for().encode(), query["sig"][0], [KEY]) is LinkVerdict.VALID
+    assert link in message.get_content()
+
+
+def test_a_custom_center_gets_the_signature_only_where_it_asks_for_sig() -> None:
+    fields = {**_fields(PROVIDER), "preference_center": "custom", "link_key": KEY}
+    asks = Provider(
+        **{**fields, "preference_center_url": "https://acme.example/p?m={meta}&s={sig}"}
+    )
+    query = parse_qs(urlsplit(_link(to_bytes(build_message(asks, meta_for())))).query)
+    assert verify_meta(meta_for().encode(), query["s"][0], [KEY]) is LinkVerdict.VALID
+    plain = Provider(**{**fields, "preference_center_url": "https://acme.example/p?m={meta}"})
+    assert "sig" not in _link(to_bytes(build_message(plain, meta_for())))
+
+
+def test_a_test_email_link_is_never_signed() -> None:
+    """The page: "The Unsubscribe link does not work [for] test emails"; unsigned, it cannot."""
+    provider = Provider(**{**_fields(PROVIDER), "preference_center": "clevertap", "link_key": KEY})
+    raw = to_bytes(build_test_email(provider, meta_for(), receiver_url="http://127.0.0.1:8025"))
+    assert "sig" not in parse_qs(urlsplit(_link(raw)).query)

@@ -10,11 +10,13 @@ import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from reference_impl.protocol.links import LinkKey, LinkVerdict, verify_meta
 from reference_impl.protocol.meta import HEADER_NAME, parse_meta
 from reference_impl.sender.campaign import Campaign
 from reference_impl.sender.message import ONE_CLICK
@@ -103,3 +105,19 @@ def test_a_74_character_meta_is_not_folded_gh_124452(capture: tuple[Capture, int
     meta = report.results[0].meta
     assert meta is not None and len(meta) >= 74
     assert headers(handler.raw[0])[HEADER_NAME.lower()] == meta.encode()
+
+
+def test_a_signed_preference_link_on_the_wire_verifies_for_its_own_meta_only(
+    capture: tuple[Capture, int],
+) -> None:
+    """Issue 12: the List-Unsubscribe URL carries `sig`, an HMAC of exactly the meta sent."""
+    handler, port = capture
+    key = LinkKey("2026a", b"k" * 32)
+    meta = run(port, preference_center="clevertap", link_key=key)
+    link = headers(handler.raw[0])["list-unsubscribe"].decode()
+    query = parse_qs(urlsplit(link.strip("<>")).query)
+    assert query["meta"] == [meta]
+    (sig,) = query["sig"]
+    assert verify_meta(meta, sig, [key]) is LinkVerdict.VALID
+    other = meta.replace("user+tag@", "ceo@")
+    assert verify_meta(other, sig, [key]) is LinkVerdict.BAD_SIGNATURE
