@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
-import httpx
 
 from simulator.conformance.fuzz import FUZZED
 from simulator.conformance.requirements import CATALOGUE
+from simulator.conformance.transport import Target, TargetError, probe, url_target
 
 SUITE = "simulator.conformance.suite"
 PLUGIN = "simulator.conformance.plugin"
@@ -33,14 +35,33 @@ def _print_catalogue() -> None:
         click.echo(f"{requirement.id:8} {requirement.level.value:6} {requirement.title}{needs}")
 
 
-def _preflight(url: str) -> None:
+def _stop(command: str, error: Exception) -> NoReturn:
+    """An operator's mistake: one line on stderr, no traceback, exit 2."""
+    click.echo(f"bounceback {command}: {error}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _probed_target(command: str, url: str, state_url: str | None = None) -> Target:
+    """The target for `url`, probed once, or exit 2 on a URL no check could get past."""
     try:
-        httpx.post(url, content=b"", timeout=10)
-    except httpx.HTTPError as exc:
-        raise click.ClickException(
-            f"cannot reach the receiver at {url}: {exc}. Is it running, and is this the full "
-            "callback URL (e.g. http://127.0.0.1:8025/callback)?"
-        ) from exc
+        target = url_target(url, state_url)
+        probe(target)
+    except TargetError as exc:
+        _stop(command, exc)
+    return target
+
+
+@contextmanager
+def _private_hypothesis_storage() -> Iterator[None]:
+    """Keep Hypothesis's files (example database, Unicode tables) out of the user's folder."""
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    with tempfile.TemporaryDirectory(prefix="bounceback-hypothesis-") as home:
+        set_hypothesis_home_dir(home)
+        try:
+            yield
+        finally:
+            set_hypothesis_home_dir(None)
 
 
 class _Outcome:
@@ -99,7 +120,7 @@ def conform(
         _print_catalogue()
         return
     if url:
-        _preflight(url)
+        _probed_target("conform", url, state_url)
     target = url or "the reference receiver (started in process on a free port)"
     click.echo(f"bounceback conform: {len(CATALOGUE)} requirements against {target}")
     with tempfile.TemporaryDirectory(prefix="bounceback-conform-") as workdir:
@@ -135,7 +156,8 @@ def conform(
         if keyword:
             args += ["-k", keyword]
         outcome = _Outcome()
-        code = pytest.main(args, plugins=[outcome])
+        with _private_hypothesis_storage():
+            code = pytest.main(args, plugins=[outcome])
     if outcome.tally is None or code in (
         pytest.ExitCode.USAGE_ERROR,
         pytest.ExitCode.INTERNAL_ERROR,
@@ -185,17 +207,13 @@ def fuzz_command(
 
     from simulator.conformance.client import CallbackClient
     from simulator.conformance.fuzz import fuzz
-    from simulator.conformance.transport import TargetError, url_target
 
-    _preflight(url)
-    try:
-        target = url_target(url, state_url)
-    except TargetError as exc:
-        raise click.ClickException(str(exc)) from exc
+    target = _probed_target("fuzz", url, state_url)
     console = Console(stderr=True)
     budget = f"for about {seconds:g}s" if seconds else "for one round"
     console.print(f"bounceback fuzz: {url}, {max_examples} examples per property, {budget}")
     with (
+        _private_hypothesis_storage(),
         CallbackClient(target) as client,
         Progress(
             TextColumn("{task.description}"),

@@ -29,6 +29,10 @@ from simulator.conformance.expect import FAILED_TYPES, MAX_EVENTS, VERSION
 DEFINED_KEYS = ("type", "email", "meta", "description")
 LATEST_SEND_TIME = 4_102_444_799  # 2099-12-31T23:59:59Z: keeps every date eight digits.
 
+ANY_TEXT = st.characters(exclude_categories=("Cs",))
+"""Every character UTF-8 can encode. Hypothesis's default alphabet, `characters(codec="utf-8")`,
+is the same set, but the first draw from it in a folder without a `.hypothesis/` cache builds a
+codec table for about two seconds, which trips the `too_slow` health check of a user's first run."""
 FREE_TEXT = st.characters(exclude_categories=("Cs", "Cc"))
 """Description text: no control characters, whose status as "free text" PROTOCOL.md leaves open."""
 _LOCAL = string.ascii_lowercase + string.digits
@@ -39,12 +43,13 @@ _JSON_SCALARS = (
 NON_STRING_JSON = (
     _JSON_SCALARS
     | st.lists(st.integers(), max_size=3)
-    | st.dictionaries(st.text(max_size=5), st.integers(), max_size=2)
+    | st.dictionaries(st.text(ANY_TEXT, max_size=5), st.integers(), max_size=2)
 )
 json_values = st.recursive(
-    _JSON_SCALARS | st.text(max_size=20),
+    _JSON_SCALARS | st.text(ANY_TEXT, max_size=20),
     lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(ANY_TEXT, max_size=8), children, max_size=4)
     ),
     max_leaves=12,
 )
@@ -94,7 +99,7 @@ def metas(draw: st.DrawFn, email: str | st.SearchStrategy[str] | None = None) ->
 
 def opaque_metas(max_size: int | None = None) -> st.SearchStrategy[str]:
     """Any string at all, of any length: what an ESP must echo byte-exact without parsing."""
-    return st.text(max_size=max_size) | st.text(
+    return st.text(ANY_TEXT, max_size=max_size) | st.text(
         st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=70, max_size=2000
     )
 
@@ -132,7 +137,7 @@ def valid_events(
 
 
 _extra_keys = st.dictionaries(
-    st.text(max_size=12).filter(lambda k: k not in DEFINED_KEYS),
+    st.text(ANY_TEXT, max_size=12).filter(lambda k: k not in DEFINED_KEYS),
     json_values,
     min_size=1,
     max_size=3,
@@ -231,7 +236,7 @@ def mutated_events(draw: st.DrawFn, huge: bool = True) -> Mutated:
     if kind == "unknown type":
         event["type"] = draw(
             st.sampled_from(["HARD_BOUNCE", "hardbounce", "delivered", "", "complaint"])
-            | st.text(max_size=12).filter(lambda t: t not in FAILED_TYPES)
+            | st.text(ANY_TEXT, max_size=12).filter(lambda t: t not in FAILED_TYPES)
         )
         return Mutated(event, "unknown type", True)
     if kind == "bad meta":
@@ -279,17 +284,19 @@ def invalid_bodies(draw: st.DrawFn) -> bytes:
     """Whole bodies a receiver must refuse with 400: unreadable, wrong top level, 1001+ events."""
     kind = draw(st.integers(0, 5))
     if kind == 0:
-        text = draw(st.text(max_size=60).filter(lambda t: not _is_json(t)))
+        text = draw(st.text(ANY_TEXT, max_size=60).filter(lambda t: not _is_json(t)))
         return text.encode("utf-8")
     if kind == 1:
         return draw(
             st.binary(min_size=1, max_size=40).filter(lambda b: not _is_utf8(b) and not _is_json(b))
         )
     if kind == 2:
-        top = draw(st.lists(json_values, max_size=3) | _JSON_SCALARS | st.text(max_size=10))
+        top = draw(
+            st.lists(json_values, max_size=3) | _JSON_SCALARS | st.text(ANY_TEXT, max_size=10)
+        )
         return json.dumps(top).encode()
     if kind == 3:
-        body = draw(st.dictionaries(st.text(max_size=8), json_values, max_size=3))
+        body = draw(st.dictionaries(st.text(ANY_TEXT, max_size=8), json_values, max_size=3))
         body.pop("version", None)
         if draw(st.booleans()):
             body["events"] = {"failed": []}

@@ -8,6 +8,8 @@ live URL; nothing above this module knows which.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -91,12 +93,65 @@ def serves_state_api(transport: httpx.BaseTransport) -> bool:
 
 
 def load_app(spec: str) -> Callable[..., Any]:
-    """Import `module:attribute`; a factory (anything without `wsgi_app`) is called with no args."""
+    """Import `module:attribute` as `flask --app` and gunicorn do, from the current directory too.
+
+    A factory (anything without `wsgi_app`, or an attribute written `create_app()`) is called
+    with no arguments.
+    """
     module_name, _, attribute = spec.partition(":")
+    attribute = attribute.removesuffix("()")
     if not module_name or not attribute:
         raise TargetError(f"app {spec!r} is not of the form 'package.module:attribute'")
+    _import_from_working_directory()
     try:
         obj = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
-        raise TargetError(f"cannot import app {spec!r}: {exc}") from exc
+        raise TargetError(
+            f"cannot import app {spec!r} from {os.getcwd()}: {exc}; run from the folder that "
+            "holds the module, or install it"
+        ) from exc
     return obj if hasattr(obj, "wsgi_app") else obj()
+
+
+def _import_from_working_directory() -> None:
+    """Put the current directory first on `sys.path`, as `python -m` does and pytest does not."""
+    here = os.getcwd()
+    if not any(entry in ("", here) for entry in sys.path):
+        sys.path.insert(0, here)
+
+
+REFUSING_STATUSES = {
+    401: "asks for credentials",
+    403: "forbids the request",
+    404: "has no such path",
+    405: "does not take a POST there",
+}
+"""Probe answers that no check could get past: the run stops before it starts."""
+
+
+def probe(target: Target) -> None:
+    """POST an empty body once and stop early when the URL cannot be a callback endpoint.
+
+    A receiver must answer an unreadable body with a 400 (PROTOCOL.md section 4), so any answer
+    but a refused connection or one of `REFUSING_STATUSES` lets the suite run and grade it.
+    """
+    url = target.callback_url
+    example = "e.g. http://127.0.0.1:8025/callback"
+    try:
+        with target.http_client() as client:
+            response = client.post(
+                url, content=b"", headers={"Content-Type": "application/json"}, timeout=10
+            )
+    except httpx.TimeoutException as exc:
+        raise TargetError(f"the receiver at {url} did not answer within 10 s ({exc})") from exc
+    except httpx.HTTPError as exc:
+        raise TargetError(
+            f"cannot reach the receiver at {url}: {exc}; is it running, and is this the full "
+            f"callback URL ({example})?"
+        ) from exc
+    reason = REFUSING_STATUSES.get(response.status_code)
+    if reason is not None:
+        raise TargetError(
+            f"the receiver at {url} {reason} (HTTP {response.status_code} to a POST); "
+            f"give the full callback URL ({example})"
+        )

@@ -6,7 +6,7 @@ waitress on a loopback port; so options, exit codes, JUnit XML and curl output a
 
 from __future__ import annotations
 
-import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -16,19 +16,11 @@ from pathlib import Path
 import pytest
 
 from simulator.conformance.cli import plugin_args
+from tests.simulator.conformance.processes import CLI, REPO
+from tests.simulator.conformance.processes import run as _run
 
-REPO = Path(__file__).resolve().parents[3]
 PLUGIN = plugin_args()
 """`-p simulator.conformance.plugin` until the pytest11 entry point is installed."""
-CLI = [sys.executable, "-c", "from reference_impl.cli import main; main()"]
-
-
-def _run(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "0"}
-    env.pop("HYPOTHESIS_PROFILE", None)
-    return subprocess.run(
-        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
 
 
 def _run_suite(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -119,12 +111,6 @@ def test_conform_exit_code_follows_must_failures_only(
     result = _run([*CLI, "conform", f"{must}/callback", "--must-only", "-k", "CB-3"], tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "failed MUST: CB-3.3 keys the spec does not define are ignored" in result.stdout
-
-
-def test_conform_refuses_an_unreachable_receiver(tmp_path: Path) -> None:
-    result = _run([*CLI, "conform", "http://127.0.0.1:9/callback"], tmp_path)
-    assert result.returncode != 0
-    assert "cannot reach the receiver at http://127.0.0.1:9/callback" in result.stderr
 
 
 def test_fuzz_prints_a_shrunk_failure_as_a_working_curl_command(
@@ -233,3 +219,47 @@ def test_fixtures_run_an_esp_end_to_end(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+APP_MODULE = """
+from tests.simulator.conformance.receivers import conforming_app
+
+app = conforming_app()
+"""
+
+
+def test_receiver_app_is_imported_from_the_current_folder(tmp_path: Path) -> None:
+    """`--receiver-app app:app` run from the app's own folder, as `flask --app` allows (issue 10:
+    it gave `No module named 'app'` unless PYTHONPATH=. was set)."""
+    (tmp_path / "app.py").write_text(APP_MODULE, "utf-8")
+    pytest_script = str(Path(sys.executable).with_name("pytest"))  # not `python -m`, which adds .
+    result = _run(
+        [
+            pytest_script,
+            *PLUGIN,
+            *("-p", "no:cacheprovider", "--pyargs", "simulator.conformance.suite"),
+            *("--receiver-app", "app:app", "-k", "version or fully"),
+        ],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+
+
+def _readme_strategy_example() -> str:
+    """The Hypothesis example of the README's receiver-team section, exactly as printed."""
+    readme = (REPO / "README.md").read_text("utf-8")
+    section = readme.split("### A team building or operating a callback receiver", 1)[1]
+    found = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert found is not None, "the README lost its strategy example"
+    return found.group(1)
+
+
+def test_readme_strategy_example_passes_on_its_first_run_in_a_new_folder(tmp_path: Path) -> None:
+    """No profile, no `.hypothesis/` cache: the first run must not trip `too_slow` (issue 10)."""
+    (tmp_path / "test_readme.py").write_text(_readme_strategy_example(), "utf-8")
+    result = _run(
+        [sys.executable, "-m", "pytest", *PLUGIN, "-q", "-p", "no:cacheprovider"], tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
