@@ -1,7 +1,8 @@
 """Grading a certification run: a recording in, one graded result per check out. Pure, no I/O.
 
-Each check has an id, a level (MUST or SHOULD) and one grade. Every problem is charged to
-exactly one check, so a vendor sees the one thing it got wrong: an event whose meta came back
+Each check has an id, a level (MUST, SHOULD or INFORMATIONAL, as far as its provenance allows:
+see `provenance`) and one grade. Every problem is charged to exactly one check, so a vendor sees
+the one thing it got wrong: an event whose meta came back
 mangled but still recognisable (folding whitespace removed, RFC 2047 encoded-words decoded) fails
 `meta-byte-exact` and is still attributed to its probe for the type, email and arrival checks; an
 event in a call of 1001 events counts as arrived, and only `max-1000-events` fails.
@@ -19,6 +20,7 @@ from email.header import decode_header, make_header
 from typing import Any
 
 from reference_impl.certify.plan import DELIVERED, RESPOND_500, RESPOND_SLOW
+from reference_impl.certify.provenance import Provenance, check_level, decision, page, reading
 from reference_impl.certify.recording import Callback, Recording, SentProbe
 from reference_impl.protocol.payload import BOUNCE, FAILED, HARD_BOUNCE, SUCCESS, VERSION
 from reference_impl.protocol.replies import MAX_EVENTS
@@ -28,7 +30,9 @@ __all__ = [
     "FAIL",
     "FAILING",
     "GRADES",
+    "INFO",
     "INFORMATIONAL",
+    "LEVELS",
     "MISSING",
     "MUST",
     "NON_STRICT",
@@ -46,6 +50,9 @@ __all__ = [
 
 MUST = "MUST"
 SHOULD = "SHOULD"
+# A level too: a check that is reported and never fails (a decision of bounceback's, a measure).
+INFO = "INFORMATIONAL"
+LEVELS = (MUST, SHOULD, INFO)
 
 PASS = "PASS"
 NON_STRICT = "NON-STRICT"
@@ -57,14 +64,21 @@ _SEVERITY = {PASS: 0, INFORMATIONAL: 1, NON_STRICT: 2, MISSING: 3, FAIL: 4}
 FAILING = frozenset({FAIL, MISSING})
 
 JSON_MEDIA_TYPE = "application/json"
+CERTIFICATION_DOC = "docs/certification.md"
 
 
 @dataclass(frozen=True, slots=True)
 class CheckDef:
+    """One check: its id, level, title, what it means, and where that requirement comes from."""
+
     id: str
     level: str
     title: str
     meaning: str
+    provenance: Provenance
+
+    def __post_init__(self) -> None:
+        check_level(self.id, self.level, self.provenance)
 
 
 CHECK_BODY_JSON_V2 = CheckDef(
@@ -72,20 +86,25 @@ CHECK_BODY_JSON_V2 = CheckDef(
     MUST,
     "Body is JSON with version v2",
     "Every callback body is a UTF-8 JSON object whose `version` is the string `v2`.",
+    page(
+        "This must be set to v2 to track the delivery-related information such as success,"
+        " failures, unsubscribes, and spam reports."
+    ),
 )
-
 CHECK_EVENTS_FAILED = CheckDef(
     "events-grouped-failed",
     MUST,
     "Events grouped under `failed`",
     "`events` is an object; failure events (hard_bounce, soft_bounce, spam, unsubscribed) are in "
     "the list `events.failed`; an optional `events.success` list holds only `delivered` events.",
+    page("event | Denotes the event name. | Required | failed |"),
 )
 CHECK_MAX_EVENTS = CheckDef(
     "max-1000-events",
     MUST,
     "At most 1000 events per call",
     "No callback carries more than 1000 events, all groups together.",
+    page("This occurs if more than 1000 events are sent in a single API call."),
 )
 CHECK_META_EXACT = CheckDef(
     "meta-byte-exact",
@@ -93,6 +112,21 @@ CHECK_META_EXACT = CheckDef(
     "`meta` echoed byte-exact",
     "Each event's `meta` is byte-for-byte one of the X-CleverTap_META values that were sent, "
     "including metas longer than 78 and than 998 characters (header folding must be undone).",
+    page(
+        "The provider must return this value as is, in the callback payload under the meta key to"
+        " properly attribute the callback to the correct profile and campaign."
+    ),
+)
+CHECK_RELAYED_META = CheckDef(
+    "meta-whole-after-relay",
+    SHOULD,
+    "`meta` whole after a relay folded it",
+    "A meta over 980 characters reaches the vendor folded by a relay (CRLF and a space inserted "
+    "past 998 characters, as Postfix does); the vendor removes the folding whitespace and echoes "
+    "the meta whole. Keeping the space (RFC 5322 unfolding) is NON-STRICT.",
+    reading(
+        "The meta must come back byte-exact whatever its length or the client that carried it.", 2
+    ),
 )
 CHECK_TYPE = CheckDef(
     "type-matches-outcome",
@@ -100,6 +134,10 @@ CHECK_TYPE = CheckDef(
     "`type` matches the address's outcome",
     "Each event's `type` is the outcome its probe address is meant to trigger; a delivered probe "
     "gets no failure event. The legacy `bounce` for a hard bounce is NON-STRICT.",
+    page(
+        "The type parameter in this event specifies the reason for the failure, such as hard"
+        " bounce, soft bounce, spam, or unsubscribed."
+    ),
 )
 CHECK_EMAIL = CheckDef(
     "email-matches-recipient",
@@ -107,31 +145,43 @@ CHECK_EMAIL = CheckDef(
     "`email` matches the recipient",
     "Each event's `email` is the recipient of the message its meta belongs to (differing only in "
     "letter case is NON-STRICT).",
+    page("Denotes the email address of the recipient. | Required | user1@example.com |"),
 )
 CHECK_DESCRIPTION = CheckDef(
     "description-present",
-    SHOULD,
-    "`description` present",
-    "Each failure event carries a non-empty `description` string.",
+    INFO,
+    "`description` present (informational)",
+    "Whether each failure event carries a non-empty `description` string; optional on the page.",
+    decision(
+        "A missing `description` is reported, never failed: the page calls it an optional field.",
+        CERTIFICATION_DOC,
+    ),
 )
 CHECK_CONTENT_TYPE = CheckDef(
     "content-type-json",
     SHOULD,
     "Content-Type is JSON",
     "Each callback is sent with `Content-Type: application/json`.",
+    reading("`POST <callback URL>` with a JSON object", 3),
 )
 CHECK_NO_DUPLICATES = CheckDef(
     "no-unprompted-duplicates",
-    SHOULD,
-    "No duplicate without a failed delivery",
-    "An event (same probe, group and type) is sent again only after a delivery of it failed "
-    "(a non-2xx answer or the slow response).",
+    INFO,
+    "No duplicate without a failed delivery (informational)",
+    "Whether an event (same probe, group and type) is sent again only after a delivery of it "
+    "failed (a non-2xx answer or the slow response).",
+    decision(
+        "A duplicate sent without a failed delivery is reported, never failed: the page is silent"
+        " on duplicates, and a receiver must absorb them anyway.",
+        CERTIFICATION_DOC,
+    ),
 )
 CHECK_RETRY_500 = CheckDef(
     "retry-after-500",
-    MUST,
+    SHOULD,
     "Retried after a 500",
     "The callback answered with 500 on purpose is delivered again later; the delay is reported.",
+    reading("SendGrid retries non-2xx for 24 h", 7),
 )
 CHECK_RETRY_SLOW = CheckDef(
     "retry-after-timeout",
@@ -140,12 +190,17 @@ CHECK_RETRY_SLOW = CheckDef(
     "The callback answered slowly on purpose (past common ESP timeouts) is delivered again; the "
     "delay is reported. A vendor that waited for the answer had no reason to retry, so a missing "
     "retry is NON-STRICT.",
+    reading("SendGrid retries non-2xx for 24 h", 7),
 )
 CHECK_SMTP_ACCEPTED = CheckDef(
     "smtp-accepted",
     MUST,
     "Probes accepted over SMTP",
     "The vendor's SMTP server accepts every probe message; outcomes are reported by callback.",
+    page(
+        "CleverTap supports integrating any Email Service Provider (ESP) using the SMTP protocol"
+        " to send Email campaigns."
+    ),
 )
 CHECK_DEADLINE = CheckDef(
     "all-events-by-deadline",
@@ -153,18 +208,29 @@ CHECK_DEADLINE = CheckDef(
     "All expected events within the deadline",
     "Every probe that must trigger a failure event has one arrive before the plan's deadline. "
     "Never arrived: MISSING; arrived late: FAIL.",
+    page(
+        "To handle bounced email messages, you must make an HTTP request to the callback URL"
+        " specified under the Setup tab of Settings > Channels > Email page on the CleverTap"
+        " dashboard."
+    ),
 )
 CHECK_SUCCESS_EVENTS = CheckDef(
     "success-events",
-    SHOULD,
+    INFO,
     "Delivered events reported (informational)",
     "Whether the vendor reports deliveries in `events.success`; optional in the protocol.",
+    reading('An optional `events.success` list of `{"type": "delivered", ...}`', 3),
 )
 CHECK_LATENCY = CheckDef(
     "arrival-latency",
-    SHOULD,
+    INFO,
     "Callback latency (informational)",
     "Time from sending each probe to its first callback.",
+    decision(
+        "Callback latency is measured and reported, never graded: neither the page nor"
+        " PROTOCOL.md sets a bound.",
+        CERTIFICATION_DOC,
+    ),
 )
 
 CHECKS: tuple[CheckDef, ...] = (
@@ -172,6 +238,7 @@ CHECKS: tuple[CheckDef, ...] = (
     CHECK_EVENTS_FAILED,
     CHECK_MAX_EVENTS,
     CHECK_META_EXACT,
+    CHECK_RELAYED_META,
     CHECK_TYPE,
     CHECK_EMAIL,
     CHECK_DESCRIPTION,
@@ -199,6 +266,7 @@ NOTHING_SENT_TO_WAIT_FOR = (
     "no event could be waited for: every probe meant to trigger one was refused over SMTP"
     " (see smtp-accepted)"
 )
+NO_RELAY_PROBE = "the plan has no probe with relay_fold = true"
 NO_FAILURE_PROBE = "the plan has no probe that must trigger a failure event"
 
 
@@ -216,14 +284,22 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
+    """One graded check, with the provenance of its requirement for every report to show."""
+
     id: str
     level: str
     title: str
     meaning: str
     grade: str
     summary: str
+    provenance: Provenance
     evidence: tuple[Evidence, ...] = ()
     measurements: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def failure_message(self) -> str:
+        """The one line a failure is reported with: grade, summary, and where the rule is from."""
+        return f"{self.id} ({self.level}) {self.grade}: {self.summary}; rule: {self.provenance}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +424,8 @@ def _result(
     worst = grade or _worst(e.grade for e in evidence)
     if check.level == SHOULD and worst == FAIL:
         worst = NON_STRICT
+    if check.level == INFO and worst != PASS:
+        worst = INFORMATIONAL
     return CheckResult(
         check.id,
         check.level,
@@ -355,6 +433,7 @@ def _result(
         check.meaning,
         worst,
         summary,
+        check.provenance,
         tuple(evidence),
         measurements or {},
     )
@@ -458,6 +537,9 @@ def _envelope_checks(
 
 
 def _meta_check(events: Sequence[_Event], probes: Sequence[SentProbe]) -> CheckResult:
+    """Byte-exact echo of every meta but the relay-folded ones (`_relay_check` grades those)."""
+    events = [e for e in events if e.probe is None or not e.probe.relay_fold]
+    probes = [p for p in probes if not p.relay_fold]
     if not events:
         return _result(CHECK_META_EXACT, [], "no event arrived", grade=MISSING)
     evidence: list[Evidence] = []
@@ -507,6 +589,37 @@ def _meta_check(events: Sequence[_Event], probes: Sequence[SentProbe]) -> CheckR
     )
     summary += f"; long metas (>78) back exact: {len(long_exact)} of {len(long_sent)}"
     return _result(CHECK_META_EXACT, evidence, summary)
+
+
+def _relay_check(events: Sequence[_Event], probes: Sequence[SentProbe]) -> CheckResult:
+    """A meta a relay folded comes back whole: the folding whitespace removed, nothing else."""
+    relayed = [p for p in probes if p.relay_fold and p.send_error is None]
+    if not relayed:
+        return _result(CHECK_RELAYED_META, [], NO_RELAY_PROBE, grade=INFORMATIONAL)
+    evidence: list[Evidence] = []
+    for event in events:
+        probe = event.probe
+        if probe is None or not probe.relay_fold:
+            continue
+        got = event.meta if isinstance(event.meta, str) else repr(event.meta)
+        if event.exact:
+            note = f"whole ({len(probe.meta)} characters)"
+            evidence.append(Evidence(PASS, note, event.callback.seq, probe.id, probe.meta, got))
+        else:
+            note = f"{describe_mismatch(probe.meta, got)}; sent {len(probe.meta)} characters"
+            evidence.append(Evidence(FAIL, note, event.callback.seq, probe.id, probe.meta, got))
+    if not evidence:
+        return _result(
+            CHECK_RELAYED_META, [], "no event of a relay-folded probe arrived", grade=MISSING
+        )
+    broken = sum(1 for e in evidence if e.grade == FAIL)
+    return _result(
+        CHECK_RELAYED_META,
+        evidence,
+        f"{_count(evidence, 'event')} of relay-folded metas, {broken} not whole"
+        if broken
+        else f"all {_count(evidence, 'event')} of relay-folded metas whole",
+    )
 
 
 def _type_check(events: Sequence[_Event]) -> CheckResult:
@@ -818,6 +931,7 @@ def grade(
     checks = [
         *_envelope_checks(posts, documents, errors),
         _meta_check(events, probes),
+        _relay_check(events, probes),
         _type_check(events),
         _email_check(events),
         _description_check(events),

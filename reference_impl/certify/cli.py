@@ -14,7 +14,14 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from reference_impl.certify.checks import FAILING, MUST, PASS, Certification, grade
+from reference_impl.certify.checks import (
+    FAILING,
+    INFORMATIONAL,
+    MUST,
+    PASS,
+    Certification,
+    grade,
+)
 from reference_impl.certify.plan import Plan, load_plan
 from reference_impl.certify.recording import Recording, read_recording
 from reference_impl.certify.report import write_report
@@ -82,18 +89,27 @@ def _grade_recording(plan: Plan, recording: Recording) -> Certification:
 
 def _print_summary(console: Console, result: Certification) -> None:
     table = Table(title=f"Certification: {result.plan_name}")
-    for column in ("check", "level", "grade", "result"):
+    for column in ("check", "level", "source", "grade", "result"):
         table.add_column(column)
     styles = {PASS: "green", "FAIL": "red", "MISSING": "red", "NON-STRICT": "yellow"}
     for check in result.checks:
         style = styles.get(check.grade, "cyan")
-        table.add_row(check.id, check.level, f"[{style}]{check.grade}[/]", check.summary)
+        table.add_row(
+            check.id,
+            check.level,
+            check.provenance.kind,
+            f"[{style}]{check.grade}[/]",
+            check.summary,
+        )
     console.print(table)
 
 
 def _finish(console: Console, result: Certification, report_dir: Path) -> None:
     """Print, write the report, and exit 0 only when no MUST check failed or is missing."""
     _print_summary(console, result)
+    for check in result.checks:
+        if check.grade not in (PASS, INFORMATIONAL):
+            console.print(check.failure_message, markup=False, highlight=False)
     paths = write_report(result, report_dir)
     console.print(f"Report: {paths['html']} (also {paths['json'].name}, {paths['junit'].name})")
     blocking = [c.id for c in result.checks if c.level == MUST and c.grade in FAILING]

@@ -57,7 +57,9 @@ TOP_KEYS = frozenset(
     }
 )
 
-PROBE_KEYS = frozenset({"id", "to", "expect", "meta_length", "respond", "count"})
+PROBE_KEYS = frozenset({"id", "to", "expect", "meta_length", "respond", "count", "relay_fold"})
+# A relay breaks a header line past 998 characters; "X-CleverTap_META: " takes 18 of them.
+MIN_RELAY_META_LENGTH = 998 - len("X-CleverTap_META: ") + 1
 
 
 class PlanError(PlatformError, ValueError):
@@ -86,6 +88,7 @@ class ProbeSpec:
     expect: str
     meta_length: int | None = None
     respond: str | None = None
+    relay_fold: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +175,17 @@ def _probe_specs(index: int, raw: object, problems: list[tuple[str, str]]) -> li
                 "needs a probe that triggers a callback; 'delivered' may trigger none",
             )
         )
+    relay_fold = raw.get("relay_fold", False)
+    if not isinstance(relay_fold, bool):
+        problems.append((f"{where}.relay_fold", f"must be true or false, got {relay_fold!r}"))
+    elif relay_fold and not (isinstance(meta_length, int) and meta_length >= MIN_RELAY_META_LENGTH):
+        problems.append(
+            (
+                f"{where}.relay_fold",
+                f"needs meta_length of at least {MIN_RELAY_META_LENGTH}: a relay folds only a"
+                " header line over 998 characters",
+            )
+        )
     count = raw.get("count", 1)
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_PROBES:
         problems.append((f"{where}.count", f"must be an integer from 1 to {MAX_PROBES}"))
@@ -186,7 +200,14 @@ def _probe_specs(index: int, raw: object, problems: list[tuple[str, str]]) -> li
         return []
     if count == 1:
         return [
-            ProbeSpec(probe_id, to.replace(COUNT_PLACEHOLDER, "1"), expect, meta_length, respond)
+            ProbeSpec(
+                probe_id,
+                to.replace(COUNT_PLACEHOLDER, "1"),
+                expect,
+                meta_length,
+                respond,
+                relay_fold is True,
+            )
         ]
     width = len(str(count))
     return [
@@ -196,6 +217,7 @@ def _probe_specs(index: int, raw: object, problems: list[tuple[str, str]]) -> li
             expect,
             meta_length,
             None,
+            relay_fold is True,
         )
         for n in range(1, count + 1)
     ]

@@ -73,4 +73,6 @@ def sent_probe(plan: Plan, spec: ProbeSpec, *, message_id: int, sent_at: float) 
         message_id=message_id,
         length=spec.meta_length,
     )
-    return SentProbe(spec.id, spec.to, spec.expect, meta, sent_at, spec.respond)
+    return SentProbe(
+        spec.id, spec.to, spec.expect, meta, sent_at, spec.respond, relay_fold=spec.relay_fold
+    )

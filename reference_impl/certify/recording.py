@@ -84,6 +84,7 @@ class SentProbe:
     sent_at: float
     respond: str | None = None
     send_error: str | None = None
+    relay_fold: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,7 @@ def probe_record(probe: SentProbe) -> dict[str, Any]:
         "sent_at": probe.sent_at,
         "respond": probe.respond,
         "send_error": probe.send_error,
+        "relay_fold": probe.relay_fold,
     }
 
 
@@ -163,6 +165,13 @@ def _optional(record: Mapping[str, Any], key: str, where: str) -> str | None:
     value = record.get(key)
     if value is not None and not isinstance(value, str):
         raise RecordingError(f"{where}: field {key!r} must be a string or null, got {value!r}")
+    return value
+
+
+def _flag(record: Mapping[str, Any], key: str, where: str) -> bool:
+    value = record.get(key, False)
+    if not isinstance(value, bool):
+        raise RecordingError(f"{where}: field {key!r} must be true or false, got {value!r}")
     return value
 
 
@@ -204,6 +213,7 @@ def parse_recording(lines: Iterable[str], *, source: str = "<recording>") -> Rec
                     float(_field(record, "sent_at", (int, float), where)),
                     _optional(record, "respond", where),
                     _optional(record, "send_error", where),
+                    _flag(record, "relay_fold", where),
                 )
             )
         elif kind == KIND_CALLBACK:

@@ -10,6 +10,10 @@ refuses to build it (it cannot travel unfolded), but the certification must prob
 probe is written as Python's generator writes any over-long header with no whitespace to fold at:
 RFC 2047 encoded-words on continuation lines. The vendor must decode them to echo the meta
 byte-exact; `meta-byte-exact` shows whether it did.
+
+And a probe with `relay_fold` arrives as a relay passes such a line on: Postfix's
+`smtp_line_length_limit` (998) breaks a longer line by inserting CRLF and a space. A meta never
+holds whitespace, so the vendor must remove it; `meta-whole-after-relay` shows whether it did.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ __all__ = [
     "VendorUnreachable",
     "plan_provider",
     "provider_sender",
+    "relay_folded",
     "send_probes",
 ]
 
@@ -48,6 +53,7 @@ BODY = (
 )
 
 SHORT_LABEL = "probe"
+RELAY_LINE_LIMIT = 998
 VENDOR = "the vendor's SMTP at {host}:{port}"
 
 OnSent = Callable[[SentProbe, str | None], None]
@@ -111,7 +117,7 @@ def send_probes(
             try:
                 if session is None or session.client is None:
                     session = _open(open_, provider, first=not results)
-                session.send(probe.to, to_bytes(_probe_message(provider, probe)))
+                session.send(probe.to, _probe_bytes(provider, probe))
             except SendFailed as failed:
                 error = failed.failure.describe()
             results[probe.id] = error
@@ -121,6 +127,26 @@ def send_probes(
         if session is not None:
             session.quit()
     return results
+
+
+def _probe_bytes(provider: Provider, probe: SentProbe) -> bytes:
+    """The wire form of the probe; a `relay_fold` probe's meta header as a relay folded it."""
+    message = _probe_message(provider, probe)
+    if not probe.relay_fold:
+        return to_bytes(message)
+    del message[HEADER_NAME]
+    return relay_folded(HEADER_NAME, probe.meta) + to_bytes(message)
+
+
+def relay_folded(name: str, value: str) -> bytes:
+    """`name: value` as a relay passes on a line over 998 characters: broken with CRLF SPACE."""
+    line = f"{name}: {value}".encode()
+    pieces = [line[:RELAY_LINE_LIMIT]]
+    rest = line[RELAY_LINE_LIMIT:]
+    while rest:
+        pieces.append(b" " + rest[: RELAY_LINE_LIMIT - 1])
+        rest = rest[RELAY_LINE_LIMIT - 1 :]
+    return b"\r\n".join(pieces) + b"\r\n"
 
 
 def _open(open_: Callable[[Provider], SmtpSession], provider: Provider, first: bool) -> SmtpSession:

@@ -76,6 +76,7 @@ PUBLIC = {
         "ProbeMetaError",
         "ProbeProviderError",
         "ProbeSpec",
+        "Provenance",
         "Recording",
         "RecordingError",
         "SentProbe",

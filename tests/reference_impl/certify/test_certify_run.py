@@ -113,7 +113,7 @@ def test_live_run_with_a_conforming_vendor_certifies_and_stops_early(tmp_path: P
     assert [p.id for p in rec.probes] == [p.id for p in plan.probes]
 
 
-def test_live_run_with_a_vendor_that_never_retries_waits_for_the_deadline_then_fails(
+def test_live_run_with_a_vendor_that_never_retries_waits_for_the_deadline_then_reports_it(
     tmp_path: Path,
 ) -> None:
     port = free_port()
@@ -127,8 +127,8 @@ def test_live_run_with_a_vendor_that_never_retries_waits_for_the_deadline_then_f
         send=ThreadVendor(plan.callback_url, retries=False),
     )
     result = grade(rec, deadline_at=rec.run.deadline_at)
-    assert result.check("retry-after-500").grade == c.FAIL
-    assert not result.passed
+    assert result.check("retry-after-500").grade == c.NON_STRICT
+    assert c.NO_RETRY in result.check("retry-after-500").summary
 
 
 def test_arrival_tracker_counts_probes_and_retries_and_ignores_refused() -> None:
