@@ -269,8 +269,6 @@ def test_hold_is_cut_short_and_waited_out_on_shutdown() -> None:
     worker = threading.Thread(target=hold, args=(30.0,))
     worker.start()
     time.sleep(0.05)
-    started = time.monotonic()
     hold.release()
-    worker.join(1)
-    assert not worker.is_alive()
-    assert time.monotonic() - started < 2
+    worker.join(5)  # a bound against hanging, far below the 30 s hold; not a speed measure
+    assert not worker.is_alive(), "release cut the 30 s hold short"
