@@ -31,8 +31,7 @@ def plugin_args() -> list[str]:
 
 def _print_catalogue() -> None:
     for requirement in CATALOGUE:
-        needs = f"  (needs {requirement.needs.value})" if requirement.needs.name == "STATE" else ""
-        click.echo(f"{requirement.id:8} {requirement.level.value:6} {requirement.title}{needs}")
+        click.echo(requirement.listing())
 
 
 def _stop(command: str, error: Exception) -> NoReturn:

@@ -7,7 +7,8 @@ The model separates what the protocol fixes from what it leaves open. Where PROT
 the expectation is an exact value; where it is silent (the wording of the email error, which of
 several faults in one event is reported, whether a non-ASCII meta is "malformed") the expectation
 is a `Matcher`, or an event whose outcome is `EITHER`. Those open points are pinned down separately
-by SHOULD-level requirements, so a MUST failure always means a sentence of PROTOCOL.md was broken.
+by SHOULD or INFORMATIONAL requirements, so a MUST failure always means the page (or a protocol
+invariant) was broken. `readings=True` decides the open points as docs/PROTOCOL.md reads them.
 """
 
 from __future__ import annotations
@@ -91,8 +92,12 @@ class Judgement(Enum):
     """The protocol text does not settle it."""
 
 
-def judge_meta(value: Any) -> Judgement:
-    """PROTOCOL.md section 2's layout: 8 '|'-separated fields, the last empty, date = UTC(send)."""
+def meta_layout(value: Any) -> Judgement:
+    """PROTOCOL.md section 2, a reading: 8 "|"-separated fields, the last empty, date = UTC(send).
+
+    The page defines no layout at all (the layout is inferred from its four samples), so a meta
+    off this layout is refused only under the readings (`strict`), never as a MUST.
+    """
     if not isinstance(value, str) or not value:
         return Judgement.INVALID
     parts = value.rsplit("|", META_FIELD_COUNT - 1)
@@ -121,54 +126,97 @@ def judge_meta(value: Any) -> Judgement:
     return Judgement.VALID
 
 
-def judge_email(value: Any) -> Judgement:
-    """Missing or malformed is refused; only plainly good and plainly bad addresses are decided."""
+def judge_meta(value: Any, readings: bool = False) -> Judgement:
+    """The page requires a meta (its sample refuses a missing one as `invalid meta`), nothing more.
+
+    A meta in the section 2 layout must be processed; missing (or null) must be refused; anything
+    else is open unless `readings` applies the project's reading (empty, non-string or off the
+    layout is `invalid meta`).
+    """
+    if value is None:
+        return Judgement.INVALID
+    layout = meta_layout(value)
+    if readings or layout is Judgement.VALID:
+        return layout
+    return Judgement.OPEN
+
+
+def email_reading(value: Any) -> Judgement:
+    """The reading of "missing or malformed": only plainly good and plainly bad addresses."""
     if not isinstance(value, str):
         return Judgement.INVALID
     if _CLEARLY_VALID_EMAIL.fullmatch(value) and len(value) <= 254:
         return Judgement.VALID
     local, at, domain = value.rpartition("@")
+    if '"' in value:
+        return Judgement.OPEN  # a quoted local part may hold spaces and '@'
     if not at or not local or not domain or any(ch.isspace() for ch in value):
         return Judgement.INVALID
     return Judgement.OPEN
 
 
-def judge_event(event: Any, allowed_types: tuple[str, ...] = FAILED_TYPES) -> Verdict:
+def judge_email(value: Any, readings: bool = False) -> Judgement:
+    """The page marks email Required: missing (or null) is refused; its form is our reading."""
+    if value is None:
+        return Judgement.INVALID
+    judgement = email_reading(value)
+    if readings or judgement is Judgement.VALID:
+        return judgement
+    return Judgement.OPEN
+
+
+def _description(candidates: list[Any]) -> Any:
+    """The errorDescription of a refused event: exact if only one fault can explain it.
+
+    Which of several faults a receiver reports is its own choice (CB-4.15 is informational), so
+    with more than one candidate any of their wordings is accepted.
+    """
+    unique: list[Any] = []
+    for candidate in candidates:
+        if isinstance(candidate, Matcher):
+            return NonEmptyString()
+        if candidate not in unique:
+            unique.append(candidate)
+    return unique[0] if len(unique) == 1 else OneOf(*unique)
+
+
+def judge_event(
+    event: Any, allowed_types: tuple[str, ...] = FAILED_TYPES, readings: bool = False
+) -> Verdict:
     """One event's outcome and, if refused, its errorDescription (PROTOCOL.md sections 3-4)."""
     if not isinstance(event, dict):
         # Section 4: unprocessed entries are exactly the failed events; the entry's form is open.
         return Verdict(Outcome.UNPROCESSED, NonEmptyString(), ("not an object",))
     faults: list[tuple[str, Any]] = []
-    open_points: list[str] = []
+    open_points: list[tuple[str, Any]] = []
     event_type = event.get("type")
     if not isinstance(event_type, str) or event_type not in allowed_types:
         faults.append(("type", UNMAPPED_TYPE))
-    meta = judge_meta(event.get("meta"))
-    if meta is Judgement.INVALID:
-        faults.append(("meta", INVALID_META))
-    elif meta is Judgement.OPEN:
-        open_points.append("meta")
-    email = judge_email(event.get("email"))
-    if email is Judgement.INVALID:
-        faults.append(("email", NonEmptyString()))
-    elif email is Judgement.OPEN:
-        open_points.append("email")
+    for name, judge, description in (
+        ("meta", judge_meta, INVALID_META),
+        ("email", judge_email, NonEmptyString()),
+    ):
+        judgement = judge(event.get(name), readings)
+        if judgement is Judgement.INVALID:
+            faults.append((name, description))
+        elif judgement is Judgement.OPEN:
+            open_points.append((name, description))
     description = event.get("description")
     if "description" in event and (
         not isinstance(description, str) or _CONTROL.search(description)
     ):
         # "Optional free text": whether null, a number or control characters are free text is
         # left open (the reference receiver refuses control characters as invalid description).
-        open_points.append("description")
+        open_points.append(("description", NonEmptyString()))
+    candidates = [text for _, text in faults + open_points]
     if faults:
-        exact = len(faults) == 1 and not open_points
         return Verdict(
-            Outcome.UNPROCESSED,
-            faults[0][1] if exact else NonEmptyString(),
-            tuple(name for name, _ in faults),
+            Outcome.UNPROCESSED, _description(candidates), tuple(name for name, _ in faults)
         )
     if open_points:
-        return Verdict(Outcome.EITHER, NonEmptyString(), tuple(open_points))
+        return Verdict(
+            Outcome.EITHER, _description(candidates), tuple(name for name, _ in open_points)
+        )
     return Verdict(Outcome.PROCESSED)
 
 
@@ -181,10 +229,18 @@ class Expected:
     events: tuple[Any, ...] = ()
     verdicts: tuple[Verdict, ...] = field(default=())
     reason: str = ""
+    refusal: Any = None
+    """A 400 body the page also allows for this batch (an event that is not an object)."""
 
     @property
     def determined(self) -> bool:
         return all(v.outcome is not Outcome.EITHER for v in self.verdicts)
+
+    def choose(self, actual_status: Any, actual_body: Any) -> tuple[Any, Any]:
+        """The status and body to compare the actual reply with, among those the protocol allows."""
+        if self.refusal is not None and actual_status == 400:
+            return 400, self.refusal
+        return self.status, self.resolve(actual_body)
 
     def resolve(self, actual_body: Any) -> Any:
         """The concrete expected body, settling each EITHER event by what the receiver did.
@@ -297,25 +353,36 @@ def _reject_constant(name: str) -> Any:
     raise _NonStandardConstant(name)
 
 
-def expected_response(content: bytes) -> Expected:
-    """The reply PROTOCOL.md requires for a `POST` of `content` to the callback URL."""
+def expected_response(content: bytes, readings: bool = False) -> Expected:
+    """The reply the protocol requires for a `POST` of `content` to the callback URL.
+
+    By default only what the page fixes is decided; `readings` applies the project's reading of
+    the open points too (strict JSON, the meta layout, the email form), as `--strict` does.
+    """
     try:
         payload = _decode(content)
     except _Unparseable:
-        if _readable_by_detection(content):
+        if _readable_by_detection(content) and not readings:
             # RFC 8259 wants UTF-8 without a BOM, yet common parsers (Python's json, Flask's
-            # get_json) also detect a BOM, UTF-16 and UTF-32. PROTOCOL.md does not say which.
+            # get_json) also detect a BOM, UTF-16 and UTF-32. The page does not say which.
             return Expected(
                 OneOf(200, 400), DocumentedShape(), reason="JSON in another Unicode encoding"
             )
         return Expected(400, refusal(READ_ERROR), reason="the body is not readable JSON")
     except _NonStandardConstant:
+        if readings:
+            return Expected(400, refusal(READ_ERROR), reason="NaN and Infinity are not JSON")
         return Expected(OneOf(200, 400), DocumentedShape(), reason="the body uses NaN or Infinity")
     except RecursionError:
         # Deep nesting: readable JSON for some parsers, not for others; only the shape is fixed.
         return Expected(
             OneOf(200, 400), DocumentedShape(), reason="the body nests too deeply to decide"
         )
+    return expected_for(payload, readings)
+
+
+def expected_for(payload: Any, readings: bool = False) -> Expected:
+    """`expected_response` for a body already decoded (as the fake ESP has it)."""
     if _depth(payload) > DECIDED_DEPTH:
         return Expected(
             OneOf(200, 400), DocumentedShape(), reason="the body nests deeper than 32 levels"
@@ -344,24 +411,37 @@ def expected_response(content: bytes) -> Expected:
     success = success if isinstance(success, list) else []
     if len(failed) + len(success) > MAX_EVENTS:
         return Expected(400, refusal(TOO_MANY_EVENTS), reason="more than 1000 events")
-    verdicts = [judge_event(event) for event in failed]
-    verdicts += [_judge_delivery(event) for event in success]
+    verdicts = [judge_event(event, readings=readings) for event in failed]
+    verdicts += [_judge_delivery(event, readings) for event in success]
     if "failed" not in events:
         # Only `success`: section 3 calls `failed` required and `success` optional, so a
         # success-only batch is a reading the text leaves open. Both answers must be well formed.
         return Expected(
             OneOf(200, 400), DocumentedShape(), reason="events.failed is missing, success present"
         )
+    # "400 [...] when the payload format is incorrect": an event that is not an object may
+    # refuse the whole batch, or be listed as unprocessed; the page allows either.
+    whole = (
+        refusal(MISSING_PARAMETERS)
+        if any(not isinstance(event, dict) for event in (*failed, *success))
+        else None
+    )
     expected = Expected(
         200,
         None,
         tuple(failed) + tuple(success),
         tuple(verdicts),
         reason="a readable batch of at most 1000 events",
+        refusal=whole,
     )
     if expected.determined:
         return Expected(
-            200, expected.resolve({}), expected.events, expected.verdicts, expected.reason
+            200,
+            expected.resolve({}),
+            expected.events,
+            expected.verdicts,
+            expected.reason,
+            whole,
         )
     return expected
 
@@ -381,9 +461,9 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _judge_delivery(event: Any) -> Verdict:
+def _judge_delivery(event: Any, readings: bool = False) -> Verdict:
     """Section 3 accepts `{"type": "delivered", ...}` in `success`; anything else there is open."""
-    verdict = judge_event(event, SUCCESS_TYPES)
+    verdict = judge_event(event, SUCCESS_TYPES, readings)
     if verdict.outcome is Outcome.UNPROCESSED:
         return Verdict(Outcome.EITHER, NonEmptyString(), verdict.reasons)
     return verdict

@@ -37,8 +37,8 @@ BUGS = frozenset(
         "double_applies_duplicates",  # CB-5.5: a retried event raises its system events again
         "attributes_by_email",  # CB-5.1: the profile is the event's email, not the meta's
         "plain_text_errors",  # CB-4.6: refusals are text/plain, not JSON
-        "custom_email_message",  # CB-4.12 (SHOULD): email errors say "bad address"
-        "lenient_meta",  # CB-4.3: any non-empty meta is accepted
+        "custom_email_message",  # CB-4.12 (informational): email errors say "bad address"
+        "lenient_meta",  # CB-4.19 (informational; CB-4.10 under strict): any non-empty string meta
     }
 )
 
@@ -90,7 +90,7 @@ def toy_receiver(*bugs: str) -> Flask:
         if not isinstance(kind, str) or kind not in allowed:
             return "Could not map event to any bounce type"
         if "lenient_meta" in bugs:
-            if not event.get("meta"):
+            if not isinstance(event.get("meta"), str) or not event["meta"]:
                 return "invalid meta"
         elif not _meta_ok(event.get("meta")):
             return "invalid meta"
@@ -110,6 +110,9 @@ def toy_receiver(*bugs: str) -> Flask:
             return
         seen.add(key)
         fields = meta.rsplit("|", 7)
+        if not _meta_ok(meta):  # lenient_meta: keep the event, derive nothing from its fields
+            profiles.setdefault(event["email"].lower(), True)
+            return
         profile = (event["email"] if "attributes_by_email" in bugs else fields[0]).lower()
         base = {"meta": meta, "message_id": int(fields[6]), "profile": profile}
         if kind in ("hard_bounce", "soft_bounce"):

@@ -58,7 +58,7 @@ def test_suite_reports_the_broken_requirement_and_writes_junit(
     assert result.returncode == 1, result.stdout + result.stderr
     out = result.stdout
     assert "CB-4.2 [MUST] partial failure lists failed events in order" in out
-    assert "PROTOCOL.md section 4:" in out
+    assert "source: page (generic-smtp-callbacks.txt):" in out
     assert "  status: expected 200, got 400" in out
     assert "reproduce with:" in out and "curl -sS -i -X POST" in out
     assert "failed MUST: CB-4.2 partial failure lists failed events in order" in out
@@ -102,11 +102,11 @@ def test_unknown_expected_failure_id_is_a_usage_error(
 def test_conform_exit_code_follows_must_failures_only(
     serve_toy: Callable[..., str], tmp_path: Path
 ) -> None:
-    """`bounceback conform` exits 0 when only a SHOULD fails and 1 when a MUST fails."""
+    """`bounceback conform` exits 0 when only an INFORMATIONAL fails and 1 when a MUST fails."""
     should_only = serve_toy("custom_email_message")
     result = _run([*CLI, "conform", f"{should_only}/callback", "-k", "CB-4.5 or CB-4.12"], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "failed SHOULD: CB-4.12 a bad email is reported as invalid email" in result.stdout
+    assert "failed INFORMATIONAL: CB-4.12 a bad email is reported as invalid email" in result.stdout
     must = serve_toy("refuses_unknown_keys")
     result = _run([*CLI, "conform", f"{must}/callback", "--must-only", "-k", "CB-3"], tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr

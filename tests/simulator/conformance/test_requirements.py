@@ -1,0 +1,100 @@
+"""Every requirement knows where it comes from, and its quote is really there."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from simulator.conformance.requirements import (
+    CATALOGUE,
+    PAGE_FILE,
+    Grade,
+    Level,
+    Requirement,
+    Source,
+    SourceKind,
+    allowed,
+)
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _page() -> Path | None:
+    """The source page, `shared/spec/` beside the checkout (or beside a folder holding it)."""
+    for folder in REPO.parents:
+        candidate = folder / "shared" / "spec" / PAGE_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _normal(text: str) -> str:
+    """Whitespace collapsed: the page's line breaks fall inside sentences."""
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _source_text(kind: SourceKind) -> str:
+    if kind is SourceKind.PAGE:
+        page = _page()
+        if page is None:
+            pytest.skip(f"the source page {PAGE_FILE} is not in any shared/spec/ above {REPO}")
+        return page.read_text(encoding="utf-8")
+    return (REPO / Source(kind, "").file).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("requirement", CATALOGUE, ids=[r.id for r in CATALOGUE])
+def test_every_quote_appears_verbatim_in_its_source(requirement: Requirement) -> None:
+    """A page quote is in the page, a reading in docs/PROTOCOL.md, a decision in its doc."""
+    text = _normal(_source_text(requirement.source.kind))
+    for fragment in requirement.source.fragments:
+        assert _normal(fragment) in text, (
+            f"{requirement.id}: not in {requirement.source.file}: {fragment!r}"
+        )
+
+
+@pytest.mark.parametrize("requirement", CATALOGUE, ids=[r.id for r in CATALOGUE])
+def test_level_is_allowed_by_the_source(requirement: Requirement) -> None:
+    """Only the page or an invariant makes a MUST; a reading is at most SHOULD; decisions inform."""
+    assert allowed(requirement.level, requirement.source)
+    if requirement.source.kind is SourceKind.DECISION:
+        assert requirement.level is Level.INFORMATIONAL
+    if requirement.level is Level.MUST:
+        assert requirement.source.kind is SourceKind.PAGE or requirement.source.invariant
+
+
+def test_the_rule_refuses_a_reading_as_must() -> None:
+    assert not allowed(Level.MUST, Source(SourceKind.READING, "x"))
+    assert allowed(Level.MUST, Source(SourceKind.READING, "x", invariant=True))
+    assert not allowed(Level.SHOULD, Source(SourceKind.DECISION, "x"))
+
+
+def test_the_points_the_issue_names_are_not_musts() -> None:
+    """The meta layout is a reading; wording and check order are decisions."""
+    by_id = {r.id: r for r in CATALOGUE}
+    assert by_id["CB-4.19"].source.kind is SourceKind.READING
+    assert by_id["CB-4.19"].level is not Level.MUST
+    for requirement_id in ("CB-4.12", "CB-4.14", "CB-4.15"):
+        assert by_id[requirement_id].level is Level.INFORMATIONAL
+
+
+def test_grades() -> None:
+    """PASS when met; FAIL, NON-STRICT, INFORMATIONAL by level; strict promotes readings only."""
+    by_id = {r.id: r for r in CATALOGUE}
+    assert by_id["CB-4.2"].grade(met=True) is Grade.PASS
+    assert by_id["CB-4.2"].grade(met=False) is Grade.FAIL
+    assert by_id["CB-4.17"].grade(met=False) is Grade.NON_STRICT
+    assert by_id["CB-4.17"].grade(met=False, strict=True) is Grade.FAIL
+    assert by_id["CB-4.19"].grade(met=False) is Grade.INFORMATIONAL
+    assert by_id["CB-4.19"].grade(met=False, strict=True) is Grade.FAIL
+    assert by_id["CB-4.14"].grade(met=False, strict=True) is Grade.INFORMATIONAL
+
+
+def test_the_listing_shows_level_and_source() -> None:
+    """The requirement list (`conform --list`, `--help`) names each source kind."""
+    for requirement in CATALOGUE:
+        line = requirement.listing()
+        assert line.startswith(requirement.id)
+        assert requirement.source.kind.value in line
+        assert requirement.level.value in line
