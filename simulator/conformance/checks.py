@@ -142,7 +142,8 @@ class ConformanceFailure(AssertionError):
         lines = [
             f"{r.id} [{r.level_for(self.strict).value}] {r.title}: {self.grade.value}",
             f"source: {r.source.describe()}",
-            f"PROTOCOL.md section {r.section}, as the project reads it: bounceback protocol {r.section}",
+            f"the project's reading: PROTOCOL.md section {r.section}"
+            f" (bounceback protocol {r.section})",
             f"case: {self.case}",
         ]
         if self.note:
