@@ -20,6 +20,7 @@ from simulator.conformance.cli import conform, fuzz_command
 from simulator.errors import SimulatorError
 from simulator.esp.catalog_cli import protocol, scenarios
 from simulator.esp.cli import esp
+from simulator.load.cli import load
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -96,6 +97,7 @@ for _command in (
     demo,
     scenarios,
     protocol,
+    load,
 ):
     main.add_command(_command)
 _document_exit_codes(main)

@@ -1,0 +1,41 @@
+"""`load verify`: acknowledged events are read from the reply, and the comparison is exact."""
+
+from __future__ import annotations
+
+from simulator.load.ledger import Acknowledged, acknowledged_events
+from simulator.load.verify import difference
+
+GOOD = {"type": "spam", "email": "a@example.com", "meta": "a@example.com|1|2|19700101|0|l|1|"}
+BAD = {"type": "nope", "email": "b@example.com", "meta": "b@example.com|1|2|19700101|0|l|2|"}
+
+
+def test_acknowledged_are_the_events_the_reply_did_not_list_as_unprocessed():
+    reply = {"UNPROCESSED_EVENTS": [{**BAD, "errorDescription": "Could not map event"}]}
+    assert acknowledged_events([GOOD, BAD, GOOD], reply) == [
+        (GOOD["meta"], "spam"),
+        (GOOD["meta"], "spam"),
+    ]
+
+
+def test_an_acknowledged_event_without_its_system_event_is_missing():
+    verdict = difference([Acknowledged(GOOD["meta"], "spam", "valid")], [])
+    assert not verdict.ok
+    assert verdict.missing == [(GOOD["meta"], "spam")]
+
+
+def test_a_retried_event_raised_twice_fails_and_once_passes():
+    acks = [
+        Acknowledged(GOOD["meta"], "spam", "valid"),
+        Acknowledged(GOOD["meta"], "spam", "retry"),
+    ]
+    once = {"meta": GOOD["meta"], "type": "spam", "name": "Channel Unsubscribed"}
+    assert difference(acks, [once]).ok
+    assert difference(acks, [once, once]).raised_twice == [
+        (GOOD["meta"], "spam", "Channel Unsubscribed")
+    ]
+
+
+def test_an_smtp_acceptance_counts_when_its_meta_came_back_in_a_callback():
+    accepted = [Acknowledged(GOOD["meta"], "accepted", "smtp")]
+    assert not difference(accepted, []).ok
+    assert difference(accepted, [], [GOOD["meta"]]).ok
