@@ -5,3 +5,19 @@
 `transport` and `client` (where requests go), `plugin` (the pytest11 plugin), `stateful`, `fuzz`
 and `cli`. See docs/conformance.md.
 """
+
+from simulator.conformance import strategies
+from simulator.conformance.checks import ConformanceFailure, Context, run
+from simulator.conformance.requirements import BY_ID, CATALOGUE, Grade, Level, Requirement
+
+__all__ = [
+    "BY_ID",
+    "CATALOGUE",
+    "ConformanceFailure",
+    "Context",
+    "Grade",
+    "Level",
+    "Requirement",
+    "run",
+    "strategies",
+]

@@ -93,8 +93,20 @@ def _show(value: Any) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+def as_double(number: int | float) -> float:
+    """A JSON number as the IEEE double a stock parser keeps (beyond the range: infinity)."""
+    try:
+        return float(number)
+    except OverflowError:
+        return float("inf") if number > 0 else float("-inf")
+
+
 def same(expected: Any, actual: Any) -> bool:
-    """JSON equality: `True` is not `1`, `1.0` is `1`, containers compared deeply."""
+    """JSON equality: `True` is not `1`, numbers by value as IEEE doubles, containers deeply.
+
+    Node echoes 9007199254740993 as 9007199254740992 and 6.921887342483613e+16 as
+    69218873424836130: the same double, so the same JSON value to any stock parser.
+    """
     if isinstance(expected, Matcher):
         return expected.matches(actual)
     if isinstance(expected, bool) or isinstance(actual, bool):
@@ -104,7 +116,7 @@ def same(expected: Any, actual: Any) -> bool:
     if isinstance(expected, list):
         return isinstance(actual, list) and not difference(expected, actual)
     if isinstance(expected, int | float) and isinstance(actual, int | float):
-        return expected == actual
+        return as_double(expected) == as_double(actual)
     return type(expected) is type(actual) and expected == actual
 
 

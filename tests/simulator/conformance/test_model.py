@@ -156,3 +156,12 @@ def test_curl_command_reproduces_the_exact_body(content: bytes) -> None:
     else:
         assert words[1] == "%b"
         assert bytes(int(h, 16) for h in words[2].split("\\x")[1:]) == content
+
+
+def test_numbers_are_compared_as_ieee_doubles() -> None:
+    """CB-4.10: an echo through a stock JSON parser (Node's) is the same JSON value."""
+    assert difference({"n": 9007199254740993}, {"n": 9007199254740992}) == []
+    assert difference({"n": 6.921887342483613e16}, {"n": 69218873424836130}) == []
+    assert difference({"n": 10**400}, {"n": float("inf")}) == []
+    assert difference({"n": 1}, {"n": 2}) != []
+    assert difference({"n": True}, {"n": 1}) != []
