@@ -10,6 +10,8 @@ holds the root and the map of the tree:
     ├── ESPTimeout               (esp.server: callbacks not delivered in time)
     ├── SpoolError               (esp.spool: the spool cannot be opened or written)
     ├── MetaManglingError        (esp.mangling: a mangling policy cannot be applied)
+    ├── UnknownShipped           (esp.catalog: no shipped scenario, plan or profile of that name)
+    ├── ProtocolSectionError     (esp.catalog: PROTOCOL.md has no such section)
     ├── TargetError              (conformance.transport: the receiver under test cannot be reached)
     ├── UnknownRequirement       (conformance.requirements: no requirement has that id)
     └── StateUnavailable         (conformance.checks: the receiver exposes no state to check)

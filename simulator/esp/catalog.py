@@ -67,7 +67,15 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 
 
 class UnknownShipped(SimulatorError, LookupError):
-    """No shipped file has that name (or it is of another kind); the message lists what ships."""
+    """No shipped file has that name (or it is of another kind); the message lists what ships.
+
+    `reason` is the message without the name, for errors that already name it (a scenario's).
+    """
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{name!r} {reason}")
+        self.name = name
+        self.reason = reason
 
 
 class ProtocolSectionError(SimulatorError, LookupError):
@@ -125,8 +133,9 @@ def _package(name: str) -> Traversable:
         return resources.files(name)
     except ModuleNotFoundError as exc:
         raise UnknownShipped(
-            f"the {name} data package is not installed: reinstall bounceback "
-            "(pip install -e . in a checkout, `make install` here)"
+            name,
+            "(a data package) is not installed: reinstall bounceback "
+            "(pip install -e . in a checkout, `make install` here)",
         ) from exc
 
 
@@ -162,16 +171,18 @@ def find_shipped(name: str, kinds: tuple[str, ...] = KINDS) -> Shipped:
             if entry.kind in kinds:
                 return entry
             raise UnknownShipped(
-                f"{entry.name!r} is a shipped {entry.kind}, not a {' or '.join(kinds)}; "
-                f"use it with {USES[entry.kind].format(name=entry.name)}"
+                entry.name,
+                f"is a shipped {entry.kind}, not a {' or '.join(kinds)}; "
+                f"use it with {USES[entry.kind].format(name=entry.name)}",
             )
     candidates = [entry for entry in everything if entry.kind in kinds]
-    what = "file" if set(kinds) == set(KINDS) else " or ".join(kinds)
+    what = "anything shipped" if set(kinds) == set(KINDS) else f"a shipped {' or '.join(kinds)}"
     listing = ", ".join(entry.name for entry in candidates)
     raise UnknownShipped(
-        f"{name!r} is neither a file nor the name of a shipped {what}; "
+        name,
+        f"is neither a file nor the name of {what}; "
         f"{_suggestion(wanted, candidates)}"
-        f"shipped: {listing} (`bounceback scenarios` describes each)"
+        f"shipped: {listing} (`bounceback scenarios` describes each)",
     )
 
 
@@ -192,7 +203,7 @@ def resolve_path(value: str | Path, kinds: tuple[str, ...]) -> Path:
     entry = find_shipped(str(value), kinds)
     if not isinstance(entry.resource, Path):
         raise UnknownShipped(
-            f"{entry.name!r} ships inside a zipped install; install bounceback unpacked (pip does)"
+            entry.name, "ships inside a zipped install; install bounceback unpacked (pip does)"
         )
     return entry.resource
 

@@ -2,7 +2,9 @@
 
 An installed user has no `scenarios/` folder to browse and no docs/PROTOCOL.md to open, yet every
 command takes shipped names and every failure quotes "PROTOCOL.md section N". These commands print
-both, so a user can copy a shipped file and edit it, or read the section a message points at.
+both, so a user can copy a shipped file and edit it, or read the section a message points at. A
+name that ships nothing raises the catalog's `SimulatorError`, which `bounceback` turns into one
+line and exit 2.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from simulator.esp.catalog import (
     KINDS,
     PLAN,
     USES,
-    ProtocolSectionError,
-    UnknownShipped,
     find_shipped,
     protocol_text,
     shipped,
@@ -30,12 +30,6 @@ HEADINGS = {
 }
 
 
-class CatalogUsageError(click.ClickException):
-    """A name that ships nothing: one line and exit 2, like every operator mistake."""
-
-    exit_code = 2
-
-
 @click.group("scenarios", invoke_without_command=True)
 @click.pass_context
 def scenarios(context: click.Context) -> None:
@@ -47,10 +41,7 @@ def scenarios(context: click.Context) -> None:
     """
     if context.invoked_subcommand is not None:
         return
-    try:
-        entries = shipped()
-    except UnknownShipped as exc:
-        raise CatalogUsageError(str(exc)) from exc
+    entries = shipped()
     for kind in KINDS:
         group = [entry for entry in entries if entry.kind == kind]
         if not group:
@@ -70,11 +61,7 @@ def show(name: str) -> None:
 
     Redirect it to a file to start your own: `bounceback scenarios show smoke > mine.toml`.
     """
-    try:
-        entry = find_shipped(name)
-    except UnknownShipped as exc:
-        raise CatalogUsageError(str(exc)) from exc
-    text = entry.text()
+    text = (entry := find_shipped(name)).text()
     click.echo(text, nl=not text.endswith("\n"))
     if entry.kind == PLAN:
         provider = tomllib.loads(text).get("provider")
@@ -96,7 +83,4 @@ def protocol(section: str | None) -> None:
     Failure messages quote "PROTOCOL.md section N"; `bounceback protocol N` prints that section.
     A requirement id such as CB-4.2 selects its section too; an unknown section lists them all.
     """
-    try:
-        click.echo(protocol_text(section), nl=False)
-    except (ProtocolSectionError, UnknownShipped) as exc:
-        raise CatalogUsageError(str(exc)) from exc
+    click.echo(protocol_text(section), nl=False)

@@ -342,7 +342,7 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         candidate = resolve_path(path, SCENARIO_KINDS)
     except UnknownShipped as exc:
-        raise ScenarioError(str(path), "(file)", str(exc)) from exc
+        raise ScenarioError(str(path), "(file)", exc.reason) from exc
     source = str(candidate)
     try:
         text = candidate.read_bytes()
