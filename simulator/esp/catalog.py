@@ -2,10 +2,11 @@
 
 An installed user has no checkout, so every file a command can be pointed at by name travels as
 package data and is found here through importlib.resources, never relative to a source file: the
-top-level `scenarios/` folder installs as the `bounceback_scenarios` package and PROTOCOL.md as
-`bounceback_docs` (see pyproject.toml). A shipped file is named by its path in that folder without
-`.toml` (`smoke`, `certification/vendors/well-behaved`); the kind follows from the folder, so a
-plan given where a scenario belongs is refused with a word on where it does belong. Unknown names
+top-level `scenarios/` folder installs as the `bounceback_scenarios` package, `examples/` as
+`bounceback_examples` and PROTOCOL.md as `bounceback_docs` (see pyproject.toml). A shipped file is
+named by its path in `scenarios/` without `.toml` (`smoke`, `certification/vendors/well-behaved`),
+an example as `examples/providers`; the kind follows from the folder, so a plan given where a
+scenario belongs is refused with a word on where it does belong. Unknown names
 get the closest shipped one and the list. The platform side's `certify` finds plans here too: this
 module holds file lookup only, no protocol rule.
 """
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 SCENARIO_PACKAGE = "bounceback_scenarios"
+EXAMPLES_PACKAGE = "bounceback_examples"
 DOCS_PACKAGE = "bounceback_docs"
 PROTOCOL_FILE = "PROTOCOL.md"
 SUFFIX = ".toml"
@@ -56,11 +58,14 @@ SCENARIO_KINDS = (SCENARIO, VENDOR)
 """What `--scenario` runs: a vendor profile is a scenario in which the fake ESP plays a vendor."""
 FOLDERS = {(): SCENARIO, ("certification",): PLAN}
 FOLDERS |= {("certification", "vendors"): VENDOR, ("certification", "providers"): PROVIDER}
+FOLDERS |= {("examples",): PROVIDER}
+# Each data package and the folder its files are named under.
+ROOTS = ((SCENARIO_PACKAGE, ()), (EXAMPLES_PACKAGE, ("examples",)))
 USES = {
     SCENARIO: "bounceback esp --scenario {name}",
     VENDOR: "bounceback esp --scenario {name}",
     PLAN: "bounceback certify {name}",
-    PROVIDER: "a certification plan's `provider` key",
+    PROVIDER: "a plan's `provider` key, bounceback provider check FILE",
 }
 _SECTION = re.compile(r"^## (\d+)\. (.+)$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
@@ -111,7 +116,7 @@ def _description(text: str) -> str:
         return _one_line(value)
     for line in text.splitlines():
         if line.startswith("#"):
-            return line.lstrip("# ").strip()
+            return _one_line(line.lstrip("# "))
     return ""
 
 
@@ -141,7 +146,7 @@ def _package(name: str) -> Traversable:
 
 def shipped(kinds: tuple[str, ...] = KINDS) -> list[Shipped]:
     """Every shipped file of the given kinds, in `KINDS` order, then by name."""
-    everything = _walk(_package(SCENARIO_PACKAGE), ())
+    everything = [entry for name, parts in ROOTS for entry in _walk(_package(name), parts)]
     return sorted(
         (entry for entry in everything if entry.kind in kinds),
         key=lambda entry: (KINDS.index(entry.kind), entry.name),

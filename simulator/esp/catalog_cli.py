@@ -26,7 +26,7 @@ HEADINGS = {
     "scenario": "Scenarios",
     "vendor profile": "Vendor profiles (the fake ESP playing a vendor, to rehearse certification)",
     "certification plan": "Certification plans",
-    "provider settings": "Provider settings (the SMTP account a plan sends through)",
+    "provider settings": "Provider settings (the SMTP account a plan or a campaign sends through)",
 }
 
 

@@ -17,7 +17,7 @@ from tests.installed.conftest import ROOT, Installed
 pytestmark = pytest.mark.installed
 
 CODE = ("reference_impl", "simulator")
-FIRST_PARTY = {*CODE, "bounceback_scenarios", "bounceback_docs"}
+FIRST_PARTY = {*CODE, "bounceback_scenarios", "bounceback_examples", "bounceback_docs"}
 DATA_PACKAGE = "bounceback_scenarios"
 REQUIREMENT_NAME = re.compile(r"^[A-Za-z0-9._-]+")
 
@@ -51,6 +51,8 @@ def test_every_shipped_file_is_in_the_wheel(installed: Installed) -> None:
     for toml in (ROOT / "scenarios").rglob("*.toml"):
         relative = toml.relative_to(ROOT / "scenarios").as_posix()
         assert f"{DATA_PACKAGE}/{relative}" in names, relative
+    for toml in (ROOT / "examples").glob("*.toml"):
+        assert f"bounceback_examples/{toml.name}" in names, toml.name
     assert "bounceback_docs/PROTOCOL.md" in names
     assert "reference_impl/receiver/schemas/callback-v2.schema.json" in names
 

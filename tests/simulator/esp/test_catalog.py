@@ -40,6 +40,7 @@ def test_kinds_follow_the_folder_a_file_ships_in() -> None:
     assert kinds["certification/fake-esp"] == PLAN
     assert kinds["certification/vendors/well-behaved"] == VENDOR
     assert kinds["certification/providers/fake-esp"] == PROVIDER
+    assert kinds["examples/providers"] == PROVIDER, "the provider examples ship too"
 
 
 def test_description_is_the_first_sentence_of_a_multi_line_description() -> None:
