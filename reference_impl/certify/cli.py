@@ -27,6 +27,7 @@ from reference_impl.certify.recording import Recording, read_recording
 from reference_impl.certify.report import write_report
 from reference_impl.certify.run import live_run
 from reference_impl.errors import EXIT_FAILED, PlatformError
+from reference_impl.sender.provider import load_providers, select_provider
 from simulator.esp.catalog import PLAN, resolve_path
 
 __all__ = ["certify"]
@@ -104,13 +105,23 @@ def _print_summary(console: Console, result: Certification) -> None:
     console.print(table)
 
 
-def _finish(console: Console, result: Certification, report_dir: Path) -> None:
+def _vendor_host(plan: Plan) -> str | None:
+    """The SMTP host of the plan's provider file, for the report; None when it cannot be read."""
+    if plan.provider is None:
+        return None
+    try:
+        return select_provider(load_providers(plan.provider), None, str(plan.provider)).host
+    except PlatformError:
+        return None
+
+
+def _finish(console: Console, result: Certification, report_dir: Path, plan: Plan) -> None:
     """Print, write the report, and exit 0 only when no MUST check failed or is missing."""
     _print_summary(console, result)
     for check in result.checks:
         if check.grade not in (PASS, INFORMATIONAL):
             console.print(check.failure_message, markup=False, highlight=False)
-    paths = write_report(result, report_dir)
+    paths = write_report(result, report_dir, _vendor_host(plan))
     console.print(f"Report: {paths['html']} (also {paths['json'].name}, {paths['junit'].name})")
     blocking = [c.id for c in result.checks if c.level == MUST and c.grade in FAILING]
     if blocking:
@@ -158,7 +169,7 @@ def certify(
     if recording_path is not None:
         console.print(f"Grading recording {recording_path}")
         recording = read_recording(recording_path)
-        _finish(console, _grade_recording(plan, recording), report_dir)
+        _finish(console, _grade_recording(plan, recording), report_dir, plan)
         return
     if listen is None:
         raise CertifyInputError("a live run needs --listen HOST:PORT (or give --from-recording)")
@@ -169,4 +180,4 @@ def certify(
             "this address (a tunnel or proxy), or the vendor's callbacks will never be recorded."
         )
     recording = live_run(plan, host, port, report_dir / RECORDING_NAME, console)
-    _finish(console, _grade_recording(plan, recording), report_dir)
+    _finish(console, _grade_recording(plan, recording), report_dir, plan)

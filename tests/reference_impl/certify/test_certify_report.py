@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import replace
@@ -17,8 +18,11 @@ from reference_impl.certify.checks import grade
 from reference_impl.certify.report import (
     VERDICT_FAILED,
     VERDICT_PASSED,
+    bounceback_version,
     render_html,
     render_junit,
+    timeline_svg,
+    visible,
     write_report,
 )
 from tests.reference_impl.certify import builders as b
@@ -183,3 +187,56 @@ def test_long_metas_are_clipped_in_the_page_and_whole_in_json(tmp_path: Path) ->
     data = json.loads(paths["json"].read_text("utf-8"))
     meta_check = next(ch for ch in data["checks"] if ch["id"] == "meta-byte-exact")
     assert long_meta in [e["expected"] for e in meta_check["evidence"]]
+
+
+def test_characters_a_reader_cannot_see_are_marked() -> None:
+    """A leading or trailing space, a tab, a CR, a non-breaking space: each becomes a visible sign;
+    a lone space between words stays a space."""
+    assert visible("two words") == "two words"
+    marked = visible(" a\tb\u00a0c\r ")
+    for title in ("space", "tab", "non-breaking space", "carriage return"):
+        assert f'<mark class="unseen" title="{title}">' in marked
+    assert marked.count('title="space"') == 2
+    assert visible("a  b").count('title="space"') == 2  # a double space is two marks
+
+
+def test_a_meta_echoed_with_a_leading_space_is_marked_in_the_evidence() -> None:
+    """The sent meta and the echoed one looked identical in the page (issue 11)."""
+
+    def lead_with_space(document: dict) -> dict:
+        for item in document["events"]["failed"]:
+            if item["type"] == "spam":
+                item["meta"] = " " + item["meta"]
+        return document
+
+    rec = b.replace_bodies(b.well_behaved(), lead_with_space)
+    html = render_html(grade(rec, deadline_at=b.T0 + b.DEADLINE))
+    section = html[html.index('id="check-meta-byte-exact"') :]
+    section = section[: section.index("</section>")]
+    assert '<code><mark class="unseen" title="space">' in section
+
+
+def test_timeline_is_scaled_to_the_arrivals_and_has_ticks() -> None:
+    """A 600 s deadline no longer squeezes arrivals of the first 13 s into the left edge."""
+    rec = b.well_behaved()
+    svg = timeline_svg(grade(rec, deadline_at=b.T0 + 600).timeline, 600)
+    xs = [float(x) for x in re.findall(r'class="arrival" cx="([0-9.]+)"', svg)]
+    assert max(xs) > 640 / 2  # the last arrival (12.6 s) lies in the right half
+    labels = re.findall(r'class="tick-label"[^>]*>([^<]+)<', svg)
+    assert labels[0] == "0 s" and len(labels) >= 3
+    assert "deadline at 600 s" in svg
+    inside = timeline_svg(grade(rec, deadline_at=b.T0 + 10).timeline, 10)
+    assert '<line id="deadline"' in inside
+
+
+def test_every_file_names_the_bounceback_version_and_the_vendor_host(tmp_path: Path) -> None:
+    paths = write_report(_failing_result(), tmp_path, vendor_host="smtp.vendor.example")
+    version = bounceback_version()
+    html = paths["html"].read_text("utf-8")
+    assert "smtp.vendor.example" in html and f"bounceback {version}" in html
+    data = json.loads(paths["json"].read_text("utf-8"))
+    assert (data["bounceback_version"], data["vendor_host"]) == (version, "smtp.vendor.example")
+    suite = ET.parse(paths["junit"]).getroot()
+    properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert properties["bounceback_version"] == version
+    assert suite.get("hostname") == "smtp.vendor.example"
