@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
@@ -12,8 +13,8 @@ from typing import Any, NoReturn
 
 import click
 
-from simulator.conformance.fuzz import FUZZED
-from simulator.conformance.requirements import CATALOGUE
+from simulator.conformance.fuzz import FUZZED, FuzzResult
+from simulator.conformance.requirements import CATALOGUE, Requirement
 from simulator.conformance.transport import Target, TargetError, probe, url_target
 
 SUITE = "simulator.conformance.suite"
@@ -167,6 +168,77 @@ def conform(
     sys.exit(EXIT_MUST_FAILED if outcome.tally.must_failed else EXIT_OK)
 
 
+class _PlainFuzzLines:
+    """Fuzz progress for a log that is not a terminal: one whole line as each property starts
+    and ends (a live bar there leaves cut lines such as `1020 example…`)."""
+
+    def __init__(self, console: Any) -> None:
+        self.console = console
+        self.started: dict[str, float] = {}
+
+    def round(self, requirement: Requirement, number: int) -> None:
+        if requirement.id not in self.started:
+            self.started[requirement.id] = time.monotonic()
+            self._line(f"{requirement.label}: fuzzing")
+
+    def example(self, requirement: Requirement) -> None:
+        """Examples are counted in the result; a log gets the total once the property ends."""
+
+    def done(self, result: FuzzResult) -> None:
+        seconds = time.monotonic() - self.started.get(result.requirement.id, time.monotonic())
+        verdict = "FAILED" if result.failed else "passed"
+        self._line(
+            f"{result.requirement.label}: {verdict}, {result.examples} examples in "
+            f"{result.rounds} round(s), {seconds:.1f} s"
+        )
+
+    def _line(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+class _TerminalFuzzBars(_PlainFuzzLines):
+    """Fuzz progress on a terminal: a live bar per property whose clock stops when it ends."""
+
+    def __init__(self, console: Any, progress: Any) -> None:
+        super().__init__(console)
+        self.progress = progress
+        self.tasks: dict[str, Any] = {}
+
+    def round(self, requirement: Requirement, number: int) -> None:
+        if requirement.id not in self.tasks:
+            self.tasks[requirement.id] = self.progress.add_task(
+                requirement.label, total=None, examples=0, round=number
+            )
+        self.progress.update(self.tasks[requirement.id], round=number)
+
+    def example(self, requirement: Requirement) -> None:
+        task = self.tasks[requirement.id]
+        self.progress.update(task, examples=self.progress.tasks[task].fields["examples"] + 1)
+
+    def done(self, result: FuzzResult) -> None:
+        task = self.tasks.get(result.requirement.id)
+        if task is not None:  # finished: rich's elapsed column stops at its finish time
+            self.progress.update(task, total=1, completed=1)
+
+
+@contextmanager
+def _fuzz_progress(console: Any) -> Iterator[_PlainFuzzLines]:
+    if not console.is_terminal:
+        yield _PlainFuzzLines(console)
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[examples]} examples, round {task.fields[round]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        yield _TerminalFuzzBars(console, progress)
+
+
 @click.command("fuzz")
 @click.argument("url")
 @click.option("--state-url", help="Base URL of the state read API; adds CB-5.5 and CB-5.6.")
@@ -202,7 +274,6 @@ def fuzz_command(
     Example: bounceback fuzz http://127.0.0.1:8025/callback --seconds 60
     """
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from simulator.conformance.client import CallbackClient
     from simulator.conformance.fuzz import fuzz
@@ -214,40 +285,17 @@ def fuzz_command(
     with (
         _private_hypothesis_storage(),
         CallbackClient(target) as client,
-        Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[examples]} examples, round {task.fields[round]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        ) as progress,
+        _fuzz_progress(console) as watch,
     ):
-        tasks: dict[str, Any] = {}
-
-        def on_round(requirement: Any, number: int) -> None:
-            if requirement.id not in tasks:
-                tasks[requirement.id] = progress.add_task(
-                    requirement.label, total=None, examples=0, round=number
-                )
-            progress.update(tasks[requirement.id], round=number)
-
-        def on_example(requirement: Any) -> None:
-            task = tasks[requirement.id]
-            progress.update(task, examples=progress.tasks[task].fields["examples"] + 1)
-
         results = fuzz(
             client,
             max_examples=max_examples,
             seconds=seconds,
             requirement_ids=only or FUZZED,
-            on_example=on_example,
-            on_round=on_round,
+            on_example=watch.example,
+            on_round=watch.round,
+            on_done=watch.done,
         )
-        for result in results:
-            task = tasks.get(result.requirement.id)
-            if task is not None:
-                progress.update(task, total=1, completed=1)
     failed = [result for result in results if result.failed]
     for result in failed:
         click.echo(f"\nFAILED {result.requirement.label}")

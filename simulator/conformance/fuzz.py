@@ -55,6 +55,7 @@ def fuzz(
     requirement_ids: Iterable[str] = FUZZED,
     on_example: Callable[[Requirement], None] = lambda _r: None,
     on_round: Callable[[Requirement, int], None] = lambda _r, _n: None,
+    on_done: Callable[[FuzzResult], None] = lambda _result: None,
 ) -> list[FuzzResult]:
     """Run each property until it fails or its share of `seconds` is spent (one round if None)."""
     chosen = [r for r in CATALOGUE if r.id in set(requirement_ids)]
@@ -99,6 +100,7 @@ def fuzz(
             seconds_per_example = (time.monotonic() - round_started) / size
             if share is None:
                 break
+        on_done(result)
     return results
 
 

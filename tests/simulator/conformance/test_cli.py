@@ -6,6 +6,7 @@ on a loopback port: the reference receiver, or an independent one from tests/ind
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -70,3 +71,16 @@ def test_conform_leaves_nothing_in_the_working_folder(
     result = run([*CLI, "conform", receiver.callback_url, "-k", "CB-4.9"], folder)
     assert result.returncode == 0, result.stdout + result.stderr
     assert list(folder.iterdir()) == []
+
+
+def test_fuzz_writes_whole_lines_to_a_log_that_is_not_a_terminal(
+    receiver: RunningReceiver, tmp_path: Path
+) -> None:
+    """A CI log got a live bar's cut lines (`1020 example…`); now one whole line per event."""
+    result = run([*CLI, "fuzz", receiver.callback_url, "--max-examples", "5"], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "…" not in result.stderr
+    for requirement_id in ("CB-4.8", "CB-4.9", "CB-4.10", "CB-4.11"):
+        assert re.search(rf"^{re.escape(requirement_id)} .*: fuzzing$", result.stderr, re.M)
+        finished = rf"^{re.escape(requirement_id)} .*: passed, \d+ examples in 1 round\(s\), "
+        assert re.search(finished + r"[0-9.]+ s$", result.stderr, re.M), result.stderr
