@@ -263,8 +263,22 @@ def bounceback_target(request: pytest.FixtureRequest) -> Iterator[Target]:
 @pytest.fixture(scope="session")
 def callback_client(bounceback_target: Target) -> Iterator[CallbackClient]:
     """Posts payloads to the receiver under test and returns parsed `Exchange`s."""
+    _warm_strategies()
     with CallbackClient(bounceback_target) as client:
         yield client
+
+
+def _warm_strategies() -> None:
+    """Build the strategies' Unicode tables now, outside any test's clock.
+
+    A test drawing from `strategies` in a folder with no `.hypothesis/` cache would otherwise pay
+    for them inside its first draws and, on a loaded machine, trip Hypothesis's `too_slow` health
+    check on its first run only.
+    """
+    from simulator.conformance import strategies
+
+    for alphabet in (strategies.ANY_TEXT, strategies.FREE_TEXT):
+        alphabet.validate()
 
 
 @pytest.fixture(scope="session")
