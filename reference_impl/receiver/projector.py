@@ -1,11 +1,11 @@
-"""The background half of the store's projection: a daemon thread that turns the callback log into
-event rows once callbacks stop arriving.
+"""The background half of the projection (`projection.py`): a daemon thread that turns the
+callback log into event rows once callbacks stop arriving.
 
 Projecting while an ESP's burst is still coming would take the CPU from the requests being
 acknowledged, so the thread waits until no callback has arrived for `quiet` seconds. A backlog of
 `max_backlog` callbacks is projected regardless, which bounds how much a read may have to catch
 up on first. Like aiosmtpd's controller, this class owns the thread and nothing else: what a step
-does is the store's business.
+does is the projection's business.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Durable storage for the receiver: raw callbacks, events, system events, profiles, sent mail.
+"""Durable storage for the receiver: the callback log and the queries that read it.
 
 `Store` is the small interface the app and the sender depend on, so a server database can follow;
 `SQLiteStore` is the default. It runs in WAL mode with `synchronous=FULL`: `record_callback`
@@ -8,38 +8,31 @@ The design is event-sourced, and the log is the `callbacks` table: each accepted
 row holding its body verbatim, so committing that row commits every event in it. Everything else
 is derived from the log, in log order:
 
-- `events`, one row per accepted event, written by the projection. The first event with a given
-  (meta, type) is the one that counts; a partial unique index makes that a database rule. A retry
-  is logged (its callback, and an event row with `duplicate = 1`) but never counts twice.
+- `events`, one row per accepted event, written by the projection (`projection.py`, after the
+  200). A retry is logged (its callback, and an event row with `duplicate = 1`) but never counts
+  twice.
 - system events and profiles, computed when read from the first-seen events through
   `effects.RAISES` (kept in the `raises` table).
 
-The projection runs after the 200, so an ESP's burst is acknowledged at the speed of one insert
-per callback rather than one per event. It is never observed half-done: every read first projects
-what is pending (read-your-writes), a background thread projects once callbacks stop arriving or
-the backlog passes `MAX_BACKLOG`, and the `projection` row, updated in the same transaction as the
-event rows, says how far it got, so a restart resumes where it stopped.
+Every read first lets the projection catch up with the log, so none ever sees it half-done.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
-from itertools import chain, repeat
 from pathlib import Path
 from typing import Any, Protocol
 
 from reference_impl.protocol import effects
-from reference_impl.protocol.meta import meta_columns, parse_meta
-from reference_impl.protocol.payload import Accepted, Batch, PayloadRejected, read_batch
-from reference_impl.receiver.projector import Projector
+from reference_impl.protocol.meta import parse_meta
+from reference_impl.protocol.payload import Batch
+from reference_impl.receiver.projection import Projection, profile_key
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS callbacks (
@@ -136,107 +129,6 @@ class SentMessage:
     sent_at: float
 
 
-def profile_key(email: str) -> str:
-    """Profiles are keyed case-insensitively: `User@Example.com` and `user@example.com` are one."""
-    return email.lower()
-
-
-_EVENT_COLUMNS = (
-    "callback_id, position, grp, type, email, meta, profile, message_id, label, variant,"
-    " description, duplicate"
-)
-_WIDTH = _EVENT_COLUMNS.count(",") + 1
-_POSITION = 1
-_MAX_ROWS = 256
-PROJECTION_STEP = 8
-"""Callbacks projected per transaction: a step holds the write lock for about this many batches."""
-HANDOFF_LIMIT = 64
-"""Accepted batches kept in memory for the projection (about 0.5 MB each); past this many pending,
-the projection reads the bodies back from the log instead."""
-
-log = logging.getLogger("bounceback.store")
-
-
-@lru_cache(maxsize=32)
-def _insert_events(rows: int, first_seen: bool) -> str:
-    """One statement for `rows` events, so SQLite inserts them in a single step.
-
-    A step per event (`executemany`) hands the GIL back and forth a thousand times per batch, and
-    under concurrent requests each hand-back can wait a whole switch interval. As first-seen
-    events (`duplicate = 0`) the rows go in with ON CONFLICT DO NOTHING: the partial unique index
-    on (meta, type) skips any event already stored, by an earlier callback or earlier in this one.
-    """
-    values = ",".join(["(" + ",".join("?" * (_WIDTH - 1)) + f",{int(not first_seen)})"] * rows)
-    conflict = " ON CONFLICT DO NOTHING" if first_seen else ""
-    return f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES {values}{conflict}"
-
-
-def _chunk_sizes(count: int, most: int) -> Iterator[int]:
-    """Split `count` rows into powers of two of at most `most`: few distinct statements, each
-    prepared once and then reused from the connection's statement cache."""
-    while count:
-        rows = min(most, 1 << (count.bit_length() - 1))
-        yield rows
-        count -= rows
-
-
-def _rows_per_statement(db: sqlite3.Connection) -> int:
-    """`_MAX_ROWS`, or fewer where this SQLite binds fewer parameters (999 before 3.32)."""
-    fitting = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // (_WIDTH - 1)
-    return min(_MAX_ROWS, 1 << (fitting.bit_length() - 1))
-
-
-def _event_rows(callback_id: int, accepted: Accepted) -> list[tuple[Any, ...]]:
-    metas = meta_columns(accepted.metas)
-    return list(
-        zip(
-            repeat(callback_id),
-            accepted.positions,
-            accepted.groups,
-            accepted.types,
-            accepted.emails,
-            accepted.metas,
-            map(profile_key, metas.emails),
-            metas.message_ids,
-            metas.labels,
-            metas.variants,
-            accepted.descriptions,
-        )
-    )
-
-
-def _insert(db: sqlite3.Connection, rows: list[tuple[Any, ...]], first_seen: bool) -> None:
-    done = 0
-    for count in _chunk_sizes(len(rows), _rows_per_statement(db)):
-        chunk = rows[done : done + count]
-        db.execute(_insert_events(count, first_seen), list(chain.from_iterable(chunk)))
-        done += count
-
-
-def _project_events(db: sqlite3.Connection, callback_id: int, accepted: Accepted) -> None:
-    """Insert a callback's events: first-seen ones, then the ones the unique index skipped."""
-    rows = _event_rows(callback_id, accepted)
-    before = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-    changes = db.total_changes
-    _insert(db, rows, first_seen=True)
-    stored = db.total_changes - changes
-    if stored < len(rows):
-        _insert(db, _repeats(db, rows, before, stored), first_seen=False)
-
-
-def _repeats(
-    db: sqlite3.Connection, rows: list[tuple[Any, ...]], before: int, stored: int
-) -> list[tuple[Any, ...]]:
-    """The rows the first-seen insert skipped: retries, logged with `duplicate = 1`."""
-    if not stored:
-        return rows
-    kept = {
-        position
-        for (position,) in db.execute("SELECT position FROM events WHERE id > ?", (before,))
-    }
-    return [row for row in rows if row[_POSITION] not in kept]
-
-
 class Store(Protocol):
     def record_callback(self, raw: RawCallback, batch: Batch) -> int: ...
     def record_sent(self, messages: Iterable[SentMessage]) -> None: ...
@@ -262,9 +154,7 @@ class SQLiteStore:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._projecting = threading.Lock()
-        self._handoff: dict[int, Accepted] = {}
-        self._projector = Projector(lambda: self._project(PROJECTION_STEP))
+        self.projection = Projection(self._connection, self._write)
         db = self._connection()
         db.executescript(SCHEMA)
         with self._write() as db:
@@ -312,7 +202,7 @@ class SQLiteStore:
                 raise
 
     def close(self) -> None:
-        self._projector.stop()
+        self.projection.stop()
         with self._lock:
             for db in self._connections:
                 db.close()
@@ -341,87 +231,8 @@ class SQLiteStore:
                 ).lastrowid
                 or 0
             )
-        # Handed over only once committed: a rolled-back id may be given to the next callback.
-        # If the projection got here first (from the log), the next step prunes this entry.
-        with self._lock:
-            if len(self._handoff) < HANDOFF_LIMIT:
-                self._handoff[callback_id] = batch.accepted
-        self._projector.recorded()
+        self.projection.handed(callback_id, batch.accepted)
         return callback_id
-
-    def catch_up(self) -> None:
-        """Project every callback committed before this call; reads call this first.
-
-        Callbacks arriving meanwhile are left to the next read or the background thread: chasing
-        them could keep a read waiting for as long as a flood lasts.
-        """
-        row = self._connection().execute("SELECT max(id) FROM callbacks").fetchone()
-        target = row[0] or 0
-        while self._projected_up_to() < target and self._project(PROJECTION_STEP):
-            pass
-
-    def _projected_up_to(self) -> int:
-        return self._connection().execute("SELECT callback_id FROM projection").fetchone()[0]
-
-    def _accepted(self, callback_id: int) -> Accepted | None:
-        """The callback's accepted events: handed over in memory, or read again from the log."""
-        with self._lock:
-            accepted = self._handoff.pop(callback_id, None)
-        if accepted is not None:
-            return accepted
-        (body,) = (
-            self._connection()
-            .execute("SELECT body FROM callbacks WHERE id = ?", (callback_id,))
-            .fetchone()
-        )
-        try:
-            return read_batch(bytes(body)).accepted
-        except PayloadRejected as rejected:
-            log.error("callback %d no longer validates (%s): no events", callback_id, rejected)
-            return None
-
-    def _project(self, limit: int) -> int:
-        """Project up to `limit` callbacks in one transaction; return how many there were.
-
-        The events are gathered before taking the write lock and the step is small, so callbacks
-        arriving meanwhile wait for a few inserts at most. If another thread projected the same
-        callbacks first, this step writes nothing. A stored body the current rules refuse
-        (possible only after an upgrade changed them) yields no events and is logged; the log
-        itself is never rewritten.
-
-        One thread of this process projects at a time: a read catching up while the background
-        thread is mid-step waits for that step instead of deriving the same callbacks again.
-        """
-        with self._projecting:
-            return self._project_step(limit)
-
-    def _project_step(self, limit: int) -> int:
-        done = self._projected_up_to()
-        pending = [
-            callback_id
-            for (callback_id,) in self._connection().execute(
-                "SELECT id FROM callbacks WHERE id > ? ORDER BY id LIMIT ?", (done, limit)
-            )
-        ]
-        if not pending:
-            self._forget_handoff(up_to=done)
-            return 0
-        derived = [(callback_id, self._accepted(callback_id)) for callback_id in pending]
-        with self._write() as db:
-            if self._projected_up_to() != done:
-                return len(pending)
-            for callback_id, accepted in derived:
-                if accepted is not None:
-                    _project_events(db, callback_id, accepted)
-            db.execute("UPDATE projection SET callback_id = ?", (pending[-1],))
-        self._forget_handoff(up_to=pending[-1])
-        return len(pending)
-
-    def _forget_handoff(self, up_to: int) -> None:
-        """Drop batches already projected, by this thread, another one or another process."""
-        with self._lock:
-            for callback_id in [key for key in self._handoff if key <= up_to]:
-                del self._handoff[callback_id]
 
     def record_sent(self, messages: Iterable[SentMessage]) -> None:
         rows = [
@@ -467,7 +278,7 @@ class SQLiteStore:
 
     def unattributed(self) -> list[dict[str, Any]]:
         """Callback events whose meta was never recorded as sent: misattributed or forged."""
-        self.catch_up()
+        self.projection.catch_up()
         rows = self._connection().execute(
             "SELECT e.callback_id, e.position, e.type, e.email, e.meta FROM events AS e"
             " LEFT JOIN sent_messages AS s ON s.meta = e.meta"
@@ -477,7 +288,7 @@ class SQLiteStore:
 
     def profile(self, email: str) -> dict[str, Any] | None:
         """Subscription state and history; unsubscribing is sticky, nothing re-subscribes."""
-        self.catch_up()
+        self.projection.catch_up()
         rows = self._connection().execute(
             "SELECT e.type, e.meta, c.received_at FROM events AS e"
             " JOIN callbacks AS c ON c.id = e.callback_id"
@@ -500,7 +311,7 @@ class SQLiteStore:
 
     def events(self, type: str | None = None, message_id: int | None = None) -> list[dict]:
         """System events in the order they were raised; `type` filters on the causing type."""
-        self.catch_up()
+        self.projection.catch_up()
         sql = "SELECT * FROM system_events WHERE 1 = 1"
         args: list[Any] = []
         if type is not None:
@@ -530,7 +341,7 @@ class SQLiteStore:
         ]
 
     def _report(self, column: str, value: Any) -> dict[str, Any] | None:
-        self.catch_up()
+        self.projection.catch_up()
         db = self._connection()
         counts = dict.fromkeys(effects.REPORT_COUNTERS, 0)
         duplicates = 0
@@ -562,7 +373,7 @@ class SQLiteStore:
         return None if report is None else {"label": label, **report}
 
     def counts(self) -> dict[str, int]:
-        self.catch_up()
+        self.projection.catch_up()
         db = self._connection()
         queries = {
             "callbacks": "SELECT count(*) FROM callbacks",

@@ -4,27 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
 
-from reference_impl.protocol.meta import Meta, build_meta
-from reference_impl.protocol.payload import read_batch
-from reference_impl.receiver.store import HANDOFF_LIMIT, RawCallback, SentMessage, SQLiteStore
-
-
-def meta_for(email: str, message_id: int = 1) -> str:
-    return build_meta(Meta(email, 9, 1730714617, 1, "spring", message_id))
-
-
-def body(*events: tuple[str, str]) -> bytes:
-    failed = [{"type": kind, "email": email, "meta": meta_for(email)} for kind, email in events]
-    return json.dumps({"version": "v2", "events": {"failed": failed}}).encode()
-
-
-def record(store: SQLiteStore, payload: bytes) -> int:
-    return store.record_callback(RawCallback(payload, "127.0.0.1", None, 0.0), read_batch(payload))
+from reference_impl.receiver.store import SentMessage, SQLiteStore
+from tests.reference_impl.receiver.logged import body, meta_for, record
 
 
 @pytest.fixture
@@ -108,7 +93,7 @@ def test_a_callback_whose_commit_fails_leaves_nothing_behind(store: SQLiteStore)
     )
     with pytest.raises(sqlite3.IntegrityError):
         record(store, body(("spam", "a@example.com")))
-    assert not store._handoff
+    assert not store.projection._handoff
     db.execute("DROP TRIGGER orphan")
     db.commit()
     record(store, body(("hard_bounce", "b@example.com")))
@@ -116,76 +101,6 @@ def test_a_callback_whose_commit_fails_leaves_nothing_behind(store: SQLiteStore)
     assert store.profile("a@example.com") is None
     assert store.profile("b@example.com") is not None
     assert store.counts()["callbacks"] == 1
-
-
-def test_a_read_catches_up_to_its_own_start_and_no_further(store: SQLiteStore) -> None:
-    """A read must not wait for a flood to end: callbacks logged while it catches up are left
-    to the next read or the background thread."""
-    store._projector.stop()
-    record(store, body(("spam", "a@example.com")))
-    project = store._project
-    steps: list[int] = []
-
-    def step_while_callbacks_keep_arriving(limit: int) -> int:
-        steps.append(limit)
-        if len(steps) < 50:
-            record(store, body(("spam", f"late{len(steps)}@example.com")))
-        return project(limit)
-
-    store._project = step_while_callbacks_keep_arriving  # type: ignore[method-assign]
-    store.catch_up()
-    assert len(steps) == 1
-
-
-def test_low_sqlite_parameter_limit_still_projects_whole_batches(store: SQLiteStore) -> None:
-    """SQLite before 3.32 binds at most 999 parameters: the multi-row inserts must fit."""
-    store._projector.stop()
-    store._connection().setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
-    record(store, body(*[("spam", f"u{i}@example.com") for i in range(1000)]))
-    assert store.counts()["events"] == 1000
-
-
-def test_reads_see_every_event_committed_before_them(store: SQLiteStore) -> None:
-    """Read-your-writes: the projection is never observed half-done."""
-    for n in range(5):
-        record(store, body(*[("spam", f"u{n}-{i}@example.com") for i in range(300)]))
-        assert store.counts()["events"] == 300 * (n + 1)
-
-
-def test_projection_resumes_after_a_restart_without_repeating_itself(tmp_path: Path) -> None:
-    """The cursor moves in the same transaction as the rows it covers."""
-    path = tmp_path / "resume.sqlite3"
-    first = SQLiteStore(path)
-    record(first, body(("spam", "a@example.com")))
-    first.catch_up()
-    record(first, body(("hard_bounce", "b@example.com")))
-    first.close()
-    raw = sqlite3.connect(path)
-    assert raw.execute("SELECT count(*) FROM events").fetchone()[0] == 1
-    reopened = SQLiteStore(path)
-    assert [e["type"] for e in reopened.events()] == ["spam", "hard_bounce", "hard_bounce"]
-    assert reopened.counts()["events"] == 2
-
-
-def test_background_projection_runs_once_callbacks_stop(store: SQLiteStore) -> None:
-    """Without any read, the events appear shortly after the burst ends."""
-    record(store, body(("spam", "a@example.com")))
-    raw = sqlite3.connect(store.path)
-    deadline = time.monotonic() + 10
-    while raw.execute("SELECT count(*) FROM events").fetchone()[0] == 0:
-        assert time.monotonic() < deadline, "the projector never ran"
-        time.sleep(0.02)
-
-
-def test_database_from_before_the_projection_is_not_projected_twice(tmp_path: Path) -> None:
-    """An events table written by an older version starts the cursor after its last callback."""
-    path = tmp_path / "older.sqlite3"
-    first = SQLiteStore(path)
-    record(first, body(("spam", "a@example.com")))
-    first.catch_up()
-    first.close()
-    sqlite3.connect(path, isolation_level=None).execute("DROP TABLE projection")
-    assert SQLiteStore(path).counts()["events"] == 1
 
 
 def test_sent_messages_and_send_failures_feed_the_campaign_report(store: SQLiteStore) -> None:
@@ -219,13 +134,3 @@ def test_profile_is_the_meta_recipient_not_the_echoed_email(store: SQLiteStore) 
     assert store.profile("meta@example.com")["subscribed"] is False
     assert {e["profile"] for e in store.events()} == {"meta@example.com"}
     assert {e["properties"]["Email"] for e in store.events()} == {"echo@example.com"}
-
-
-def test_backlog_past_the_memory_handoff_is_read_back_from_the_log(store: SQLiteStore) -> None:
-    """Past HANDOFF_LIMIT pending callbacks, the projection re-reads bodies: same events."""
-    store._projector.stop()
-    total = HANDOFF_LIMIT + 6
-    for n in range(total):
-        record(store, body(("spam", f"u{n}@example.com"), ("spam", f"u{n}@example.com")))
-    assert store.counts()["events"] == 2 * total
-    assert len(store.events()) == total

@@ -1,0 +1,236 @@
+"""The projection engine: turns the callback log into event rows, in log order, after the 200.
+
+The log (`store.py`) holds each accepted callback verbatim; this module derives the `events` rows
+from it. It runs after the 200, so an ESP's burst is acknowledged at the speed of one insert per
+callback rather than one per event, and it is never observed half-done: every read first calls
+`catch_up` (read-your-writes), the background thread (`projector.Projector`) projects once
+callbacks stop arriving or the backlog passes its limit, and the `projection` row, updated in the
+same transaction as the event rows, says how far it got, so a restart resumes where it stopped.
+
+The first event with a given (meta, type) is the one that counts; a partial unique index makes
+that a database rule. A retry is logged (an event row with `duplicate = 1`) but never counts twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from functools import lru_cache
+from itertools import chain, repeat
+from typing import Any
+
+from reference_impl.protocol.meta import meta_columns
+from reference_impl.protocol.payload import Accepted, PayloadRejected, read_batch
+from reference_impl.receiver.projector import Projector
+
+PROJECTION_STEP = 8
+"""Callbacks projected per transaction: a step holds the write lock for about this many batches."""
+HANDOFF_LIMIT = 64
+"""Accepted batches kept in memory for the projection (about 0.5 MB each); past this many pending,
+the projection reads the bodies back from the log instead."""
+
+_EVENT_COLUMNS = (
+    "callback_id, position, grp, type, email, meta, profile, message_id, label, variant,"
+    " description, duplicate"
+)
+_WIDTH = _EVENT_COLUMNS.count(",") + 1
+_POSITION = 1
+_MAX_ROWS = 256
+
+log = logging.getLogger("bounceback.projection")
+
+Connect = Callable[[], sqlite3.Connection]
+Write = Callable[[], AbstractContextManager[sqlite3.Connection]]
+
+
+def profile_key(email: str) -> str:
+    """Profiles are keyed case-insensitively: `User@Example.com` and `user@example.com` are one."""
+    return email.lower()
+
+
+@lru_cache(maxsize=32)
+def _insert_events(rows: int, first_seen: bool) -> str:
+    """One statement for `rows` events, so SQLite inserts them in a single step.
+
+    A step per event (`executemany`) hands the GIL back and forth a thousand times per batch, and
+    under concurrent requests each hand-back can wait a whole switch interval. As first-seen
+    events (`duplicate = 0`) the rows go in with ON CONFLICT DO NOTHING: the partial unique index
+    on (meta, type) skips any event already stored, by an earlier callback or earlier in this one.
+    """
+    values = ",".join(["(" + ",".join("?" * (_WIDTH - 1)) + f",{int(not first_seen)})"] * rows)
+    conflict = " ON CONFLICT DO NOTHING" if first_seen else ""
+    return f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES {values}{conflict}"
+
+
+def _chunk_sizes(count: int, most: int) -> Iterator[int]:
+    """Split `count` rows into powers of two of at most `most`: few distinct statements, each
+    prepared once and then reused from the connection's statement cache."""
+    while count:
+        rows = min(most, 1 << (count.bit_length() - 1))
+        yield rows
+        count -= rows
+
+
+def _rows_per_statement(db: sqlite3.Connection) -> int:
+    """`_MAX_ROWS`, or fewer where this SQLite binds fewer parameters (999 before 3.32)."""
+    fitting = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // (_WIDTH - 1)
+    return min(_MAX_ROWS, 1 << (fitting.bit_length() - 1))
+
+
+def _event_rows(callback_id: int, accepted: Accepted) -> list[tuple[Any, ...]]:
+    metas = meta_columns(accepted.metas)
+    return list(
+        zip(
+            repeat(callback_id),
+            accepted.positions,
+            accepted.groups,
+            accepted.types,
+            accepted.emails,
+            accepted.metas,
+            map(profile_key, metas.emails),
+            metas.message_ids,
+            metas.labels,
+            metas.variants,
+            accepted.descriptions,
+        )
+    )
+
+
+def _insert(db: sqlite3.Connection, rows: list[tuple[Any, ...]], first_seen: bool) -> None:
+    done = 0
+    for count in _chunk_sizes(len(rows), _rows_per_statement(db)):
+        chunk = rows[done : done + count]
+        db.execute(_insert_events(count, first_seen), list(chain.from_iterable(chunk)))
+        done += count
+
+
+def _project_events(db: sqlite3.Connection, callback_id: int, accepted: Accepted) -> None:
+    """Insert a callback's events: first-seen ones, then the ones the unique index skipped."""
+    rows = _event_rows(callback_id, accepted)
+    before = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+    changes = db.total_changes
+    _insert(db, rows, first_seen=True)
+    stored = db.total_changes - changes
+    if stored < len(rows):
+        _insert(db, _repeats(db, rows, before, stored), first_seen=False)
+
+
+def _repeats(
+    db: sqlite3.Connection, rows: list[tuple[Any, ...]], before: int, stored: int
+) -> list[tuple[Any, ...]]:
+    """The rows the first-seen insert skipped: retries, logged with `duplicate = 1`."""
+    if not stored:
+        return rows
+    kept = {
+        position
+        for (position,) in db.execute("SELECT position FROM events WHERE id > ?", (before,))
+    }
+    return [row for row in rows if row[_POSITION] not in kept]
+
+
+class Projection:
+    """Derives event rows from the log of one store; `connect` and `write` are the store's.
+
+    `connect` gives this thread's connection; `write` is the store's one-writer transaction, so
+    projecting and logging never hold SQLite's write lock at the same time.
+    """
+
+    def __init__(self, connect: Connect, write: Write) -> None:
+        self._connect = connect
+        self._write = write
+        self._lock = threading.Lock()
+        self._projecting = threading.Lock()
+        self._handoff: dict[int, Accepted] = {}
+        self.projector = Projector(lambda: self.project(PROJECTION_STEP))
+
+    def handed(self, callback_id: int, accepted: Accepted) -> None:
+        """A callback was committed to the log: keep its events in memory and wake the thread.
+
+        Called only once committed: a rolled-back id may be given to the next callback. If the
+        projection got there first (from the log), the next step prunes this entry.
+        """
+        with self._lock:
+            if len(self._handoff) < HANDOFF_LIMIT:
+                self._handoff[callback_id] = accepted
+        self.projector.recorded()
+
+    def stop(self) -> None:
+        """End the background thread after its current step; pending work stays in the log."""
+        self.projector.stop()
+
+    def catch_up(self) -> None:
+        """Project every callback committed before this call; reads call this first.
+
+        Callbacks arriving meanwhile are left to the next read or the background thread: chasing
+        them could keep a read waiting for as long as a flood lasts.
+        """
+        row = self._connect().execute("SELECT max(id) FROM callbacks").fetchone()
+        target = row[0] or 0
+        while self._projected_up_to() < target and self.project(PROJECTION_STEP):
+            pass
+
+    def _projected_up_to(self) -> int:
+        return self._connect().execute("SELECT callback_id FROM projection").fetchone()[0]
+
+    def _accepted(self, callback_id: int) -> Accepted | None:
+        """The callback's accepted events: handed over in memory, or read again from the log."""
+        with self._lock:
+            accepted = self._handoff.pop(callback_id, None)
+        if accepted is not None:
+            return accepted
+        (body,) = (
+            self._connect()
+            .execute("SELECT body FROM callbacks WHERE id = ?", (callback_id,))
+            .fetchone()
+        )
+        try:
+            return read_batch(bytes(body)).accepted
+        except PayloadRejected as rejected:
+            log.error("callback %d no longer validates (%s): no events", callback_id, rejected)
+            return None
+
+    def project(self, limit: int) -> int:
+        """Project up to `limit` callbacks in one transaction; return how many there were.
+
+        The events are gathered before taking the write lock and the step is small, so callbacks
+        arriving meanwhile wait for a few inserts at most. If another thread projected the same
+        callbacks first, this step writes nothing. A stored body the current rules refuse
+        (possible only after an upgrade changed them) yields no events and is logged; the log
+        itself is never rewritten.
+
+        One thread of this process projects at a time: a read catching up while the background
+        thread is mid-step waits for that step instead of deriving the same callbacks again.
+        """
+        with self._projecting:
+            return self._project_step(limit)
+
+    def _project_step(self, limit: int) -> int:
+        done = self._projected_up_to()
+        pending = [
+            callback_id
+            for (callback_id,) in self._connect().execute(
+                "SELECT id FROM callbacks WHERE id > ? ORDER BY id LIMIT ?", (done, limit)
+            )
+        ]
+        if not pending:
+            self._forget_handoff(up_to=done)
+            return 0
+        derived = [(callback_id, self._accepted(callback_id)) for callback_id in pending]
+        with self._write() as db:
+            if self._projected_up_to() != done:
+                return len(pending)
+            for callback_id, accepted in derived:
+                if accepted is not None:
+                    _project_events(db, callback_id, accepted)
+            db.execute("UPDATE projection SET callback_id = ?", (pending[-1],))
+        self._forget_handoff(up_to=pending[-1])
+        return len(pending)
+
+    def _forget_handoff(self, up_to: int) -> None:
+        """Drop batches already projected, by this thread, another one or another process."""
+        with self._lock:
+            for callback_id in [key for key in self._handoff if key <= up_to]:
+                del self._handoff[callback_id]

@@ -1,0 +1,22 @@
+"""Callback bodies and a store for the store and projection tests: real SQLite files."""
+
+from __future__ import annotations
+
+import json
+
+from reference_impl.protocol.meta import Meta, build_meta
+from reference_impl.protocol.payload import read_batch
+from reference_impl.receiver.store import RawCallback, SQLiteStore
+
+
+def meta_for(email: str, message_id: int = 1) -> str:
+    return build_meta(Meta(email, 9, 1730714617, 1, "spring", message_id))
+
+
+def body(*events: tuple[str, str]) -> bytes:
+    failed = [{"type": kind, "email": email, "meta": meta_for(email)} for kind, email in events]
+    return json.dumps({"version": "v2", "events": {"failed": failed}}).encode()
+
+
+def record(store: SQLiteStore, payload: bytes) -> int:
+    return store.record_callback(RawCallback(payload, "127.0.0.1", None, 0.0), read_batch(payload))
