@@ -9,7 +9,7 @@ the map of the tree:
     ├── MetaError                (protocol.meta: a meta that does not decode)
     ├── PayloadRejected          (protocol.payload: a body that is not a v2 callback)
     ├── LinkKeyError             (protocol.links: a preference-link key is malformed)
-    ├── QueryError               (receiver.app: a bad query parameter)
+    ├── QueryError               (receiver.responses: a bad query parameter)
     ├── ServerError              (receiver.server: the receiver could not start or serve)
     ├── ProviderError            (sender.provider: a provider file or entry is wrong)
     ├── AudienceError            (sender.audience: the audience CSV cannot be read)

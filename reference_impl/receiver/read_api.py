@@ -1,0 +1,69 @@
+"""The read API: what the receiver made of the log (`/api/...`), its health and its OpenAPI."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from reference_impl.receiver.openapi import openapi_document
+from reference_impl.receiver.responses import json_response, not_found, query_int
+from reference_impl.receiver.store import Store
+
+
+def read_api_blueprint(store: Store) -> Blueprint:
+    """The read routes over `store`."""
+    blueprint = Blueprint("read_api", __name__)
+
+    @blueprint.get("/healthz")
+    def healthz() -> Response:
+        return json_response(200, {"status": "ok", "counts": store.counts()})
+
+    @blueprint.get("/api/profiles/<path:email>")
+    def profile(email: str) -> Response:
+        found = store.profile(email)
+        return json_response(200, found) if found else not_found(f"no profile for {email!r}")
+
+    @blueprint.get("/api/events")
+    def events() -> Response:
+        kind = request.args.get("type") or None
+        return json_response(200, {"events": store.events(kind, query_int("message_id"))})
+
+    @blueprint.get("/api/callbacks")
+    def callbacks() -> Response:
+        after = query_int("after") or 0
+        limit = min(max(query_int("limit") or 100, 1), 1000)
+        return json_response(200, {"callbacks": store.callbacks(after, limit)})
+
+    @blueprint.get("/api/campaigns/<int(signed=True):message_id>")
+    def campaign(message_id: int) -> Response:
+        report = store.campaign(message_id)
+        return json_response(200, report) if report else not_found(f"no campaign {message_id}")
+
+    @blueprint.get("/api/labels/<path:label>")
+    def label(label: str) -> Response:
+        report = store.label_report(label)
+        return json_response(200, report) if report else not_found(f"no label {label!r}")
+
+    @blueprint.get("/api/sent")
+    def sent() -> Response:
+        messages = [
+            {
+                "recipient": m.recipient,
+                "meta": m.meta,
+                "message_id": m.message_id,
+                "label": m.label,
+                "variant": m.variant,
+                "sent_at": m.sent_at,
+            }
+            for m in store.sent_messages()
+        ]
+        return json_response(200, {"sent": messages})
+
+    @blueprint.get("/api/unattributed")
+    def unattributed() -> Response:
+        return json_response(200, {"events": store.unattributed()})
+
+    @blueprint.get("/openapi.json")
+    def openapi() -> Response:
+        return json_response(200, openapi_document())
+
+    return blueprint
