@@ -34,14 +34,18 @@ from reference_impl.receiver.server import BackgroundServer, ServerError, callba
 def receiver(
     host: str, port: int, db_path: Path, token: str | None, max_body_bytes: int, threads: int
 ) -> None:
-    """Run the reference v2 callback receiver (the platform's side)."""
+    """Run the reference v2 callback receiver (the platform's side).
+
+    A store that cannot be opened or a port already taken is one line on stderr, exit 2.
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     click.echo(f"Opening store {db_path} (SQLite, WAL)")
     app = create_app(ReceiverConfig(db_path, token, max_body_bytes))
     try:
         server = BackgroundServer(app, host, port, threads, max_body_bytes)
     except ServerError as exc:
-        raise click.ClickException(str(exc)) from exc
+        app.extensions["bounceback_store"].close()
+        raise ServerError(f"{exc}; choose another --port or stop the program using it") from exc
     click.echo(f"Callback URL: {callback_url(server.url, token)}")
     click.echo(f"Read API:     {server.url}/api/events  (OpenAPI: {server.url}/openapi.json)")
     click.echo("Serving with waitress; press Ctrl+C to stop.")

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from reference_impl.errors import PlatformError
 from reference_impl.protocol import effects
 from reference_impl.protocol.meta import parse_meta
 from reference_impl.protocol.payload import Batch
@@ -109,6 +110,10 @@ CREATE VIEW IF NOT EXISTS system_events AS
 """
 
 
+class StoreError(PlatformError):
+    """The store's file cannot be opened or set up (a missing folder, no permission, not SQLite)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RawCallback:
     """The request as received, kept verbatim for the raw log."""
@@ -155,6 +160,16 @@ class SQLiteStore:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self.projection = Projection(self._connection, self._write)
+        try:
+            self._create()
+        except sqlite3.Error as exc:
+            self.close()
+            raise StoreError(
+                f"cannot open the store {self.path}: {exc}; check that its folder exists and is"
+                " writable"
+            ) from exc
+
+    def _create(self) -> None:
         db = self._connection()
         db.executescript(SCHEMA)
         with self._write() as db:

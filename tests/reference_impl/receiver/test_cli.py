@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from reference_impl.errors import EXIT_OPERATOR
 from reference_impl.receiver.app import ReceiverConfig, create_app
 from reference_impl.receiver.server import BackgroundServer
 from tests.samples import sample, sample_bytes
@@ -63,19 +64,37 @@ def test_receiver_help_describes_every_option() -> None:
         assert option in result.stdout
 
 
-def test_taken_port_is_a_clear_error(tmp_path: Path) -> None:
+def run_receiver(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "reference_impl.cli", "receiver", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=60)
+
+
+def assert_one_line_operator_error(result: subprocess.CompletedProcess[str]) -> str:
+    """Operator mistakes (issue 10): one line on stderr, no traceback, exit 2."""
+    assert result.returncode == EXIT_OPERATOR, result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("bounceback receiver: error: ")
+    return line
+
+
+def test_taken_port_is_one_line_saying_what_to_do_exit_2(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "-m", "reference_impl.cli", "receiver", "--port", str(port)],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-        )
-    assert result.returncode != 0
-    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+        result = run_receiver("--port", str(port), cwd=tmp_path)
+    line = assert_one_line_operator_error(result)
+    assert f"cannot listen on 127.0.0.1:{port}" in line
+    assert "choose another --port" in line
+
+
+def test_store_in_a_missing_folder_is_one_line_saying_what_to_do_exit_2(tmp_path: Path) -> None:
+    missing = tmp_path / "nonexistent" / "dir" / "x.sqlite3"
+    result = run_receiver("--db", str(missing), "--port", "0", cwd=tmp_path)
+    line = assert_one_line_operator_error(result)
+    assert f"cannot open the store {missing}" in line
+    assert "folder exists and is writable" in line
 
 
 def test_stopping_a_server_whose_loop_is_gone_still_closes_it(tmp_path: Path) -> None:
