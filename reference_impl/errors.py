@@ -20,6 +20,7 @@ the map of the tree:
     ├── SessionUnavailable       (sender.session: the server could not be reached or opened)
     │   └── VendorUnreachable    (certify.smtp: not even the first probe could be sent)
     ├── CampaignError            (sender.campaign: a campaign cannot start)
+    ├── SuppressionUnavailable   (sender.suppression: the receiver cannot say who unsubscribed)
     ├── SendSetupError           (sender.cli: an option or variable the provider needs is missing)
     ├── PlanError                (certify.plan: a certification plan is wrong)
     ├── ProbeMetaError           (certify.probes: a probe meta cannot be built)

@@ -2,13 +2,20 @@
 
 `provider` reads and checks provider files; `message` builds one message (pure); `session` is one
 SMTP session, every failure classified by `errors` into a PROTOCOL.md section 6 error; `campaign`
-is the pool of sessions sending to an audience (`audience` reads it from CSV); `demo` runs the
+is the pool of sessions sending to an audience (`audience` reads it from CSV), skipping the
+profiles `suppression` says the receiver has unsubscribed; `demo` runs the
 whole loop on one machine; `cli` holds the commands.
 """
 
 from reference_impl.sender.attribution import Attribution, check_attribution
 from reference_impl.sender.audience import AudienceError, read_audience
-from reference_impl.sender.campaign import Campaign, CampaignError, CampaignReport, Result
+from reference_impl.sender.campaign import (
+    Campaign,
+    CampaignError,
+    CampaignReport,
+    Result,
+    Suppressed,
+)
 from reference_impl.sender.demo import DemoSummary, run_demo
 from reference_impl.sender.errors import (
     CONNECTION_ERROR,
@@ -33,6 +40,12 @@ from reference_impl.sender.session import (
     SmtpSession,
     open_session,
 )
+from reference_impl.sender.suppression import (
+    ReceiverSuppression,
+    StoreSuppression,
+    Suppression,
+    SuppressionUnavailable,
+)
 
 __all__ = [
     "CONNECTION_ERROR",
@@ -50,11 +63,16 @@ __all__ = [
     "MessageError",
     "Provider",
     "ProviderError",
+    "ReceiverSuppression",
     "Result",
     "SendFailed",
     "SessionError",
     "SessionUnavailable",
     "SmtpSession",
+    "StoreSuppression",
+    "Suppressed",
+    "Suppression",
+    "SuppressionUnavailable",
     "build_message",
     "build_test_email",
     "check_attribution",

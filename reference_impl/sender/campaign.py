@@ -37,6 +37,7 @@ from reference_impl.sender.session import (
     open_session,
     tls_context,
 )
+from reference_impl.sender.suppression import Suppression
 
 __all__ = [
     "DEFAULT_CONNECTIONS",
@@ -45,6 +46,7 @@ __all__ = [
     "CampaignReport",
     "Result",
     "SendStore",
+    "Suppressed",
     "first_message_id",
 ]
 
@@ -76,11 +78,20 @@ class Result:
     failure: e.Failure | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Suppressed:
+    """A recipient not mailed: the receiver has them unsubscribed, by `cause` (an event type)."""
+
+    recipient: str
+    cause: str
+
+
 @dataclass
 class CampaignReport:
     label: str
     variant: int
     results: list[Result] = field(default_factory=list)
+    suppressed: list[Suppressed] = field(default_factory=list)
     seconds: float = 0.0
     record_errors: list[str] = field(default_factory=list)
 
@@ -143,22 +154,38 @@ class Campaign:
     retries: int = DEFAULT_RETRIES
     context: ssl.SSLContext | None = None
     password: str | None = None
+    suppression: Suppression | None = None
     on_result: Callable[[Result], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _record_errors: list[str] = field(default_factory=list, repr=False)
 
-    def run(self) -> CampaignReport:
+    def suppressed(self) -> list[Suppressed]:
+        """The recipients the receiver has unsubscribed; asked once per campaign, before sending."""
+        if self.suppression is None:
+            return []
+        found = []
+        for recipient in dict.fromkeys(self.recipients):
+            if (cause := self.suppression.cause(recipient)) is not None:
+                found.append(Suppressed(recipient, cause))
+        return found
+
+    def run(self, suppressed: list[Suppressed] | None = None) -> CampaignReport:
+        """Send to every recipient but the suppressed ones (`suppressed()` unless given)."""
         password = self.password if self.password is not None else self.provider.secret()
         _check_campaign(self.provider, password, self.label, self.variant, self.recipients)
         started = time.monotonic()
+        if suppressed is None:
+            suppressed = self.suppressed()
+        skipped = {s.recipient for s in suppressed}
+        recipients = [r for r in self.recipients if r not in skipped]
         first = first_message_id(self.store)
         jobs: queue.SimpleQueue[tuple[int, str] | None] = queue.SimpleQueue()
-        workers = max(1, min(self.connections, len(self.recipients)))
-        for job in enumerate(self.recipients):
+        workers = max(1, min(self.connections, len(recipients)))
+        for job in enumerate(recipients):
             jobs.put(job)
         for _ in range(workers):
             jobs.put(None)
-        results: list[Result | None] = [None] * len(self.recipients)
+        results: list[Result | None] = [None] * len(recipients)
         context = tls_context(self.provider, self.context)
         threads = [
             threading.Thread(
@@ -173,7 +200,9 @@ class Campaign:
             thread.start()
         for thread in threads:
             thread.join()
-        report = CampaignReport(self.label, self.variant, [r for r in results if r is not None])
+        report = CampaignReport(
+            self.label, self.variant, [r for r in results if r is not None], list(suppressed)
+        )
         report.seconds = time.monotonic() - started
         report.record_errors = list(self._record_errors)
         return report

@@ -11,6 +11,7 @@ import contextlib
 import signal
 import threading
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,6 +39,11 @@ from reference_impl.sender.session import (
     SessionUnavailable,
     SmtpSession,
     tls_context,
+)
+from reference_impl.sender.suppression import (
+    ReceiverSuppression,
+    StoreSuppression,
+    Suppression,
 )
 
 __all__ = ["demo", "provider_group", "send"]
@@ -198,8 +204,11 @@ def provider_test_email(
 def _print_report(console: Console, report: CampaignReport) -> None:
     console.print(
         f"Campaign {report.label!r} variant {report.variant}: {len(report.sent)} sent,"
-        f" {len(report.failed)} failed in {report.seconds:.1f}s"
+        f" {len(report.failed)} failed, {len(report.suppressed)} suppressed"
+        f" in {report.seconds:.1f}s"
     )
+    for cause, count in sorted(Counter(s.cause for s in report.suppressed).items()):
+        console.print(f"  suppressed ({cause}): {count}")
     for error, count in sorted(report.errors().items()):
         console.print(f"  {error}: {count}")
     for result in report.failed[:20]:
@@ -231,6 +240,12 @@ def _print_report(console: Console, report: CampaignReport) -> None:
 @_receiver_url_option
 @_link_key_option
 @click.option(
+    "--no-suppress",
+    is_flag=True,
+    help="Mail unsubscribed profiles too (tests only); by default --store, else --receiver-url,"
+    " says who is unsubscribed and they are skipped.",
+)
+@click.option(
     "--connections", default=DEFAULT_CONNECTIONS, show_default=True, type=click.IntRange(1, 64)
 )
 @click.option("--retries", default=DEFAULT_RETRIES, show_default=True, type=click.IntRange(0, 10))
@@ -244,13 +259,16 @@ def send(
     store_path: Path | None,
     receiver_url: str | None,
     link_keys: tuple[str, ...],
+    no_suppress: bool,
     connections: int,
     retries: int,
 ) -> None:
     """Send a campaign: one message per recipient, each stamped with its X-CleverTap_META.
 
-    Preference links are signed with --link-key. Exit 1 when any recipient failed (the report
-    lists each with its section 6 error).
+    Profiles the receiver has unsubscribed (hard bounce, spam, unsubscribe; never a soft bounce)
+    are skipped and counted as suppressed: the receiver's --store says who, else its
+    --receiver-url read API; --no-suppress mails them anyway. Preference links are signed with
+    --link-key. Exit 1 when any recipient failed (the report lists each with its section 6 error).
     """
     console = Console()
     provider = _with_link_key(_provider(provider_file, nickname), link_keys)
@@ -265,23 +283,42 @@ def send(
     store = SQLiteStore(store_path) if store_path is not None else None
     if store is None:
         console.print("[yellow]no --store: sent messages are not recorded for attribution[/]")
-    console.print(f"Sending to {len(recipients)} recipients through {provider.nickname}")
+    suppression: Suppression | None = None
+    remote: ReceiverSuppression | None = None
+    if no_suppress:
+        console.print("[yellow]--no-suppress: unsubscribed profiles are mailed too[/]")
+    elif store is not None:
+        suppression = StoreSuppression(store)
+    elif receiver_url:
+        suppression = remote = ReceiverSuppression(receiver_url)
+    else:
+        console.print("[yellow]no --store or --receiver-url: nobody is suppressed[/]")
     try:
-        with campaign_progress(console, len(recipients)) as on_result:
-            report = Campaign(
-                provider,
-                recipients,
-                label,
-                variant,
-                store=store,
-                receiver_url=receiver_url,
-                connections=connections,
-                retries=retries,
-                on_result=on_result,
-            ).run()
+        campaign = Campaign(
+            provider,
+            recipients,
+            label,
+            variant,
+            store=store,
+            receiver_url=receiver_url,
+            connections=connections,
+            retries=retries,
+            suppression=suppression,
+        )
+        suppressed = campaign.suppressed()
+        to_send = len(recipients) - len({s.recipient for s in suppressed})
+        console.print(
+            f"Sending to {to_send} recipients through {provider.nickname}"
+            f" ({len(suppressed)} suppressed: unsubscribed at the receiver)"
+        )
+        with campaign_progress(console, to_send, len(suppressed)) as on_result:
+            campaign.on_result = on_result
+            report = campaign.run(suppressed)
     finally:
         if store is not None:
             store.close()
+        if remote is not None:
+            remote.close()
     _print_report(console, report)
     if report.failed:
         raise SystemExit(EXIT_FAILED)

@@ -4,6 +4,10 @@ Receiver (temporary SQLite file, free port) <- callbacks <- fake ESP (`mixed` sc
 with a throwaway CA, AUTH) <- SMTP <- a campaign to Faker recipients. Everything the summary
 reports is read back through the receiver's HTTP read API, and the attribution check works from the
 raw callback bodies the receiver logged (see `attribution`).
+
+Then a second campaign to the same audience shows suppression: it is smaller, for it must skip
+exactly the profiles the first one unsubscribed (hard bounce, spam, unsubscribe; never
+a soft bounce), and the attribution check covers both campaigns.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from reference_impl.sender.attribution import Attribution, check_attribution
 from reference_impl.sender.campaign import Campaign, CampaignReport
 from reference_impl.sender.progress import campaign_progress
 from reference_impl.sender.provider import Provider
+from reference_impl.sender.suppression import StoreSuppression
 from simulator.esp.server import ESPTimeout, FakeESP
 
 __all__ = [
@@ -43,6 +48,7 @@ __all__ = [
 DEFAULT_AUDIENCE = 300
 DEFAULT_SCENARIO = "mixed"
 DEMO_LABEL = "bounceback_demo"
+FOLLOWUP_LABEL = "bounceback_demo_followup"
 DEMO_USER = "demo"
 DEMO_LINK_KEY_ID = "demo"
 CALLBACK_WAIT = 60.0
@@ -59,10 +65,22 @@ class DemoSummary:
     still_subscribed: list[str] = field(default_factory=list)
     label_report: dict[str, Any] = field(default_factory=dict)
     receiver_url: str = ""
+    followup: CampaignReport | None = None
+    # Of the follow-up's audience: unsubscribed by the first campaign yet mailed, or skipped
+    # without having been unsubscribed. Both must be empty.
+    not_suppressed: list[str] = field(default_factory=list)
+    wrongly_suppressed: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.attribution.ok and not self.still_subscribed and not self.campaign.record_errors
+        reports = [self.campaign] + ([self.followup] if self.followup is not None else [])
+        return (
+            self.attribution.ok
+            and not self.still_subscribed
+            and not any(r.record_errors for r in reports)
+            and not self.not_suppressed
+            and not self.wrongly_suppressed
+        )
 
 
 def _audience(size: int, seed: int) -> list[str]:
@@ -87,17 +105,25 @@ def _all_callbacks(client: httpx.Client) -> list[dict[str, Any]]:
     return found
 
 
-def _summarise(rx: RunningReceiver, report: CampaignReport) -> DemoSummary:
-    """Read what the receiver made of the campaign, and check attribution."""
+def _unsubscribed(client: httpx.Client) -> list[str]:
+    events = _get(client, "/api/events")["events"]
+    return sorted({e["profile"] for e in events if e["name"] == "Channel Unsubscribed"})
+
+
+def _summarise(
+    rx: RunningReceiver, report: CampaignReport, followup: CampaignReport | None = None
+) -> DemoSummary:
+    """Read what the receiver made of the campaigns, and check attribution over both."""
+    labels = {report.label} | ({followup.label} if followup is not None else set())
     with httpx.Client(base_url=rx.url, timeout=30) as client:
         callbacks = _all_callbacks(client)
         sent = [
             SentMessage(**item)
             for item in _get(client, "/api/sent")["sent"]
-            if item["label"] == report.label
+            if item["label"] in labels
         ]
         events = _get(client, "/api/events")["events"]
-        unsubscribed = sorted({e["profile"] for e in events if e["name"] == "Channel Unsubscribed"})
+        unsubscribed = _unsubscribed(client)
         still = [
             email
             for email in unsubscribed
@@ -114,13 +140,14 @@ def _summarise(rx: RunningReceiver, report: CampaignReport) -> DemoSummary:
         still_subscribed=still,
         label_report=label_report,
         receiver_url=rx.url,
+        followup=followup,
     )
 
 
 def _print_summary(console: Console, summary: DemoSummary) -> None:
     report, check = summary.campaign, summary.attribution
     table = Table(title="bounceback demo", show_header=False)
-    table.add_row("messages sent", str(len(report.sent)))
+    table.add_row(f"messages sent ({report.label})", str(len(report.sent)))
     table.add_row("send failures", str(len(report.failed)))
     for error, count in sorted(report.errors().items()):
         table.add_row(f"  {error}", str(count))
@@ -141,7 +168,26 @@ def _print_summary(console: Console, summary: DemoSummary) -> None:
         "attribution check",
         f"{verdict}: {check.matched} of {check.sent} sent messages matched to their callback",
     )
+    if (followup := summary.followup) is not None:
+        causes = Counter(s.cause for s in followup.suppressed)
+        table.add_row(
+            f"follow-up ({followup.label})",
+            f"{len(followup.sent)} sent, {len(followup.failed)} failed,"
+            f" {len(followup.suppressed)} suppressed",
+        )
+        for cause, count in sorted(causes.items()):
+            table.add_row(f"  suppressed: {cause}", str(count))
+        ok = not summary.not_suppressed and not summary.wrongly_suppressed
+        table.add_row(
+            "suppression check",
+            ("[green]OK[/]" if ok else "[red]FAILED[/]")
+            + ": skipped exactly the profiles the first campaign unsubscribed",
+        )
     console.print(table)
+    for email in summary.not_suppressed[:20]:
+        console.print(f"[red]not suppressed[/] {email}: unsubscribed, yet mailed again")
+    for email in summary.wrongly_suppressed[:20]:
+        console.print(f"[red]wrongly suppressed[/] {email}: never unsubscribed, yet skipped")
     for problem in check.lost[:20]:
         console.print(f"[red]lost[/] {problem.meta}: {problem.reason}")
     for problem in check.misattributed[:20]:
@@ -237,8 +283,37 @@ def run_demo(
                 esp.wait_delivered(timeout=wait, messages=len(report.sent))
             except ESPTimeout as exc:
                 console.print(f"[red]callbacks incomplete:[/] {exc}")
-        console.print("[bold]4.[/] reading the receiver's API")
-        summary = _summarise(rx, report)
+            with httpx.Client(base_url=rx.url, timeout=30) as client:
+                expected = set(_unsubscribed(client))
+            audience = recipients
+            console.print(
+                f"[bold]4.[/] follow-up {FOLLOWUP_LABEL!r} to the same {len(audience)} recipients,"
+                " unsubscribed profiles suppressed"
+            )
+            followup_campaign = Campaign(
+                provider,
+                audience,
+                FOLLOWUP_LABEL,
+                store=rx.store,
+                receiver_url=rx.url,
+                suppression=StoreSuppression(rx.store),
+            )
+            suppressed = followup_campaign.suppressed()
+            with campaign_progress(
+                console, len(audience) - len(suppressed), len(suppressed)
+            ) as on_result:
+                followup_campaign.on_result = on_result
+                followup = followup_campaign.run(suppressed)
+            try:
+                esp.wait_delivered(timeout=wait, messages=len(report.sent) + len(followup.sent))
+            except ESPTimeout as exc:
+                console.print(f"[red]callbacks incomplete:[/] {exc}")
+        console.print("[bold]5.[/] reading the receiver's API")
+        summary = _summarise(rx, report, followup)
+        skipped = {s.recipient.lower() for s in followup.suppressed}
+        should = {r.lower() for r in audience} & expected
+        summary.not_suppressed = sorted(should - skipped)
+        summary.wrongly_suppressed = sorted(skipped - should)
         _print_summary(console, summary)
         if keep and on_ready is not None:
             on_ready(summary)

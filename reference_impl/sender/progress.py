@@ -1,4 +1,4 @@
-"""A rich progress bar for a campaign: sent, failed and remaining, updated per message."""
+"""A rich progress bar for a campaign: sent, failed, suppressed and remaining, per message."""
 
 from __future__ import annotations
 
@@ -16,18 +16,26 @@ __all__ = [
 
 
 @contextmanager
-def campaign_progress(console: Console, total: int) -> Iterator[Callable[[Result], None]]:
-    """Yields the `on_result` callback to hand to `Campaign`; the bar closes with the block."""
+def campaign_progress(
+    console: Console, total: int, suppressed: int = 0
+) -> Iterator[Callable[[Result], None]]:
+    """Yields the `on_result` callback to hand to `Campaign`; the bar closes with the block.
+
+    `total` counts the messages to send; `suppressed` the recipients skipped as unsubscribed.
+    """
     counts = {"sent": 0, "failed": 0}
     columns = (
         TextColumn("[bold]sending"),
         BarColumn(),
         TextColumn("{task.fields[sent]} sent, [red]{task.fields[failed]} failed[/], "),
+        TextColumn("{task.fields[suppressed]} suppressed, "),
         TextColumn("{task.fields[remaining]} remaining"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("send", total=total, sent=0, failed=0, remaining=total)
+        task = progress.add_task(
+            "send", total=total, sent=0, failed=0, suppressed=suppressed, remaining=total
+        )
 
         def on_result(result: Result) -> None:
             counts["failed" if result.error else "sent"] += 1

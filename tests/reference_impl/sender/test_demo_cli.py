@@ -34,10 +34,26 @@ def test_demo_on_a_small_audience_closes_the_loop() -> None:
     assert "attribution check" in output.getvalue()
     assert summary.ok
     assert len(summary.campaign.sent) == 40
-    assert summary.attribution.matched == 40
-    assert sum(summary.attribution.types.values()) == 40
+    followup = summary.followup
+    assert followup is not None
+    both = 40 + len(followup.sent)
+    assert summary.attribution.matched == both
+    assert sum(summary.attribution.types.values()) == both
     assert summary.label_report["sent"] == 40
     assert set(summary.unsubscribed) <= {r.recipient.lower() for r in summary.campaign.sent}
+
+
+def test_demo_follow_up_skips_exactly_the_profiles_the_first_campaign_unsubscribed() -> None:
+    """Issue 16: the second campaign to the same audience suppresses the unsubscribed, only."""
+    summary = run_demo(Console(file=io.StringIO(), width=120), size=60, seed=1)
+    followup = summary.followup
+    assert followup is not None
+    assert followup.suppressed, "seed 1 must unsubscribe someone for this test to mean anything"
+    assert summary.ok
+    assert not summary.not_suppressed
+    assert not summary.wrongly_suppressed
+    assert len(followup.sent) + len(followup.suppressed) == 60
+    assert {s.cause for s in followup.suppressed} <= {"hard_bounce", "spam", "unsubscribed"}
 
 
 def test_demo_command_exits_zero_and_prints_the_summary() -> None:
@@ -45,7 +61,8 @@ def test_demo_command_exits_zero_and_prints_the_summary() -> None:
     assert result.exit_code == 0, result.output
     for text in ("messages sent", "callbacks received", "profiles unsubscribed", "attribution"):
         assert text in result.output
-    assert "OK: 15 of 15" in result.output
+    assert "suppression check" in result.output
+    assert "OK: skipped exactly the profiles" in result.output
 
 
 def test_every_sender_command_has_help() -> None:
@@ -244,6 +261,7 @@ def test_send_signs_the_preference_links_with_the_link_key(tmp_path: Path) -> No
             [
                 *("send", "--provider", str(path), "--to", "ana@example.com"),
                 *("--receiver-url", "http://127.0.0.1:9", "--link-key", key),
+                "--no-suppress",  # no receiver listens at that URL to say who is unsubscribed
             ],
         )
     finally:
