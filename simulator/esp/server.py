@@ -273,7 +273,7 @@ class FakeESP:
         reader = self.reader()
         while time.monotonic() < deadline:
             stats = reader.stats()
-            if (messages is None or stats["messages"] >= messages) and not reader.outstanding():
+            if (messages is None or stats["messages"] >= messages) and not stats["outstanding"]:
                 return stats
             time.sleep(0.02)
         raise ESPTimeout(

@@ -387,16 +387,23 @@ class SpoolReader:
         return event, batch
 
     def stats(self) -> dict[str, int]:
-        """Counts by table and state: what tests and the listing poll."""
+        """Counts by table and state, every state present (0 when none): what tests and the
+        listing poll. `outstanding` comes from the same counts, so a caller that waits for it to
+        reach 0 reads the terminal states of that moment, not of a later query."""
         result = {
             "messages": self.conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0],
             "attempts": self.conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0],
         }
+        for state in (PENDING, BATCHED):
+            result[f"events_{state}"] = 0
+        for state in (PENDING, DELIVERED, REJECTED, ABANDONED):
+            result[f"batches_{state}"] = 0
         for table in ("events", "batches"):
             for state, count in self.conn.execute(
                 f"SELECT state, COUNT(*) FROM {table} GROUP BY state"
             ):
                 result[f"{table}_{state}"] = count
+        result["outstanding"] = result[f"events_{PENDING}"] + result[f"batches_{PENDING}"]
         return result
 
     def outstanding(self) -> int:
