@@ -1,13 +1,15 @@
 """Conformance suite, Hypothesis strategies and fuzzer for any v2 callback receiver.
 
 `strategies` (public Hypothesis strategies), `requirements` (the catalogue, ids like `CB-4.2`),
-`checks` (one check per requirement), `expect` and `difference` (the pure model and the diff),
+`context` (what a check runs with and raises), `checks` (one check per requirement, asking the
+ESP side's model in `simulator.protocol.expect` and comparing with its `difference`),
 `transport` and `client` (where requests go), `plugin` (the pytest11 plugin), `stateful`, `fuzz`
 and `cli`. See docs/conformance.md.
 """
 
 from simulator.conformance import strategies
-from simulator.conformance.checks import ConformanceFailure, Context, run
+from simulator.conformance.checks import run
+from simulator.conformance.context import ConformanceFailure, Context
 from simulator.conformance.requirements import BY_ID, CATALOGUE, Grade, Level, Requirement
 
 __all__ = [

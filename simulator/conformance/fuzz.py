@@ -16,6 +16,7 @@ from hypothesis import Verbosity, settings
 
 from simulator.conformance import checks
 from simulator.conformance.client import CallbackClient
+from simulator.conformance.context import ConformanceFailure, Context
 from simulator.conformance.requirements import CATALOGUE, Needs, Requirement
 
 FUZZED: tuple[str, ...] = tuple(r.id for r in CATALOGUE if r.property_based)
@@ -26,7 +27,7 @@ class FuzzResult:
     requirement: Requirement
     examples: int = 0
     rounds: int = 0
-    failures: list[checks.ConformanceFailure] = field(default_factory=list)
+    failures: list[ConformanceFailure] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -34,11 +35,11 @@ class FuzzResult:
         return bool(self.failures) or self.error is not None
 
 
-def conformance_failures(exc: BaseException) -> list[checks.ConformanceFailure]:
+def conformance_failures(exc: BaseException) -> list[ConformanceFailure]:
     """The conformance failures inside `exc`, which may be an ExceptionGroup of several bugs."""
-    if isinstance(exc, checks.ConformanceFailure):
+    if isinstance(exc, ConformanceFailure):
         return [exc]
-    found: list[checks.ConformanceFailure] = []
+    found: list[ConformanceFailure] = []
     for inner in getattr(exc, "exceptions", ()):
         found += conformance_failures(inner)
     cause = exc.__cause__ or exc.__context__
@@ -79,7 +80,7 @@ def fuzz(
             verbosity=Verbosity.quiet,
             print_blob=False,
         )
-        ctx = checks.Context(client, base, on_example=count)
+        ctx = Context(client, base, on_example=count)
         started = time.monotonic()
         seconds_per_example: float | None = None
         while True:

@@ -24,8 +24,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.errors import InvalidArgument
 
-from simulator.conformance.checks import ConformanceFailure, Context
 from simulator.conformance.client import CallbackClient
+from simulator.conformance.context import ConformanceFailure, Context
 from simulator.conformance.requirements import BY_ID, Level, Requirement, UnknownRequirement
 from simulator.conformance.transport import Target, load_app, url_target, wsgi_target
 

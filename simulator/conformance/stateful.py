@@ -9,7 +9,7 @@ After every step each touched profile is read back through the state API and com
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -22,11 +22,9 @@ from hypothesis.stateful import (
 )
 
 from simulator.conformance import strategies as cs
-from simulator.conformance.difference import Difference
-from simulator.conformance.expect import FAILED_TYPES
-
-if TYPE_CHECKING:
-    from simulator.conformance.checks import Context
+from simulator.conformance.context import Context, fail_if
+from simulator.protocol.difference import Difference
+from simulator.protocol.expect import FAILED_TYPES
 
 UNSUBSCRIBING = frozenset({"hard_bounce", "spam", "unsubscribed", "bounce"})
 PROFILES_PER_RUN = 4
@@ -34,7 +32,6 @@ PROFILES_PER_RUN = 4
 
 def subscription_machine(ctx: Context) -> type[RuleBasedStateMachine]:
     """A machine class bound to `ctx` (Hypothesis instantiates it once per run)."""
-    from simulator.conformance.checks import envelope, fail_if
 
     class SubscriptionMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -57,7 +54,7 @@ def subscription_machine(ctx: Context) -> type[RuleBasedStateMachine]:
             return {"type": kind, "email": email, "meta": meta, "description": f"step {self.step}"}
 
         def _apply(self, events: list[dict[str, Any]], valid: list[bool]) -> None:
-            self.last_exchange = ctx.client.post(envelope(events))
+            self.last_exchange = ctx.client.post(cs.batch(events))
             ctx.on_example()
             for event, ok in zip(events, valid, strict=True):
                 profile = event["meta"].split("|")[0] if "meta" in event else event["email"]

@@ -24,7 +24,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from simulator.conformance.expect import FAILED_TYPES, MAX_EVENTS, VERSION
+from simulator.protocol.expect import FAILED_TYPES, MAX_EVENTS, VERSION
 
 DEFINED_KEYS = ("type", "email", "meta", "description")
 LATEST_SEND_TIME = 4_102_444_799  # 2099-12-31T23:59:59Z: keeps every date eight digits.

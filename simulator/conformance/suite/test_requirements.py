@@ -10,14 +10,15 @@ from __future__ import annotations
 import pytest
 
 from simulator.conformance import checks
+from simulator.conformance.context import Context, StateUnavailable
 from simulator.conformance.requirements import CATALOGUE, Requirement
 
 pytestmark = pytest.mark.bounceback_conformance
 
 
 @pytest.mark.parametrize("requirement", CATALOGUE, ids=[r.label for r in CATALOGUE])
-def test_requirement(requirement: Requirement, conformance_context: checks.Context) -> None:
+def test_requirement(requirement: Requirement, conformance_context: Context) -> None:
     try:
         checks.run(requirement, conformance_context)
-    except checks.StateUnavailable as exc:
+    except StateUnavailable as exc:
         pytest.skip(f"{requirement.id}: {exc}")

@@ -10,8 +10,8 @@ from hypothesis import Phase, settings
 
 from reference_impl.receiver.app import ReceiverConfig, create_app
 from reference_impl.receiver.server import BackgroundServer
-from simulator.conformance.checks import Context
 from simulator.conformance.client import CallbackClient
+from simulator.conformance.context import Context
 from simulator.conformance.transport import wsgi_target
 from tests.simulator.conformance.receivers import toy_receiver
 

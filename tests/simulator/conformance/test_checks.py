@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from simulator.conformance import checks
-from simulator.conformance.checks import ConformanceFailure, Context
+from simulator.conformance.context import ConformanceFailure, Context
 from simulator.conformance.requirements import BY_ID, CATALOGUE, Grade
 
 

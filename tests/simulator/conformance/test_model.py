@@ -9,10 +9,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.conformance import expect as x
 from simulator.conformance import strategies as cs
 from simulator.conformance.client import SentRequest
-from simulator.conformance.difference import ABSENT, Difference, NonEmptyString, OneOf, difference
+from simulator.protocol import expect as x
+from simulator.protocol.difference import ABSENT, Difference, NonEmptyString, OneOf, difference
 from tests.samples import sample, sample_bytes
 
 

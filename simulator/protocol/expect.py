@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from simulator.conformance.difference import Matcher, NonEmptyString, OneOf, difference
+from simulator.protocol.difference import Matcher, NonEmptyString, OneOf, difference
 
 # Top-level error messages, word for word from PROTOCOL.md section 4.
 READ_ERROR = "Exception occurred while reading input stream"
