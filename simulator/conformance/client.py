@@ -15,6 +15,7 @@ from urllib.parse import quote
 import httpx
 
 from simulator.conformance.transport import Target
+from simulator.protocol.expect import read_reply
 
 JSON_CONTENT_TYPE = "application/json"
 
@@ -119,7 +120,7 @@ class CallbackClient:
         response = self.http.post(self.target.callback_url, content=content, headers=dict(headers))
         exchange = Exchange(request, response.status_code, dict(response.headers), response.content)
         try:
-            exchange.json = json.loads(response.content.decode("utf-8"))
+            exchange.json = read_reply(response.content)
         except (UnicodeDecodeError, ValueError) as exc:
             exchange.json_error = str(exc)
         self.history.append(exchange)

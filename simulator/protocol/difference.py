@@ -4,14 +4,18 @@ Modelled on pytest-httpserver's `RequestMatcher.difference()`: instead of a bare
 a check gets a list of `(field, expected, actual)` rows, so a failure report says exactly which
 part of the reply was wrong. Pure functions, no I/O.
 
-An expected value is either a plain JSON value (compared by equality, with `1 != True`) or a
-`Matcher` for the places where PROTOCOL.md fixes a property rather than a value.
+An expected value is either a plain JSON value (compared as JSON: `1 != True`, numbers by value as
+IEEE doubles, key order ignored) or a `Matcher` for the places where PROTOCOL.md fixes a property
+rather than a value. `Echo` is the matcher for a value the receiver only has to send back: an
+event's key the protocol does not define. There a number that differs only in precision (Perl's
+JSON::PP prints 15 significant digits) is an informational row, not a failing one.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 MISSING = object()
@@ -31,6 +35,10 @@ class Matcher:
 
     def matches(self, actual: Any) -> bool:
         raise NotImplementedError
+
+    def rows(self, actual: Any, path: str) -> list[Difference]:
+        """The report rows for `actual`: one naming this matcher, unless it matches."""
+        return [] if self.matches(actual) else [Difference(path, self, actual)]
 
     def __repr__(self) -> str:
         raise NotImplementedError
@@ -79,9 +87,66 @@ class Difference:
     field: str
     expected: Any
     actual: Any
+    informational: bool = False
+    """Only a number's precision, in a key the protocol does not define: reported, never failed."""
 
     def render(self) -> str:
-        return f"  {self.field}: expected {_show(self.expected)}, got {_show(self.actual)}"
+        note = f" ({PRECISION_ONLY})" if self.informational else ""
+        return f"  {self.field}: expected {_show(self.expected)}, got {_show(self.actual)}{note}"
+
+
+PRECISION_ONLY = "number precision only, in a key the protocol does not define: informational"
+PROTOCOL_KEYS = frozenset({"type", "email", "meta", "description"})
+"""The event keys the protocol defines: whatever their value, it must come back exactly."""
+SIGNIFICANT_DIGITS = 15
+"""The fewest digits a stock JSON printer keeps: Perl's core JSON::PP prints `%.15g`."""
+
+
+def failing(rows: Iterable[Difference]) -> list[Difference]:
+    """The rows that fail a comparison: all but the informational ones."""
+    return [row for row in rows if not row.informational]
+
+
+def precision_only(expected: Any, actual: Any) -> bool:
+    """Whether `actual` is `expected` printed with fewer digits, as a stock JSON printer may.
+
+    Both numbers that agree to 15 significant digits, or a number beyond the double range echoed
+    as `null` (what JavaScript's `JSON.stringify` makes of the infinity its parser read).
+    """
+    if isinstance(expected, bool) or not isinstance(expected, int | float):
+        return False
+    wanted = as_double(expected)
+    if actual is None:
+        return math.isinf(wanted)
+    if isinstance(actual, bool) or not isinstance(actual, int | float):
+        return False
+    got = as_double(actual)
+    if math.isinf(wanted) or math.isinf(got):
+        return False
+    return f"{wanted:.{SIGNIFICANT_DIGITS}g}" == f"{got:.{SIGNIFICANT_DIGITS}g}"
+
+
+class Echo(Matcher):
+    """A value the receiver sends back as it came, under a key the protocol does not define.
+
+    The same JSON value is expected; a difference that is only a number's precision is an
+    informational row (the receiver's JSON printer, not the receiver, chose the digits).
+    """
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def matches(self, actual: Any) -> bool:
+        return not failing(self.rows(actual, ""))
+
+    def rows(self, actual: Any, path: str) -> list[Difference]:
+        return [
+            replace(row, informational=precision_only(row.expected, row.actual))
+            for row in difference(self.value, actual, path)
+        ]
+
+    def __repr__(self) -> str:
+        return _show(self.value)
 
 
 def _show(value: Any) -> str:
@@ -129,7 +194,7 @@ def _join(path: str, key: Any) -> str:
 def difference(expected: Any, actual: Any, path: str = "") -> list[Difference]:
     """Every place `actual` departs from `expected`, deepest field first named in full."""
     if isinstance(expected, Matcher):
-        return [] if expected.matches(actual) else [Difference(path or "<value>", expected, actual)]
+        return expected.rows(actual, path or "<value>")
     if isinstance(expected, dict) and isinstance(actual, dict):
         rows: list[Difference] = []
         for key, value in expected.items():

@@ -20,7 +20,15 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from simulator.protocol.difference import Matcher, NonEmptyString, OneOf, difference
+from simulator.protocol.difference import (
+    PROTOCOL_KEYS,
+    Echo,
+    Matcher,
+    NonEmptyString,
+    OneOf,
+    difference,
+    failing,
+)
 
 # Top-level error messages, word for word from PROTOCOL.md section 4.
 READ_ERROR = "Exception occurred while reading input stream"
@@ -256,21 +264,30 @@ class Expected:
         unprocessed: list[Any] = []
         cursor = 0
         for event, verdict in zip(self.events, self.verdicts, strict=True):
-            entry = _entry(event, verdict.description)
+            entry = unprocessed_entry(event, verdict.description)
             if verdict.outcome is Outcome.UNPROCESSED or (
                 verdict.outcome is Outcome.EITHER
                 and cursor < len(entries)
-                and not difference(entry, entries[cursor])
+                and not failing(difference(entry, entries[cursor]))
             ):
                 unprocessed.append(entry)
                 cursor += 1
         return batch_reply(len(self.events), unprocessed)
 
 
-def _entry(event: Any, description: Any) -> Any:
-    """Section 4: an unprocessed entry is "the event as sent, plus errorDescription"."""
+def unprocessed_entry(event: Any, description: Any) -> Any:
+    """Section 4: an unprocessed entry is "the event as sent, plus errorDescription".
+
+    The keys the protocol defines must come back exactly; any other key is an `Echo`, where a
+    number printed with fewer digits is informational (PROTOCOL.md section 3 only asks that unknown
+    keys be ignored, and a stock JSON printer may shorten a number it never had to read).
+    """
     if isinstance(event, dict):
-        return {**event, ERROR_DESCRIPTION_KEY: description}
+        entry = {
+            key: value if key in PROTOCOL_KEYS else Echo(value) for key, value in event.items()
+        }
+        entry[ERROR_DESCRIPTION_KEY] = description
+        return entry
     return _NonObjectEntry()
 
 
@@ -324,6 +341,23 @@ def batch_reply(total: int, unprocessed: list[Any]) -> dict[str, Any]:
 
 class _Unparseable(Exception):
     pass
+
+
+NOT_A_JSON_NUMBER = "{} is not JSON (RFC 8259 has no NaN or Infinity)"
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(NOT_A_JSON_NUMBER.format(name))
+
+
+def read_reply(content: bytes | str) -> Any:
+    """A receiver's reply as JSON by RFC 8259, or ValueError saying why it is not.
+
+    Python's `json` reads `NaN` and `Infinity`, which no other stock parser accepts: a reply that
+    echoes them is not JSON, whatever number was sent.
+    """
+    text = content.decode("utf-8") if isinstance(content, bytes) else content
+    return json.loads(text, parse_constant=_refuse_constant)
 
 
 def _decode(content: bytes) -> Any:
@@ -412,7 +446,7 @@ def expected_for(payload: Any, readings: bool = False) -> Expected:
     if len(failed) + len(success) > MAX_EVENTS:
         return Expected(400, refusal(TOO_MANY_EVENTS), reason="more than 1000 events")
     verdicts = [judge_event(event, readings=readings) for event in failed]
-    verdicts += [_judge_delivery(event, readings) for event in success]
+    verdicts += [judge_delivery(event, readings) for event in success]
     if "failed" not in events:
         # Only `success`: section 3 calls `failed` required and `success` optional, so a
         # success-only batch is a reading the text leaves open. Both answers must be well formed.
@@ -461,7 +495,7 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _judge_delivery(event: Any, readings: bool = False) -> Verdict:
+def judge_delivery(event: Any, readings: bool = False) -> Verdict:
     """Section 3 accepts `{"type": "delivered", ...}` in `success`; anything else there is open."""
     verdict = judge_event(event, SUCCESS_TYPES, readings)
     if verdict.outcome is Outcome.UNPROCESSED:

@@ -167,7 +167,8 @@ def test_a_claimed_batch_is_the_same_whether_kept_or_decoded_from_the_spool(tmp_
     claiming.claim_batch(10, now, build_batch)
     (kept,) = claiming.due_batches(now)
     (decoded,) = restarted.due_batches(now)
-    assert kept == decoded and len(kept.expected) == 2
+    # The model refuses the failed event without meta; a delivery without one it leaves open.
+    assert kept == decoded and len(kept.expected) == 1
     assert kept.payload == json.loads(kept.body)
     claiming.close()
     restarted.close()
