@@ -423,6 +423,15 @@ CATALOGUE: tuple[Requirement, ...] = (
             "YYYYMMDD (UTC date of field 3)"
         ),
     ),
+    _r(
+        "CB-4.20",
+        INFO,
+        "numbers in keys the protocol does not define come back as the same double",
+        decision(
+            "In any other key, a number that differs only in precision is informational, never "
+            "failed: a number echoed at 15 significant digits or more is echoed well enough"
+        ),
+    ),
     # Section 5: what the receiver does, observed through the state read API.
     _r(
         "CB-5.1",

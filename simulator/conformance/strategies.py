@@ -45,8 +45,13 @@ NON_STRING_JSON = (
     | st.lists(st.integers(), max_size=3)
     | st.dictionaries(st.text(ANY_TEXT, max_size=5), st.integers(), max_size=2)
 )
+EDGE_NUMBERS = st.sampled_from(
+    [2**53 + 1, -(2**53) - 1, 2**64 + 1, -(2**63) - 1, 10**400, 0.1234567890123456789, 5e-324]
+)
+"""Numbers a stock parser cannot keep: beyond 2^53, beyond 64 bits, beyond the double range
+(sent as 401 digits), or needing 17 significant digits."""
 json_values = st.recursive(
-    _JSON_SCALARS | st.text(ANY_TEXT, max_size=20),
+    _JSON_SCALARS | EDGE_NUMBERS | st.text(ANY_TEXT, max_size=20),
     lambda children: (
         st.lists(children, max_size=4)
         | st.dictionaries(st.text(ANY_TEXT, max_size=8), children, max_size=4)

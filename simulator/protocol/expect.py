@@ -275,20 +275,26 @@ class Expected:
         return batch_reply(len(self.events), unprocessed)
 
 
-def unprocessed_entry(event: Any, description: Any) -> Any:
-    """Section 4: an unprocessed entry is "the event as sent, plus errorDescription".
+def echo_of(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as it must come back: the keys the protocol defines exactly, others as `Echo`.
 
-    The keys the protocol defines must come back exactly; any other key is an `Echo`, where a
-    number printed with fewer digits is informational (PROTOCOL.md section 3 only asks that unknown
-    keys be ignored, and a stock JSON printer may shorten a number it never had to read).
+    PROTOCOL.md section 3 only asks that unknown keys be ignored, and a stock JSON printer may
+    shorten a number it never had to read, so there a number printed with fewer digits is
+    informational.
     """
+    return {key: value if key in PROTOCOL_KEYS else Echo(value) for key, value in event.items()}
+
+
+def unprocessed_entry(event: Any, description: Any) -> Any:
+    """Section 4: an unprocessed entry is "the event as sent, plus errorDescription"."""
     if isinstance(event, dict):
-        entry = {
-            key: value if key in PROTOCOL_KEYS else Echo(value) for key, value in event.items()
-        }
-        entry[ERROR_DESCRIPTION_KEY] = description
-        return entry
+        return {**echo_of(event), ERROR_DESCRIPTION_KEY: description}
     return _NonObjectEntry()
+
+
+def non_object_entry(event: Any) -> dict[str, Any]:
+    """The project's decision (CB-4.14) for the entry of an event that is not an object."""
+    return {"event": event, ERROR_DESCRIPTION_KEY: NOT_AN_OBJECT}
 
 
 class _NonObjectEntry(Matcher):

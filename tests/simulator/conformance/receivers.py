@@ -8,6 +8,7 @@ the checks find real faults rather than mirror one implementation. Each bug name
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 from datetime import UTC, datetime
@@ -39,6 +40,8 @@ BUGS = frozenset(
         "plain_text_errors",  # CB-4.6: refusals are text/plain, not JSON
         "custom_email_message",  # CB-4.12 (informational): email errors say "bad address"
         "lenient_meta",  # CB-4.19 (informational; CB-4.10 under strict): any non-empty string meta
+        "perl_numbers",  # CB-4.20 (informational): echoed numbers printed as JSON::PP does (%.15g)
+        "infinity_echo",  # CB-4.11: numbers read as floats, so 1e400 is echoed as Infinity
     }
 )
 
@@ -74,6 +77,20 @@ def toy_receiver(*bugs: str) -> Flask:
         if status == 400 and "plain_text_errors" in bugs:
             return Response(body["error"], status=400, mimetype="text/plain")
         return Response(json.dumps(body), status=status, mimetype="application/json")
+
+    def shortened(value: Any) -> Any:
+        """A number as Perl's JSON::PP prints it: 15 significant digits (null past the doubles)."""
+        if isinstance(value, float) or (isinstance(value, int) and abs(value) >= 2**64):
+            try:
+                printed = float(f"{float(value):.15g}")
+            except OverflowError:
+                return None
+            return value if math.isinf(printed) else printed
+        if isinstance(value, dict):
+            return {k: shortened(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [shortened(v) for v in value]
+        return value
 
     def refuse(message: str) -> Response:
         return reply(
@@ -139,8 +156,9 @@ def toy_receiver(*bugs: str) -> Flask:
 
     @app.post("/callback")
     def callback() -> Response:
+        number = float if "infinity_echo" in bugs else int
         try:
-            body = json.loads(request.get_data().decode("utf-8"))
+            body = json.loads(request.get_data().decode("utf-8"), parse_int=number)
         except (UnicodeDecodeError, ValueError, RecursionError):
             return refuse(READ_ERROR)
         if not isinstance(body, dict) or body.get("version") != "v2":
@@ -178,6 +196,11 @@ def toy_receiver(*bugs: str) -> Flask:
                         unprocessed.append({"event": event, "errorDescription": why})
                         continue
                     echoed = dict(event)
+                    if "perl_numbers" in bugs:
+                        echoed = {
+                            k: v if k in ("type", "email", "meta", "description") else shortened(v)
+                            for k, v in event.items()
+                        }
                     if "echo_drops_unknown_keys" in bugs:
                         echoed = {
                             k: v

@@ -49,6 +49,8 @@ CAUGHT = [
     ("plain_text_errors", "CB-4.6"),
     ("custom_email_message", "CB-4.12"),
     ("lenient_meta", "CB-4.19"),
+    ("perl_numbers", "CB-4.20"),
+    ("infinity_echo", "CB-4.11"),
 ]
 
 
@@ -79,6 +81,33 @@ def test_wording_bug_is_informational_and_leaves_the_must_green(
     with pytest.raises(ConformanceFailure, match=r"CB-4\.12") as caught:
         checks.run(BY_ID["CB-4.12"], ctx)
     assert caught.value.grade is Grade.INFORMATIONAL
+
+
+def test_fewer_digits_in_an_unknown_key_are_informational(
+    toy_context: Callable[..., Context],
+) -> None:
+    """CB-4.20: a receiver printing numbers as JSON::PP does (15 digits) fails no MUST or SHOULD.
+
+    The echo is compared as JSON: only the precision of numbers outside type, email, meta and
+    description differs, so CB-4.2, CB-4.10 and CB-4.11 pass and CB-4.20 reports it.
+    """
+    for requirement_id in ("CB-3.3", "CB-4.2", "CB-4.10", "CB-4.11"):
+        checks.run(BY_ID[requirement_id], toy_context("perl_numbers"))
+    with pytest.raises(ConformanceFailure) as caught:
+        checks.run(BY_ID["CB-4.20"], toy_context("perl_numbers"))
+    assert caught.value.grade is Grade.INFORMATIONAL
+    assert all(row.informational for row in caught.value.differences)
+    assert "number precision only" in str(caught.value)
+
+
+def test_an_infinity_in_the_echo_is_not_json_and_fails_the_must(
+    toy_context: Callable[..., Context],
+) -> None:
+    """CB-4.11: 1e400 read as a float and echoed as `Infinity` makes the reply not JSON."""
+    with pytest.raises(ConformanceFailure) as caught:
+        checks.run(BY_ID["CB-4.11"], toy_context("infinity_echo"))
+    assert caught.value.grade is Grade.FAIL
+    assert "Infinity is not JSON" in str(caught.value)
 
 
 def test_lenient_meta_passes_the_page_and_fails_only_under_strict(
