@@ -754,11 +754,6 @@ def json_content_type(ctx: Context) -> None:
 
 # --- Section 5: effects, through the state read API -------------------------------------------
 
-NOTIFICATION_FAILED = "Notification Failed"
-CHANNEL_UNSUBSCRIBED = "Channel Unsubscribed"
-ERROR_NAMES = {"hard_bounce": "hard bounce", "soft_bounce": "soft bounce"}
-UNSUBSCRIBING = frozenset({"hard_bounce", "spam", "unsubscribed", "bounce"})
-
 
 def _events_for(ctx: Context, meta: str) -> list[dict[str, Any]]:
     message_id = int(meta.split("|")[6])
@@ -772,17 +767,17 @@ def _effects(ctx: Context, requirement_id: str, kind: str, description: str = "w
     exchange = verify(ctx, requirement_id, f"one {kind}", cs.batch([event]))
     raised = _events_for(ctx, event["meta"])
     expected_names = []
-    if kind in ERROR_NAMES:
-        expected_names.append(NOTIFICATION_FAILED)
-    if kind in UNSUBSCRIBING:
-        expected_names.append(CHANNEL_UNSUBSCRIBED)
+    if kind in x.ERROR_NAMES:
+        expected_names.append(x.NOTIFICATION_FAILED)
+    if kind in x.UNSUBSCRIBING:
+        expected_names.append(x.CHANNEL_UNSUBSCRIBED)
     rows = difference(sorted(expected_names), sorted(e.get("name") for e in raised), "events.name")
     fields = event["meta"].split("|")
     for raised_event in raised:
         properties = raised_event.get("properties") or {}
         name = raised_event.get("name")
-        if name == NOTIFICATION_FAILED:
-            rows += difference(ERROR_NAMES[kind], properties.get("Error"), f"{name}.Error")
+        if name == x.NOTIFICATION_FAILED:
+            rows += difference(x.ERROR_NAMES[kind], properties.get("Error"), f"{name}.Error")
             values = {str(v) for v in properties.values()}
             for label, value in (
                 ("campaign id", fields[6]),
@@ -791,13 +786,13 @@ def _effects(ctx: Context, requirement_id: str, kind: str, description: str = "w
             ):
                 if value not in values:
                     rows.append(Difference(f"{name} {label}", value, properties))
-        if name == CHANNEL_UNSUBSCRIBED:
+        if name == x.CHANNEL_UNSUBSCRIBED:
             rows += difference(kind, properties.get("Type"), f"{name}.Type")
             if requirement_id == "CB-5.4":
                 rows += difference(description, properties.get("reason"), f"{name}.reason")
     profile = ctx.state().profile(meta_email)
     subscribed = None if profile is None else profile.get("subscribed")
-    if kind in UNSUBSCRIBING:
+    if kind in x.UNSUBSCRIBING:
         rows += difference(False, subscribed, f"profile {meta_email} (from meta).subscribed")
     elif subscribed is not None:
         rows += difference(True, subscribed, f"profile {meta_email} (from meta).subscribed")
@@ -843,7 +838,7 @@ def duplicates_apply_once(ctx: Context) -> None:
         twice = _events_for(ctx, event["meta"])
         requirement = BY_ID["CB-5.5"]
         rows = model_rows(ctx, requirement, first) + model_rows(ctx, requirement, second)
-        expected_count = (event["type"] in ERROR_NAMES) + (event["type"] in UNSUBSCRIBING)
+        expected_count = (event["type"] in x.ERROR_NAMES) + (event["type"] in x.UNSUBSCRIBING)
         if len(twice) != len(once) or len(once) > expected_count:
             rows.append(
                 Difference(

@@ -54,6 +54,13 @@ FAILED_TYPES = ("hard_bounce", "soft_bounce", "spam", "unsubscribed", "bounce")
 SUCCESS_TYPES = ("delivered",)
 META_FIELD_COUNT = 8
 
+# Section 5: what a processed event raises, and which types unsubscribe the meta's recipient.
+NOTIFICATION_FAILED = "Notification Failed"
+CHANNEL_UNSUBSCRIBED = "Channel Unsubscribed"
+ERROR_NAMES = {"hard_bounce": "hard bounce", "soft_bounce": "soft bounce"}
+"""The types that raise Notification Failed, with its `Error` property."""
+UNSUBSCRIBING = frozenset({"hard_bounce", "spam", "unsubscribed", "bounce"})
+
 
 def failed_message(count: int) -> str:
     return f"{count} event(s) failed to process"
