@@ -39,7 +39,7 @@ def independent_receiver(runtime: str = "python", bug: str | None = None) -> Ite
     if runtime == "node":
         node = shutil.which("node")
         if node is None:
-            pytest.skip("node is not installed")
+            pytest.skip("node is not on PATH: tests/independent/receiver.js needs Node 20 to run")
         command = [node, str(INDEPENDENT / "receiver.js")]
     else:
         command = [sys.executable, str(INDEPENDENT / "stdlib_receiver.py")]
