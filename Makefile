@@ -28,6 +28,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/receiver.py
 	$(BIN)/python bench/esp_smtp.py
+	$(BIN)/python bench/reply_check.py
 
 # Optional: Debian's headless Chromium, for the test that opens a certification report in a browser
 # (skipped, with its reason, when Chromium is absent). Needs root and Debian's package archive.

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from simulator.protocol.difference import (
     PROTOCOL_KEYS,
@@ -78,9 +78,12 @@ class Outcome(Enum):
     """PROTOCOL.md does not decide; a receiver may process or refuse the event."""
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The model's decision for one event of a readable batch."""
+class Verdict(NamedTuple):
+    """The model's decision for one event of a readable batch.
+
+    A named tuple, not a frozen dataclass: the fake ESP asks for one per event it breaks or sends
+    without a meta, and a frozen dataclass sets each field through `object.__setattr__`.
+    """
 
     outcome: Outcome
     description: Any = None

@@ -2,9 +2,9 @@
 
 Alongside each payload goes the list of events the receiver must refuse (PROTOCOL.md section 4)
 and with what errorDescription, as the expectation model (`expect.py`) judges them: the mutations
-are ours, the rules are the model's. Only an event we broke or that has no meta is judged, since
-the model takes 10 to 25 us an event and every other one is processable by construction (a
-property test holds both to that).
+are ours, the rules are the model's. Only an event we broke or that has no meta is judged: every
+other one is processable by construction (tests/simulator/protocol/test_checks.py holds this to
+the model), and judging costs time on the dispatcher thread.
 """
 
 from __future__ import annotations
