@@ -19,8 +19,8 @@ from typing import Any
 
 from faker import Faker
 
-FAILED_TYPES = ("hard_bounce", "soft_bounce", "spam", "unsubscribed", "bounce")
-MAX_EVENTS = 1000
+from simulator.protocol.expect import FAILED_TYPES, MAX_EVENTS
+
 ACCOUNT_ID = 1568798080
 LOAD_LABEL = "bounceback_load"
 # Drawn once per process: enough variety without paying Hypothesis's cost per request.

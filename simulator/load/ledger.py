@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from simulator.errors import SimulatorError
-
-ERROR_DESCRIPTION = "errorDescription"
+from simulator.protocol import expect as x
+from simulator.protocol.difference import difference, failing
 
 
 class LedgerError(SimulatorError, ValueError):
@@ -37,14 +37,16 @@ class Acknowledged:
 
 
 def _same_event(sent: Any, echoed: Any) -> bool:
+    """Whether `echoed` is `sent` plus an errorDescription, compared as JSON as the model does."""
     if not isinstance(sent, dict) or not isinstance(echoed, dict):
         return sent == echoed
-    return {k: v for k, v in echoed.items() if k != ERROR_DESCRIPTION} == sent
+    rest = {k: v for k, v in echoed.items() if k != x.ERROR_DESCRIPTION_KEY}
+    return not failing(difference(x.echo_of(sent), rest))
 
 
 def acknowledged_events(events: list[Any], reply: Any) -> list[tuple[str, str]]:
     """(meta, type) of each sent event the 200 reply did not list as unprocessed."""
-    unprocessed = reply.get("UNPROCESSED_EVENTS", []) if isinstance(reply, dict) else []
+    unprocessed = reply.get(x.UNPROCESSED_KEY, []) if isinstance(reply, dict) else []
     pending = iter(unprocessed)
     waiting = next(pending, None)
     processed = []

@@ -17,6 +17,18 @@ def test_acknowledged_are_the_events_the_reply_did_not_list_as_unprocessed():
     ]
 
 
+def test_an_echo_is_matched_as_json_value():
+    """An echo in another key order, with an unknown key's number at 15 digits, is that event."""
+    sent = {**BAD, "x_score": 0.1234567890123456789}
+    echoed = {"errorDescription": "Could not map event", **dict(reversed(sent.items()))}
+    echoed["x_score"] = 0.123456789012346
+    assert acknowledged_events([GOOD, sent], {"UNPROCESSED_EVENTS": [echoed]}) == [
+        (GOOD["meta"], "spam")
+    ]
+    echoed["meta"] = BAD["meta"][:-1]  # a protocol key must come back exactly
+    assert len(acknowledged_events([GOOD, sent], {"UNPROCESSED_EVENTS": [echoed]})) == 2
+
+
 def test_an_acknowledged_event_without_its_system_event_is_missing():
     verdict = difference([Acknowledged(GOOD["meta"], "spam", "valid")], [])
     assert not verdict.ok
