@@ -1,7 +1,10 @@
 """One check per requirement of the catalogue, each runnable against any `CallbackClient`.
 
-A check sends requests, asks `expect.expected_response` (or a SHOULD-level literal) what must come
-back, and compares the whole reply field by field. On any difference it raises
+A check sends requests, asks the ESP side's one model (`simulator.protocol.expect`) what must
+come back, and compares the whole reply field by field with its `difference`. Only where a SHOULD
+or a decision pins what the model leaves open (a wording, an entry's form) does a check give the
+expected body, built with the model's own builders (`batch_reply`, `unprocessed_entry`,
+`refusal`). On any failing difference it raises
 `ConformanceFailure`, whose message quotes the requirement and shows what was sent, what came
 back and every differing field. The pytest suite, `bounceback conform` and `bounceback fuzz` all
 call these same functions.
@@ -19,11 +22,7 @@ from hypothesis import strategies as st
 
 from simulator.conformance import strategies as cs
 from simulator.conformance.client import Exchange
-from simulator.conformance.context import (
-    ConformanceFailure,
-    Context,
-    fail_if,
-)
+from simulator.conformance.context import ConformanceFailure, Context, fail_if
 from simulator.conformance.requirements import BY_ID, Needs, Requirement, SourceKind
 from simulator.conformance.stateful import run_subscription_machine
 from simulator.protocol import expect as x
