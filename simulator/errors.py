@@ -6,7 +6,7 @@ holds the root and the map of the tree:
 
     SimulatorError
     ├── ScenarioError            (esp.scenario: a scenario file is wrong; names file, key, reason)
-    ├── ESPConfigError           (esp.server: the fake ESP cannot start with these settings)
+    ├── ESPConfigError           (esp.preflight: the fake ESP cannot start with these settings)
     ├── ESPTimeout               (esp.server: callbacks not delivered in time)
     ├── SpoolError               (esp.spool: the spool cannot be opened or written)
     ├── MetaManglingError        (esp.mangling: a mangling policy cannot be applied)

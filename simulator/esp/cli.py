@@ -12,9 +12,10 @@ from typing import Any
 import click
 
 from simulator.esp.api import DEFAULT_LIMIT, SpoolAPI, listing
-from simulator.esp.scenario import ScenarioError, load_scenario
-from simulator.esp.server import TLS_MODES, ESPConfigError, FakeESP
-from simulator.esp.spool import SpoolError, SpoolReader
+from simulator.esp.preflight import ESPConfigError, preflight
+from simulator.esp.scenario import load_scenario
+from simulator.esp.server import TLS_MODES, FakeESP
+from simulator.esp.spool import SpoolReader
 
 DEFAULT_SPOOL = "bounceback-esp.sqlite3"
 PROGRESS_SECONDS = 5.0
@@ -46,7 +47,7 @@ def _credentials(users: tuple[str, ...]) -> dict[str, str]:
 
 def _print_listing(spool: Path, limit: int) -> None:
     if not spool.exists():
-        raise click.ClickException(f"no spool at {spool}; start the ESP first or pass --spool")
+        raise ESPConfigError(f"no spool at {spool}; start the ESP first or pass --spool")
     reader = SpoolReader(spool)
     try:
         document: dict[str, Any] = {"stats": listing(reader, "/stats", limit)}
@@ -55,6 +56,19 @@ def _print_listing(spool: Path, limit: int) -> None:
     finally:
         reader.close()
     click.echo(json.dumps(document, indent=2))
+
+
+def _api(spool: Path, host: str, port: int | None) -> SpoolAPI | None:
+    """The read API, if asked for; a port taken since the preflight is the same one-line error."""
+    if port is None:
+        return None
+    try:
+        return SpoolAPI(spool, host, port)
+    except OSError as exc:
+        raise ESPConfigError(
+            f"--api-port {host}:{port} cannot be listened on ({exc.strerror or exc});"
+            " choose another --api-port"
+        ) from exc
 
 
 @click.command("esp")
@@ -116,6 +130,10 @@ def esp(
     v2 callbacks (echoing X-CleverTap_META) to --callback-url, retrying from a persistent spool.
 
     With --list, print the spool's messages, batches and attempts as JSON instead.
+
+    Operator mistakes (a taken port, a spool folder that does not exist, a callback URL without
+    http://, an unknown scenario or a scenario file with errors) are found before anything starts
+    and printed on one line (a scenario lists each of its problems), exit 2.
     """
     if list_only:
         _print_listing(spool, limit)
@@ -124,6 +142,14 @@ def esp(
         raise click.UsageError("--callback-url and --scenario are required to run the ESP")
     if (cert is None) != (key is None):
         raise click.UsageError("--cert and --key go together")
+    preflight(
+        host=smtp_host,
+        smtp_port=smtp_port,
+        api_port=api_port,
+        spool=spool,
+        callback_url=callback_url,
+    )
+    loaded = load_scenario(scenario)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -131,25 +157,23 @@ def esp(
     if not verbose:
         logging.getLogger("mail.log").setLevel(logging.WARNING)
         logging.getLogger("httpx").setLevel(logging.WARNING)
-    try:
-        loaded = load_scenario(scenario)
-        server = FakeESP(
-            loaded,
-            callback_url,
-            seed=seed,
-            spool=spool,
-            host=smtp_host,
-            port=smtp_port,
-            tls=tls,
-            cert=(cert, key) if cert and key else None,
-            credentials=_credentials(users),
-            allow_auth_without_tls=allow_auth_without_tls,
-            retry_schedule=_schedule(retry_schedule),
-            batch_delay=batch_delay,
-            callback_timeout=callback_timeout,
-        )
-    except (ScenarioError, ESPConfigError, SpoolError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    # SimulatorError (a bad certificate, a spool SQLite cannot open) ends in the root command's
+    # handler: one line, exit 2.
+    server = FakeESP(
+        loaded,
+        callback_url,
+        seed=seed,
+        spool=spool,
+        host=smtp_host,
+        port=smtp_port,
+        tls=tls,
+        cert=(cert, key) if cert and key else None,
+        credentials=_credentials(users),
+        allow_auth_without_tls=allow_auth_without_tls,
+        retry_schedule=_schedule(retry_schedule),
+        batch_delay=batch_delay,
+        callback_timeout=callback_timeout,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -162,7 +186,7 @@ def esp(
             server.ca.cert_pem.write_to_path(str(ca_path))
             click.echo(f"TLS certificate made on the fly; trust the CA in {ca_path}")
         click.echo(f"callbacks to {callback_url}; spool {spool}")
-        api = SpoolAPI(spool, smtp_host, api_port) if api_port is not None else None
+        api = _api(spool, smtp_host, api_port)
         if api is not None:
             api.__enter__()
             click.echo(f"GET {api.url}/messages, /batches, /attempts, /stats")

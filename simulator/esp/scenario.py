@@ -35,6 +35,8 @@ DEFAULT_MAX_RECIPIENTS = 1000
 MAILGUN_SCHEDULE = (300.0, 600.0, 900.0, 3600.0, 7200.0, 14400.0)
 DEFAULT_JITTER = 0.1
 DEFAULT_TIMEOUT = 10.0
+FILE = "(file)"
+"""The key of a problem with the file as a whole (missing, unreadable, not TOML)."""
 _REPLY = re.compile(r"[2-5][0-9]{2}( .*)?")
 
 
@@ -42,7 +44,8 @@ class ScenarioError(SimulatorError, ValueError):
     """A scenario file is unreadable or has a bad key; the message names file, key and reason."""
 
     def __init__(self, source: str, key: str, reason: str) -> None:
-        super().__init__(f"{source}: key {key!r}: {reason}")
+        where = "" if key == FILE else f" key {key!r}:"
+        super().__init__(f"scenario {source}:{where} {reason}")
         self.source = source
         self.key = key
         self.reason = reason
@@ -342,14 +345,14 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         candidate = resolve_path(path, SCENARIO_KINDS)
     except UnknownShipped as exc:
-        raise ScenarioError(str(path), "(file)", exc.reason) from exc
+        raise ScenarioError(str(path), FILE, exc.reason) from exc
     source = str(candidate)
     try:
         text = candidate.read_bytes()
     except OSError as exc:
-        raise ScenarioError(source, "(file)", f"cannot be read: {exc.strerror}") from exc
+        raise ScenarioError(source, FILE, f"cannot be read: {exc.strerror}") from exc
     try:
         data = tomllib.loads(text.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ScenarioError(source, "(file)", f"is not valid TOML: {exc}") from exc
+        raise ScenarioError(source, FILE, f"is not valid TOML: {exc}") from exc
     return parse_scenario(data, source)

@@ -25,6 +25,7 @@ from aiosmtpd.controller import Controller
 from simulator.errors import SimulatorError
 from simulator.esp.dispatcher import POLL_SECONDS, Dispatcher
 from simulator.esp.handler import ESPHandler, FaultySMTP
+from simulator.esp.preflight import ESPConfigError, check_callback_url, check_port
 from simulator.esp.scenario import Scenario, load_scenario
 from simulator.esp.spool import SpoolReader, SpoolWriter
 
@@ -47,10 +48,6 @@ KNOWN_AIOSMTPD_NOISE = (
 class _KnownNoise(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(KNOWN_AIOSMTPD_NOISE)
-
-
-class ESPConfigError(SimulatorError, ValueError):
-    """The fake ESP was configured in a way that cannot work; the message says how to fix it."""
 
 
 # CVE-2024-27305 (SMTP smuggling) and CVE-2024-34083 (STARTTLS injection) are fixed in 1.4.6.
@@ -136,6 +133,7 @@ class FakeESP:
                 "credentials are configured but TLS is off, so AUTH could never succeed: "
                 "use tls='smtp', 'starttls' or 'smtps', or allow_auth_without_tls=True"
             )
+        check_callback_url(callback_url)
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         callbacks = self.scenario.callbacks
         if retry_schedule is not None:
@@ -202,6 +200,8 @@ class FakeESP:
         aiosmtpd_log = logging.getLogger("mail.log")
         if not any(isinstance(f, _KnownNoise) for f in aiosmtpd_log.filters):
             aiosmtpd_log.addFilter(_KnownNoise())
+        # Before any thread starts: aiosmtpd would only report a taken port after its ready timeout.
+        check_port(self.host, self._requested_port, "SMTP port")
         if not self.credentials:
             log.warning(OPEN_SERVER)
         self._dispatcher = Dispatcher(
@@ -221,7 +221,16 @@ class FakeESP:
             authenticator=handler.authenticate,
             **self._smtp_kwargs(),
         )
-        self._controller.start()
+        try:
+            self._controller.start()
+        except OSError as exc:
+            # Taken between the check above and the bind: the same one-line error, nothing left.
+            # No thread to stop: the controller's ended, the dispatcher's never started.
+            self._controller = self._dispatcher = None
+            self.stop()
+            raise ESPConfigError(
+                f"cannot listen on {self.host}:{self._requested_port}: {exc.strerror or exc}"
+            ) from exc
         self._dispatcher.start()
         self._reader = SpoolReader(self.spool_path)
         log.info(

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from reference_impl.cli import main
+from reference_impl.errors import EXIT_OPERATOR
 from simulator.esp.api import SpoolAPI
 from simulator.esp.server import FakeESP
 from tests.simulator.esp.conftest import send_campaign
@@ -71,6 +77,86 @@ def test_list_and_get_endpoints_show_received_mail_and_sent_callbacks(
     assert len(messages) == 2 and len(batches) == 1 and stats["batches_delivered"] == 1
 
 
-def test_list_without_a_spool_says_how_to_fix_it(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["esp", "--list", "--spool", str(tmp_path / "none.db")])
-    assert result.exit_code == 1 and "start the ESP first" in result.output
+def test_list_without_a_spool_says_how_to_fix_it_exit_2(tmp_path: Path) -> None:
+    result = run_esp("--list", "--spool", str(tmp_path / "none.db"), cwd=tmp_path)
+    assert "start the ESP first" in assert_one_line_operator_error(result)
+
+
+def run_esp(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The real `bounceback esp`, as an operator runs it."""
+    command = [sys.executable, "-m", "reference_impl.cli", "esp", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=60)
+
+
+def assert_one_line_operator_error(result: subprocess.CompletedProcess[str]) -> str:
+    """Operator mistakes (issue 10): one line on stderr naming the problem, no traceback, exit 2."""
+    assert result.returncode == EXIT_OPERATOR, result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("bounceback esp: error: ")
+    return line
+
+
+def start_args(tmp_path: Path, **overrides: str) -> list[str]:
+    """Arguments that would start the ESP, with one of them made wrong."""
+    options = {
+        "--scenario": "smoke",
+        "--callback-url": "http://127.0.0.1:9/callback",
+        "--spool": str(tmp_path / "spool.sqlite3"),
+        "--smtp-port": "0",
+    } | overrides
+    return [word for pair in options.items() for word in pair]
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port another program listens on."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield taken.getsockname()[1]
+
+
+@pytest.mark.parametrize("option", ["--smtp-port", "--api-port"])
+def test_a_taken_port_is_one_line_naming_the_option_exit_2(
+    tmp_path: Path, taken_port: int, option: str
+) -> None:
+    result = run_esp(*start_args(tmp_path, **{option: str(taken_port)}), cwd=tmp_path)
+    line = assert_one_line_operator_error(result)
+    assert f"{option} 127.0.0.1:{taken_port} is already in use" in line
+    assert f"choose another {option}" in line
+    assert not (tmp_path / "spool.sqlite3").exists(), "nothing may start before the checks"
+
+
+def test_a_spool_in_a_missing_folder_is_one_line_exit_2(tmp_path: Path) -> None:
+    missing = "/nonexistent/dir/x.sqlite3"
+    line = assert_one_line_operator_error(
+        run_esp(*start_args(tmp_path, **{"--spool": missing}), cwd=tmp_path)
+    )
+    assert f"--spool {missing}: the folder /nonexistent/dir does not exist" in line
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("127.0.0.1:8080/callback", "has no scheme; give a full URL such as http://127.0.0.1:8080"),
+        ("ftp://receiver.example/callback", "scheme 'ftp' is not http or https"),
+        ("http:///callback", "has no host"),
+    ],
+)
+def test_a_callback_url_that_cannot_be_posted_to_is_refused_at_start(
+    tmp_path: Path, url: str, reason: str
+) -> None:
+    result = run_esp(*start_args(tmp_path, **{"--callback-url": url}), cwd=tmp_path)
+    line = assert_one_line_operator_error(result)
+    assert f"--callback-url {url!r}: {reason}" in line
+
+
+def test_an_unknown_scenario_lists_the_shipped_ones_and_suggests_the_closest_exit_2(
+    tmp_path: Path,
+) -> None:
+    result = run_esp(*start_args(tmp_path, **{"--scenario": "smok"}), cwd=tmp_path)
+    line = assert_one_line_operator_error(result)
+    assert "scenario smok: is neither a file nor the name of a shipped scenario" in line
+    assert "did you mean 'smoke'?" in line
+    assert "shipped: batch-limit, mixed," in line
