@@ -5,7 +5,7 @@ a bug and keeps its traceback. Each class is defined next to the code that raise
 holds the root and the map of the tree:
 
     SimulatorError
-    ├── ScenarioError            (esp.scenario: a scenario file is wrong; names file, key, reason)
+    ├── ScenarioError            (esp.scenario: a scenario file is wrong; every key and reason)
     ├── ESPConfigError           (esp.preflight: the fake ESP cannot start with these settings)
     ├── ESPTimeout               (esp.server: callbacks not delivered in time)
     ├── SpoolError               (esp.spool: the spool cannot be opened or written)

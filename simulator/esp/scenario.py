@@ -1,12 +1,16 @@
 """Scenario files: TOML that says what the fake ESP does with each recipient, stage and callback.
 
-Loading validates everything up front, so a typo in a scenario fails at start with the file, the
-key and the reason, instead of silently producing a run that tests nothing. The format and every
+Loading validates everything up front, so a typo in a scenario fails at start, instead of
+silently producing a run that tests nothing; every problem of the file is reported at once, each
+with its key and reason (and the closest allowed key or choice for an unknown one). The ESP side
+keeps its own validator in the same style as the platform's provider files and plans, since the
+two sides never import each other's validation. The format and every
 key are described in docs/simulator.md.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import tomllib
@@ -41,14 +45,27 @@ _REPLY = re.compile(r"[2-5][0-9]{2}( .*)?")
 
 
 class ScenarioError(SimulatorError, ValueError):
-    """A scenario file is unreadable or has a bad key; the message names file, key and reason."""
+    """A scenario file is unreadable or invalid; `problems` lists every (key, reason) found.
 
-    def __init__(self, source: str, key: str, reason: str) -> None:
-        where = "" if key == FILE else f" key {key!r}:"
-        super().__init__(f"scenario {source}:{where} {reason}")
+    Like provider files and certification plans, a scenario is checked whole: one run of the
+    loader names every bad key, so a user fixes the file in one pass.
+    """
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        if len(problems) == 1:
+            key, reason = problems[0]
+            where = "" if key == FILE else f" key {key!r}:"
+            message = f"scenario {source}:{where} {reason}"
+        else:
+            lines = "\n".join(f"  {key}: {reason}" for key, reason in problems)
+            message = f"scenario {source} has {len(problems)} problems; fix these keys:\n{lines}"
+        super().__init__(message)
         self.source = source
-        self.key = key
-        self.reason = reason
+        self.problems = problems
+
+    @property
+    def keys(self) -> list[str]:
+        return [key for key, _ in self.problems]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,45 +130,65 @@ class Scenario:
 
 
 class _Reader:
-    """Typed access to one TOML table that remembers where it is, for error messages."""
+    """Typed access to one TOML table that remembers where it is, for error messages.
 
-    def __init__(self, source: str, prefix: str, table: Any) -> None:
-        if not isinstance(table, dict):
-            raise ScenarioError(source, prefix, f"must be a table, got {type(table).__name__}")
+    A bad value is recorded in the `problems` list shared by the whole file and replaced by its
+    default, so reading goes on and every problem is found in one pass; the parse raises once,
+    at the end, with all of them.
+    """
+
+    def __init__(self, source: str, prefix: str, table: Any, problems: list) -> None:
         self.source = source
         self.prefix = prefix
+        self.problems: list[tuple[str, str]] = problems
+        if not isinstance(table, dict):
+            problems.append((prefix, f"must be a table, got {type(table).__name__}"))
+            table = {}
         self.table = table
 
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name
 
-    def fail(self, name: str, reason: str) -> ScenarioError:
-        return ScenarioError(self.source, self.key(name), reason)
+    def fail(self, name: str, reason: str) -> None:
+        self.problems.append((self.key(name), reason))
+
+    def mark(self) -> int:
+        """How many problems the file had so far: a check of several keys runs only if none
+        of them added one, so one typo is not reported a second time as a wrong sum."""
+        return len(self.problems)
 
     def only(self, *allowed: str) -> None:
         for name in self.table:
             if name not in allowed:
-                raise self.fail(name, f"unknown key; allowed keys are {', '.join(allowed)}")
+                close = difflib.get_close_matches(name, allowed, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                self.fail(name, f"unknown key; {hint}allowed keys are {', '.join(allowed)}")
 
     def sub(self, name: str) -> _Reader:
-        return _Reader(self.source, self.key(name), self.table.get(name, {}))
+        return _Reader(self.source, self.key(name), self.table.get(name, {}), self.problems)
 
     def string(self, name: str, default: str | None = None, choices: tuple[str, ...] = ()) -> Any:
         value = self.table.get(name, default)
         if value is None:
             return None
         if not isinstance(value, str):
-            raise self.fail(name, f"must be a string, got {value!r}")
+            self.fail(name, f"must be a string, got {value!r}")
+            return default
         if choices and value not in choices:
-            raise self.fail(name, f"{value!r} is not one of {', '.join(choices)}")
+            close = difflib.get_close_matches(value, choices, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            self.fail(name, f"{value!r} is not one of {', '.join(choices)}{hint}")
+            return default
         return value
 
     def number(self, name: str, default: float, low: float = 0.0, high: float = math.inf) -> float:
         value = self.table.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(name, f"must be a number, got {value!r}")
+            self.fail(name, f"must be a number, got {value!r}")
+            return float(default)
         if not low <= value <= high or math.isnan(value):
-            raise self.fail(name, f"{value!r} is outside [{low}, {high}]")
+            self.fail(name, f"{value!r} is outside [{low}, {high}]")
+            return float(default)
         return float(value)
 
     def rate(self, name: str, default: float = 0.0) -> float:
@@ -160,37 +197,41 @@ class _Reader:
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         value = self.table.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(name, f"must be an integer, got {value!r}")
+            self.fail(name, f"must be an integer, got {value!r}")
+            return default
         if not low <= value <= high:
-            raise self.fail(name, f"{value} is outside [{low}, {high}]")
+            self.fail(name, f"{value} is outside [{low}, {high}]")
+            return default
         return value
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self.table.get(name, default)
         if not isinstance(value, bool):
-            raise self.fail(name, f"must be true or false, got {value!r}")
+            self.fail(name, f"must be true or false, got {value!r}")
+            return default
         return value
 
     def tables(self, name: str) -> list[_Reader]:
         value = self.table.get(name, [])
         if not isinstance(value, list):
-            raise self.fail(name, "must be an array of tables ([[...]])")
+            self.fail(name, "must be an array of tables ([[...]])")
+            return []
         return [
-            _Reader(self.source, f"{self.key(name)}[{i}]", item) for i, item in enumerate(value)
+            _Reader(self.source, f"{self.key(name)}[{i}]", item, self.problems)
+            for i, item in enumerate(value)
         ]
 
 
 def _outcomes(reader: _Reader, has_rules: bool) -> dict[str, float]:
+    mark = reader.mark()
     reader.only(*OUTCOMES)
     rates = {name: reader.rate(name) for name in OUTCOMES}
     total = sum(rates.values())
     if not reader.table and has_rules:
         # An address-rules-only scenario (ses-simulator): unmatched addresses are delivered.
         return {name: (1.0 if name == DELIVERED else 0.0) for name in OUTCOMES}
-    if not math.isclose(total, 1.0, abs_tol=1e-9):
-        raise ScenarioError(
-            reader.source, reader.prefix, f"rates must sum to 1, they sum to {total:.6g}"
-        )
+    if reader.mark() == mark and not math.isclose(total, 1.0, abs_tol=1e-9):
+        reader.problems.append((reader.prefix, f"rates must sum to 1, they sum to {total:.6g}"))
     return rates
 
 
@@ -199,39 +240,46 @@ def _rules(reader: _Reader) -> tuple[AddressRule, ...]:
     for rule in reader.tables("rules"):
         rule.only("match", "outcome", "description", "drop_rate")
         match = rule.string("match")
-        if not match:
-            raise rule.fail("match", "is required: an address pattern such as 'bounce@'")
+        if rule.table.get("match", "") == "":
+            rule.fail("match", "is required: an address pattern such as 'bounce@'")
         outcome = rule.string("outcome", choices=OUTCOMES)
-        if outcome is None:
-            raise rule.fail("outcome", f"is required, one of {', '.join(OUTCOMES)}")
+        if outcome is None and "outcome" not in rule.table:
+            rule.fail("outcome", f"is required, one of {', '.join(OUTCOMES)}")
         drop_rate = rule.rate("drop_rate") if "drop_rate" in rule.table else None
-        rules.append(AddressRule(match.lower(), outcome, rule.string("description"), drop_rate))
+        description = rule.string("description")
+        if match and outcome:
+            rules.append(AddressRule(match.lower(), outcome, description, drop_rate))
     return tuple(rules)
 
 
 def _fault(reader: _Reader) -> FaultRule:
     reader.only("stage", "action", "reply", "rate", "match", "seconds")
     stage = reader.string("stage", choices=STAGES)
-    if stage is None:
-        raise reader.fail("stage", f"is required, one of {', '.join(STAGES)}")
+    if stage is None and "stage" not in reader.table:
+        reader.fail("stage", f"is required, one of {', '.join(STAGES)}")
     action = reader.string("action", "reply", choices=ACTIONS)
     reply = reader.string("reply")
-    if action == "reply" and reply is None:
-        raise reader.fail("reply", "is required when action = 'reply' (e.g. '451 4.3.0 Try later')")
+    # The raw value: an unknown action is one problem, not also a missing reply.
+    if reader.table.get("action", "reply") == "reply" and "reply" not in reader.table:
+        reader.fail("reply", "is required when action = 'reply' (e.g. '451 4.3.0 Try later')")
     if reply is not None and not _REPLY.fullmatch(reply):
-        raise reader.fail("reply", f"{reply!r} is not an SMTP reply ('<code> <text>')")
+        reader.fail("reply", f"{reply!r} is not an SMTP reply ('<code> <text>')")
+    mark = reader.mark()
     rate = reader.rate("rate")
     match = reader.string("match")
-    if rate == 0.0 and not match:
-        raise reader.fail("rate", "a fault needs a rate above 0 or a match pattern")
+    if reader.mark() == mark and rate == 0.0 and not match:
+        reader.fail("rate", "a fault needs a rate above 0 or a match pattern")
     if match and stage in ("connect", "helo"):
-        raise reader.fail("match", f"stage {stage!r} happens before any address is known")
+        reader.fail("match", f"stage {stage!r} happens before any address is known")
     if match and stage == "auth" and action != "reply":
-        raise reader.fail("action", "a matched AUTH fault (on the login) can only reply")
+        reader.fail("action", "a matched AUTH fault (on the login) can only reply")
+    mark = reader.mark()
     seconds = reader.number("seconds", 0.0, 0.0, 3600.0)
-    if action in ("stall", "delay") and seconds <= 0:
-        raise reader.fail("seconds", f"action {action!r} needs seconds > 0")
-    return FaultRule(stage, action, reply, rate, match.lower() if match else None, seconds)
+    if reader.mark() == mark and action in ("stall", "delay") and seconds <= 0:
+        reader.fail("seconds", f"action {action!r} needs seconds > 0")
+    return FaultRule(
+        stage or STAGES[0], action, reply, rate, match.lower() if match else None, seconds
+    )
 
 
 def _smtp(reader: _Reader) -> SmtpSettings:
@@ -250,53 +298,66 @@ def _batch_sizes(reader: _Reader) -> tuple[int, ...]:
     value = reader.table.get("batch_size", MAX_BATCH)
     sizes = value if isinstance(value, list) else [value]
     if not sizes:
-        raise reader.fail("batch_size", "must not be an empty list")
+        reader.fail("batch_size", "must not be an empty list")
     for size in sizes:
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise reader.fail("batch_size", f"{size!r} is not a positive integer")
-        if size > MAX_OVERSIZE_BATCH:
-            raise reader.fail("batch_size", f"{size} is above {MAX_OVERSIZE_BATCH}")
-    return tuple(sizes)
+            reader.fail("batch_size", f"{size!r} is not a positive integer")
+        elif size > MAX_OVERSIZE_BATCH:
+            reader.fail("batch_size", f"{size} is above {MAX_OVERSIZE_BATCH}")
+    good = tuple(
+        size
+        for size in sizes
+        if isinstance(size, int) and not isinstance(size, bool) and 1 <= size <= MAX_OVERSIZE_BATCH
+    )
+    return good or (MAX_BATCH,)
 
 
 def _schedule(reader: _Reader) -> tuple[float, ...]:
     value = reader.table.get("retry_schedule", list(MAILGUN_SCHEDULE))
     if not isinstance(value, list):
-        raise reader.fail("retry_schedule", "must be a list of seconds, e.g. [300, 600, 900]")
+        reader.fail("retry_schedule", "must be a list of seconds, e.g. [300, 600, 900]")
+        return MAILGUN_SCHEDULE
+    schedule = []
     for item in value:
         if isinstance(item, bool) or not isinstance(item, int | float) or item < 0:
-            raise reader.fail("retry_schedule", f"{item!r} is not a number of seconds >= 0")
-    return tuple(float(item) for item in value)
+            reader.fail("retry_schedule", f"{item!r} is not a number of seconds >= 0")
+        else:
+            schedule.append(float(item))
+    return tuple(schedule)
+
+
+CALLBACK_KEYS = (
+    "batch_size",
+    "delay",
+    "duplicate_rate",
+    "duplicate_delay",
+    "reorder",
+    "report_delivered",
+    "missing_meta",
+    "meta_encoded_words",
+    "meta_mangling",
+    "drop_rate",
+    "mutations",
+    "retry_schedule",
+    "jitter",
+    "timeout",
+)
 
 
 def _callbacks(reader: _Reader) -> CallbackSettings:
-    reader.only(
-        "batch_size",
-        "delay",
-        "duplicate_rate",
-        "duplicate_delay",
-        "reorder",
-        "report_delivered",
-        "missing_meta",
-        "meta_encoded_words",
-        "meta_mangling",
-        "drop_rate",
-        "mutations",
-        "retry_schedule",
-        "jitter",
-        "timeout",
-    )
+    reader.only(*CALLBACK_KEYS)
     mutations_reader = reader.sub("mutations")
     mutations_reader.only(*MUTATIONS, "extra_keys")
+    mark = reader.mark()
     mutations = {name: mutations_reader.rate(name) for name in MUTATIONS}
-    if sum(mutations.values()) > 1.0 + 1e-9:
-        raise reader.fail("mutations", "the rates of the failing mutations must sum to at most 1")
+    if reader.mark() == mark and sum(mutations.values()) > 1.0 + 1e-9:
+        reader.fail("mutations", "the rates of the failing mutations must sum to at most 1")
     encoded_words = reader.string("meta_encoded_words", "decode", choices=ENCODED_META_POLICIES)
     mangling = reader.string("meta_mangling", "none", choices=META_MANGLINGS)
     if mangling == "python-email" and encoded_words == "echo":
         # The email package decodes encoded-words when the header is set, so "echo" would be
         # silently undone: refuse the pair rather than run a scenario that tests something else.
-        raise reader.fail(
+        reader.fail(
             "meta_mangling",
             "'python-email' decodes RFC 2047 encoded-words itself, so it cannot be combined with"
             " meta_encoded_words = 'echo'; drop one of the two",
@@ -320,20 +381,30 @@ def _callbacks(reader: _Reader) -> CallbackSettings:
     )
 
 
+TOP_KEYS = ("name", "description", "outcomes", "rules", "smtp", "callbacks")
+
+
 def parse_scenario(data: dict[str, Any], source: str) -> Scenario:
-    """Validate an already-parsed TOML document; `source` names it in errors."""
-    top = _Reader(source, "", data)
-    top.only("name", "description", "outcomes", "rules", "smtp", "callbacks")
+    """Validate an already-parsed TOML document; `source` names it in errors.
+
+    Raises one `ScenarioError` listing every problem of the file, each with its dotted key.
+    """
+    problems: list[tuple[str, str]] = []
+    top = _Reader(source, "", data, problems)
+    top.only(*TOP_KEYS)
     rules = _rules(top)
-    return Scenario(
+    scenario = Scenario(
         name=top.string("name", Path(source).stem),
         description=top.string("description", ""),
         source=source,
-        outcomes=_outcomes(top.sub("outcomes"), bool(rules)),
+        outcomes=_outcomes(top.sub("outcomes"), bool(top.table.get("rules"))),
         rules=rules,
         smtp=_smtp(top.sub("smtp")),
         callbacks=_callbacks(top.sub("callbacks")),
     )
+    if problems:
+        raise ScenarioError(source, problems)
+    return scenario
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -345,14 +416,14 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         candidate = resolve_path(path, SCENARIO_KINDS)
     except UnknownShipped as exc:
-        raise ScenarioError(str(path), FILE, exc.reason) from exc
+        raise ScenarioError(str(path), [(FILE, exc.reason)]) from exc
     source = str(candidate)
     try:
         text = candidate.read_bytes()
     except OSError as exc:
-        raise ScenarioError(source, FILE, f"cannot be read: {exc.strerror}") from exc
+        raise ScenarioError(source, [(FILE, f"cannot be read: {exc.strerror}")]) from exc
     try:
         data = tomllib.loads(text.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ScenarioError(source, FILE, f"is not valid TOML: {exc}") from exc
+        raise ScenarioError(source, [(FILE, f"is not valid TOML: {exc}")]) from exc
     return parse_scenario(data, source)

@@ -123,7 +123,10 @@ def test_address_rules_only_delivers_unmatched() -> None:
             "at most 1",
         ),
         (
-            {"outcomes": {"delivered": 1}, "smtp": {"faults": [{"stage": "lunch", "rate": 1}]}},
+            {
+                "outcomes": {"delivered": 1},
+                "smtp": {"faults": [{"stage": "lunch", "rate": 1, "reply": "451 4.3.0 Later"}]},
+            },
             "smtp.faults[0].stage",
             "is not one of",
         ),
@@ -197,8 +200,10 @@ def test_bad_scenario_errors_name_file_key_and_reason(data: dict, key: str, reas
     with pytest.raises(ScenarioError) as error:
         parse_scenario(data, "scenarios/bad.toml")
     assert error.value.source == "scenarios/bad.toml"
-    assert error.value.key == key
-    assert reason in error.value.reason
+    # One mistake is one problem: a bad value is not reported again as a knock-on effect.
+    ((found_key, found_reason),) = error.value.problems
+    assert found_key == key
+    assert reason in found_reason
     assert "scenarios/bad.toml" in str(error.value) and key in str(error.value)
 
 
@@ -209,3 +214,68 @@ def test_unreadable_and_invalid_toml_files_are_named(tmp_path: Path) -> None:
     broken.write_text("[outcomes\n")
     with pytest.raises(ScenarioError, match=r"broken\.toml.*not valid TOML"):
         load_scenario(broken)
+
+
+SEVERAL_PROBLEMS = """
+nmae = "typo"
+
+[outcomes]
+delivered = 0.9
+hard_bouce = 0.1
+
+[smtp]
+max_recipients = 0
+
+[[smtp.faults]]
+stage = "rcpt"
+action = "stal"
+rate = 0.5
+
+[callbacks]
+batch_size = [100, -1]
+retry_schedule = "5m"
+meta_manglng = "python-email"
+"""
+
+
+def test_a_scenario_file_reports_every_problem_at_once_with_did_you_mean(tmp_path: Path) -> None:
+    """Issue 10: like provider files and plans, one load names every bad key, so one pass fixes
+    the file; unknown keys and choices suggest the closest allowed one."""
+    bad = tmp_path / "several.toml"
+    bad.write_text(SEVERAL_PROBLEMS)
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(bad)
+    problems = dict(error.value.problems)
+    assert error.value.keys == [
+        "nmae",
+        "outcomes.hard_bouce",
+        "smtp.max_recipients",
+        "smtp.faults[0].action",
+        "callbacks.meta_manglng",
+        "callbacks.batch_size",
+        "callbacks.retry_schedule",
+    ]
+    assert "did you mean 'name'?" in problems["nmae"]
+    assert "did you mean 'hard_bounce'?" in problems["outcomes.hard_bouce"]
+    assert "did you mean 'meta_mangling'?" in problems["callbacks.meta_manglng"]
+    assert (
+        "'stal' is not one of reply, drop, stall, delay; did you mean 'stall'?"
+        in (problems["smtp.faults[0].action"])
+    )
+    assert "-1 is not a positive integer" in problems["callbacks.batch_size"]
+    message = str(error.value)
+    assert message.startswith(f"scenario {bad} has 7 problems; fix these keys:\n")
+    assert all(f"  {key}: " in message for key in problems)
+
+
+def test_an_unknown_key_suggests_nothing_when_nothing_is_close() -> None:
+    with pytest.raises(ScenarioError) as error:
+        parse_scenario({"outcomes": {"delivered": 1}, "zzz": 1}, "x.toml")
+    ((key, reason),) = error.value.problems
+    assert key == "zzz" and "did you mean" not in reason and "allowed keys are name," in reason
+
+
+def test_a_typo_in_one_rate_is_not_reported_again_as_a_wrong_sum() -> None:
+    with pytest.raises(ScenarioError) as error:
+        parse_scenario({"outcomes": {"delivered": "all"}}, "x.toml")
+    assert error.value.keys == ["outcomes.delivered"]
