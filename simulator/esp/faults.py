@@ -13,25 +13,10 @@ import random
 import re
 from dataclasses import dataclass
 
+from simulator.esp import replies
 from simulator.esp.outcomes import address_matches
 from simulator.esp.scenario import STAGES, FaultRule
 
-# Replies used when a coded address or a fault gives only a code; RFC 3463 texts.
-REPLY_TEXTS = {
-    "421": "421 4.3.2 Service not available, closing transmission channel",
-    "450": "450 4.2.1 Mailbox temporarily unavailable",
-    "451": "451 4.3.0 Requested action aborted: local error in processing",
-    "452": "452 4.2.2 Mailbox full",
-    "454": "454 4.7.0 Temporary authentication failure",
-    "535": "535 5.7.8 Authentication credentials invalid",
-    "550": "550 5.1.1 User unknown",
-    "551": "551 5.1.6 User not local",
-    "552": "552 5.3.4 Message size exceeds fixed maximum message size",
-    "553": "553 5.1.3 Bad destination mailbox address syntax",
-    "554": "554 5.6.0 Transaction failed",
-}
-CONNECT_REFUSED_REPLY = "554 5.3.2 No SMTP service here"
-STALL_REPLY = "451 4.4.2 Timeout waiting for data"
 DEFAULT_STALL_SECONDS = 120.0
 CODED_STAGES = ("mail", "rcpt", "data")
 CODED_ADDRESS = re.compile(
@@ -51,10 +36,10 @@ class Fault:
 
 def reply_for(code: str, status: str | None = None) -> str:
     """`550`, `5.1.1` -> `550 5.1.1 User unknown`; unknown codes get a generic text."""
-    known = REPLY_TEXTS.get(code)
+    known = replies.BY_CODE.get(code)
     if status is None:
-        return known or f"{code} Fault injected by the fake ESP"
-    text = known.split(" ", 2)[2] if known else "Fault injected by the fake ESP"
+        return known or f"{code} {replies.FAULT_TEXT}"
+    text = known.split(" ", 2)[2] if known else replies.FAULT_TEXT
     return f"{code} {status} {text}"
 
 
@@ -72,7 +57,7 @@ def coded_fault(stage: str, address: str) -> Fault | None:
     if found is None or found["stage"] != stage:
         return None
     if found["action"] == "stall":
-        return Fault("stall", STALL_REPLY, DEFAULT_STALL_SECONDS)
+        return Fault("stall", replies.STALL_TIMEOUT, DEFAULT_STALL_SECONDS)
     if found["action"] == "drop":
         return Fault("drop")
     return Fault("reply", reply_for(found["code"], found["status"]))
@@ -81,7 +66,7 @@ def coded_fault(stage: str, address: str) -> Fault | None:
 def _from_rule(rule: FaultRule) -> Fault:
     reply = rule.reply
     if reply is None and rule.action == "stall":
-        reply = STALL_REPLY
+        reply = replies.STALL_TIMEOUT
     return Fault(rule.action, reply, rule.seconds)
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from simulator.esp.faults import CONNECT_REFUSED_REPLY, Fault, StageFaults, stage_faults
+from simulator.esp import replies
+from simulator.esp.faults import Fault, StageFaults, stage_faults
 from simulator.esp.headers import (
     decode_encoded_words,
     extract_header,
@@ -30,11 +31,6 @@ from simulator.protocol.payloads import FAILED, SUCCESS
 
 log = logging.getLogger("simulator.smtp")
 
-OK = "250 2.0.0 OK"
-QUEUED = "250 2.0.0 OK: queued as {id}"
-TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
-AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
-SPOOL_FAILED = "451 4.3.0 Spool unavailable, try again later"
 NO_META = "message from %s has no X-CleverTap_META: accepted, its callbacks carry no meta"
 UNDECODABLE_META = "X-CleverTap_META from %s is not UTF-8; undecodable bytes replaced"
 ENCODED_META = (
@@ -125,7 +121,7 @@ class ESPHandler:
             if fault.action == "delay":
                 return True
         if fault.action != "drop":
-            await server.push(fault.reply or CONNECT_REFUSED_REPLY)
+            await server.push(fault.reply or replies.CONNECT_REFUSED)
         if server.transport is not None:
             server.transport.close()
         return False
@@ -136,7 +132,7 @@ class ESPHandler:
         if fault is not None and (reply := await self._apply(server, "helo", fault)) is not None:
             return reply
         session.host_name = hostname
-        return f"250 {server.hostname}"
+        return replies.HELO.format(hostname=server.hostname)
 
     async def _ehlo(
         self,
@@ -173,7 +169,7 @@ class ESPHandler:
     ) -> AuthResult:
         """aiosmtpd authenticator for PLAIN and LOGIN; with no credentials configured, any."""
         if not isinstance(auth_data, LoginPassword):
-            return AuthResult(success=False, handled=False, message=AUTH_INVALID)
+            return AuthResult(success=False, handled=False, message=replies.AUTH_INVALID)
         login = auth_data.login.decode("utf-8", "replace")
         # A fault matched on the login name (rate-based AUTH faults are applied in handle_AUTH).
         fault = self._login_faults.pick((login,))
@@ -188,7 +184,7 @@ class ESPHandler:
         ):
             return AuthResult(success=True, auth_data=login)
         log.info("AUTH %s refused for %r", mechanism, login)
-        return AuthResult(success=False, handled=False, message=AUTH_INVALID)
+        return AuthResult(success=False, handled=False, message=replies.AUTH_INVALID)
 
     async def _mail(
         self,
@@ -204,7 +200,7 @@ class ESPHandler:
             return reply
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
-        return OK
+        return replies.OK
 
     async def handle_RCPT(
         self,
@@ -215,13 +211,13 @@ class ESPHandler:
         rcpt_options: list[str],
     ) -> str:
         if len(envelope.rcpt_tos) >= self._max_recipients:
-            return TOO_MANY_RECIPIENTS
+            return replies.TOO_MANY_RECIPIENTS
         fault = self._fault("rcpt", (address,))
         if fault is not None and (reply := await self._apply(server, "rcpt", fault)) is not None:
             return reply
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
-        return OK
+        return replies.OK
 
     def _unencoded(self, value: bytes, peer: str) -> bytes:
         """The scenario's choice for a meta carried as RFC 2047 encoded-words: decode or echo."""
@@ -308,5 +304,5 @@ class ESPHandler:
             message_id = await self.writer.submit(record)
         except Exception:
             log.exception("spool write failed; the client is told to retry")
-            return SPOOL_FAILED
-        return QUEUED.format(id=message_id)
+            return replies.SPOOL_FAILED
+        return replies.QUEUED.format(id=message_id)

@@ -15,31 +15,18 @@ from dataclasses import dataclass
 
 from faker import Faker
 
+from simulator.esp import replies
 from simulator.esp.scenario import DELIVERED, OUTCOMES, AddressRule, Scenario
 
-# RFC 3463 enhanced status texts, one list per outcome. The first entry of each list is the
-# canonical one used by the SES-style address rules.
-HARD_BOUNCE_TEXTS = (
-    "550 5.1.1 User unknown",
-    "550 5.1.2 Bad destination system address",
-    "553 5.1.3 Bad destination mailbox address syntax",
-    "550 5.1.10 Recipient address has null MX",
-    "550 5.7.1 Delivery not authorized, message refused",
-)
-SOFT_BOUNCE_TEXTS = (
-    "452 4.2.2 Mailbox full",
-    "450 4.2.1 Mailbox disabled, not accepting messages",
-    "451 4.3.0 Other or undefined mail system status",
-    "421 4.4.2 Bad connection",
-    "451 4.4.1 No answer from host",
-)
+# What each outcome's description says: bounces and deliveries quote a remote server's reply
+# (named in replies.py), complaints and unsubscribes the report they come from. The first entry of
+# each list is the canonical one used by the SES-style address rules.
 SPAM_TEXTS = ("Complaint received: feedback-type=abuse (RFC 5965 ARF report)",)
 UNSUBSCRIBED_TEXTS = ("Recipient unsubscribed via List-Unsubscribe (RFC 8058 one-click)",)
-DELIVERED_TEXTS = ("250 2.0.0 OK: delivered to the recipient's mailbox",)
 TEXTS = {
-    "delivered": DELIVERED_TEXTS,
-    "hard_bounce": HARD_BOUNCE_TEXTS,
-    "soft_bounce": SOFT_BOUNCE_TEXTS,
+    "delivered": replies.DELIVERED_REPLIES,
+    "hard_bounce": replies.HARD_BOUNCE_REPLIES,
+    "soft_bounce": replies.SOFT_BOUNCE_REPLIES,
     "spam": SPAM_TEXTS,
     "unsubscribed": UNSUBSCRIBED_TEXTS,
 }

@@ -9,10 +9,10 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
+from simulator.esp import replies
 from simulator.esp.faults import StageFaults, coded_fault, reply_for, stage_faults
 from simulator.esp.outcomes import (
     DROP_PART,
-    HARD_BOUNCE_TEXTS,
     Decider,
     address_matches,
     draws,
@@ -52,10 +52,10 @@ def test_failures_get_rfc3463_descriptions_with_faker_detail() -> None:
     decider = Decider(load_scenario("ses-simulator"), 0)
     decision = decider.decide("meta:x", "bounce@example.com")
     assert decision.outcome == "hard_bounce"
-    assert decision.description.startswith("550 5.1.1 User unknown (reported by mx.")
+    assert decision.description.startswith(f"{replies.USER_UNKNOWN} (reported by mx.")
     mixed = Decider(load_scenario("batch-limit"), 0)
     texts = {mixed.decide("k", f"u{i}@x").description.split(" (")[0] for i in range(200)}
-    assert texts - {"250 2.0.0 OK: delivered to the recipient's mailbox"} <= set(HARD_BOUNCE_TEXTS)
+    assert texts - set(replies.DELIVERED_REPLIES) <= set(replies.HARD_BOUNCE_REPLIES)
 
 
 def test_ses_rules_ignore_label_case_and_domain() -> None:
@@ -67,7 +67,7 @@ def test_ses_rules_ignore_label_case_and_domain() -> None:
 
 def test_coded_addresses_name_stage_code_and_status_badsmtp_style() -> None:
     fault = coded_fault("rcpt", "rcpt550_5.1.1@example.com")
-    assert fault is not None and fault.reply == "550 5.1.1 User unknown"
+    assert fault is not None and fault.reply == replies.USER_UNKNOWN
     assert coded_fault("data", "rcpt550@example.com") is None
     assert coded_fault("data", "data451+x@example.com").reply == reply_for("451")
     assert coded_fault("rcpt", "rcptstall@x").action == "stall"
@@ -76,7 +76,7 @@ def test_coded_addresses_name_stage_code_and_status_badsmtp_style() -> None:
 
 
 def test_rate_faults_fire_at_their_rate_from_a_seeded_stream() -> None:
-    rule = FaultRule("rcpt", "reply", "452 4.2.2 Mailbox full", 0.25)
+    rule = FaultRule("rcpt", "reply", replies.MAILBOX_FULL, 0.25)
     faults = StageFaults.of((rule,), "rcpt")
     rng = rng_for(1, "faults")
     fired = sum(faults.pick(("a@x",), rng) is not None for _ in range(4000))
