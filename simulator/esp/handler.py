@@ -50,7 +50,15 @@ STALL_FOREVER = 3600.0
 
 
 class FaultySMTP(SMTP):
-    """aiosmtpd's SMTP with one extra stage, `connect`, before the greeting."""
+    """aiosmtpd's SMTP with one extra stage, `connect`, before the greeting.
+
+    This overrides the private `_handle_client` because aiosmtpd has no public hook before the
+    220 greeting: handler hooks start at HELO, `handle_PROXY` runs only when the client sends a
+    PROXY header, and `connection_made` (public, asyncio's) starts `_handle_client` as its own
+    task, so it cannot hold the greeting back. Overriding it and calling `super()` first keeps
+    all of aiosmtpd's session handling. Checked against aiosmtpd 1.4.6 and its main branch;
+    pyproject.toml pins `aiosmtpd>=1.4.6,<1.5` so a release that changes it is checked again.
+    """
 
     async def _handle_client(self) -> None:
         if await self.event_handler.on_connect(self):

@@ -69,7 +69,14 @@ class ESPTimeout(SimulatorError, TimeoutError):
 
 
 class _Controller(Controller):
-    """aiosmtpd Controller that builds `FaultySMTP` and supports port 0 (a free port)."""
+    """aiosmtpd Controller that builds `FaultySMTP` and supports port 0 (a free port).
+
+    `factory()` is aiosmtpd's public extension point. `_trigger_server()` is private-named but is
+    the abstract method `BaseThreadedController` documents as "overridden by subclasses"; it is
+    the only place to learn the port: aiosmtpd has no port-0 support (its own version connects to
+    port 0 and fails) and no way to pass a bound socket. Checked against aiosmtpd 1.4.6 and its
+    main branch (still 1.4.6), which is why pyproject.toml pins `aiosmtpd>=1.4.6,<1.5`.
+    """
 
     def factory(self) -> FaultySMTP:
         with warnings.catch_warnings():
@@ -78,6 +85,9 @@ class _Controller(Controller):
             return FaultySMTP(self.handler, **self.SMTP_kwargs)
 
     def _trigger_server(self) -> None:
+        # `server` is the asyncio Server aiosmtpd's thread bound; its socket knows the real port.
+        # Over implicit TLS connecting is enough to invoke the factory (asyncio calls it on
+        # accept), so no handshake is needed to wait for the greeting.
         assert self.server is not None
         self.port = self.server.sockets[0].getsockname()[1]
         with socket.create_connection((self.hostname, self.port), 1.0) as sock:
