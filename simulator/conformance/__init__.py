@@ -9,8 +9,16 @@ and `cli`. See docs/conformance.md.
 
 from simulator.conformance import strategies
 from simulator.conformance.checks import run
-from simulator.conformance.context import ConformanceFailure, Context
-from simulator.conformance.requirements import BY_ID, CATALOGUE, Grade, Level, Requirement
+from simulator.conformance.context import ConformanceFailure, Context, StateUnavailable
+from simulator.conformance.requirements import (
+    BY_ID,
+    CATALOGUE,
+    Grade,
+    Level,
+    Requirement,
+    UnknownRequirement,
+)
+from simulator.conformance.transport import TargetError
 
 __all__ = [
     "BY_ID",
@@ -20,6 +28,9 @@ __all__ = [
     "Grade",
     "Level",
     "Requirement",
+    "StateUnavailable",
+    "TargetError",
+    "UnknownRequirement",
     "run",
     "strategies",
 ]

@@ -26,8 +26,34 @@ from hypothesis import strategies as st
 
 from simulator.protocol.expect import FAILED_TYPES, MAX_EVENTS, VERSION
 
-DEFINED_KEYS = ("type", "email", "meta", "description")
-LATEST_SEND_TIME = 4_102_444_799  # 2099-12-31T23:59:59Z: keeps every date eight digits.
+# What users import (docs/conformance.md): the strategies (`json_values` and `EDGE_NUMBERS` for
+# any JSON value and numbers a stock parser cannot keep), the `Mutated` they report, the two
+# alphabets they draw text from, and two builders for values a test fixes (`build_meta` for a
+# known address, `batch` to wrap drawn events in a body).
+__all__ = [
+    "ANY_TEXT",
+    "EDGE_NUMBERS",
+    "FREE_TEXT",
+    "Mutated",
+    "batch",
+    "build_meta",
+    "delivery_events",
+    "emails",
+    "invalid_bodies",
+    "json_values",
+    "meta_values",
+    "metas",
+    "mixed_batches",
+    "mutated_events",
+    "near_valid_events",
+    "opaque_metas",
+    "oversized_batches",
+    "valid_batches",
+    "valid_events",
+]
+
+_DEFINED_KEYS = ("type", "email", "meta", "description")
+_LATEST_SEND_TIME = 4_102_444_799  # 2099-12-31T23:59:59Z: keeps every date eight digits.
 
 ANY_TEXT = st.characters(exclude_categories=("Cs",))
 """Every character UTF-8 can encode. Hypothesis's default alphabet, `characters(codec="utf-8")`,
@@ -40,7 +66,7 @@ _LABEL = string.ascii_letters + string.digits + "_-."
 _JSON_SCALARS = (
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
 )
-NON_STRING_JSON = (
+_NON_STRING_JSON = (
     _JSON_SCALARS
     | st.lists(st.integers(), max_size=3)
     | st.dictionaries(st.text(ANY_TEXT, max_size=5), st.integers(), max_size=2)
@@ -95,7 +121,7 @@ def metas(draw: st.DrawFn, email: str | st.SearchStrategy[str] | None = None) ->
     return build_meta(
         address,
         draw(st.integers(0, 10**12)),
-        draw(st.integers(0, LATEST_SEND_TIME)),
+        draw(st.integers(0, _LATEST_SEND_TIME)),
         draw(st.integers(0, 99)),
         draw(st.just("wzrk_default") | st.text(_LABEL, min_size=1, max_size=30)),
         draw(st.integers(-(2**63), 2**63 - 1)),
@@ -142,7 +168,7 @@ def valid_events(
 
 
 _extra_keys = st.dictionaries(
-    st.text(ANY_TEXT, max_size=12).filter(lambda k: k not in DEFINED_KEYS),
+    st.text(ANY_TEXT, max_size=12).filter(lambda k: k not in _DEFINED_KEYS),
     json_values,
     min_size=1,
     max_size=3,
@@ -236,12 +262,12 @@ def mutated_events(draw: st.DrawFn, huge: bool = True) -> Mutated:
         kinds.append("huge string")
     kind = draw(st.sampled_from(kinds))
     if kind == "missing key":
-        key = draw(st.sampled_from(DEFINED_KEYS))
+        key = draw(st.sampled_from(_DEFINED_KEYS))
         event.pop(key, None)
         return Mutated(event, f"missing {key}", key != "description")
     if kind == "wrong type":
         key = draw(st.sampled_from(("type", "email", "meta")))
-        event[key] = draw(NON_STRING_JSON)
+        event[key] = draw(_NON_STRING_JSON)
         return Mutated(event, f"{key} is not a string", key == "type" or event[key] is None)
     if kind == "unknown type":
         event["type"] = draw(
@@ -315,13 +341,13 @@ def invalid_bodies(draw: st.DrawFn, deliveries: bool = True) -> bytes:
         if draw(st.booleans()):
             body["events"] = {"failed": []}
         else:
-            body["version"] = draw(st.sampled_from(["v1", "V2", "2", "", "v2 "]) | NON_STRING_JSON)
+            body["version"] = draw(st.sampled_from(["v1", "V2", "2", "", "v2 "]) | _NON_STRING_JSON)
         return json.dumps(body).encode()
     if kind == 4:
         events = draw(
-            NON_STRING_JSON.filter(lambda v: not isinstance(v, dict))
+            _NON_STRING_JSON.filter(lambda v: not isinstance(v, dict))
             | st.fixed_dictionaries(
-                {"failed": NON_STRING_JSON.filter(lambda v: not isinstance(v, list))}
+                {"failed": _NON_STRING_JSON.filter(lambda v: not isinstance(v, list))}
             )
             | st.just({})
         )

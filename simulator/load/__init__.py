@@ -8,13 +8,15 @@ acknowledged was lost and no retried event raised its system events twice.
 """
 
 from simulator.load.batches import BatchFactory, Built
-from simulator.load.ledger import Acknowledged, acknowledged_events, read_ledgers
-from simulator.load.verify import Verdict, difference
+from simulator.load.ledger import Acknowledged, LedgerError, acknowledged_events, read_ledgers
+from simulator.load.verify import ReadAPIError, Verdict, difference
 
 __all__ = [
     "Acknowledged",
     "BatchFactory",
     "Built",
+    "LedgerError",
+    "ReadAPIError",
     "Verdict",
     "acknowledged_events",
     "difference",
