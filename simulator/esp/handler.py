@@ -255,7 +255,7 @@ class ESPHandler:
 
     def _record(self, session: Session, envelope: Envelope, raw: bytes) -> MessageRecord:
         peer = f"{session.peer[0]}:{session.peer[1]}" if session.peer else "?"
-        meta_bytes = extract_header(raw)
+        meta_bytes = extract_header(raw, unfolding=self.scenario.callbacks.meta_unfolding)
         meta: str | None = None
         if meta_bytes is None:
             log.info(NO_META, peer)

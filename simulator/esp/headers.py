@@ -2,9 +2,16 @@
 
 The ESP's one duty towards the meta is to echo it unchanged, so this deliberately does not use
 `email.parser`: on Python 3.11.7 a folded header parses back with a leading space (cpython
-gh-124452), and a parser would also decode RFC 2047 encoded-words, i.e. change the bytes. Here the
-only transformation is RFC 5322 unfolding: each CRLF (or bare LF) that precedes a continuation line
-is removed, nothing else. The whitespace between the colon and the value, and trailing whitespace,
+gh-124452), and a parser would also decode RFC 2047 encoded-words, i.e. change the bytes.
+
+Unfolding (PROTOCOL.md section 2, "Long metas"). A meta over about 980 characters cannot travel on
+one header line, and a relay breaks the line with CRLF and a space (Postfix's
+`smtp_line_length_limit`). RFC 5322 unfolding removes only the CRLF and keeps that space, which
+would put whitespace into a value that never contains any. So by default (`REMOVE`) each line
+break before a continuation line is removed together with the folding whitespace around it, and
+the meta comes back whole. `RFC5322` (`callbacks.meta_unfolding = "rfc5322"`) removes the CRLF
+only, as the RFC says: a vendor profile plays with it the ESP that echoes a relayed meta with a
+space in it. Either way the whitespace between the colon and the value, and trailing whitespace,
 are not part of the value.
 """
 
@@ -19,11 +26,16 @@ import re
 META_HEADER = b"X-CleverTap_META"
 MESSAGE_ID_HEADER = b"Message-ID"
 _WSP = b" \t"
+REMOVE = "remove"
+RFC5322 = "rfc5322"
+UNFOLDINGS = (REMOVE, RFC5322)
+"""How a folded header is read back: folding whitespace removed (default), or kept (RFC 5322)."""
 _CONTINUATION = (b" ", b"\t")
 _LF = ord("\n")
 _WORD = rb"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([QqBb])\?([^?\s]*)\?="
 _ENCODED_WORD = re.compile(_WORD)
-_ENCODED_SEQUENCE = re.compile(_WORD + rb"(?:[ \t]+" + _WORD + rb")*")
+# Adjacent words may be separated by folding whitespace, or by nothing once it was removed.
+_ENCODED_SEQUENCE = re.compile(_WORD + rb"(?:[ \t]*" + _WORD + rb")*")
 
 
 def header_block(raw: bytes) -> bytes:
@@ -45,8 +57,11 @@ def _header_start(block: bytes, wanted: bytes) -> int:
     return pos
 
 
-def extract_header(raw: bytes, name: bytes = META_HEADER) -> bytes | None:
+def extract_header(raw: bytes, name: bytes = META_HEADER, unfolding: str = REMOVE) -> bytes | None:
     """The unfolded value of the first `name` header, or None when the message has none.
+
+    `unfolding` is `REMOVE` (a fold leaves nothing behind: the header's value never holds
+    whitespace) or `RFC5322` (a fold leaves its whitespace, as the RFC's unfolding does).
 
     Runs once per message on the SMTP event loop, so it searches the header block with
     `bytes.find` and walks only the lines of that one header (a line is what ends at LF, a CR
@@ -57,12 +72,14 @@ def extract_header(raw: bytes, name: bytes = META_HEADER) -> bytes | None:
     start = _header_start(block, wanted)
     if start < 0:
         return None
+    keep = unfolding == RFC5322
     pieces = []
     begin = start + len(wanted)
     while True:
         end = block.find(b"\n", begin)
         line = block[begin:] if end < 0 else block[begin:end]
-        pieces.append(line[:-1] if line.endswith(b"\r") else line)
+        line = line[:-1] if line.endswith(b"\r") else line
+        pieces.append(line if keep else line.strip(_WSP))
         if end < 0 or block[end + 1 : end + 2] not in _CONTINUATION:
             break
         begin = end + 1

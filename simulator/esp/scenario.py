@@ -20,6 +20,7 @@ from typing import Any
 
 from simulator.errors import SimulatorError
 from simulator.esp.catalog import SCENARIO_KINDS, UnknownShipped, resolve_path
+from simulator.esp.headers import REMOVE, UNFOLDINGS
 
 OUTCOMES = ("delivered", "hard_bounce", "soft_bounce", "spam", "unsubscribed")
 DELIVERED = "delivered"
@@ -110,6 +111,7 @@ class CallbackSettings:
     missing_meta: str = "omit"
     meta_encoded_words: str = "decode"
     meta_mangling: str = "none"
+    meta_unfolding: str = REMOVE
     drop_rate: float = 0.0
     mutations: dict[str, float] = field(default_factory=dict)
     extra_keys_rate: float = 0.0
@@ -336,6 +338,7 @@ CALLBACK_KEYS = (
     "missing_meta",
     "meta_encoded_words",
     "meta_mangling",
+    "meta_unfolding",
     "drop_rate",
     "mutations",
     "retry_schedule",
@@ -372,6 +375,7 @@ def _callbacks(reader: _Reader) -> CallbackSettings:
         missing_meta=reader.string("missing_meta", "omit", choices=MISSING_META_POLICIES),
         meta_encoded_words=encoded_words,
         meta_mangling=mangling,
+        meta_unfolding=reader.string("meta_unfolding", REMOVE, choices=UNFOLDINGS),
         drop_rate=reader.rate("drop_rate"),
         mutations={name: rate for name, rate in mutations.items() if rate > 0},
         extra_keys_rate=mutations_reader.rate("extra_keys"),

@@ -237,3 +237,32 @@ def test_drop_rate_loses_exactly_the_seeded_events_the_same_way_every_run(
     kept = sorted(r for r in recipients if not decider.decide("meta:" + metas[r], r).dropped)
     assert reported[0] == reported[1] == kept
     assert 0 < len(kept) < len(recipients)
+
+
+def _relay_folded(meta: str) -> bytes:
+    """The meta header as a relay passes on a line over 998 characters: CRLF SP every 980."""
+    value = meta.encode("ascii")
+    chunks = [value[i : i + 980] for i in range(0, len(value), 980)]
+    return b"X-CleverTap_META: " + b"\r\n ".join(chunks) + b"\r\n"
+
+
+def test_a_2000_character_meta_folded_by_a_relay_reaches_the_receiver_whole(receiver) -> None:
+    """Issue 11: a long meta crossing a real relay arrives folded (CRLF SP); the fake ESP removes
+    the folding whitespace by default, so the receiver gets the meta whole and attributes it."""
+    recipient = "bounce+relay@example.com"
+    meta = meta_for(recipient, -17005999, label="c" * 1940)
+    assert len(meta) >= 2000
+    mail = message(recipient, None)
+    raw = _relay_folded(meta) + mail.as_bytes()
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    with FakeESP("ses-simulator", receiver.callback_url, batch_delay=0.0) as esp:
+        with smtplib.SMTP("127.0.0.1", esp.port, timeout=10) as client:
+            client.sendmail("campaigns@platform.example", [recipient], raw)
+        esp.wait_delivered(messages=1)
+        (batch,) = esp.reader().batches()
+    (event,) = batch["payload"]["events"]["failed"]
+    assert event["meta"] == meta
+    assert batch["last_status"] == 200
+    callbacks = get_json(receiver, "/api/callbacks")
+    assert meta in json.dumps(callbacks)
+    assert_each_event_once(receiver, {recipient: "hard_bounce"})

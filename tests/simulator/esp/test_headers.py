@@ -1,4 +1,5 @@
-"""Header extraction: byte-exact, unfolding by removing line breaks only (gh-124452)."""
+"""Header extraction: byte-exact; a fold leaves nothing behind by default (a relay's CRLF SP in
+a long meta), or its whitespace under RFC 5322 unfolding; never the gh-124452 leading space."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ from email.message import EmailMessage
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.esp.headers import decode_encoded_words, extract_header, header_block, message_key
+from simulator.esp.headers import (
+    REMOVE,
+    RFC5322,
+    UNFOLDINGS,
+    decode_encoded_words,
+    extract_header,
+    header_block,
+    message_key,
+)
 
 META = b"user1@example.com|1568798080|1730714617|20241104|0|wzrk_default|-17005907|"
 
@@ -23,9 +32,29 @@ def test_folded_value_has_no_leading_space_gh_124452() -> None:
     assert extract_header(raw) == META
 
 
-def test_value_split_over_continuation_lines_is_unfolded_by_removing_crlf_only() -> None:
+def test_a_folded_meta_loses_its_folding_whitespace_by_default() -> None:
+    """Issue 11: a meta never contains whitespace, so a fold (a relay breaking a line over 998
+    characters with CRLF SP) leaves nothing behind, and the meta comes back whole."""
+    raw = b"X-CleverTap_META: abc|\r\n def|  \r\n\t ghi|\r\nTo: x\r\n\r\n"
+    assert extract_header(raw) == extract_header(raw, unfolding=REMOVE) == b"abc|def|ghi|"
+
+
+def test_rfc5322_unfolding_removes_the_crlf_only_and_keeps_the_space() -> None:
+    """The vendor-profile option (`callbacks.meta_unfolding = "rfc5322"`) for negative tests."""
     raw = b"X-CleverTap_META: abc|\r\n def|\r\n\tghi|\r\nTo: x\r\n\r\n"
-    assert extract_header(raw) == b"abc| def|\tghi|"
+    assert extract_header(raw, unfolding=RFC5322) == b"abc| def|\tghi|"
+
+
+def test_a_relay_folded_2000_character_meta_is_read_whole() -> None:
+    meta = b"bounce+relay@sim.test|1568798080|1730714617|20241104|0|" + b"x" * 1950 + b"|-1|"
+    raw = b"X-CleverTap_META: " + meta[:980] + b"\r\n " + meta[980:1960] + b"\r\n " + meta[1960:]
+    assert extract_header(raw + b"\r\n\r\nbody") == meta
+    spaced = extract_header(raw + b"\r\n\r\nbody", unfolding=RFC5322)
+    assert spaced == meta[:980] + b" " + meta[980:1960] + b" " + meta[1960:]
+
+
+def test_encoded_words_joined_by_a_removed_fold_still_decode() -> None:
+    assert decode_encoded_words(b"=?utf-8?q?h=C3?==?utf-8?q?=A9?=") == "hé".encode()
 
 
 def test_name_is_case_insensitive_and_body_is_not_searched() -> None:
@@ -84,8 +113,9 @@ def test_anything_but_pure_encoded_words_is_left_alone() -> None:
     assert decode_encoded_words(b"=?utf-8?q?=FF?=") is None
 
 
-def _reference_extract(raw: bytes, name: bytes) -> bytes | None:
-    """The specification, line by line: first line starting with `name:`, unfolded."""
+def _reference_extract(raw: bytes, name: bytes, unfolding: str) -> bytes | None:
+    """The specification, line by line: first line starting with `name:`, unfolded (each line's
+    own whitespace around a fold dropped too, unless RFC 5322)."""
     ends = [pos for pos in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if pos >= 0]
     block = raw[: min(ends)] if ends else raw
     lines = [line[:-1] if line.endswith(b"\r") else line for line in block.split(b"\n")]
@@ -99,7 +129,11 @@ def _reference_extract(raw: bytes, name: bytes) -> bytes | None:
             break
         if line[: len(wanted)].lower() == wanted:
             found = [line[len(wanted) :]]
-    return None if found is None else b"".join(found).strip(b" \t")
+    if found is None:
+        return None
+    if unfolding == REMOVE:
+        found = [piece.strip(b" \t") for piece in found]
+    return b"".join(found).strip(b" \t")
 
 
 PIECES = [
@@ -119,11 +153,12 @@ PIECES = [
 ]
 
 
-@given(parts=st.lists(st.sampled_from(PIECES), max_size=30))
+@given(parts=st.lists(st.sampled_from(PIECES), max_size=30), unfolding=st.sampled_from(UNFOLDINGS))
 def test_meta_extraction_is_byte_exact_on_any_mix_of_line_breaks_and_folds(
-    parts: list[bytes],
+    parts: list[bytes], unfolding: str
 ) -> None:
     """Byte-exact meta extraction: the find-based fast path agrees with the line-by-line rule."""
     raw = b"".join(parts)
-    assert extract_header(raw) == _reference_extract(raw, b"X-CleverTap_META")
-    assert extract_header(raw, b"To") == _reference_extract(raw, b"To")
+    expected = _reference_extract(raw, b"X-CleverTap_META", unfolding)
+    assert extract_header(raw, unfolding=unfolding) == expected
+    assert extract_header(raw, b"To", unfolding) == _reference_extract(raw, b"To", unfolding)
