@@ -12,7 +12,6 @@ one the model accepts; bench/reply_check.py measures what the shortcut saves.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from simulator.protocol import expect as x
@@ -36,9 +35,18 @@ def known_reply(payload: dict[str, Any], expected: tuple[ExpectedFailure, ...]) 
     return x.batch_reply(len(sent), entries)
 
 
-def _canonical(document: Any) -> str:
-    """One text per JSON value as Python reads it: key order and whitespace gone, types kept."""
-    return json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+def is_known_reply(known: Any, document: Any) -> bool:
+    """Whether `document` is the JSON value `known`, without walking it in Python.
+
+    Python's `==` is JSON equality for strings, lists and objects, but takes `True` for `1`. The
+    events the ESP builds hold only strings (and lists of them), so the counts are the only
+    numbers in a known reply, and their type is checked apart.
+    """
+    return (
+        known == document
+        and type(document[x.TOTAL_KEY]) is int
+        and type(document[x.PROCESSED_KEY]) is int
+    )
 
 
 def model_differences(payload: dict[str, Any], status: int, document: Any) -> list[Difference]:
@@ -65,7 +73,7 @@ def check_response(
         return [f"{NOT_JSON}: {body[:200]!r} ({exc})"]
     if status == 200:
         known = known_reply(payload, expected)
-        if known is not None and _canonical(known) == _canonical(document):
+        if known is not None and is_known_reply(known, document):
             return []
     return [
         f"{REPLY_DIFFERS}: {row.render().strip()}"

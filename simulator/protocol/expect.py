@@ -198,6 +198,13 @@ def _description(candidates: list[Any]) -> Any:
     return unique[0] if len(unique) == 1 else OneOf(*unique)
 
 
+_FIELD_JUDGES = (
+    ("meta", judge_meta, INVALID_META),
+    ("email", judge_email, NonEmptyString()),
+)
+"""Each required field, its judge, and the errorDescription of its fault."""
+
+
 def judge_event(
     event: Any, allowed_types: tuple[str, ...] = FAILED_TYPES, readings: bool = False
 ) -> Verdict:
@@ -210,10 +217,7 @@ def judge_event(
     event_type = event.get("type")
     if not isinstance(event_type, str) or event_type not in allowed_types:
         faults.append(("type", UNMAPPED_TYPE))
-    for name, judge, description in (
-        ("meta", judge_meta, INVALID_META),
-        ("email", judge_email, NonEmptyString()),
-    ):
+    for name, judge, description in _FIELD_JUDGES:
         judgement = judge(event.get(name), readings)
         if judgement is Judgement.INVALID:
             faults.append((name, description))
