@@ -54,7 +54,7 @@ REASON_EXHAUSTED = "{what}; retry schedule exhausted after {attempts} attempt(s)
 REASON_SPLIT = "HTTP {status} ({why}): batch of {count} split in halves"
 WARN_CREDENTIALS = (
     "HTTP {status}: the receiver refused the credentials; they are likely wrong or rotated"
-    " (check the callback URL's token); retrying"
+    " (check the callback URL's token)"
 )
 WARN_OTHER_HOST = (
     "HTTP {status} redirects to another host or to plain http ({location}): not followed, so"

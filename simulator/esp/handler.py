@@ -296,6 +296,7 @@ class ESPHandler:
             message_key=key,
             size=len(raw),
             events=tuple(events),
+            echo=echoed,
         )
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:

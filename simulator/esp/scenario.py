@@ -35,6 +35,15 @@ DEFAULT_MAX_RECIPIENTS = 1000
 MAILGUN_SCHEDULE = (300.0, 600.0, 900.0, 3600.0, 7200.0, 14400.0)
 DEFAULT_JITTER = 0.1
 DEFAULT_TIMEOUT = 10.0
+# Callback bodies stay well under the 8 MiB a receiver commonly accepts (PROTOCOL.md section 7).
+DEFAULT_BATCH_BYTES = 1024 * 1024
+MAX_BATCH_BYTES = 64 * 1024 * 1024
+# What one spool may hold before SMTP answers 452, and the callback bytes one message may cause
+# (its echoed meta times its recipients) before it is refused with 552.
+DEFAULT_SPOOL_QUOTA = 1024 * 1024 * 1024
+DEFAULT_MESSAGE_QUOTA = 64 * 1024 * 1024
+MAX_QUOTA = 1024 * 1024 * 1024 * 1024
+DEFAULT_AUTH_FAILURES = 3
 _REPLY = re.compile(r"[2-5][0-9]{2}( .*)?")
 
 
@@ -77,6 +86,9 @@ class SmtpSettings:
     max_recipients: int = DEFAULT_MAX_RECIPIENTS
     address_faults: bool = True
     faults: tuple[FaultRule, ...] = ()
+    spool_quota: int = DEFAULT_SPOOL_QUOTA
+    message_quota: int = DEFAULT_MESSAGE_QUOTA
+    max_auth_failures: int = DEFAULT_AUTH_FAILURES
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +108,7 @@ class CallbackSettings:
     retry_schedule: tuple[float, ...] = MAILGUN_SCHEDULE
     jitter: float = DEFAULT_JITTER
     timeout: float = DEFAULT_TIMEOUT
+    max_batch_bytes: int = DEFAULT_BATCH_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +245,15 @@ def _fault(reader: _Reader) -> FaultRule:
 
 
 def _smtp(reader: _Reader) -> SmtpSettings:
-    reader.only("max_message_size", "max_recipients", "address_faults", "faults")
+    reader.only(
+        "max_message_size",
+        "max_recipients",
+        "address_faults",
+        "faults",
+        "spool_quota",
+        "message_quota",
+        "max_auth_failures",
+    )
     return SmtpSettings(
         max_message_size=reader.integer(
             "max_message_size", DEFAULT_MESSAGE_SIZE, 1024, MAX_MESSAGE_SIZE_CEILING
@@ -240,6 +261,9 @@ def _smtp(reader: _Reader) -> SmtpSettings:
         max_recipients=reader.integer("max_recipients", DEFAULT_MAX_RECIPIENTS, 1, 100_000),
         address_faults=reader.boolean("address_faults", True),
         faults=tuple(_fault(item) for item in reader.tables("faults")),
+        spool_quota=reader.integer("spool_quota", DEFAULT_SPOOL_QUOTA, 1024 * 1024, MAX_QUOTA),
+        message_quota=reader.integer("message_quota", DEFAULT_MESSAGE_QUOTA, 1024, MAX_QUOTA),
+        max_auth_failures=reader.integer("max_auth_failures", DEFAULT_AUTH_FAILURES, 1, 100),
     )
 
 
@@ -282,6 +306,7 @@ def _callbacks(reader: _Reader) -> CallbackSettings:
         "retry_schedule",
         "jitter",
         "timeout",
+        "max_batch_bytes",
     )
     mutations_reader = reader.sub("mutations")
     mutations_reader.only(*MUTATIONS, "extra_keys")
@@ -314,6 +339,9 @@ def _callbacks(reader: _Reader) -> CallbackSettings:
         retry_schedule=_schedule(reader),
         jitter=reader.rate("jitter", DEFAULT_JITTER),
         timeout=reader.number("timeout", DEFAULT_TIMEOUT, 0.01, 600.0),
+        max_batch_bytes=reader.integer(
+            "max_batch_bytes", DEFAULT_BATCH_BYTES, 1024, MAX_BATCH_BYTES
+        ),
     )
 
 
