@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from simulator.esp.api import DEFAULT_LIMIT, SpoolAPI, listing
+from simulator.esp.api import DEFAULT_LIMIT, TABLE_ROUTES, SpoolAPI, listing
 from simulator.esp.scenario import ScenarioError, load_scenario
 from simulator.esp.server import TLS_MODES, ESPConfigError, FakeESP
 from simulator.esp.spool import SpoolError, SpoolReader
@@ -50,7 +50,7 @@ def _print_listing(spool: Path, limit: int) -> None:
     reader = SpoolReader(spool)
     try:
         document: dict[str, Any] = {"stats": listing(reader, "/stats", limit)}
-        for route in ("/messages", "/batches", "/attempts"):
+        for route in TABLE_ROUTES:
             document.update(listing(reader, route, limit))
     finally:
         reader.close()
@@ -115,7 +115,7 @@ def esp(
     """Run the fake ESP: accept SMTP mail, decide each recipient's fate from a scenario, and POST
     v2 callbacks (echoing X-CleverTap_META) to --callback-url, retrying from a persistent spool.
 
-    With --list, print the spool's messages, batches and attempts as JSON instead.
+    With --list, print the spool's messages, batches, attempts and dead letters as JSON instead.
     """
     if list_only:
         _print_listing(spool, limit)

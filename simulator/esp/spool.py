@@ -12,7 +12,9 @@ event-loop iteration in one transaction (group commit), so concurrent sessions s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -256,6 +258,14 @@ class SpoolWriter:
         self._pending: list[tuple[MessageRecord, asyncio.Future[int]]] = []
         self._conn: sqlite3.Connection | None = None
         connect(path).close()
+
+    def size(self) -> int:
+        """Bytes the spool holds on disk (the file and its WAL): what the spool quota counts."""
+        total = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(FileNotFoundError):
+                total += os.stat(f"{self._path}{suffix}").st_size
+        return total
 
     def submit(self, record: MessageRecord) -> asyncio.Future[int]:
         loop = asyncio.get_running_loop()
