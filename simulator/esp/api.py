@@ -1,6 +1,8 @@
 """Read-only GET endpoints over the spool: what was received over SMTP and what was sent back.
 
-`GET /messages`, `/batches`, `/attempts` (each `?limit=N`, newest first) and `/stats`, as JSON.
+`GET /messages`, `/batches`, `/attempts`, `/dead-letters` (each `?limit=N`, newest first) and
+`/stats`, as JSON. `/dead-letters` lists the batches no receiver took (unreadable JSON, a single
+event still too large, or a spent retry schedule), each with its reason and the last answer.
 A plain stdlib server on its own thread; each request opens its own spool connection.
 """
 
@@ -17,7 +19,9 @@ from simulator.esp.spool import SpoolReader
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
-ROUTES = ("/messages", "/batches", "/attempts", "/stats")
+TABLE_ROUTES = ("/messages", "/batches", "/attempts", "/dead-letters")
+"""The listed tables, in the order `bounceback esp --list` prints them."""
+ROUTES = (*TABLE_ROUTES, "/stats")
 NOT_FOUND = "not found; try one of " + ", ".join(ROUTES)
 BAD_LIMIT = "limit must be an integer from 1 to 10000"
 
@@ -30,6 +34,8 @@ def listing(reader: SpoolReader, route: str, limit: int) -> Any:
         return {"batches": reader.batches(limit)}
     if route == "/attempts":
         return {"attempts": reader.attempts(limit)}
+    if route == "/dead-letters":
+        return {"dead_letters": reader.dead_letters(limit)}
     if route == "/stats":
         return reader.stats()
     raise KeyError(route)

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from simulator.esp.api import DEFAULT_LIMIT, SpoolAPI, listing
+from simulator.esp.api import DEFAULT_LIMIT, TABLE_ROUTES, SpoolAPI, listing
 from simulator.esp.preflight import ESPConfigError, preflight
 from simulator.esp.scenario import load_scenario
 from simulator.esp.server import TLS_MODES, FakeESP
@@ -51,7 +51,7 @@ def _print_listing(spool: Path, limit: int) -> None:
     reader = SpoolReader(spool)
     try:
         document: dict[str, Any] = {"stats": listing(reader, "/stats", limit)}
-        for route in ("/messages", "/batches", "/attempts"):
+        for route in TABLE_ROUTES:
             document.update(listing(reader, route, limit))
     finally:
         reader.close()
@@ -129,7 +129,7 @@ def esp(
     """Run the fake ESP: accept SMTP mail, decide each recipient's fate from a scenario, and POST
     v2 callbacks (echoing X-CleverTap_META) to --callback-url, retrying from a persistent spool.
 
-    With --list, print the spool's messages, batches and attempts as JSON instead.
+    With --list, print the spool's messages, batches, attempts and dead letters as JSON instead.
 
     Operator mistakes (a taken port, a spool folder that does not exist, a callback URL without
     http://, an unknown scenario or a scenario file with errors) are found before anything starts

@@ -1,9 +1,11 @@
 """The callback dispatcher: one thread that turns spooled events into batches and POSTs them.
 
-Delivery is at-least-once: a batch stays pending in the spool until a receiver answers it. A 5xx,
-a timeout or a refused connection is retried on the scenario's schedule (Mailgun's by default,
-PROTOCOL.md section 7) with jitter; a 4xx is final and reported, as Mailgun does with a 406.
-Every response is checked against PROTOCOL.md section 4 and each difference is logged and stored.
+Delivery is at-least-once: a batch stays pending in the spool until a receiver takes it with a
+2xx. What every other answer means (retry on the scenario's schedule, honour Retry-After, follow
+a same-host 307/308, split on 413, dead-letter unreadable JSON) is decided by the pure
+`delivery_policy` (PROTOCOL.md section 7); this thread only carries the decisions out. Batches
+are capped by count and by bytes. Every response is checked against PROTOCOL.md section 4 and
+each difference is logged and stored.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from pathlib import Path
 
 import httpx
 
+from simulator.esp import delivery_policy as policy
 from simulator.esp.outcomes import rng_for
 from simulator.esp.scenario import CallbackSettings
-from simulator.esp.spool import ABANDONED, DELIVERED, PENDING, REJECTED, DueBatch, SpoolReader
+from simulator.esp.spool import DEAD_LETTER, DELIVERED, PENDING, DueBatch, SpoolReader
 from simulator.protocol.checks import check_response
 from simulator.protocol.payloads import BuiltBatch, SpooledEvent, build_batch
 
@@ -29,20 +32,12 @@ POLL_SECONDS = 0.25
 # Commits wake the dispatcher, but under load that would mean a spool query per commit; passes
 # are at least this far apart, which bounds its share of the GIL against the SMTP loop.
 MIN_PASS_SECONDS = 0.05
-REJECTED_NOT_RETRIED = "callback batch %d refused with %d: not retried (4xx is final)"
 RETRYING = "callback batch %d: %s; retry %d of %d in %.2fs"
-GIVING_UP = "callback batch %d: %s; retry schedule exhausted after %d attempts, abandoned"
+DEAD_LETTERED = "callback batch %d (%d events) is a dead letter: %s; see GET /dead-letters"
+SPLITTING = "callback batch %d: %s -> batches %d and %d"
+REDIRECTED = "callback batch %d: %s"
+POLICY_WARNING = "callback batch %d: %s"
 PROTOCOL_DIFFERENCE = "callback batch %d: response differs from PROTOCOL.md section 4: %s"
-
-
-def retry_delay(
-    schedule: tuple[float, ...], attempt: int, jitter: float, rng: random.Random
-) -> float | None:
-    """Seconds to wait before retry number `attempt` (1-based), or None when out of retries."""
-    if attempt > len(schedule):
-        return None
-    base = schedule[attempt - 1]
-    return max(0.0, base * (1.0 + rng.uniform(-jitter, jitter)))
 
 
 class Dispatcher:
@@ -121,45 +116,70 @@ class Dispatcher:
             if count < size and now - oldest < self.settings.delay:
                 self._counted(count, size)
                 return
-            batch_id = reader.claim_batch(size, now, self._build)
-            log.info("callback batch %s: %d event(s) queued", batch_id, min(count, size))
+            batch_id = reader.claim_batch(size, now, self._build, self.settings.max_batch_bytes)
+            log.info("callback batch %s queued (%d event(s) were due)", batch_id, count)
+
+    def _post(
+        self, client: httpx.Client, url: str, body: bytes
+    ) -> tuple[httpx.Response | None, str | None, str | None]:
+        """One POST: the response, or None with the error kind and text."""
+        try:
+            return client.post(url, content=body), None, None
+        except httpx.TimeoutException as exc:
+            return None, policy.TIMEOUT, f"timeout ({type(exc).__name__})"
+        except httpx.TransportError as exc:
+            return None, policy.CONNECT_ERROR, f"connection failed ({type(exc).__name__}: {exc})"
 
     def _send(self, reader: SpoolReader, client: httpx.Client, batch: DueBatch) -> None:
         body = batch.body.encode("utf-8")
-        status: int | None = None
-        text: str | None = None
-        error: str | None = None
-        try:
-            response = client.post(self.callback_url, content=body)
-            status, text = response.status_code, response.text
-        except httpx.TimeoutException as exc:
-            error = f"timeout ({type(exc).__name__})"
-        except httpx.TransportError as exc:
-            error = f"connection failed ({type(exc).__name__}: {exc})"
+        url = self.callback_url
+        hops = 0
+        while True:
+            response, kind, error = self._post(client, url, body)
+            status = None if response is None else response.status_code
+            text = None if response is None else response.text
+            now = time.time()
+            attempt = policy.Attempt(
+                url=url,
+                event_count=batch.event_count,
+                attempt=batch.attempts + 1,
+                now=now,
+                status=status,
+                headers=None if response is None else dict(response.headers),
+                body=text or "",
+                error=kind,
+                hops=hops,
+            )
+            jitter = self._jitter_rng.uniform(-self.settings.jitter, self.settings.jitter)
+            decision = policy.decide(attempt, self.settings.retry_schedule, jitter)
+            if decision.warning:
+                log.warning(POLICY_WARNING, batch.id, decision.warning)
+            if decision.action != policy.REDIRECT or decision.url is None:
+                break
+            log.info(REDIRECTED, batch.id, decision.reason)
+            url, hops = decision.url, hops + 1
         problems: list[str] = []
         if status is not None and text is not None and status >= 200:
             problems = check_response(batch.payload, batch.expected, status, text)
             for problem in problems:
                 log.warning(PROTOCOL_DIFFERENCE, batch.id, problem)
-        now = time.time()
-        if status is not None and 200 <= status < 300:
+        if decision.action == policy.DELIVERED:
             reader.record_attempt(batch.id, status, None, text, problems, DELIVERED, now)
             log.info("callback batch %d delivered: %d", batch.id, status)
-            return
-        if status is not None and 300 <= status < 500:
-            reader.record_attempt(batch.id, status, None, text, problems, REJECTED, now)
-            log.warning(REJECTED_NOT_RETRIED, batch.id, status)
-            return
-        reason = error or f"HTTP {status}"
-        attempt = batch.attempts + 1
-        schedule = self.settings.retry_schedule
-        delay = retry_delay(schedule, attempt, self.settings.jitter, self._jitter_rng)
-        if delay is None:
-            reader.record_attempt(batch.id, status, error, text, problems, ABANDONED, now)
-            log.error(GIVING_UP, batch.id, reason, attempt)
-            return
-        reader.record_attempt(batch.id, status, error, text, problems, PENDING, now + delay)
-        log.warning(RETRYING, batch.id, reason, attempt, len(schedule), delay)
+        elif decision.action == policy.SPLIT and status is not None:
+            first, second = reader.split_batch(batch.id, status, text, problems, now)
+            log.warning(SPLITTING, batch.id, decision.reason, first, second)
+        elif decision.action == policy.RETRY and decision.at is not None:
+            reader.record_attempt(batch.id, status, error, text, problems, PENDING, decision.at)
+            retries = len(self.settings.retry_schedule)
+            log.warning(
+                RETRYING, batch.id, decision.reason, attempt.attempt, retries, decision.at - now
+            )
+        else:
+            reader.record_attempt(
+                batch.id, status, error, text, problems, DEAD_LETTER, now, decision.reason
+            )
+            log.error(DEAD_LETTERED, batch.id, batch.event_count, decision.reason)
 
     def _sleep_seconds(self, reader: SpoolReader) -> float:
         event_due, batch_due = reader.next_due()

@@ -11,6 +11,7 @@ import asyncio
 import hmac
 import logging
 import random
+import weakref
 from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -31,6 +32,15 @@ from simulator.protocol.payloads import FAILED, SUCCESS
 
 log = logging.getLogger("simulator.smtp")
 
+AUTH_CLOSED = "AUTH from %s: %d failed attempts on one connection, closed with 421"
+REFUSED_SPOOL_FULL = "message from %s refused with 452: spool is %d bytes, quota %d"
+REFUSED_OVER_QUOTA = "message from %s refused with 552: %d callback bytes, quota %d"
+AUTH_SLOWED = "AUTH from %s delayed %.2fs after %d failed attempt(s) from that address"
+AUTH_BACKOFF_BASE = 0.25
+AUTH_BACKOFF_CAP = 8.0
+PEERS_REMEMBERED = 10_000
+# Bytes a callback event costs beyond its meta and address: keys, type, description.
+EVENT_OVERHEAD = 200
 NO_META = "message from %s has no X-CleverTap_META: accepted, its callbacks carry no meta"
 UNDECODABLE_META = "X-CleverTap_META from %s is not UTF-8; undecodable bytes replaced"
 ENCODED_META = (
@@ -47,6 +57,20 @@ MANGLED_META = "X-CleverTap_META from %s echoed mangled (callbacks.meta_mangling
 UNMANGLEABLE_META = "X-CleverTap_META from %s echoed unchanged: %s (callbacks.meta_mangling = %r)"
 DROPPED_EVENT = "event for %s dropped, never reported (drop_rate of the scenario or its rule)"
 STALL_FOREVER = 3600.0
+
+
+def auth_delay(failures: int) -> float:
+    """Seconds to wait before answering AUTH from an address that already failed `failures`
+    times since its last success: none at first, then doubling to a cap, so a guesser that
+    reconnects after each 421 still slows to one guess per AUTH_BACKOFF_CAP seconds."""
+    if failures <= 0:
+        return 0.0
+    return min(AUTH_BACKOFF_CAP, AUTH_BACKOFF_BASE * 2 ** (failures - 1))
+
+
+def callback_bytes(record: MessageRecord) -> int:
+    """What a message's callbacks will weigh: every event echoes the meta."""
+    return sum(len(e.meta or "") + len(e.email) + EVENT_OVERHEAD for e in record.events)
 
 
 class FaultySMTP(SMTP):
@@ -91,11 +115,19 @@ class ESPHandler:
         # Faults matched on the login name answer inside the authenticator, not in handle_AUTH.
         self._login_faults = StageFaults.of(smtp.faults, "auth", coded=False)
         self._max_recipients = smtp.max_recipients
+        self._spool_quota = smtp.spool_quota
+        self._message_quota = smtp.message_quota
+        self._max_auth_failures = smtp.max_auth_failures
+        # Failed AUTH attempts per session and per peer address (since its last success).
+        self._session_failures: weakref.WeakKeyDictionary[Session, int] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._peer_failures: dict[str, int] = {}
         self._fault_rng: random.Random = rng_for(seed, "faults")
         if "helo" in self.stages:
             self.handle_HELO = self._helo
             self.handle_EHLO = self._ehlo
-        if "auth" in self.stages and self.stages["auth"].rated:
+        if self.credentials or ("auth" in self.stages and self.stages["auth"].rated):
             self.handle_AUTH = self._auth
         if "mail" in self.stages:
             self.handle_MAIL = self._mail
@@ -160,7 +192,15 @@ class ESPHandler:
     async def _auth(
         self, server: SMTP, session: Session, envelope: Envelope, args: list[str]
     ) -> Any:
-        """handle_AUTH, installed only when the scenario has `auth` faults by rate."""
+        """handle_AUTH, installed when logins can fail: credentials, or `auth` faults by rate.
+
+        An address that failed before waits `auth_delay` first."""
+        address = session.peer[0] if session.peer else "?"
+        failures = self._peer_failures.get(address, 0)
+        if failures:
+            delay = auth_delay(failures)
+            log.warning(AUTH_SLOWED, address, delay, failures)
+            await asyncio.sleep(delay)
         fault = self._fault("auth")
         if fault is None:
             return MISSING
@@ -187,12 +227,30 @@ class ESPHandler:
         if not self.credentials:
             return AuthResult(success=True, auth_data=login)
         expected = self.credentials.get(login)
+        address = session.peer[0] if session.peer else "?"
         if expected is not None and hmac.compare_digest(
             expected.encode("utf-8"), auth_data.password
         ):
+            self._peer_failures.pop(address, None)
             return AuthResult(success=True, auth_data=login)
         log.info("AUTH %s refused for %r", mechanism, login)
-        return AuthResult(success=False, handled=False, message=replies.AUTH_INVALID)
+        return AuthResult(success=False, handled=False, message=self._failed(server, session))
+
+    def _failed(self, server: SMTP, session: Session) -> str:
+        """Count a failed AUTH; the reply, 421 (and the connection closed) at the limit."""
+        address = session.peer[0] if session.peer else "?"
+        if address not in self._peer_failures and len(self._peer_failures) >= PEERS_REMEMBERED:
+            self._peer_failures.pop(next(iter(self._peer_failures)))
+        self._peer_failures[address] = self._peer_failures.get(address, 0) + 1
+        count = self._session_failures.get(session, 0) + 1
+        self._session_failures[session] = count
+        if count < self._max_auth_failures:
+            return replies.AUTH_INVALID
+        log.warning(AUTH_CLOSED, address, count)
+        if server.transport is not None:
+            # Runs after aiosmtpd has written the 421; close() sends what is buffered first.
+            server.loop.call_soon(server.transport.close)
+        return replies.AUTH_TOO_MANY_FAILURES
 
     async def _mail(
         self,
@@ -300,6 +358,7 @@ class ESPHandler:
             message_key=key,
             size=len(raw),
             events=tuple(events),
+            echo=echoed,
         )
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -307,7 +366,17 @@ class ESPHandler:
         if fault is not None and (reply := await self._apply(server, "data", fault)) is not None:
             return reply
         raw = envelope.original_content or b""
+        spool_bytes = self.writer.size()
+        if spool_bytes >= self._spool_quota:
+            log.warning(REFUSED_SPOOL_FULL, session.peer, spool_bytes, self._spool_quota)
+            return replies.SPOOL_FULL
         record = self._record(session, envelope, raw)
+        weight = callback_bytes(record)
+        if weight > self._message_quota:
+            log.warning(REFUSED_OVER_QUOTA, session.peer, weight, self._message_quota)
+            return replies.OVER_MESSAGE_QUOTA.format(
+                bytes=weight, events=len(record.events), quota=self._message_quota
+            )
         try:
             message_id = await self.writer.submit(record)
         except Exception:

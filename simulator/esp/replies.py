@@ -14,6 +14,7 @@ from __future__ import annotations
 __all__ = [
     "AUTH_INVALID",
     "AUTH_TEMPORARY_FAILURE",
+    "AUTH_TOO_MANY_FAILURES",
     "BAD_CONNECTION",
     "BAD_DESTINATION_SYSTEM",
     "BAD_MAILBOX_SYNTAX",
@@ -33,10 +34,12 @@ __all__ = [
     "NO_ANSWER_FROM_HOST",
     "NULL_MX",
     "OK",
+    "OVER_MESSAGE_QUOTA",
     "QUEUED",
     "SERVICE_NOT_AVAILABLE",
     "SOFT_BOUNCE_REPLIES",
     "SPOOL_FAILED",
+    "SPOOL_FULL",
     "STALL_TIMEOUT",
     "TOO_MANY_RECIPIENTS",
     "TRANSACTION_FAILED",
@@ -53,6 +56,14 @@ HELO = "250 {hostname}"
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
 SPOOL_FAILED = "451 4.3.0 Spool unavailable, try again later"
+AUTH_TOO_MANY_FAILURES = "421 4.7.0 Too many failed AUTH attempts, closing connection"
+"""After `max_auth_failures` on one connection: the connection is closed after it."""
+SPOOL_FULL = "452 4.3.1 Insufficient system storage: spool quota reached, try again later"
+OVER_MESSAGE_QUOTA = (
+    "552 5.3.4 Message exceeds quota: its callbacks would be {bytes} bytes"
+    " ({events} events x meta), over {quota}"
+)
+"""A message whose echoed meta times its recipients exceeds the per-message callback quota."""
 
 # --- Injected faults (faults.py) --------------------------------------------------------------
 SERVICE_NOT_AVAILABLE = "421 4.3.2 Service not available, closing transmission channel"

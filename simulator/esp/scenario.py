@@ -42,6 +42,15 @@ DEFAULT_JITTER = 0.1
 DEFAULT_TIMEOUT = 10.0
 FILE = "(file)"
 """The key of a problem with the file as a whole (missing, unreadable, not TOML)."""
+# Callback bodies stay well under the 8 MiB a receiver commonly accepts (PROTOCOL.md section 7).
+DEFAULT_BATCH_BYTES = 1024 * 1024
+MAX_BATCH_BYTES = 64 * 1024 * 1024
+# What one spool may hold before SMTP answers 452, and the callback bytes one message may cause
+# (its echoed meta times its recipients) before it is refused with 552.
+DEFAULT_SPOOL_QUOTA = 1024 * 1024 * 1024
+DEFAULT_MESSAGE_QUOTA = 64 * 1024 * 1024
+MAX_QUOTA = 1024 * 1024 * 1024 * 1024
+DEFAULT_AUTH_FAILURES = 3
 _REPLY = re.compile(r"[2-5][0-9]{2}( .*)?")
 
 
@@ -98,6 +107,9 @@ class SmtpSettings:
     max_recipients: int = DEFAULT_MAX_RECIPIENTS
     address_faults: bool = True
     faults: tuple[FaultRule, ...] = ()
+    spool_quota: int = DEFAULT_SPOOL_QUOTA
+    message_quota: int = DEFAULT_MESSAGE_QUOTA
+    max_auth_failures: int = DEFAULT_AUTH_FAILURES
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +130,7 @@ class CallbackSettings:
     retry_schedule: tuple[float, ...] = MAILGUN_SCHEDULE
     jitter: float = DEFAULT_JITTER
     timeout: float = DEFAULT_TIMEOUT
+    max_batch_bytes: int = DEFAULT_BATCH_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +298,15 @@ def _fault(reader: _Reader) -> FaultRule:
 
 
 def _smtp(reader: _Reader) -> SmtpSettings:
-    reader.only("max_message_size", "max_recipients", "address_faults", "faults")
+    reader.only(
+        "max_message_size",
+        "max_recipients",
+        "address_faults",
+        "faults",
+        "spool_quota",
+        "message_quota",
+        "max_auth_failures",
+    )
     return SmtpSettings(
         max_message_size=reader.integer(
             "max_message_size", DEFAULT_MESSAGE_SIZE, 1024, MAX_MESSAGE_SIZE_CEILING
@@ -293,6 +314,9 @@ def _smtp(reader: _Reader) -> SmtpSettings:
         max_recipients=reader.integer("max_recipients", DEFAULT_MAX_RECIPIENTS, 1, 100_000),
         address_faults=reader.boolean("address_faults", True),
         faults=tuple(_fault(item) for item in reader.tables("faults")),
+        spool_quota=reader.integer("spool_quota", DEFAULT_SPOOL_QUOTA, 1024 * 1024, MAX_QUOTA),
+        message_quota=reader.integer("message_quota", DEFAULT_MESSAGE_QUOTA, 1024, MAX_QUOTA),
+        max_auth_failures=reader.integer("max_auth_failures", DEFAULT_AUTH_FAILURES, 1, 100),
     )
 
 
@@ -344,6 +368,7 @@ CALLBACK_KEYS = (
     "retry_schedule",
     "jitter",
     "timeout",
+    "max_batch_bytes",
 )
 
 
@@ -382,6 +407,9 @@ def _callbacks(reader: _Reader) -> CallbackSettings:
         retry_schedule=_schedule(reader),
         jitter=reader.rate("jitter", DEFAULT_JITTER),
         timeout=reader.number("timeout", DEFAULT_TIMEOUT, 0.01, 600.0),
+        max_batch_bytes=reader.integer(
+            "max_batch_bytes", DEFAULT_BATCH_BYTES, 1024, MAX_BATCH_BYTES
+        ),
     )
 
 

@@ -12,23 +12,28 @@ event-loop iteration in one transaction (group commit), so concurrent sessions s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
 from simulator.errors import SimulatorError
-from simulator.protocol.payloads import BuiltBatch, ExpectedFailure, SpooledEvent
+from simulator.protocol.payloads import BuiltBatch, ExpectedFailure, SpooledEvent, build_batch
 
 PENDING = "pending"
 BATCHED = "batched"
 DELIVERED = "delivered"
-REJECTED = "rejected"
-ABANDONED = "abandoned"
+SPLIT = "split"
+DEAD_LETTER = "dead_letter"
+BATCH_STATES = (PENDING, DELIVERED, SPLIT, DEAD_LETTER)
+"""A batch is pending until answered; then delivered, split (its halves are new batches) or a
+dead letter (kept with its reason in `dead_letters`). No state drops events."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -39,7 +44,8 @@ CREATE TABLE IF NOT EXISTS messages (
     recipients TEXT NOT NULL,
     meta TEXT,
     message_key TEXT NOT NULL,
-    size INTEGER NOT NULL
+    size INTEGER NOT NULL,
+    echo TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -52,6 +58,7 @@ CREATE TABLE IF NOT EXISTS events (
     mutation TEXT,
     extra_keys INTEGER NOT NULL DEFAULT 0,
     dup_of INTEGER,
+    echo_ref INTEGER NOT NULL DEFAULT 0,
     due_at REAL NOT NULL,
     state TEXT NOT NULL DEFAULT 'pending',
     batch_id INTEGER
@@ -60,8 +67,10 @@ CREATE INDEX IF NOT EXISTS events_pending ON events(state, due_at, id);
 CREATE TABLE IF NOT EXISTS batches (
     id INTEGER PRIMARY KEY,
     created_at REAL NOT NULL,
-    payload TEXT NOT NULL,
+    payload TEXT NOT NULL DEFAULT '',
     expected TEXT NOT NULL,
+    event_ids TEXT,
+    bytes INTEGER NOT NULL DEFAULT 0,
     event_count INTEGER NOT NULL,
     state TEXT NOT NULL DEFAULT 'pending',
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -79,7 +88,23 @@ CREATE TABLE IF NOT EXISTS attempts (
     body TEXT,
     problems TEXT NOT NULL DEFAULT '[]'
 );
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY,
+    batch_id INTEGER NOT NULL REFERENCES batches(id),
+    at REAL NOT NULL,
+    reason TEXT NOT NULL,
+    last_status INTEGER,
+    last_body TEXT,
+    event_count INTEGER NOT NULL
+);
 """
+# Columns added since the first spool format, for a spool file made by an older version.
+_ADDED_COLUMNS = (
+    ("messages", "echo", "TEXT"),
+    ("events", "echo_ref", "INTEGER NOT NULL DEFAULT 0"),
+    ("batches", "event_ids", "TEXT"),
+    ("batches", "bytes", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 
 class SpoolError(SimulatorError, RuntimeError):
@@ -111,6 +136,9 @@ class MessageRecord:
     size: int
     events: tuple[EventRecord, ...] = ()
     received_at: float = field(default_factory=time.time)
+    # The meta as the events echo it, stored once on the message: an event whose meta is this
+    # string references it instead of holding a copy, so 100 recipients cost one meta, not 100.
+    echo: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +147,10 @@ class DueBatch:
     payload: dict[str, Any]
     expected: tuple[ExpectedFailure, ...]
     attempts: int
-    # The frozen body exactly as stored: what every attempt sends, without encoding it again.
+    # The body every attempt sends: rebuilt from the events in their stored order, which gives
+    # the same bytes each time, so a retry resends exactly what the first attempt sent.
     body: str
+    event_count: int
 
 
 def connect(path: str | Path, check_same_thread: bool = True) -> sqlite3.Connection:
@@ -132,18 +162,22 @@ def connect(path: str | Path, check_same_thread: bool = True) -> sqlite3.Connect
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
+        for table, column, kind in _ADDED_COLUMNS:
+            present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
     except sqlite3.Error as exc:
         raise SpoolError(f"spool {path}: cannot open ({exc}); check the path is writable") from exc
     return conn
 
 
 _INSERT_MESSAGE = (
-    "INSERT INTO messages (id, received_at, peer, mail_from, recipients, meta, message_key, size)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO messages (id, received_at, peer, mail_from, recipients, meta, message_key, size,"
+    " echo) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_EVENT = (
-    "INSERT INTO events (id, message_id, grp, type, email, meta, description, mutation,"
-    " extra_keys, due_at, dup_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO events (id, message_id, grp, type, email, meta, echo_ref, description,"
+    " mutation, extra_keys, due_at, dup_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -181,15 +215,18 @@ def insert_messages(conn: sqlite3.Connection, records: list[MessageRecord]) -> l
                 record.meta,
                 record.message_key,
                 record.size,
+                record.echo,
             )
         )
         for event in record.events:
+            shared = record.echo is not None and event.meta == record.echo
             row = (
                 message_id,
                 event.group,
                 event.type,
                 event.email,
-                event.meta,
+                None if shared else event.meta,
+                int(shared),
                 event.description,
                 event.mutation,
                 int(event.extra_keys),
@@ -221,6 +258,14 @@ class SpoolWriter:
         self._pending: list[tuple[MessageRecord, asyncio.Future[int]]] = []
         self._conn: sqlite3.Connection | None = None
         connect(path).close()
+
+    def size(self) -> int:
+        """Bytes the spool holds on disk (the file and its WAL): what the spool quota counts."""
+        total = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(FileNotFoundError):
+                total += os.stat(f"{self._path}{suffix}").st_size
+        return total
 
     def submit(self, record: MessageRecord) -> asyncio.Future[int]:
         loop = asyncio.get_running_loop()
@@ -259,16 +304,41 @@ class SpoolWriter:
             self._on_commit(sum(len(record.events) for record, _ in work))
 
 
-# The subquery takes the ids from the index alone, so only the claimed rows are read: sorting
-# whole rows read every due event's row, again for each batch claimed from a backlog.
 KEPT_BATCHES = 16
-"""Claimed batches whose payload the reader keeps in memory (up to 1000 events each)."""
+"""Claimed batches whose payload the reader keeps in memory (each at most the byte cap)."""
 
-_CLAIM = (
-    "SELECT id, grp, type, email, meta, description, mutation, extra_keys FROM events"
-    " WHERE id IN (SELECT id FROM events WHERE state = ? AND due_at <= ? ORDER BY id LIMIT ?)"
-    " ORDER BY id"
+EVENT_OVERHEAD = 120
+"""Bytes a callback event costs beyond its strings (keys, quotes, type): the byte estimate."""
+
+# An event's columns as the payload builder takes them, its meta taken from the message when
+# the event references it. The ids come from the index alone (the subquery), so only the
+# claimed rows are read.
+_EVENT_COLUMNS = (
+    "e.id, e.grp, e.type, e.email, CASE WHEN e.echo_ref THEN m.echo ELSE e.meta END,"
+    " e.description, e.mutation, e.extra_keys FROM events e JOIN messages m ON m.id = e.message_id"
 )
+_DUE_SIZES = (
+    "SELECT e.id, LENGTH(e.email) + IFNULL(LENGTH(e.description), 0)"
+    " + IFNULL(LENGTH(CASE WHEN e.echo_ref THEN m.echo ELSE e.meta END), 0)"
+    " FROM events e JOIN messages m ON m.id = e.message_id"
+    " WHERE e.id IN (SELECT id FROM events WHERE state = ? AND due_at <= ? ORDER BY id LIMIT ?)"
+    " ORDER BY e.id"
+)
+
+
+def _within(sizes: list[tuple[int, int]], max_bytes: int) -> int:
+    """How many of the first events fit `max_bytes` by estimate; at least one, so an event
+    larger than the cap goes alone rather than never."""
+    total = 0
+    for taken, (_, size) in enumerate(sizes):
+        total += size + EVENT_OVERHEAD
+        if total > max_bytes and taken:
+            return taken
+    return len(sizes)
+
+
+def _body(payload: dict[str, Any]) -> str:
+    return json.dumps(payload)
 
 
 class SpoolReader:
@@ -276,10 +346,10 @@ class SpoolReader:
 
     def __init__(self, path: str | Path) -> None:
         self.conn = connect(path)
-        # What `claim_batch` built, by batch id, until the batch is answered for good: the payload
-        # and expectations `due_batches` would otherwise decode again from the stored text. At
-        # most KEPT_BATCHES, so a receiver that stays down cannot move the spool into RAM.
-        self._built: dict[int, tuple[dict[str, Any], tuple[ExpectedFailure, ...]]] = {}
+        # What `claim_batch` built, by batch id, until the batch is answered for good: what
+        # `due_batches` would otherwise rebuild from the events. At most KEPT_BATCHES, so a
+        # receiver that stays down cannot move the spool into RAM.
+        self._built: dict[int, tuple[dict[str, Any], tuple[ExpectedFailure, ...], str]] = {}
 
     def close(self) -> None:
         self.conn.close()
@@ -291,24 +361,44 @@ class SpoolReader:
         ).fetchone()
         return int(count), oldest
 
+    def _events(self, ids: list[int]) -> list[SpooledEvent]:
+        """The events with these ids, in the order given."""
+        rows: dict[int, SpooledEvent] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(f"SELECT {_EVENT_COLUMNS} WHERE e.id IN ({marks})", chunk):
+                rows[row[0]] = row
+        return [rows[event_id] for event_id in ids]
+
     def claim_batch(
-        self, size: int, now: float, build: Callable[[list[SpooledEvent]], BuiltBatch]
+        self,
+        size: int,
+        now: float,
+        build: Callable[[list[SpooledEvent]], BuiltBatch],
+        max_bytes: int | None = None,
     ) -> int | None:
-        """Move up to `size` due events into a new batch with a frozen payload."""
+        """Move up to `size` due events, at most `max_bytes` of body, into a new batch.
+
+        The bytes are estimated from the stored strings, then checked on the built body; a batch
+        over the cap is halved until it fits or holds one event (which then goes alone).
+        """
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            rows = conn.execute(_CLAIM, (PENDING, now, size)).fetchall()
-            if not rows:
+            sizes = conn.execute(_DUE_SIZES, (PENDING, now, size)).fetchall()
+            if not sizes:
                 conn.execute("ROLLBACK")
                 return None
-            built = build(rows)
-            expected = [[failure.index, failure.description] for failure in built.expected_failures]
-            batch_id = conn.execute(
-                "INSERT INTO batches (created_at, payload, expected, event_count, next_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (now, json.dumps(built.payload), json.dumps(expected), len(rows), now),
-            ).lastrowid
+            count = len(sizes) if max_bytes is None else _within(sizes, max_bytes)
+            while True:
+                rows = self._events([event_id for event_id, _ in sizes[:count]])
+                built = build(rows)
+                body = _body(built.payload)
+                if max_bytes is None or len(body.encode()) <= max_bytes or count == 1:
+                    break
+                count //= 2
+            batch_id = self._insert_batch(built, body, now)
             # The claimed rows are exactly the due pending ones up to the last id taken, since
             # they were taken in id order: one statement instead of one per event.
             conn.execute(
@@ -320,35 +410,68 @@ class SpoolReader:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        batch_id = int(batch_id or 0)
-        if len(self._built) < KEPT_BATCHES:
-            self._built[batch_id] = (built.payload, built.expected_failures)
+        self._keep(batch_id, built, body)
         return batch_id
+
+    def _insert_batch(self, built: BuiltBatch, body: str, now: float) -> int:
+        """A pending batch row: the events' order, not the body (rebuilt when sent), so a meta
+        echoed to 100 recipients is not stored 100 times more."""
+        expected = [[failure.index, failure.description] for failure in built.expected_failures]
+        batch_id = self.conn.execute(
+            "INSERT INTO batches (created_at, payload, expected, event_ids, bytes, event_count,"
+            " next_at) VALUES (?, '', ?, ?, ?, ?, ?)",
+            (
+                now,
+                json.dumps(expected),
+                json.dumps(built.event_ids),
+                len(body),
+                len(built.event_ids),
+                now,
+            ),
+        ).lastrowid
+        return int(batch_id or 0)
+
+    def _keep(self, batch_id: int, built: BuiltBatch, body: str) -> None:
+        if len(self._built) < KEPT_BATCHES:
+            self._built[batch_id] = (built.payload, built.expected_failures, body)
 
     def batch_count(self) -> int:
         """Batches ever made; a list of batch sizes is cycled by it, across restarts."""
         return int(self.conn.execute("SELECT COUNT(*) FROM batches").fetchone()[0])
 
-    def due_batches(self, now: float) -> list[DueBatch]:
+    def due_batches(self, now: float) -> Iterator[DueBatch]:
+        """The batches due now, each built only when reached: a backlog is never all in RAM."""
         rows = self.conn.execute(
-            "SELECT id, payload, expected, attempts FROM batches"
+            "SELECT id, attempts, event_count FROM batches"
             " WHERE state = ? AND next_at <= ? ORDER BY next_at, id",
             (PENDING, now),
         ).fetchall()
-        return [
-            DueBatch(row[0], *self._payload(row[0], row[1], row[2]), attempts=row[3], body=row[1])
-            for row in rows
-        ]
+        for batch_id, attempts, count in rows:
+            payload, expected, body = self._payload(batch_id)
+            yield DueBatch(batch_id, payload, expected, attempts, body, count)
 
-    def _payload(
-        self, batch_id: int, payload: str, expected: str
-    ) -> tuple[dict[str, Any], tuple[ExpectedFailure, ...]]:
-        """The batch as `claim_batch` built it, or decoded from the spool if another run did."""
-        built = self._built.get(batch_id)
-        if built is not None:
-            return built
-        failures = tuple(ExpectedFailure(index, text) for index, text in json.loads(expected))
-        return json.loads(payload), failures
+    def _order(self, batch_id: int) -> list[int]:
+        stored = self.conn.execute(
+            "SELECT event_ids FROM batches WHERE id = ?", (batch_id,)
+        ).fetchone()[0]
+        if stored is not None:
+            return [int(event_id) for event_id in json.loads(stored)]
+        # A batch made by an older version: its events by id.
+        rows = self.conn.execute(
+            "SELECT id FROM events WHERE batch_id = ? ORDER BY id", (batch_id,)
+        )
+        return [row[0] for row in rows]
+
+    def _payload(self, batch_id: int) -> tuple[dict[str, Any], tuple[ExpectedFailure, ...], str]:
+        """The batch as `claim_batch` built it, or rebuilt from its events if another run did.
+
+        The stored order is the built one (failures, then deliveries), so building it again
+        without shuffling gives the same payload and the same bytes."""
+        kept = self._built.get(batch_id)
+        if kept is not None:
+            return kept
+        built = build_batch(self._events(self._order(batch_id)))
+        return built.payload, built.expected_failures, _body(built.payload)
 
     def record_attempt(
         self,
@@ -359,22 +482,76 @@ class SpoolReader:
         problems: list[str],
         state: str,
         next_at: float,
+        reason: str | None = None,
     ) -> None:
+        """Store an answer and the batch's next state; a DEAD_LETTER also gets its row in
+        `dead_letters` with `reason`, in the same transaction."""
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute(
+        try:
+            self._attempt(batch_id, status, error, body, problems, state, next_at)
+            if state == DEAD_LETTER:
+                conn.execute(
+                    "INSERT INTO dead_letters (batch_id, at, reason, last_status, last_body,"
+                    " event_count) SELECT ?, ?, ?, ?, ?, event_count FROM batches WHERE id = ?",
+                    (batch_id, time.time(), reason or "", status, body, batch_id),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if state != PENDING:
+            self._built.pop(batch_id, None)
+
+    def _attempt(
+        self,
+        batch_id: int,
+        status: int | None,
+        error: str | None,
+        body: str | None,
+        problems: list[str],
+        state: str,
+        next_at: float,
+    ) -> None:
+        self.conn.execute(
             "INSERT INTO attempts (batch_id, at, status, error, body, problems)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (batch_id, time.time(), status, error, body, json.dumps(problems)),
         )
-        conn.execute(
+        self.conn.execute(
             "UPDATE batches SET state = ?, attempts = attempts + 1, next_at = ?, last_status = ?,"
             " problems = ? WHERE id = ?",
             (state, next_at, status, json.dumps(problems), batch_id),
         )
-        conn.execute("COMMIT")
-        if state != PENDING:
-            self._built.pop(batch_id, None)
+
+    def split_batch(
+        self, batch_id: int, status: int, body: str | None, problems: list[str], now: float
+    ) -> tuple[int, int]:
+        """Answer a batch with SPLIT: its events, in order, become two new pending batches (the
+        halves, due now); the parent keeps its attempts and is marked split. Returns the ids."""
+        order = self._order(batch_id)
+        if len(order) < 2:
+            raise SpoolError(f"batch {batch_id} has {len(order)} event(s): nothing to split")
+        half = len(order) // 2
+        halves = []
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._attempt(batch_id, status, None, body, problems, SPLIT, now)
+            for part in (order[:half], order[half:]):
+                built = build_batch(self._events(part))
+                child = self._insert_batch(built, _body(built.payload), now)
+                marks = ",".join("?" * len(part))
+                conn.execute(
+                    f"UPDATE events SET batch_id = ? WHERE id IN ({marks})", (child, *part)
+                )
+                halves.append(child)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._built.pop(batch_id, None)
+        return halves[0], halves[1]
 
     def next_due(self) -> tuple[float | None, float | None]:
         """Earliest due time of a pending event and of a pending batch: the dispatcher's sleep."""
@@ -393,10 +570,11 @@ class SpoolReader:
         result = {
             "messages": self.conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0],
             "attempts": self.conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0],
+            "dead_letters": self.conn.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0],
         }
         for state in (PENDING, BATCHED):
             result[f"events_{state}"] = 0
-        for state in (PENDING, DELIVERED, REJECTED, ABANDONED):
+        for state in BATCH_STATES:
             result[f"batches_{state}"] = 0
         for table in ("events", "batches"):
             for state, count in self.conn.execute(
@@ -437,7 +615,7 @@ class SpoolReader:
 
     def batches(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.conn.execute(
-            "SELECT id, created_at, payload, event_count, state, attempts, last_status, problems"
+            "SELECT id, created_at, event_count, bytes, state, attempts, last_status, problems"
             " FROM batches ORDER BY id DESC LIMIT ?",
             (limit,),
         ).fetchall()
@@ -445,14 +623,28 @@ class SpoolReader:
             {
                 "id": row[0],
                 "created_at": row[1],
-                "payload": json.loads(row[2]),
-                "event_count": row[3],
+                "payload": self._payload(row[0])[0],
+                "event_count": row[2],
+                "bytes": row[3],
                 "state": row[4],
                 "attempts": row[5],
                 "last_status": row[6],
                 "problems": json.loads(row[7]),
             }
             for row in rows
+        ]
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Batches no receiver will take, newest first, with why and the receiver's last answer;
+        `event_ids` lets an operator find each event (and its message) in the spool."""
+        rows = self.conn.execute(
+            "SELECT id, batch_id, at, reason, last_status, last_body, event_count FROM dead_letters"
+            " ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        keys = ("id", "batch_id", "at", "reason", "last_status", "last_body", "event_count")
+        return [
+            {**dict(zip(keys, row, strict=True)), "event_ids": self._order(row[1])} for row in rows
         ]
 
     def attempts(self, limit: int = 100) -> list[dict[str, Any]]:

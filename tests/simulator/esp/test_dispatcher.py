@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from simulator.esp.dispatcher import Dispatcher, retry_delay
+from simulator.esp.delivery_policy import DEAD_LETTER, Attempt, decide
+from simulator.esp.dispatcher import Dispatcher
 from simulator.esp.scenario import MAILGUN_SCHEDULE, CallbackSettings
 from simulator.esp.server import FakeESP
 from simulator.esp.spool import KEPT_BATCHES, EventRecord, MessageRecord, SpoolReader, SpoolWriter
@@ -74,10 +75,12 @@ def scripted() -> Iterator[type[ScriptedReceiver]]:
 
 def test_retry_delays_follow_the_schedule_with_bounded_jitter() -> None:
     rng = random.Random(0)
-    for attempt, base in enumerate(MAILGUN_SCHEDULE, start=1):
-        delay = retry_delay(MAILGUN_SCHEDULE, attempt, 0.1, rng)
-        assert delay is not None and 0.9 * base <= delay <= 1.1 * base
-    assert retry_delay(MAILGUN_SCHEDULE, len(MAILGUN_SCHEDULE) + 1, 0.1, rng) is None
+    for number, base in enumerate(MAILGUN_SCHEDULE, start=1):
+        attempt = Attempt("http://rx/", 1, number, 0.0, status=503)
+        decision = decide(attempt, MAILGUN_SCHEDULE, rng.uniform(-0.1, 0.1))
+        assert decision.at is not None and 0.9 * base <= decision.at <= 1.1 * base
+    spent = Attempt("http://rx/", 1, len(MAILGUN_SCHEDULE) + 1, 0.0, status=503)
+    assert decide(spent, MAILGUN_SCHEDULE).action == DEAD_LETTER
 
 
 def test_5xx_and_timeouts_are_retried_until_delivered_with_the_same_body(scripted) -> None:
@@ -97,12 +100,14 @@ def test_5xx_and_timeouts_are_retried_until_delivered_with_the_same_body(scripte
     assert all(body == receiver.bodies[0] for body in receiver.bodies)
 
 
-def test_exhausted_schedule_abandons_and_reports(scripted) -> None:
+def test_exhausted_schedule_makes_a_dead_letter(scripted) -> None:
     receiver = scripted([(500, 0.0)] * 10)
     with FakeESP("smoke", receiver.url, retry_schedule=(0.02, 0.02), batch_delay=0.0) as esp:
         send_campaign(esp.port, ["never@example.com"])
         stats = esp.wait_delivered(messages=1, timeout=10)
-    assert stats["batches_abandoned"] == 1 and stats["attempts"] == 3
+        (dead,) = esp.reader().dead_letters()
+    assert stats["batches_dead_letter"] == 1 and stats["attempts"] == 3
+    assert dead["last_status"] == 500 and "exhausted after 3" in dead["reason"]
 
 
 def test_spool_writer_group_commits_and_batches_are_claimed_once(tmp_path: Path) -> None:
@@ -165,8 +170,8 @@ def test_a_claimed_batch_is_the_same_whether_kept_or_decoded_from_the_spool(tmp_
     claiming, restarted = SpoolReader(path), SpoolReader(path)
     now = time.time() + 1
     claiming.claim_batch(10, now, build_batch)
-    (kept,) = claiming.due_batches(now)
-    (decoded,) = restarted.due_batches(now)
+    (kept,) = list(claiming.due_batches(now))
+    (decoded,) = list(restarted.due_batches(now))
     # The model refuses the failed event without meta; a delivery without one it leaves open.
     assert kept == decoded and len(kept.expected) == 1
     assert kept.payload == json.loads(kept.body)
@@ -203,7 +208,7 @@ def test_batches_waiting_on_a_down_receiver_stay_on_disk(tmp_path: Path) -> None
     now = time.time() + 1
     while reader.claim_batch(1, now, build_batch) is not None:
         pass
-    due = reader.due_batches(now)
+    due = list(reader.due_batches(now))
     assert len(reader._built) == KEPT_BATCHES
     assert [batch.payload for batch in due] == [json.loads(batch.body) for batch in due]
     assert len(due) == count

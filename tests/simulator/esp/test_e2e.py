@@ -143,8 +143,9 @@ def test_retry_storm_duplicates_and_reordering_raise_each_event_once(receiver) -
     assert_each_event_once(receiver, expected_outcomes("retry-storm", 2, metas))
 
 
-def test_batch_limit_1000_accepted_1001_refused_and_not_retried(receiver) -> None:
-    """2001 events: batch one holds 1000 (200), batch two 1001 (400, reported, no retry)."""
+def test_batch_limit_1000_accepted_1001_refused_then_split_and_delivered(receiver) -> None:
+    """2001 events: batch one holds 1000 (200), batch two 1001 is refused (400 `More than
+    allowed events received.`) and split in halves of 500 and 501, both delivered."""
     recipients = [f"bulk{i}@example.com" for i in range(2001)]
     with FakeESP("batch-limit", receiver.callback_url, batch_delay=3.0, poll_seconds=0.02) as esp:
         with smtplib.SMTP("127.0.0.1", esp.port, timeout=30) as client:
@@ -154,13 +155,15 @@ def test_batch_limit_1000_accepted_1001_refused_and_not_retried(receiver) -> Non
                 client.sendmail("campaigns@platform.example", chunk, mail.as_bytes())
         stats = esp.wait_delivered(messages=5, timeout=30)
         batches = sorted(esp.reader().batches(), key=lambda b: b["id"])
-    assert [b["event_count"] for b in batches] == [1000, 1001]
+    assert [b["event_count"] for b in batches] == [1000, 1001, 500, 501]
     assert [(b["state"], b["last_status"], b["attempts"]) for b in batches] == [
         ("delivered", 200, 1),
-        ("rejected", 400, 1),
+        ("split", 400, 1),
+        ("delivered", 200, 1),
+        ("delivered", 200, 1),
     ]
     assert batches[1]["problems"] == []
-    assert stats["batches_rejected"] == 1
+    assert stats["batches_split"] == 1 and stats["dead_letters"] == 0
 
 
 def test_callbacks_survive_a_receiver_that_is_down_at_first(tmp_path) -> None:
@@ -183,7 +186,9 @@ def test_callbacks_survive_a_receiver_that_is_down_at_first(tmp_path) -> None:
             assert_each_event_once(rx, expected_outcomes("smoke", 0, metas))
 
 
-def test_a_4xx_is_not_retried_and_is_reported(tmp_path) -> None:
+def test_a_401_is_retried_with_a_credentials_warning_then_dead_lettered(tmp_path, caplog) -> None:
+    """At least once: a wrong token is retried on the schedule (it may be rotated back), warned
+    about loudly, and once the schedule is spent the batch is a dead letter, not dropped."""
     with running_receiver(tmp_path / "token.sqlite3", token="right") as rx:
         url = f"{rx.url}/callback/wrong"
         with FakeESP("smoke", url, retry_schedule=FAST_RETRIES, batch_delay=0.0) as esp:
@@ -191,8 +196,9 @@ def test_a_4xx_is_not_retried_and_is_reported(tmp_path) -> None:
             esp.wait_delivered(messages=1)
             batches = esp.reader().batches()
     assert [(b["state"], b["last_status"], b["attempts"]) for b in batches] == [
-        ("rejected", 401, 1)
+        ("dead_letter", 401, len(FAST_RETRIES) + 1)
     ]
+    assert "likely wrong or rotated" in caplog.text
 
 
 DROPPING = """
