@@ -14,7 +14,9 @@ holds the root and the map of the tree:
     ├── ProtocolSectionError     (esp.catalog: PROTOCOL.md has no such section)
     ├── TargetError              (conformance.transport: the receiver under test cannot be reached)
     ├── UnknownRequirement       (conformance.requirements: no requirement has that id)
-    └── StateUnavailable         (conformance.context: the receiver exposes no state to check)
+    ├── StateUnavailable         (conformance.context: the receiver exposes no state to check)
+    ├── ReplayError              (conformance.failures: a saved failure cannot be read or replayed)
+    └── ReportError              (conformance.report.folder: the report folder cannot be written)
 
 `ConformanceFailure` is an `AssertionError` on purpose: it is a verdict for pytest, not an error.
 """

@@ -18,6 +18,7 @@ from simulator.conformance import checks
 from simulator.conformance.client import CallbackClient
 from simulator.conformance.context import ConformanceFailure, Context
 from simulator.conformance.requirements import CATALOGUE, Needs, Requirement
+from simulator.conformance.seeding import forced_seed, round_seed
 
 FUZZED: tuple[str, ...] = tuple(r.id for r in CATALOGUE if r.property_based)
 
@@ -57,8 +58,13 @@ def fuzz(
     on_example: Callable[[Requirement], None] = lambda _r: None,
     on_round: Callable[[Requirement, int], None] = lambda _r, _n: None,
     on_done: Callable[[FuzzResult], None] = lambda _result: None,
+    seed: int = 0,
 ) -> list[FuzzResult]:
-    """Run each property until it fails or its share of `seconds` is spent (one round if None)."""
+    """Run each property until it fails or its share of `seconds` is spent (one round if None).
+
+    Round N of a property draws from `round_seed(seed, id, N)`: the same seed repeats the run,
+    and no two rounds draw the same examples.
+    """
     chosen = [r for r in CATALOGUE if r.id in set(requirement_ids)]
     if client.state is None:
         chosen = [r for r in chosen if r.needs is not Needs.STATE]
@@ -92,7 +98,8 @@ def fuzz(
             ctx.settings = settings(base, max_examples=size)
             round_started = time.monotonic()
             try:
-                checks.run(requirement, ctx)
+                with forced_seed(round_seed(seed, requirement.id, result.rounds)):
+                    checks.run(requirement, ctx)
             except Exception as exc:  # any crash of a check is reported, never raised
                 result.failures = conformance_failures(exc)
                 if not result.failures:

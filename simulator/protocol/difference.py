@@ -90,9 +90,14 @@ class Difference:
     informational: bool = False
     """Only a number's precision, in a key the protocol does not define: reported, never failed."""
 
+    def columns(self) -> tuple[str, str, str]:
+        """Field, expected, got as a report prints them (a terminal line, a table's cells)."""
+        return self.field, _show(self.expected), _show(self.actual)
+
     def render(self) -> str:
+        field, expected, got = self.columns()
         note = f" ({PRECISION_ONLY})" if self.informational else ""
-        return f"  {self.field}: expected {_show(self.expected)}, got {_show(self.actual)}{note}"
+        return f"  {field}: expected {expected}, got {got}{note}"
 
 
 PRECISION_ONLY = "number precision only, in a key the protocol does not define: informational"
