@@ -106,11 +106,11 @@ def test_conform_exit_code_follows_must_failures_only(
     should_only = serve_toy("custom_email_message")
     result = _run([*CLI, "conform", f"{should_only}/callback", "-k", "CB-4.5 or CB-4.12"], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "failed INFORMATIONAL: CB-4.12 a bad email is reported as invalid email" in result.stdout
+    assert re.search(r"^CB-4\.12 +INFORMATIONAL +INFORMATIONAL +a bad email", result.stdout, re.M)
     must = serve_toy("refuses_unknown_keys")
     result = _run([*CLI, "conform", f"{must}/callback", "--must-only", "-k", "CB-3"], tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "failed MUST: CB-3.3 keys the spec does not define are ignored" in result.stdout
+    assert re.search(r"^CB-3\.3 +MUST +FAIL +keys the spec does not define", result.stdout, re.M)
 
 
 def test_fuzz_prints_a_shrunk_failure_as_a_working_curl_command(
@@ -124,7 +124,7 @@ def test_fuzz_prints_a_shrunk_failure_as_a_working_curl_command(
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "FAILED CB-4.9 the counts invariant holds for every 200" in result.stdout
-    curl = result.stdout.split("reproduce with:\n", 1)[1].splitlines()[0]
+    curl = result.stdout.split("\nreplay: ", 1)[1].splitlines()[0]
     assert curl.startswith("printf ")
     replay = subprocess.run(
         ["bash", "-c", curl], capture_output=True, text=True, timeout=30, check=False
