@@ -67,7 +67,9 @@ def side_by_side(run: ConformRun, verbose: bool = False) -> list[str]:
         cells = " ".join(_cell(o).ljust(w) for o, w in zip(outcomes, widths, strict=True))
         level = requirement.level_for(run.strict).value
         lines.append(f"{requirement.id:8} {level:13} {cells}  {requirement.title}")
-    if hidden:
+    if hidden == len(run.requirements):
+        lines[-1:] = [f"all {hidden} requirements passed on every receiver (-v lists them)"]
+    elif hidden:
         lines.append(f"({hidden} more passed on every receiver; -v lists them)")
     if any(o.expected_failure for r in run.receivers for o in r.outcomes):
         lines.append(
