@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from reference_impl.errors import PlatformError
+from reference_impl.protocol.limits import MAX_SIGNATURE_LENGTH
 
 __all__ = [
     "SIGNATURE_PARAM",
@@ -36,8 +37,6 @@ __all__ = [
 SIGNATURE_PARAM = "sig"
 _KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 MIN_SECRET_BYTES = 16
-# Longest `sig` value worth looking at: a key id, a dot and 43 base64 characters.
-_MAX_SIGNATURE = 32 + 1 + 43
 
 
 class LinkKeyError(PlatformError, ValueError):
@@ -96,7 +95,7 @@ def verify_meta(meta: str, signature: str | None, keys: Iterable[LinkKey]) -> Li
     """Check a link's `sig` against every key the receiver still accepts, in constant time."""
     if not signature:
         return LinkVerdict.UNSIGNED
-    if len(signature) > _MAX_SIGNATURE:
+    if len(signature) > MAX_SIGNATURE_LENGTH:
         return LinkVerdict.BAD_SIGNATURE
     key_id, _, digest = signature.partition(".")
     key = next((k for k in keys if k.key_id == key_id), None)

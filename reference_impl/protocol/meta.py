@@ -13,6 +13,10 @@ Every field must be visible ASCII (0x21-0x7E): the value travels in a mail heade
 back byte-exact, and whitespace is where header folding would break it. The numbers must fit in a
 signed 64-bit integer, which is what the platform's ids are and what the store can keep; a larger
 one is a malformed meta, refused for that event alone rather than failing the whole callback.
+
+A value longer than `limits.MAX_META_LENGTH` is malformed before anything else is looked at, and
+every check here is linear in the value's length: a meta is attacker input (a callback event, a
+preference link anyone can write).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from reference_impl.errors import PlatformError
+from reference_impl.protocol.limits import MAX_INTEGER_LENGTH, MAX_META_LENGTH
 
 HEADER_NAME = "X-CleverTap_META"
 DEFAULT_LABEL = "wzrk_default"
@@ -34,8 +39,16 @@ INT64_MIN = -(2**63)
 # The common case in one pattern: no pipe in the email, an '@' that is neither first nor last,
 # numbers short enough (18 digits) to be in range without checking. `parse_meta` matches one
 # value with it; the batch functions match a thousand values, one per line, in a single call.
+#
+# The pattern must never backtrack more than linearly: a meta is attacker input and the regex
+# engine holds the GIL, so one slow match stalls every thread of the receiver. Every field but the
+# email is delimited by a character its class excludes, so it matches one way only. The email is
+# made so by an atomic group: it runs to the last '@' of the field (one scan back from the pipe)
+# and keeps it; the domain after it is possessive and holds no '@'. Its old form,
+# `X[^|]*@[^|]*Y`, tried every '@' against every end, quadratic on `a@@@...@`.
+_NOT_AT = r"[\x21-\x3f\x41-\x7b\x7d\x7e]"
 _COMMON_FIELDS = (
-    r"[\x21-\x3f\x41-\x7b\x7d\x7e][\x21-\x7b\x7d\x7e]*@[\x21-\x7b\x7d\x7e]*[\x21-\x3f\x41-\x7b\x7d\x7e]",
+    rf"{_NOT_AT}(?>[\x21-\x7b\x7d\x7e]*@){_NOT_AT}++",
     r"[0-9]{1,18}",
     r"[0-9]{1,18}",
     r"[0-9]{8}",
@@ -140,10 +153,16 @@ def build_meta(meta: Meta) -> str:
         str(meta.message_id),
         "",
     )
-    return "|".join(fields)
+    value = "|".join(fields)
+    if len(value) > MAX_META_LENGTH:
+        raise MetaError("meta", f"is {len(value)} characters long, over {MAX_META_LENGTH}")
+    return value
 
 
 def _int_field(field: str, text: str, pattern: re.Pattern[str]) -> int:
+    # Bounded first: int() is quadratic in the digits, and refuses over 4300 with a ValueError.
+    if len(text) > MAX_INTEGER_LENGTH:
+        raise MetaError(field, f"{len(text)} characters long, over {MAX_INTEGER_LENGTH}")
     if not pattern.fullmatch(text):
         expected = "an integer" if pattern is _SIGNED else "digits only"
         raise MetaError(field, f"{text!r} is not {expected}")
@@ -159,7 +178,11 @@ def parse_meta(value: object) -> Meta:
     A receiver parses every meta it gets, so well-formed values take one regular expression;
     only a value that fails it goes through the field-by-field checks that name the culprit.
     """
-    if type(value) is str and (match := _WELL_FORMED.fullmatch(value)):
+    if type(value) is str and len(value) <= MAX_META_LENGTH:
+        match = _WELL_FORMED.fullmatch(value)
+    else:
+        match = None
+    if match:
         email, account, sent_at, date, variant, label, message_id = match.groups()
         if _dated(sent_at, date):
             return Meta(email, int(account), int(sent_at), int(variant), label, int(message_id))
@@ -200,6 +223,8 @@ def well_formed_metas(values: list[str]) -> bool:
     parses each value with `parse_meta`, which is the reference, and a property test checks that
     this never accepts a value `parse_meta` refuses.
     """
+    if values and max(map(len, values)) > MAX_META_LENGTH:
+        return False
     joined = one_per_line(values)
     if joined is None:
         return False
@@ -210,7 +235,7 @@ def well_formed_metas(values: list[str]) -> bool:
 def meta_columns(values: list[str]) -> MetaColumns:
     """Decode valid metas into columns: one regex call for a batch in the common form, else
     `parse_meta` on each value (raising `MetaError` for an invalid one)."""
-    joined = one_per_line(values)
+    joined = one_per_line(values) if values and max(map(len, values)) <= MAX_META_LENGTH else None
     fields = [] if joined is None else _WELL_FORMED_LINES.findall(joined)
     common = values and len(fields) == len(values)
     if common and all(_dated(sent_at, date) for sent_at, date in {(f[2], f[3]) for f in fields}):
@@ -232,6 +257,8 @@ def _diagnose(value: object) -> Meta:
         raise MetaError("meta", f"must be a string, got {type(value).__name__}")
     if not value:
         raise MetaError("meta", "is empty")
+    if len(value) > MAX_META_LENGTH:
+        raise MetaError("meta", f"is {len(value)} characters long, over {MAX_META_LENGTH}")
     if not _VISIBLE.fullmatch(value):
         raise MetaError("meta", "must be visible ASCII with no whitespace or control characters")
     parts = value.rsplit("|", FIELD_COUNT - 1)

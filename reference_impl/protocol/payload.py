@@ -13,6 +13,7 @@ expression call per column; only a group with at least one bad or unusual event 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
@@ -20,6 +21,7 @@ from typing import Any, NamedTuple
 
 from reference_impl.errors import PlatformError
 from reference_impl.protocol import replies as r
+from reference_impl.protocol.limits import MAX_DEPTH, MAX_DESCRIPTION_LENGTH, MAX_EMAIL_LENGTH
 from reference_impl.protocol.meta import MetaError, one_per_line, parse_meta, well_formed_metas
 
 VERSION = "v2"
@@ -37,10 +39,6 @@ FAILED_TYPES = frozenset({HARD_BOUNCE, SOFT_BOUNCE, SPAM, UNSUBSCRIBED, BOUNCE})
 SUCCESS_TYPES = frozenset({DELIVERED})
 GROUP_TYPES = {FAILED: FAILED_TYPES, SUCCESS: SUCCESS_TYPES}
 
-MAX_DEPTH = 64
-"""Deeper JSON is refused whole: real callbacks nest four levels, and echoing a deep value back in
-an unprocessed entry must never overflow the encoder."""
-
 _EMAIL_SOURCE = r"[^\x00-\x20\x7f-\x9f@\ud800-\udfff]+@[^\x00-\x20\x7f-\x9f@\ud800-\udfff]+"
 # RFC 5321 also allows a quoted local part, which may hold an `@` (`"john@home"@example.com`);
 # the meta codec accepts such a recipient, so the event's `email` must too.
@@ -50,7 +48,6 @@ _QUOTED_EMAIL_SOURCE = (
 _EMAIL = re.compile(f"{_EMAIL_SOURCE}|{_QUOTED_EMAIL_SOURCE}")
 _EMAIL_BLOCK = re.compile(f"(?:{_EMAIL_SOURCE}\n)*{_EMAIL_SOURCE}")
 _BAD_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-MAX_EMAIL_LENGTH = 320
 _NESTED = (dict, list)
 _NESTED_TYPES = frozenset(_NESTED)
 _OPTIONAL_TEXT = frozenset({str, type(None)})
@@ -143,12 +140,29 @@ def _without_groups(document: dict[str, Any], flat: set[str]) -> dict[str, Any]:
     return {**document, "events": events}
 
 
+def _not_json(literal: str) -> float:
+    raise ValueError(f"{literal} is not JSON (RFC 8259)")
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise ValueError(f"{literal} overflows a double")
+    return value
+
+
+# Strict RFC 8259: Python's parser takes NaN, Infinity and -Infinity, and reads 1e999 as inf; any
+# of them would be echoed in a reply and stored, so a reply or a replayed body would not be JSON.
+_STRICT = json.JSONDecoder(parse_constant=_not_json, parse_float=_finite)
+
+
 def decode_body(body: bytes) -> Any:
-    """Bytes to JSON value; anything unreadable is the page's 'reading input stream' error."""
+    """Bytes to JSON value; anything unreadable, or not strict JSON, is the page's 'reading input
+    stream' error."""
     if not body:
         raise _reject(r.READ_ERROR)
     try:
-        return json.loads(body.decode("utf-8"))
+        return _STRICT.decode(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise _reject(r.READ_ERROR) from exc
 
@@ -174,6 +188,12 @@ def valid_email(value: object) -> bool:
     return _EMAIL.fullmatch(value) is not None
 
 
+def _valid_description(value: object) -> bool:
+    if type(value) is not str or len(value) > MAX_DESCRIPTION_LENGTH:
+        return False
+    return _BAD_TEXT.search(value) is None
+
+
 def check_event(group: str, event: dict[str, Any], position: int) -> CallbackEvent | str:
     """Return the validated event, or the errorDescription that explains why it is not valid.
 
@@ -192,7 +212,7 @@ def check_event(group: str, event: dict[str, Any], position: int) -> CallbackEve
     if not valid_email(email):
         return r.INVALID_EMAIL
     description = event.get("description")
-    if description is not None and (type(description) is not str or _BAD_TEXT.search(description)):
+    if description is not None and not _valid_description(description):
         return r.INVALID_DESCRIPTION
     return CallbackEvent(position, group, kind, email, meta, description)
 
@@ -226,6 +246,8 @@ def _accept_whole_group(group: str, events: list[Any], start: int, accepted: Acc
     if set(map(type, metas)) != {str} or set(map(type, emails)) != {str}:
         return False
     if not _OPTIONAL_TEXT.issuperset(map(type, descriptions)):
+        return False
+    if max(map(len, filter(None, descriptions)), default=0) > MAX_DESCRIPTION_LENGTH:
         return False
     if not _all_emails(emails) or _BAD_TEXT.search("".join(filter(None, descriptions))):
         return False

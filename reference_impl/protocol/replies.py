@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from reference_impl.protocol.limits import MAX_EVENTS as MAX_EVENTS  # the replies name it
+
 # Top-level error messages, word for word from the vendor's page.
 READ_ERROR = "Exception occurred while reading input stream"
 MISSING_PARAMETERS = "Bad request. Some mandatory parameters were missing."
@@ -28,8 +30,6 @@ UNMAPPED_SUCCESS_TYPE = "Could not map event to any delivery type"
 INVALID_EMAIL = "invalid email"
 INVALID_DESCRIPTION = "invalid description"
 NOT_AN_OBJECT = "event is not a JSON object"
-
-MAX_EVENTS = 1000
 
 ERROR_KEY = "error"
 TOTAL_KEY = "TOTAL_EVENTS"

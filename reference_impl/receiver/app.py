@@ -45,7 +45,7 @@ def create_app(config: ReceiverConfig, store: Store | None = None) -> Flask:
     app.extensions["bounceback_store"] = db
     app.register_blueprint(callback_blueprint(db, config.token, config.max_body_bytes))
     app.register_blueprint(read_api_blueprint(db))
-    app.register_blueprint(preference_blueprint(db))
+    app.register_blueprint(preference_blueprint(db, config.link_keys))
 
     @app.errorhandler(QueryError)
     def bad_query(error: QueryError) -> Response:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from reference_impl.protocol.links import LinkKeyError, parse_link_key
 from reference_impl.receiver.app import DEFAULT_MAX_BODY_BYTES, ReceiverConfig, create_app
 from reference_impl.receiver.server import BackgroundServer, ServerError, callback_url
 
@@ -31,16 +32,38 @@ from reference_impl.receiver.server import BackgroundServer, ServerError, callba
     help="Larger request bodies get 413.",
 )
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--link-key",
+    "link_keys",
+    multiple=True,
+    envvar="BOUNCEBACK_LINK_KEYS",
+    show_envvar=True,
+    metavar="ID=SECRET",
+    help="A key the preference page verifies signed links with (repeat to keep old keys after a"
+    " rotation; in the variable, separate several by spaces). Without one, every preference link"
+    " is refused.",
+)
 def receiver(
-    host: str, port: int, db_path: Path, token: str | None, max_body_bytes: int, threads: int
+    host: str,
+    port: int,
+    db_path: Path,
+    token: str | None,
+    max_body_bytes: int,
+    threads: int,
+    link_keys: tuple[str, ...],
 ) -> None:
     """Run the reference v2 callback receiver (the platform's side).
 
-    A store that cannot be opened or a port already taken is one line on stderr, exit 2.
+    A store that cannot be opened, a port already taken or a malformed link key is one line on
+    stderr, exit 2.
     """
+    keys = tuple(parse_link_key(text) for text in link_keys)
+    ids = [key.key_id for key in keys]
+    if len(set(ids)) != len(ids):
+        raise LinkKeyError(f"link key ids must differ, got {', '.join(ids)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     click.echo(f"Opening store {db_path} (SQLite, WAL)")
-    app = create_app(ReceiverConfig(db_path, token, max_body_bytes))
+    app = create_app(ReceiverConfig(db_path, token, max_body_bytes, keys))
     try:
         server = BackgroundServer(app, host, port, threads, max_body_bytes)
     except ServerError as exc:
@@ -48,6 +71,10 @@ def receiver(
         raise ServerError(f"{exc}; choose another --port or stop the program using it") from exc
     click.echo(f"Callback URL: {callback_url(server.url, token)}")
     click.echo(f"Read API:     {server.url}/api/events  (OpenAPI: {server.url}/openapi.json)")
+    if keys:
+        click.echo(f"Preference links verified with key(s) {', '.join(ids)}")
+    else:
+        click.echo("No --link-key: the preference page refuses every link (see docs/receiver.md)")
     click.echo("Serving with waitress; press Ctrl+C to stop.")
     try:
         server.run()

@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any
 
 from reference_impl.protocol import replies as r
+from reference_impl.protocol.limits import MAX_SIGNATURE_LENGTH
 
 PAYLOAD_SCHEMA_FILE = "schemas/callback-v2.schema.json"
 
@@ -269,17 +270,38 @@ def _param(name: str, where: str, schema: dict[str, Any], required: bool = False
 
 def _preferences_item() -> dict[str, Any]:
     meta = _param("meta", "query", _ref("Callback_meta"), True)
+    signature = _param(
+        "sig",
+        "query",
+        {
+            "type": "string",
+            "maxLength": MAX_SIGNATURE_LENGTH,
+            "description": "`<key id>.<unpadded URL-safe base64 HMAC-SHA256 of meta>`, written by"
+            " the sender with one of the receiver's link keys.",
+        },
+        True,
+    )
     html = {"text/html": {"schema": {"type": "string"}}}
     invalid = {
         "description": "The meta is missing or malformed, or its recipient is not an address a"
         " v2 callback event can carry.",
         "content": html,
     }
+    refused = {
+        "description": "The link is unsigned or its signature does not match (or the receiver"
+        " has no link key), or, for a POST, a browser posted it from another site. Nothing is"
+        " stored.",
+        "content": html,
+    }
     return {
-        "parameters": [meta],
+        "parameters": [meta, signature],
         "get": {
             "summary": "The preference center page for the recipient of `meta`.",
-            "responses": {"200": {"description": "The page.", "content": html}, "400": invalid},
+            "responses": {
+                "200": {"description": "The page.", "content": html},
+                "400": invalid,
+                "403": refused,
+            },
         },
         "post": {
             "summary": "Unsubscribe the recipient of `meta` (RFC 8058 one-click).",
@@ -296,6 +318,7 @@ def _preferences_item() -> dict[str, Any]:
             "responses": {
                 "200": {"description": "Unsubscribed; the page.", "content": html},
                 "400": invalid,
+                "403": refused,
             },
         },
     }

@@ -22,7 +22,8 @@ class QueryError(PlatformError):
 
 
 def json_response(status: int, body: Any) -> Response:
-    return Response(json.dumps(body), status=status, mimetype=JSON_TYPE)
+    """Strict JSON out: a body that is not RFC 8259 (NaN, Infinity) is a 500, never sent."""
+    return Response(json.dumps(body, allow_nan=False), status=status, mimetype=JSON_TYPE)
 
 
 def reply(answer: r.Reply) -> Response:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference_impl.protocol import replies as r
+from reference_impl.protocol.limits import MAX_DESCRIPTION_LENGTH
 from reference_impl.protocol.meta import Meta, build_meta
 from reference_impl.protocol.payload import Accepted, PayloadRejected, check_event, read_batch
 from tests.reference_impl.strategies import envelope, mixed_events, valid_events
@@ -178,7 +179,7 @@ def test_event_that_is_not_an_object_is_echoed_under_event(value: Any) -> None:
 @pytest.mark.parametrize(
     "event",
     [
-        {**GOOD, "description": "x" * 200_000},
+        {**GOOD, "description": "x" * MAX_DESCRIPTION_LENGTH},
         {**GOOD, "description": "Boîte pleine — 受信箱がいっぱい 📭"},
         {**GOOD, "description": "line one\r\n\tline two"},
         {**GOOD, "email": "josé@exämple.com"},
@@ -196,9 +197,9 @@ def test_unusual_but_valid_events_are_processed(event: dict[str, Any]) -> None:
     }
 
 
-def test_long_description_is_kept_whole() -> None:
-    batch = read_batch(envelope([{**GOOD, "description": "y" * 300_000}]))
-    assert batch.accepted.descriptions[0] == "y" * 300_000
+def test_long_description_is_kept_whole_up_to_its_limit() -> None:
+    batch = read_batch(envelope([{**GOOD, "description": "y" * MAX_DESCRIPTION_LENGTH}]))
+    assert batch.accepted.descriptions[0] == "y" * MAX_DESCRIPTION_LENGTH
 
 
 def test_success_group_counts_deliveries_and_rejects_other_types() -> None:
