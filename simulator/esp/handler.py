@@ -8,10 +8,14 @@ mail the client believes accepted always has its events on disk.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import random
 import weakref
+from collections.abc import Iterable
+from email._header_value_parser import get_addr_spec, get_angle_addr
+from email.errors import HeaderParseError
 from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -82,11 +86,65 @@ class FaultySMTP(SMTP):
     task, so it cannot hold the greeting back. Overriding it and calling `super()` first keeps
     all of aiosmtpd's session handling. Checked against aiosmtpd 1.4.6 and its main branch;
     pyproject.toml pins `aiosmtpd>=1.4.6,<1.5` so a release that changes it is checked again.
+
+    Two more overrides remove per-message and per-connection waste in aiosmtpd 1.4.x without
+    changing what it accepts (tests/simulator/esp/test_smtp_overrides.py checks both against
+    aiosmtpd's originals; pinned `<1.5` for the same reason):
+
+    - `_getaddr` (private; MAIL, RCPT, VRFY): aiosmtpd's defines a `typing.Protocol` class on
+      every call, only for a type annotation, which costs more than parsing the address. Ours runs
+      the same parse (`get_angle_addr` / `get_addr_spec`, the local-part limit) without it, and
+      remembers recent answers (the sender address repeats on every message).
+    - `__dir__`, only while `SMTP.__init__` runs: aiosmtpd's `__init__` finds the `auth_*` and
+      `smtp_*` methods with `inspect.getmembers(self)` and `dir(self)` on every connection, which
+      fetches every attribute of the class. While constructing, `dir()` answers with just those
+      names, listed once per class, so the same methods are found; afterwards `dir()` is whole.
     """
+
+    def __init__(self, handler: Any, **kwargs: Any) -> None:
+        self._constructing = True
+        try:
+            super().__init__(handler, **kwargs)
+        finally:
+            del self._constructing
+
+    def __dir__(self) -> Iterable[str]:
+        if self.__dict__.get("_constructing"):
+            return _command_method_names(type(self))
+        return super().__dir__()
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        addr, rest = parse_address(arg)
+        limit = self.local_part_limit
+        if addr and limit and len(addr.rpartition("@")[0]) > limit:
+            return None, None
+        return addr, rest
 
     async def _handle_client(self) -> None:
         if await self.event_handler.on_connect(self):
             await super()._handle_client()
+
+
+@functools.cache
+def _command_method_names(cls: type) -> tuple[str, ...]:
+    """The names aiosmtpd's `SMTP.__init__` looks for on itself: AUTH mechanisms and commands."""
+    return tuple(name for name in dir(cls) if name.startswith(("auth_", "smtp_")))
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_address(arg: str) -> tuple[str | None, str | None]:
+    """An SMTP command's address argument as aiosmtpd 1.4.x parses it: (address, rest), ("", "")
+    for no argument, (None, None) when it does not parse. The local-part limit is the caller's."""
+    if not arg:
+        return "", ""
+    try:
+        if arg.lstrip().startswith("<"):
+            address, rest = get_angle_addr(arg)
+        else:
+            address, rest = get_addr_spec(arg)
+    except HeaderParseError:
+        return None, None
+    return address.addr_spec, rest
 
 
 class ESPHandler:
