@@ -12,6 +12,7 @@ import functools
 import hmac
 import logging
 import random
+import re
 import weakref
 from collections.abc import Iterable
 from email._header_value_parser import get_addr_spec, get_angle_addr
@@ -61,6 +62,10 @@ MANGLED_META = "X-CleverTap_META from %s echoed mangled (callbacks.meta_mangling
 UNMANGLEABLE_META = "X-CleverTap_META from %s echoed unchanged: %s (callbacks.meta_mangling = %r)"
 DROPPED_EVENT = "event for %s dropped, never reported (drop_rate of the scenario or its rule)"
 STALL_FOREVER = 3600.0
+# `<local@domain>` with both parts RFC 5322 dot-atoms in ASCII: the address of nearly every
+# MAIL and RCPT, parsed without the stdlib's token tree (FaultySMTP._getaddr).
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+SIMPLE_ANGLE_ADDR = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@{_ATEXT}(?:\.{_ATEXT})*)>")
 
 
 def auth_delay(failures: int) -> float:
@@ -99,14 +104,19 @@ class FaultySMTP(SMTP):
       `smtp_*` methods with `inspect.getmembers(self)` and `dir(self)` on every connection, which
       fetches every attribute of the class. While constructing, `dir()` answers with just those
       names, listed once per class, so the same methods are found; afterwards `dir()` is whole.
+      The same goes for the `ESPHandler` it serves (its `handle_*` hooks, fixed at its start).
     """
 
     def __init__(self, handler: Any, **kwargs: Any) -> None:
         self._constructing = True
+        if isinstance(handler, ESPHandler):
+            handler.listing_hooks = True
         try:
             super().__init__(handler, **kwargs)
         finally:
             del self._constructing
+            if isinstance(handler, ESPHandler):
+                handler.listing_hooks = False
 
     def __dir__(self) -> Iterable[str]:
         if self.__dict__.get("_constructing"):
@@ -137,6 +147,15 @@ def parse_address(arg: str) -> tuple[str | None, str | None]:
     for no argument, (None, None) when it does not parse. The local-part limit is the caller's."""
     if not arg:
         return "", ""
+    simple = SIMPLE_ANGLE_ADDR.match(arg)
+    if simple is not None:
+        # What get_angle_addr answers for `<dot-atom@dot-atom>`: the text as written, and the
+        # rest with leading whitespace dropped (a comment there takes the full parse).
+        rest = arg[simple.end() :]
+        if rest[:1] in (" ", "\t"):
+            rest = rest.lstrip()
+        if not rest.startswith("("):
+            return simple.group(1), rest
     try:
         if arg.lstrip().startswith("<"):
             address, rest = get_angle_addr(arg)
@@ -189,6 +208,17 @@ class ESPHandler:
             self.handle_AUTH = self._auth
         if "mail" in self.stages:
             self.handle_MAIL = self._mail
+        # What aiosmtpd's SMTP.__init__ looks up on a handler; see FaultySMTP.
+        self._hook_names = tuple(
+            name for name in object.__dir__(self) if name.startswith(("handle_", "auth_"))
+        )
+        self.listing_hooks = False
+
+    def __dir__(self) -> Iterable[str]:
+        """While a FaultySMTP is being built (`listing_hooks`), just the hooks aiosmtpd seeks."""
+        if self.listing_hooks:
+            return self._hook_names
+        return super().__dir__()
 
     def _fault(self, stage: str, addresses: tuple[str, ...] = ()) -> Fault | None:
         faults = self.stages.get(stage)

@@ -55,12 +55,28 @@ WEIRD = [
     "<" + "l" * 80 + "@example.com>",
     "MAIL FROM:<x@y>",
     "0@",
+    "<a.b@c.d> (comment) SIZE=1",
+    "<a.b@c.d>(comment)",
+    "<a..b@c.d>",
+    "<a@c.d.>",
+    "<a@c.d>\t\tSIZE=1",
+    "<a@c.d>\r\n",
     "<0@[>",
 ]
 
 ATOMS = st.sampled_from(['"', "<", ">", "@", ":", ",", "[", "]", "(", ")", "\\", " ", ".", "ü"])
+# Near the fast path for `<dot-atom@dot-atom>`: atext, dots, and the characters that end it.
+NEAR_SIMPLE = st.text(st.sampled_from("aZ9!#'`{|}~-.@()\\\" \t\r\nü\x00<>[]:;,"), max_size=12)
 ADDRESS_TEXT = st.one_of(
     st.sampled_from(WEIRD),
+    st.builds(
+        lambda local, domain, rest: f"<{local}@{domain}>{rest}",
+        NEAR_SIMPLE,
+        NEAR_SIMPLE,
+        st.sampled_from(
+            ["", " SIZE=1", "\t BODY=8BITMIME", " (c) SIZE=1", "(c)", "  ", "x", "\r\n"]
+        ),
+    ),
     st.text(st.one_of(ATOMS, st.characters(codec="utf-8")), max_size=40),
     st.builds(
         lambda local, domain, rest: f"<{local}@{domain}>{rest}",
@@ -142,3 +158,10 @@ def test_dir_is_whole_once_constructed(loop: asyncio.AbstractEventLoop) -> None:
     theirs, ours = servers(loop, object())
     assert set(dir(theirs)) <= set(dir(ours))
     assert "_constructing" not in vars(ours)
+
+
+def test_handler_dir_is_whole_outside_construction(tmp_path: Path) -> None:
+    handler = ESPHandler(load_scenario("smtp-faults"), 7, SpoolWriter(tmp_path / "s.db"))
+    names = dir(handler)
+    assert {"handle_RCPT", "handle_DATA", "authenticate", "scenario"} <= set(names)
+    assert not handler.listing_hooks
