@@ -26,8 +26,7 @@ from reference_impl.sender.message import (
     MAX_LABEL,
     Content,
     MessageError,
-    build_message,
-    to_bytes,
+    Template,
 )
 from reference_impl.sender.provider import Provider
 from reference_impl.sender.session import (
@@ -187,10 +186,18 @@ class Campaign:
             jobs.put(None)
         results: list[Result | None] = [None] * len(recipients)
         context = tls_context(self.provider, self.context)
+        template = Template(
+            self.provider,
+            account_id=self.provider.account_id,
+            label=self.label,
+            variant=self.variant,
+            receiver_url=self.receiver_url,
+            content=self.content,
+        )
         threads = [
             threading.Thread(
                 target=self._worker,
-                args=(jobs, results, first, context, password),
+                args=(jobs, results, first, context, password, template),
                 name=f"bounceback-send-{n}",
                 daemon=True,
             )
@@ -214,6 +221,7 @@ class Campaign:
         first: int,
         context: ssl.SSLContext,
         password: str | None,
+        template: Template,
     ) -> None:
         session: SmtpSession | None = None
         try:
@@ -221,7 +229,7 @@ class Campaign:
                 index, recipient = job
                 try:
                     result, session = self._send_one(
-                        index, recipient, first - index, session, context, password
+                        index, recipient, first - index, session, context, password, template
                     )
                 except Exception as exc:
                     # A bug or an unforeseen error costs this recipient only, never the campaign.
@@ -248,6 +256,7 @@ class Campaign:
         session: SmtpSession | None,
         context: ssl.SSLContext,
         password: str | None,
+        template: Template,
     ) -> tuple[Result, SmtpSession | None]:
         sent_at = int(time.time())
         problem = address_problem(recipient)
@@ -265,11 +274,7 @@ class Campaign:
                 index, recipient, meta_text, message_id, e.classify(failure), failure
             ), session
         try:
-            data = to_bytes(
-                build_message(
-                    self.provider, meta, receiver_url=self.receiver_url, content=self.content
-                )
-            )
+            data = template.render(meta)
         except MessageError as exc:
             failure = e.Failure(e.DATA, str(exc))
             return Result(
