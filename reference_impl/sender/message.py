@@ -217,6 +217,11 @@ class Template:
         self._dates: dict[float, bytes] = {}
         self._parts = self._split(Meta(_SLOT_EMAIL, account_id, 0, variant, label, -1))
 
+    @property
+    def fast(self) -> bool:
+        """False where the campaign's message could not be cut: every one is built by the stdlib."""
+        return self._parts is not None
+
     def _split(self, slot: Meta) -> tuple[list[bytes | str], int] | None:
         """The stand-in message cut at each per-recipient value; None where it cannot be cut."""
         try:
