@@ -20,6 +20,7 @@ from urllib.parse import quote
 from reference_impl.errors import PlatformError
 from reference_impl.protocol.links import SIGNATURE_PARAM, sign_meta
 from reference_impl.protocol.meta import HEADER_NAME, Meta
+from reference_impl.sender.address import is_plain
 from reference_impl.sender.provider import Provider
 
 __all__ = [
@@ -173,12 +174,9 @@ def to_bytes(message: EmailMessage) -> bytes:
     return message.as_bytes(policy=POLICY)
 
 
-# Values the stdlib writes out exactly as given: a dot-atom address at an LDH domain, and visible
+# Values the stdlib writes out exactly as given: a plain address (`address.is_plain`), and visible
 # ASCII with no encoded-word opener (`=?`, which a parser would decode). Anything else is built
 # per message by the stdlib, so the fast path never writes what `build_message` would not.
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_LITERAL_ADDRESS = re.compile(rf"{_ATOM}(\.{_ATOM})*@{_LABEL}(\.{_LABEL})*")
 _LITERAL_VALUE = re.compile(r"[\x21-\x7e]+")
 _SLOT_EMAIL = "bbslot@bbslot.invalid"
 # The headers written per recipient; every other line comes from the campaign's stdlib build.
@@ -230,7 +228,7 @@ class Template:
             )
         except MessageError:
             return None  # each message is refused by the stdlib build, with its reason
-        if not _LITERAL_ADDRESS.fullmatch(f"x@{self.provider.from_address.split('@')[1]}"):
+        if not is_plain(f"x@{self.provider.from_address.split('@')[1]}"):
             return None  # a Message-ID domain the stdlib might rewrite
         head, _, body = to_bytes(message).partition(b"\r\n\r\n")
         parts: list[bytes | str] = []
@@ -267,7 +265,7 @@ class Template:
         """The wire form of `build_message(provider, meta, ...)`, equal header for header."""
         meta_text = meta.encode()
         _check_unfolded(HEADER_NAME, meta_text)
-        fast = self._parts is not None and _LITERAL_ADDRESS.fullmatch(meta.email) is not None
+        fast = self._parts is not None and is_plain(meta.email)
         url = ""
         if fast and self._parts is not None and self.provider.preference_center != "none":
             url = _preference_url(self.provider, meta, meta_text, self.receiver_url, True)
