@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _procs import ROOT, python, spread, start, stop
+from _procs import python, spread, start, stop
 from esp_smtp import BARE_SERVER
 
 import reference_impl.sender.campaign as campaign
@@ -32,9 +32,9 @@ from reference_impl.receiver.store import SQLiteStore
 from reference_impl.sender.message import Template, build_message, to_bytes
 from reference_impl.sender.provider import Provider
 
-assert ROOT.is_dir()
 LABEL = "wzrk_default"
 RECEIVER = "http://127.0.0.1:9"
+BATCH_SIZE = campaign.BATCH_SIZE
 
 
 class StdlibBuild(Template):
@@ -82,9 +82,6 @@ def one_round(
     if len(report.sent) != messages or report.record_errors:
         raise SystemExit(f"round {run}: {len(report.failed)} failed, {report.record_errors[:3]}")
     return messages / cpu
-
-
-BATCH_SIZE = campaign.BATCH_SIZE
 
 
 def main() -> None:
