@@ -24,7 +24,7 @@ from dkim.util import parse_tag_value
 from reference_impl.protocol.meta import HEADER_NAME
 from reference_impl.sender.campaign import Campaign
 from reference_impl.sender.dkim import SIGNED_HEADERS, generate_key
-from reference_impl.sender.provider import ProviderError, parse_providers
+from reference_impl.sender.provider import ProviderError, dump_providers, parse_providers
 
 pytestmark = pytest.mark.e2e
 
@@ -195,6 +195,14 @@ def test_dkim_fields_are_all_or_nothing(key: tuple[Path, str]) -> None:
     ]
     both = {"dkim_selector": SELECTOR, "dkim_domain": DOMAIN, "dkim_key_env": "X"}
     assert [n for n, _ in _problems(both | {"dkim_key_file": str(key[0])})] == ["dkim_key_env"]
+
+
+def test_a_provider_with_a_key_file_round_trips_through_its_toml(key: tuple[Path, str]) -> None:
+    table = {"nickname": "p", "host": "127.0.0.1", "port": 25, "from_address": "a@acme.example"}
+    table |= {"dkim_selector": SELECTOR, "dkim_domain": DOMAIN, "dkim_key_file": str(key[0])}
+    providers = parse_providers(table, "test")
+    assert parse_providers(dump_providers(providers), "again") == providers
+    assert providers[0].dkim_key() == key[0].read_bytes()
 
 
 def test_an_unset_key_variable_is_a_reason_not_to_send(monkeypatch: pytest.MonkeyPatch) -> None:
