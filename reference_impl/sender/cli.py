@@ -30,7 +30,7 @@ from reference_impl.sender.campaign import (
     first_message_id,
 )
 from reference_impl.sender.demo import DEFAULT_AUDIENCE, DEFAULT_SCENARIO, DemoSummary, run_demo
-from reference_impl.sender.dkim import generate_key
+from reference_impl.sender.dkim import generate_key, txt_name
 from reference_impl.sender.message import TEST_LABEL, MessageError, build_test_email, to_bytes
 from reference_impl.sender.progress import campaign_progress
 from reference_impl.sender.provider import Provider, load_providers, select_provider
@@ -123,6 +123,7 @@ def provider_check(
 ) -> None:
     """Validate FILE, then connect: EHLO, STARTTLS or TLS, AUTH, QUIT, reporting each step.
 
+    Says where a signing provider's DKIM key must be published.
     Warns when a 'clevertap' preference center has no link key to sign its links with.
     Exit 1 when a provider could not be reached or refused the session (the check's verdict).
     """
@@ -132,6 +133,9 @@ def provider_check(
     for provider in providers:
         missing = provider.secret_problem()
         note = f" (not usable yet: {missing})" if missing else ""
+        if provider.dkim_selector is not None and provider.dkim_domain is not None:
+            where = txt_name(provider.dkim_selector, provider.dkim_domain)
+            note = f", DKIM-signed, key at {where}{note}"
         click.echo(
             f"  {provider.nickname}: {provider.scheme}://{provider.host}:{provider.port} OK{note}"
         )

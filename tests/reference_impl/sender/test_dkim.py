@@ -19,8 +19,10 @@ import dkim
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from click.testing import CliRunner
 from dkim.util import parse_tag_value
 
+from reference_impl.cli import main
 from reference_impl.protocol.meta import HEADER_NAME
 from reference_impl.sender.campaign import Campaign
 from reference_impl.sender.dkim import SIGNED_HEADERS, generate_key
@@ -239,3 +241,16 @@ def test_keygen_cli_refuses_to_overwrite_in_one_line_exit_2(tmp_path: Path) -> N
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "already exists" in done.stderr
     assert out.read_text() == "precious\n"
+
+
+def test_provider_check_says_where_the_dkim_key_is_published(
+    tmp_path: Path, key: tuple[Path, str]
+) -> None:
+    path = tmp_path / "provider.toml"
+    path.write_text(
+        'nickname = "p"\nhost = "127.0.0.1"\nport = 25\nfrom_address = "a@acme.example"\n'
+        f'dkim_selector = "{SELECTOR}"\ndkim_domain = "{DOMAIN}"\ndkim_key_file = "{key[0]}"\n'
+    )
+    result = CliRunner().invoke(main, ["provider", "check", str(path), "--offline"])
+    assert result.exit_code == 0, result.output
+    assert f"DKIM-signed, key at {SELECTOR}._domainkey.{DOMAIN}." in result.output
