@@ -8,6 +8,8 @@ read-only, taken from the receiver, and a file that tries to set it is refused.
 Secrets stay out of files: `password_env` names an environment variable holding the password. It
 is read when a session needs it, not when the file is loaded: a file holding several providers is
 usable for the ones whose secret is at hand (`secret_problem` says what is missing, when it is).
+A DKIM key is treated the same way: `dkim_key_env` is read when a message is signed, while a
+`dkim_key_file` is read and checked at load, so a wrong path is a file problem naming the field.
 The format and each decision are described in docs/sender.md.
 """
 

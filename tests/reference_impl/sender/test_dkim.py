@@ -213,6 +213,8 @@ def test_an_unset_key_variable_is_a_reason_not_to_send(monkeypatch: pytest.Monke
     table |= {"dkim_selector": SELECTOR, "dkim_domain": DOMAIN, "dkim_key_env": "BB_DKIM_KEY"}
     (provider,) = parse_providers(table, "test")
     assert "BB_DKIM_KEY" in (provider.secret_problem() or "")
+    garbage = provider.secret_problem({"BB_DKIM_KEY": "not a key"}) or ""
+    assert "the key in BB_DKIM_KEY is not a PEM RSA private key" in garbage
 
 
 def test_keygen_cli_prints_the_record_and_writes_a_0600_key(tmp_path: Path) -> None:
