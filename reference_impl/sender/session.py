@@ -23,6 +23,7 @@ from collections.abc import Callable
 from reference_impl.errors import PlatformError
 from reference_impl.sender import errors as e
 from reference_impl.sender.address import is_plain
+from reference_impl.sender.dkim import DkimError, sign_message
 from reference_impl.sender.provider import Provider
 
 __all__ = [
@@ -241,10 +242,17 @@ class SmtpSession:
         self._step(f"AUTH as {p.username!r}: {code}")
 
     def send(self, recipient: str, data: bytes) -> None:
-        """One transaction: MAIL, RCPT, DATA. A refusal resets the session for the next one."""
+        """One transaction: MAIL, RCPT, DATA. A refusal resets the session for the next one.
+
+        The bytes are final here, whoever built them, so this is where they are DKIM-signed.
+        """
         client = self.client
         if client is None:
             raise SendFailed(e.Failure(e.CONNECT, NOT_OPEN))
+        try:
+            data = sign_message(self.provider, data)
+        except DkimError as exc:
+            raise SendFailed(e.Failure(e.SENDER, str(exc))) from exc
         stage = e.MAIL
         try:
             code, text = client.docmd("mail", f"FROM:{_path(self.provider.from_address)}")
