@@ -54,7 +54,9 @@ def test_distributed_load_then_verify(tmp_path: Path, receiver) -> None:
             "--spawn-rate",
             "4",
             "--run-time",
-            "4s",
+            # Long enough that both workers, slow to import Locust on a loaded machine, have
+            # their users running before the master stops them.
+            "10s",
         ),
         cwd=tmp_path,
         env=env,
