@@ -15,6 +15,11 @@ is derived from the log, in log order:
   `effects.RAISES` (kept in the `raises` table).
 
 Every read first lets the projection catch up with the log, so none ever sees it half-done.
+
+Reads cost the same at a thousand events as at a million: `/healthz` reads `totals`, and the
+campaign and label reports read `tallies` and `sent_tallies`, all kept in the transactions that
+write what they count (the log, the projection's step, the sent messages); lists are read a page at
+a time by key. A store from an older version gets its counters computed once, when opened.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from reference_impl.errors import PlatformError
 from reference_impl.protocol import effects
 from reference_impl.protocol.meta import parse_meta
 from reference_impl.protocol.payload import Batch
-from reference_impl.receiver.projection import Projection, profile_key
+from reference_impl.receiver.projection import Projection, add_to_totals, profile_key
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS callbacks (
@@ -96,6 +101,29 @@ CREATE TABLE IF NOT EXISTS raises (
     name TEXT NOT NULL,
     PRIMARY KEY (type, ordinal)
 );
+CREATE INDEX IF NOT EXISTS sent_messages_message ON sent_messages(message_id);
+CREATE INDEX IF NOT EXISTS send_failures_message ON send_failures(message_id);
+CREATE INDEX IF NOT EXISTS send_failures_label ON send_failures(label);
+CREATE TABLE IF NOT EXISTS totals (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tallies (
+    message_id INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    type TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    duplicates INTEGER NOT NULL,
+    PRIMARY KEY (message_id, label, type)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tallies_label ON tallies(label);
+CREATE TABLE IF NOT EXISTS sent_tallies (
+    message_id INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    sent INTEGER NOT NULL,
+    PRIMARY KEY (message_id, label)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sent_tallies_label ON sent_tallies(label);
 CREATE VIEW IF NOT EXISTS system_events AS
     SELECT e.id * 2 + r.ordinal AS id, r.name, e.profile, e.type AS cause, e.meta, e.message_id,
            e.label, e.variant, e.email, e.description, NULL AS error, c.received_at AS created_at
@@ -182,6 +210,8 @@ class SQLiteStore:
                     for ordinal, name in enumerate(names)
                 ],
             )
+            if not db.execute("SELECT count(*) FROM totals").fetchone()[0]:
+                _count_everything(db)
 
     def _connection(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -246,6 +276,7 @@ class SQLiteStore:
                 ).lastrowid
                 or 0
             )
+            add_to_totals(db, callbacks=1)
         self.projection.handed(callback_id, batch.accepted)
         return callback_id
 
@@ -254,10 +285,18 @@ class SQLiteStore:
             (m.recipient, m.meta, m.message_id, m.label, m.variant, m.sent_at) for m in messages
         ]
         with self._write() as db:
+            before = db.execute("SELECT coalesce(max(id), 0) FROM sent_messages").fetchone()[0]
             db.executemany(
                 "INSERT OR IGNORE INTO sent_messages (recipient, meta, message_id, label,"
                 " variant, sent_at) VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
+            )
+            db.execute(_TALLY_SENT, (before,))
+            add_to_totals(
+                db,
+                sent_messages=db.execute(
+                    "SELECT count(*) FROM sent_messages WHERE id > ?", (before,)
+                ).fetchone()[0],
             )
 
     def record_send_failure(self, recipient: str, meta: str, error: str, detail: str) -> None:
@@ -279,6 +318,7 @@ class SQLiteStore:
                     time.time(),
                 ),
             )
+            add_to_totals(db, system_events=1)
 
     def sent_messages(self) -> list[SentMessage]:
         rows = self._connection().execute(
@@ -356,24 +396,24 @@ class SQLiteStore:
         ]
 
     def _report(self, column: str, value: Any) -> dict[str, Any] | None:
+        """Counts from the tallies: a few rows per campaign, whatever its size."""
         self.projection.catch_up()
         db = self._connection()
         counts = dict.fromkeys(effects.REPORT_COUNTERS, 0)
         duplicates = 0
-        for kind, duplicate, count in db.execute(
-            f"SELECT type, duplicate, count(*) FROM events WHERE {column} = ?"
-            " GROUP BY type, duplicate",
+        for kind, first_seen, repeated in db.execute(
+            f"SELECT type, sum(first_seen), sum(duplicates) FROM tallies WHERE {column} = ?"
+            " GROUP BY type",
             (value,),
         ):
-            if duplicate:
-                duplicates += count
-            else:
-                counts[kind] = count
+            duplicates += repeated
+            if first_seen:
+                counts[kind] = first_seen
         counts[effects.SEND_FAILED] = db.execute(
             f"SELECT count(*) FROM send_failures WHERE {column} = ?", (value,)
         ).fetchone()[0]
         sent = db.execute(
-            f"SELECT count(*) FROM sent_messages WHERE {column} = ?", (value,)
+            f"SELECT coalesce(sum(sent), 0) FROM sent_tallies WHERE {column} = ?", (value,)
         ).fetchone()[0]
         if not (sent or duplicates or any(counts.values())):
             return None
@@ -388,16 +428,44 @@ class SQLiteStore:
         return None if report is None else {"label": label, **report}
 
     def counts(self) -> dict[str, int]:
+        """The totals kept with the writes: no table is counted on a read."""
         self.projection.catch_up()
-        db = self._connection()
-        queries = {
-            "callbacks": "SELECT count(*) FROM callbacks",
-            "events": "SELECT count(*) FROM events",
-            "system_events": "SELECT count(*) FROM system_events",
-            "profiles": "SELECT count(DISTINCT profile) FROM events WHERE duplicate = 0",
-            "sent_messages": "SELECT count(*) FROM sent_messages",
-        }
-        return {name: db.execute(sql).fetchone()[0] for name, sql in queries.items()}
+        totals = dict(self._connection().execute("SELECT name, value FROM totals").fetchall())
+        return {name: totals.get(name, 0) for name in TOTALS}
+
+
+TOTALS = ("callbacks", "events", "system_events", "profiles", "sent_messages")
+_TALLY_SENT = """
+    INSERT INTO sent_tallies (message_id, label, sent)
+    SELECT message_id, label, count(*) FROM sent_messages WHERE id > ? GROUP BY message_id, label
+    ON CONFLICT DO UPDATE SET sent = sent + excluded.sent
+"""
+
+
+def _count_everything(db: sqlite3.Connection) -> None:
+    """Counters for a store written before they were kept: counted once, in one transaction."""
+    db.executemany(
+        "INSERT INTO totals (name, value) VALUES (?, ?)",
+        [
+            ("callbacks", db.execute("SELECT count(*) FROM callbacks").fetchone()[0]),
+            ("events", db.execute("SELECT count(*) FROM events").fetchone()[0]),
+            ("system_events", db.execute("SELECT count(*) FROM system_events").fetchone()[0]),
+            (
+                "profiles",
+                db.execute(
+                    "SELECT count(DISTINCT profile) FROM events WHERE duplicate = 0"
+                ).fetchone()[0],
+            ),
+            ("sent_messages", db.execute("SELECT count(*) FROM sent_messages").fetchone()[0]),
+        ],
+    )
+    db.execute("DELETE FROM tallies")
+    db.execute("DELETE FROM sent_tallies")
+    db.execute(
+        "INSERT INTO tallies SELECT message_id, label, type, sum(duplicate = 0), sum(duplicate)"
+        " FROM events GROUP BY message_id, label, type"
+    )
+    db.execute(_TALLY_SENT, (0,))
 
 
 def _system_event(row: sqlite3.Row) -> dict[str, Any]:

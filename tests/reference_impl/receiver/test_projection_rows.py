@@ -16,6 +16,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reference_impl.protocol import effects
 from reference_impl.protocol.meta import INT64_MAX, INT64_MIN, Meta, build_meta, parse_meta
 from reference_impl.protocol.payload import read_batch
 from reference_impl.receiver.store import RawCallback, SQLiteStore
@@ -81,11 +82,48 @@ def protocol_rows(payloads: list[bytes]) -> list[tuple[Any, ...]]:
     return rows
 
 
+def counted(store: SQLiteStore) -> dict[str, int]:
+    """What `/healthz` reports, counted over whole tables: the oracle for the kept totals."""
+    db = store._connection()
+    queries = {
+        "callbacks": "SELECT count(*) FROM callbacks",
+        "events": "SELECT count(*) FROM events",
+        "system_events": "SELECT count(*) FROM system_events",
+        "profiles": "SELECT count(DISTINCT profile) FROM events WHERE duplicate = 0",
+        "sent_messages": "SELECT count(*) FROM sent_messages",
+    }
+    return {name: db.execute(sql).fetchone()[0] for name, sql in queries.items()}
+
+
+def _campaigns(store: SQLiteStore) -> list[tuple[int, str]]:
+    return store._connection().execute("SELECT DISTINCT message_id, label FROM events").fetchall()
+
+
+def report(store: SQLiteStore, column: str, value: object) -> dict[str, Any] | None:
+    """A campaign or label report counted over the events: the oracle for the tallies."""
+    db = store._connection()
+    counts = dict.fromkeys(effects.REPORT_COUNTERS, 0)
+    duplicates = 0
+    for kind, duplicate, count in db.execute(
+        f"SELECT type, duplicate, count(*) FROM events WHERE {column} = ? GROUP BY type, duplicate",
+        (value,),
+    ):
+        if duplicate:
+            duplicates += count
+        else:
+            counts[kind] = count
+    counts[effects.SEND_FAILED] = 0
+    if not any(counts.values()) and not duplicates:
+        return None
+    return {column: value, "sent": 0, "counts": counts, "duplicates_ignored": duplicates}
+
+
 @given(bodies)
 def test_projected_rows_are_the_rows_the_protocol_states(batches: list[list[Any]]) -> None:
     """Receiver requirement: every accepted event is one row with its meta decoded, a retry is
     kept as a duplicate, nothing else is stored; non-objects, unicode, numbers near 2**63,
-    pipes in emails and repeated batches included."""
+    pipes in emails and repeated batches included. The totals and report tallies kept with the
+    rows equal the same figures counted over whole tables."""
     payloads = [
         json.dumps({"version": "v2", "events": {"failed": events}}).encode() for events in batches
     ]
@@ -101,5 +139,9 @@ def test_projected_rows_are_the_rows_the_protocol_states(batches: list[list[Any]
                 " variant, description, duplicate FROM events ORDER BY id"
             )
             assert [tuple(row) for row in stored] == protocol_rows(payloads)
+            assert store.counts() == counted(store)
+            for message_id, label in _campaigns(store):
+                assert store.campaign(message_id) == report(store, "message_id", message_id)
+                assert store.label_report(label) == report(store, "label", label)
         finally:
             store.close()
