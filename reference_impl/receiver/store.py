@@ -138,6 +138,22 @@ CREATE VIEW IF NOT EXISTS system_events AS
 """
 
 
+PAGE_SIZE = 100
+"""Items per page of a list read when the client names no `limit`."""
+MAX_PAGE_SIZE = 1000
+SCAN_PER_ITEM = 10
+"""A page of unattributed events looks at most this many events per item asked for, so a store
+where nearly every event is attributed still answers each page in bounded time."""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a list read by key: `after` is the cursor of the next page, None at the end."""
+
+    items: list[Any]
+    after: int | None
+
+
 class StoreError(PlatformError):
     """The store's file cannot be opened or set up (a missing folder, no permission, not SQLite)."""
 
@@ -168,7 +184,8 @@ class Store(Protocol):
     def record_send_failure(self, recipient: str, meta: str, error: str, detail: str) -> None: ...
     def sent_messages(self) -> list[SentMessage]: ...
     def min_message_id(self) -> int | None: ...
-    def unattributed(self) -> list[dict[str, Any]]: ...
+    def sent_page(self, after: int, limit: int) -> Page: ...
+    def unattributed(self, after: int = 0, limit: int = PAGE_SIZE) -> Page: ...
     def profile(self, email: str) -> dict[str, Any] | None: ...
     def events(self, type: str | None = None, message_id: int | None = None) -> list[dict]: ...
     def callbacks(self, after_id: int = 0, limit: int = 100) -> list[dict[str, Any]]: ...
@@ -331,15 +348,48 @@ class SQLiteStore:
         """The lowest message id sent so far, so a new campaign can count down from below it."""
         return self._connection().execute("SELECT min(message_id) FROM sent_messages").fetchone()[0]
 
-    def unattributed(self) -> list[dict[str, Any]]:
-        """Callback events whose meta was never recorded as sent: misattributed or forged."""
-        self.projection.catch_up()
-        rows = self._connection().execute(
-            "SELECT e.callback_id, e.position, e.type, e.email, e.meta FROM events AS e"
-            " LEFT JOIN sent_messages AS s ON s.meta = e.meta"
-            " WHERE s.id IS NULL ORDER BY e.callback_id, e.position"
+    def sent_page(self, after: int, limit: int) -> Page:
+        """Sent messages in the order recorded, `limit` of them from the id past `after`."""
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT id, recipient, meta, message_id, label, variant, sent_at FROM sent_messages"
+                " WHERE id > ? ORDER BY id LIMIT ?",
+                (after, limit + 1),
+            )
+            .fetchall()
         )
-        return [dict(row) for row in rows]
+        items = [SentMessage(*row[1:]) for row in rows[:limit]]
+        return Page(items, rows[limit - 1][0] if len(rows) > limit else None)
+
+    def unattributed(self, after: int = 0, limit: int = PAGE_SIZE) -> Page:
+        """Callback events whose meta was never recorded as sent: misattributed or forged.
+
+        Events are read in id order past `after`, at most `SCAN_PER_ITEM * limit` of them per
+        page, so a page may hold fewer than `limit` events (even none) and still have a next.
+        """
+        self.projection.catch_up()
+        scan = SCAN_PER_ITEM * limit
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT e.id, e.callback_id, e.position, e.type, e.email, e.meta, s.id IS NULL"
+                " FROM (SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?) AS e"
+                " LEFT JOIN sent_messages AS s ON s.meta = e.meta ORDER BY e.id",
+                (after, scan),
+            )
+            .fetchall()
+        )
+        keys = ("callback_id", "position", "type", "email", "meta")
+        items: list[dict[str, Any]] = []
+        last = after
+        for row in rows:
+            if row[6]:
+                if len(items) == limit:
+                    return Page(items, last)
+                items.append(dict(zip(keys, row[1:6], strict=True)))
+                last = row[0]
+        return Page(items, rows[-1][0] if len(rows) == scan else None)
 
     def profile(self, email: str) -> dict[str, Any] | None:
         """Subscription state and history; unsubscribing is sticky, nothing re-subscribes."""
