@@ -110,7 +110,10 @@ def _all_sent(client: httpx.Client) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     path: str | None = f"/api/sent?limit={PAGE}"
     while path is not None:
-        page = _get(client, path)
+        # The link carries its own query: passing params, even empty ones, would replace it.
+        response = client.get(path)
+        response.raise_for_status()
+        page = response.json()
         found.extend(page["sent"])
         path = page["next"]
     return found
