@@ -54,6 +54,10 @@ _COUNTS = {
     r.PROCESSED_KEY: {"type": "integer", "minimum": 0},
 }
 
+_NEXT = {
+    "type": ["string", "null"],
+    "description": "The path and query of the next page; null on the last page.",
+}
 _SCHEMAS: dict[str, Any] = {
     "BatchResponse": {
         "type": "object",
@@ -192,28 +196,30 @@ _SCHEMAS: dict[str, Any] = {
     },
     "SentList": {
         "type": "object",
-        "required": ["sent"],
+        "required": ["sent", "next"],
         "properties": {
+            "next": _NEXT,
             "sent": {
                 "type": "array",
                 "items": {
                     "type": "object",
                     "required": ["recipient", "meta", "message_id", "label", "variant", "sent_at"],
                 },
-            }
+            },
         },
     },
     "Unattributed": {
         "type": "object",
-        "required": ["events"],
+        "required": ["events", "next"],
         "properties": {
+            "next": _NEXT,
             "events": {
                 "type": "array",
                 "items": {
                     "type": "object",
                     "required": ["callback_id", "position", "type", "email", "meta"],
                 },
-            }
+            },
         },
     },
     "Health": {
@@ -266,6 +272,12 @@ def _get(
 
 def _param(name: str, where: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
     return {"name": name, "in": where, "required": required, "schema": schema}
+
+
+_PAGING = [
+    _param("after", "query", {"type": "integer"}),
+    _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000}),
+]
 
 
 def _preferences_item() -> dict[str, Any]:
@@ -376,9 +388,18 @@ def openapi_document() -> dict[str, Any]:
                 params=[_param("label", "path", {"type": "string"}, True)],
                 missing=True,
             ),
-            "/api/sent": _get("Messages the sender recorded as sent.", "SentList"),
+            "/api/sent": _get(
+                "Messages the sender recorded as sent, a page at a time; follow `next`.",
+                "SentList",
+                params=_PAGING,
+                bad_query=True,
+            ),
             "/api/unattributed": _get(
-                "Callback events whose meta the sender never recorded as sent.", "Unattributed"
+                "Callback events whose meta the sender never recorded as sent, a page at a time"
+                " (a page may be short, even empty, and still have a `next`).",
+                "Unattributed",
+                params=_PAGING,
+                bad_query=True,
             ),
             "/preferences": _preferences_item(),
             "/openapi.json": {

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from flask import Blueprint, Response, request
 
 from reference_impl.receiver.openapi import openapi_document
-from reference_impl.receiver.responses import json_response, not_found, query_int
-from reference_impl.receiver.store import Store
+from reference_impl.receiver.responses import QueryError, json_response, not_found, query_int
+from reference_impl.receiver.store import MAX_PAGE_SIZE, PAGE_SIZE, Page, Store
+
+
+def page_limit() -> int:
+    """The `limit` query parameter: PAGE_SIZE when absent, at most MAX_PAGE_SIZE."""
+    limit = query_int("limit")
+    if limit is None:
+        return PAGE_SIZE
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise QueryError(f"query parameter 'limit' must be 1 to {MAX_PAGE_SIZE}, got {limit}")
+    return limit
+
+
+def next_link(page: Page) -> str | None:
+    """The same request for the following page, or None when this one is the last."""
+    if page.after is None:
+        return None
+    query = {**request.args.to_dict(), "after": str(page.after)}
+    return f"{request.path}?{urlencode(query)}"
 
 
 def read_api_blueprint(store: Store) -> Blueprint:
@@ -45,6 +65,7 @@ def read_api_blueprint(store: Store) -> Blueprint:
 
     @blueprint.get("/api/sent")
     def sent() -> Response:
+        page = store.sent_page(query_int("after") or 0, page_limit())
         messages = [
             {
                 "recipient": m.recipient,
@@ -54,13 +75,14 @@ def read_api_blueprint(store: Store) -> Blueprint:
                 "variant": m.variant,
                 "sent_at": m.sent_at,
             }
-            for m in store.sent_messages()
+            for m in page.items
         ]
-        return json_response(200, {"sent": messages})
+        return json_response(200, {"sent": messages, "next": next_link(page)})
 
     @blueprint.get("/api/unattributed")
     def unattributed() -> Response:
-        return json_response(200, {"events": store.unattributed()})
+        page = store.unattributed(query_int("after") or 0, page_limit())
+        return json_response(200, {"events": page.items, "next": next_link(page)})
 
     @blueprint.get("/openapi.json")
     def openapi() -> Response:

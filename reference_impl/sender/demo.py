@@ -105,6 +105,20 @@ def _all_callbacks(client: httpx.Client) -> list[dict[str, Any]]:
     return found
 
 
+def _all_sent(client: httpx.Client) -> list[dict[str, Any]]:
+    """Every page of /api/sent, following each page's `next` link."""
+    found: list[dict[str, Any]] = []
+    path: str | None = f"/api/sent?limit={PAGE}"
+    while path is not None:
+        # The link carries its own query: passing params, even empty ones, would replace it.
+        response = client.get(path)
+        response.raise_for_status()
+        page = response.json()
+        found.extend(page["sent"])
+        path = page["next"]
+    return found
+
+
 def _unsubscribed(client: httpx.Client) -> list[str]:
     events = _get(client, "/api/events")["events"]
     return sorted({e["profile"] for e in events if e["name"] == "Channel Unsubscribed"})
@@ -117,11 +131,7 @@ def _summarise(
     labels = {report.label} | ({followup.label} if followup is not None else set())
     with httpx.Client(base_url=rx.url, timeout=30) as client:
         callbacks = _all_callbacks(client)
-        sent = [
-            SentMessage(**item)
-            for item in _get(client, "/api/sent")["sent"]
-            if item["label"] in labels
-        ]
+        sent = [SentMessage(**item) for item in _all_sent(client) if item["label"] in labels]
         events = _get(client, "/api/events")["events"]
         unsubscribed = _unsubscribed(client)
         still = [

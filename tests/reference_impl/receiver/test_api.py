@@ -201,7 +201,7 @@ def test_read_endpoints_show_profile_events_and_campaign(api: OpenAPIChecked) ->
     assert label["counts"]["spam"] == 1
     raw = api.request("GET", "/api/callbacks").json()["callbacks"][0]
     assert json.loads(raw["body"]) == sample("callback-request.json")
-    assert api.request("GET", "/api/sent").json() == {"sent": []}
+    assert api.request("GET", "/api/sent").json() == {"sent": [], "next": None}
 
 
 def test_bad_query_parameter_is_named_in_a_400(api: OpenAPIChecked) -> None:
@@ -246,4 +246,32 @@ def test_callback_for_a_meta_never_sent_is_flagged(receiver: RunningReceiver) ->
     post(client, sample_bytes("callback-request.json"))
     flagged = client.request("GET", "/api/unattributed").json()["events"]
     assert [event["position"] for event in flagged] == [1, 2, 3]
+    client.close()
+
+
+def test_sent_and_unattributed_come_a_bounded_page_at_a_time(receiver: RunningReceiver) -> None:
+    """No read endpoint returns an unbounded list: /api/sent and /api/unattributed page by key,
+    and following `next` yields every item exactly once, in order."""
+    metas = [f"u{n}@example.com|9|1730714617|20241104|1|spring|5|" for n in range(7)]
+    receiver.store.record_sent(
+        [SentMessage(f"u{n}@example.com", metas[n], 5, "spring", 1, 1.0) for n in (0, 2, 4)]
+    )
+    failed = [{"type": "spam", "email": "u@example.com", "meta": meta} for meta in metas]
+    client = OpenAPIChecked(receiver.url)
+    post(client, envelope(failed))
+    for path, key, expected in (
+        ("/api/sent?limit=2", "sent", [metas[n] for n in (0, 2, 4)]),
+        ("/api/unattributed?limit=1", "events", [metas[n] for n in (1, 3, 5, 6)]),
+    ):
+        seen: list[str] = []
+        next_path: str | None = path
+        pages = 0
+        while next_path is not None:
+            page = client.request("GET", next_path.split("?")[0], next_path).json()
+            assert len(page[key]) <= int(path.rsplit("=", 1)[1])
+            seen += [item["meta"] for item in page[key]]
+            next_path = page["next"]
+            pages += 1
+        assert seen == expected and pages > 1
+    assert client.request("GET", "/api/sent", "/api/sent?limit=0").status_code == 400
     client.close()

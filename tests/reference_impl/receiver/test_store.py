@@ -134,3 +134,20 @@ def test_profile_is_the_meta_recipient_not_the_echoed_email(store: SQLiteStore) 
     assert store.profile("meta@example.com")["subscribed"] is False
     assert {e["profile"] for e in store.events()} == {"meta@example.com"}
     assert {e["properties"]["Email"] for e in store.events()} == {"echo@example.com"}
+
+
+def test_a_store_from_before_the_counters_gets_them_counted_once(tmp_path: Path) -> None:
+    """Reads never count whole tables, so a store written before the totals and tallies were kept
+    gets them computed when opened, equal to what the tables hold."""
+    path = tmp_path / "older.sqlite3"
+    first = SQLiteStore(path)
+    record(first, body(("spam", "a@example.com"), ("spam", "a@example.com")))
+    record(first, body(("hard_bounce", "B@example.com")))
+    expected = (first.counts(), first.campaign(1), first.label_report("spring"))
+    first.close()
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.executescript("DROP TABLE totals; DROP TABLE tallies; DROP TABLE sent_tallies;")
+    raw.close()
+    reopened = SQLiteStore(path)
+    assert (reopened.counts(), reopened.campaign(1), reopened.label_report("spring")) == expected
+    assert expected[0]["events"] == 3
