@@ -22,7 +22,8 @@ from reference_impl.receiver.callback import callback_blueprint
 from reference_impl.receiver.preference_center import preference_blueprint
 from reference_impl.receiver.read_api import read_api_blueprint
 from reference_impl.receiver.responses import QueryError, reply
-from reference_impl.receiver.store import SQLiteStore, Store
+from reference_impl.receiver.store import Store
+from reference_impl.receiver.stores import open_store
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -31,7 +32,8 @@ log = logging.getLogger("bounceback.receiver")
 
 @dataclass(frozen=True)
 class ReceiverConfig:
-    db_path: Path
+    # A SQLite file, or a PostgreSQL URL (`stores.open_store`).
+    db_path: Path | str
     token: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # Keys the preference page accepts for signed links (protocol.links); the first signs.
@@ -54,10 +56,10 @@ class _ReceiverFlask(Flask):
 
 
 def create_app(config: ReceiverConfig, store: Store | None = None) -> Flask:
-    """Build a receiver bound to `store` (by default a SQLite file at `config.db_path`)."""
+    """Build a receiver bound to `store` (by default the one `config.db_path` names)."""
     app = _ReceiverFlask("reference_impl")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
-    db: Store = store if store is not None else SQLiteStore(config.db_path)
+    db: Store = store if store is not None else open_store(config.db_path)
     app.extensions["bounceback_store"] = db
     app.register_blueprint(callback_blueprint(db, config.token, config.max_body_bytes))
     app.register_blueprint(read_api_blueprint(db, config.effective_read_token))

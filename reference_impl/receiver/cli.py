@@ -1,9 +1,8 @@
-"""`bounceback receiver`: the reference callback receiver under waitress."""
+"""`bounceback receiver`: the reference callback receiver under waitress, or gunicorn workers."""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import click
 
@@ -16,6 +15,7 @@ from reference_impl.receiver.server import (
     callback_url,
     masked_callback_url,
 )
+from reference_impl.receiver.stores import describe
 
 
 @click.command()
@@ -26,8 +26,9 @@ from reference_impl.receiver.server import (
     "db_path",
     default="bounceback.sqlite3",
     show_default=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="SQLite file for callbacks, events and profiles (created if missing).",
+    help="SQLite file (a path or sqlite:///PATH, created if missing) or a PostgreSQL database"
+    " (postgresql://user@host/dbname, its tables created or upgraded) for callbacks, events and"
+    " profiles.",
 )
 @click.option(
     "--token",
@@ -64,6 +65,14 @@ from reference_impl.receiver.server import (
 )
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
 @click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Processes serving requests (gunicorn) on one PostgreSQL --db; 1 is waitress in this"
+    " process, the only choice on SQLite.",
+)
+@click.option(
     "--link-key",
     "link_keys",
     multiple=True,
@@ -77,44 +86,82 @@ from reference_impl.receiver.server import (
 def receiver(
     host: str,
     port: int,
-    db_path: Path,
+    db_path: str,
     token: str | None,
     read_token: str | None,
     show_token: bool,
     request_timeout: float,
     max_body_bytes: int,
     threads: int,
+    workers: int,
     link_keys: tuple[str, ...],
 ) -> None:
     """Run the reference v2 callback receiver (the platform's side).
 
-    A store that cannot be opened, a port already taken or a malformed link key is one line on
-    stderr, exit 2. Tokens never reach the log: the callback URL is printed masked unless
-    --show-token is given.
+    A store that cannot be opened, a port already taken, a malformed link key or --workers above
+    1 on SQLite is one line on stderr, exit 2. Tokens never reach the log: the callback URL is
+    printed masked unless --show-token is given.
     """
     keys = tuple(parse_link_key(text) for text in link_keys)
     ids = [key.key_id for key in keys]
     if len(set(ids)) != len(ids):
         raise LinkKeyError(f"link key ids must differ, got {', '.join(ids)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    click.echo(f"Opening store {db_path} (SQLite, WAL)")
-    app = create_app(ReceiverConfig(db_path, token, max_body_bytes, keys, read_token=read_token))
+    config = ReceiverConfig(db_path, token, max_body_bytes, keys, read_token=read_token)
+    if workers > 1:
+        _serve_workers(config, host, port, threads, workers, ids, show_token)
+        return
+    click.echo(f"Opening store {describe(db_path)}")
+    app = create_app(config)
     try:
         server = BackgroundServer(app, host, port, threads, max_body_bytes, request_timeout)
     except ServerError as exc:
         app.extensions["bounceback_store"].close()
         raise ServerError(f"{exc}; choose another --port or stop the program using it") from exc
-    shown = callback_url if show_token else masked_callback_url
-    click.echo(f"Callback URL: {shown(server.url, token)}")
-    guarded = " (Authorization: Bearer token)" if read_token or token else ""
-    click.echo(f"Read API:     {server.url}/api/events{guarded}")
-    click.echo(f"OpenAPI:      {server.url}/openapi.json")
-    if keys:
-        click.echo(f"Preference links verified with key(s) {', '.join(ids)}")
-    else:
-        click.echo("No --link-key: the preference page refuses every link (see docs/receiver.md)")
+    _announce(server.url, config, ids, show_token)
     click.echo("Serving with waitress; press Ctrl+C to stop.")
     try:
         server.run()
     except KeyboardInterrupt:
         click.echo("Stopped.")
+
+
+def _announce(base: str, config: ReceiverConfig, key_ids: list[str], show_token: bool) -> None:
+    shown = callback_url if show_token else masked_callback_url
+    click.echo(f"Callback URL: {shown(base, config.token)}")
+    guarded = " (Authorization: Bearer token)" if config.effective_read_token else ""
+    click.echo(f"Read API:     {base}/api/events{guarded}")
+    click.echo(f"OpenAPI:      {base}/openapi.json")
+    if key_ids:
+        click.echo(f"Preference links verified with key(s) {', '.join(key_ids)}")
+    else:
+        click.echo("No --link-key: the preference page refuses every link (see docs/receiver.md)")
+
+
+def _serve_workers(
+    config: ReceiverConfig,
+    host: str,
+    port: int,
+    threads: int,
+    workers: int,
+    key_ids: list[str],
+    show_token: bool,
+) -> None:
+    # Imported here: gunicorn is loaded only by the command that runs it.
+    from reference_impl.receiver import workers as w
+
+    w.check_workers(config.db_path, workers)
+    click.echo(f"Opening store {describe(config.db_path)}")
+    w.prepare(str(config.db_path))
+    try:
+        sock = w.listen(host, port)
+    except ServerError as exc:
+        raise ServerError(f"{exc}; choose another --port or stop the program using it") from exc
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{sock.getsockname()[1]}"
+
+    def ready() -> None:
+        _announce(base, config, key_ids, show_token)
+        click.echo(f"Serving with gunicorn, {workers} worker processes; press Ctrl+C to stop.")
+
+    w.WorkerServer(config, sock, workers, threads, on_ready=ready).run()

@@ -206,8 +206,11 @@ def running_receiver(
     read_token: str | None = None,
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
 ) -> Iterator[RunningReceiver]:
-    """Start the reference receiver on a real socket for the duration of the block."""
-    config = ReceiverConfig(Path(db_path), token, max_body_bytes, link_keys, read_token)
+    """Start the reference receiver on a real socket for the duration of the block.
+
+    `db_path` is a SQLite file or a PostgreSQL URL (`stores.open_store`).
+    """
+    config = ReceiverConfig(db_path, token, max_body_bytes, link_keys, read_token)
     app = create_app(config)
     store: Store = app.extensions["bounceback_store"]
     server = BackgroundServer(app, host, port, threads, max_body_bytes, request_timeout)

@@ -6,7 +6,6 @@ Every response is validated against the served OpenAPI document on the way.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +19,7 @@ from hypothesis import strategies as st
 from reference_impl.protocol import replies as r
 from reference_impl.receiver.server import RunningReceiver, running_receiver
 from reference_impl.receiver.store import SentMessage
+from tests.reference_impl.receiver.conftest import Backend
 from tests.reference_impl.receiver.openapi_check import OpenAPIChecked
 from tests.reference_impl.strategies import envelope, mixed_events
 from tests.samples import sample, sample_bytes
@@ -139,16 +139,17 @@ def test_token_path_without_a_configured_token_is_not_found(api: OpenAPIChecked)
     assert response.status_code == 404
 
 
-def test_projection_fault_loses_nothing_that_was_acknowledged(receiver: RunningReceiver) -> None:
+def test_projection_fault_loses_nothing_that_was_acknowledged(
+    receiver: RunningReceiver, backend: Backend
+) -> None:
     """The 200 means the callback is in the log: if deriving its events fails, reads answer 500
     until the fault is gone, and then show every event."""
-    db = sqlite3.connect(receiver.store.path, isolation_level=None)
-    db.execute("CREATE TRIGGER fail BEFORE INSERT ON events BEGIN SELECT RAISE(FAIL, 'no'); END")
+    backend.fail_inserts("events")
     client = OpenAPIChecked(receiver.url)
     body = sample_bytes("callback-request.json")
     assert client.request("POST", "/callback", content=body).status_code == 200
     assert client.request("GET", "/api/events").status_code == 500
-    db.execute("DROP TRIGGER fail")
+    backend.allow_inserts("events")
     events = client.request("GET", "/api/events").json()["events"]
     assert {event["meta"] for event in events} == {
         event["meta"] for event in json.loads(body)["events"]["failed"]
@@ -156,14 +157,15 @@ def test_projection_fault_loses_nothing_that_was_acknowledged(receiver: RunningR
     client.close()
 
 
-def test_store_fault_gets_500_with_the_documented_shape(receiver: RunningReceiver) -> None:
-    """A real SQLite fault (a trigger aborting the insert) rolls back and answers 500."""
-    db = sqlite3.connect(receiver.store.path)
-    db.execute("CREATE TRIGGER fail BEFORE INSERT ON callbacks BEGIN SELECT RAISE(FAIL, 'no'); END")
+def test_store_fault_gets_500_with_the_documented_shape(
+    receiver: RunningReceiver, backend: Backend
+) -> None:
+    """A real database fault (a trigger aborting the insert) rolls back and answers 500."""
+    backend.fail_inserts("callbacks")
     client = OpenAPIChecked(receiver.url)
     response = client.request("POST", "/callback", content=sample_bytes("callback-request.json"))
     assert (response.status_code, response.json()) == (500, r.error_reply(500, r.SERVER_ERROR).body)
-    assert db.execute("SELECT count(*) FROM callbacks").fetchone()[0] == 0
+    assert backend.scalar("SELECT count(*) FROM callbacks") == 0
     client.close()
 
 

@@ -60,7 +60,7 @@ def test_receiver_help_describes_every_option() -> None:
         text=True,
         check=True,
     )
-    for option in ("--host", "--port", "--db", "--token", "--max-body-bytes"):
+    for option in ("--host", "--port", "--db", "--token", "--max-body-bytes", "--workers"):
         assert option in result.stdout
 
 
