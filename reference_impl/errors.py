@@ -16,6 +16,7 @@ the map of the tree:
     ├── AudienceError            (sender.audience: the audience CSV cannot be read)
     ├── MessageError             (sender.message: a message cannot be built)
     ├── SessionError             (sender.session: a session cannot be set up, e.g. its ca_file)
+    ├── DkimError                (sender.dkim: a DKIM key cannot be made, read or used)
     ├── SendFailed               (sender.session: one recipient failed; carries the classification)
     ├── SessionUnavailable       (sender.session: the server could not be reached or opened)
     │   └── VendorUnreachable    (certify.smtp: not even the first probe could be sent)

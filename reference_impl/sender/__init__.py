@@ -1,7 +1,8 @@
 """The sending side: provider settings, campaigns stamped with X-CleverTap_META, the demo.
 
 `provider` reads and checks provider files; `message` builds one message (pure); `session` is one
-SMTP session, every failure classified by `errors` into a PROTOCOL.md section 6 error; `campaign`
+SMTP session, every failure classified by `errors` into a PROTOCOL.md section 6 error, whose
+final bytes `dkim` signs when the provider names a key (`dkim` also makes key pairs); `campaign`
 is the pool of sessions sending to an audience (`audience` reads it from CSV), skipping the
 profiles `suppression` says the receiver has unsubscribed; `demo` runs the
 whole loop on one machine; `cli` holds the commands.
@@ -17,6 +18,7 @@ from reference_impl.sender.campaign import (
     Suppressed,
 )
 from reference_impl.sender.demo import DemoSummary, run_demo
+from reference_impl.sender.dkim import DkimError, generate_key, sign_message
 from reference_impl.sender.errors import (
     CONNECTION_ERROR,
     DISPATCHING_FAILED,
@@ -59,6 +61,7 @@ __all__ = [
     "CampaignReport",
     "Content",
     "DemoSummary",
+    "DkimError",
     "Failure",
     "MessageError",
     "Provider",
@@ -77,10 +80,12 @@ __all__ = [
     "build_test_email",
     "check_attribution",
     "classify",
+    "generate_key",
     "load_providers",
     "open_session",
     "parse_providers",
     "read_audience",
     "run_demo",
     "select_provider",
+    "sign_message",
 ]

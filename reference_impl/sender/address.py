@@ -14,6 +14,7 @@ __all__ = [
     "MAX_ADDRESS",
     "MAX_LOCAL",
     "address_problem",
+    "is_plain",
 ]
 
 
@@ -45,3 +46,17 @@ def address_problem(address: str) -> str | None:
     if not (_DOMAIN.fullmatch(domain) or _LITERAL.fullmatch(domain)):
         return f"{address!r} has an invalid domain"
     return None
+
+
+def is_plain(address: str) -> bool:
+    """A dot-atom at an LDH domain: an address smtplib and the email package write as given.
+
+    The sender writes such an address straight into its commands and headers; any other usable
+    address goes through the stdlib's own quoting.
+    """
+    local, at, domain = address.rpartition("@")
+    return (
+        bool(at)
+        and _DOT_ATOM.fullmatch(local) is not None
+        and _DOMAIN.fullmatch(domain) is not None
+    )

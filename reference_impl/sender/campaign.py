@@ -2,8 +2,11 @@
 
 Workers (`connections` of them, each with its own `session.SmtpSession`, reused from message to
 message) pull recipients from a queue; a failure is recorded against its recipient and the others
-are still sent. Each result goes into the receiver's store as soon as it is known, so a callback
-that arrives fast finds its message recorded.
+are still sent. Sent messages go into the receiver's store in batched transactions (every
+`BATCH_SIZE` messages or `BATCH_SECONDS`, whichever comes first, and at the end of the run): one
+synchronous=FULL transaction per message cost more than sending it. A callback that arrives before
+its batch is written is still attributed, since the receiver joins events to sent messages only
+when they are read. A send failure is rare and is written at once.
 """
 
 from __future__ import annotations
@@ -26,8 +29,7 @@ from reference_impl.sender.message import (
     MAX_LABEL,
     Content,
     MessageError,
-    build_message,
-    to_bytes,
+    Template,
 )
 from reference_impl.sender.provider import Provider
 from reference_impl.sender.session import (
@@ -40,6 +42,8 @@ from reference_impl.sender.session import (
 from reference_impl.sender.suppression import Suppression
 
 __all__ = [
+    "BATCH_SECONDS",
+    "BATCH_SIZE",
     "DEFAULT_CONNECTIONS",
     "Campaign",
     "CampaignError",
@@ -51,6 +55,9 @@ __all__ = [
 ]
 
 DEFAULT_CONNECTIONS = 4
+BATCH_SIZE = 500
+BATCH_SECONDS = 0.1
+NOT_RECORDED = "{count} sent messages (from {first}): {kind}: {reason}"
 UNEXPECTED = "unexpected {kind} in the sender (a bug; please report it): {reason}"
 BAD_RECIPIENT = "recipient {problem}"
 CANNOT_START = "the campaign cannot start: {problems}"
@@ -139,6 +146,51 @@ def _check_campaign(
         raise CampaignError(CANNOT_START.format(problems="; ".join(problems)))
 
 
+class _SentBatch:
+    """Sent messages waiting for one transaction; flushed when full, on a timer, and at close."""
+
+    def __init__(self, store: SendStore, errors: list[str], lock: threading.Lock) -> None:
+        self.store = store
+        self.errors = errors
+        self.errors_lock = lock
+        self.pending: list[SentMessage] = []
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.timer = threading.Thread(target=self._tick, name="bounceback-record", daemon=True)
+        self.timer.start()
+
+    def add(self, message: SentMessage) -> None:
+        with self.lock:
+            self.pending.append(message)
+            full = len(self.pending) >= BATCH_SIZE
+        if full:
+            self.flush()
+
+    def _tick(self) -> None:
+        while not self.stopped.wait(BATCH_SECONDS):
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            batch, self.pending = self.pending, []
+            if not batch:
+                return
+            try:
+                self.store.record_sent(batch)
+            except Exception as exc:
+                problem = NOT_RECORDED.format(
+                    count=len(batch), first=batch[0].recipient, kind=type(exc).__name__, reason=exc
+                )
+                with self.errors_lock:
+                    self.errors.append(problem)
+
+    def close(self) -> None:
+        """Stop the timer and write what is left: nothing sent goes unrecorded on a normal exit."""
+        self.stopped.set()
+        self.timer.join()
+        self.flush()
+
+
 @dataclass
 class Campaign:
     """Everything a send needs; `run()` sends and returns the report."""
@@ -158,6 +210,7 @@ class Campaign:
     on_result: Callable[[Result], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _record_errors: list[str] = field(default_factory=list, repr=False)
+    _batch: _SentBatch | None = field(default=None, repr=False)
 
     def suppressed(self) -> list[Suppressed]:
         """The recipients the receiver has unsubscribed; asked once per campaign, before sending."""
@@ -187,19 +240,34 @@ class Campaign:
             jobs.put(None)
         results: list[Result | None] = [None] * len(recipients)
         context = tls_context(self.provider, self.context)
+        template = Template(
+            self.provider,
+            account_id=self.provider.account_id,
+            label=self.label,
+            variant=self.variant,
+            receiver_url=self.receiver_url,
+            content=self.content,
+        )
         threads = [
             threading.Thread(
                 target=self._worker,
-                args=(jobs, results, first, context, password),
+                args=(jobs, results, first, context, password, template),
                 name=f"bounceback-send-{n}",
                 daemon=True,
             )
             for n in range(workers)
         ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        if self.store is not None:
+            self._batch = _SentBatch(self.store, self._record_errors, self._lock)
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            if self._batch is not None:
+                self._batch.close()
+                self._batch = None
         report = CampaignReport(
             self.label, self.variant, [r for r in results if r is not None], list(suppressed)
         )
@@ -214,6 +282,7 @@ class Campaign:
         first: int,
         context: ssl.SSLContext,
         password: str | None,
+        template: Template,
     ) -> None:
         session: SmtpSession | None = None
         try:
@@ -221,7 +290,7 @@ class Campaign:
                 index, recipient = job
                 try:
                     result, session = self._send_one(
-                        index, recipient, first - index, session, context, password
+                        index, recipient, first - index, session, context, password, template
                     )
                 except Exception as exc:
                     # A bug or an unforeseen error costs this recipient only, never the campaign.
@@ -248,6 +317,7 @@ class Campaign:
         session: SmtpSession | None,
         context: ssl.SSLContext,
         password: str | None,
+        template: Template,
     ) -> tuple[Result, SmtpSession | None]:
         sent_at = int(time.time())
         problem = address_problem(recipient)
@@ -265,11 +335,7 @@ class Campaign:
                 index, recipient, meta_text, message_id, e.classify(failure), failure
             ), session
         try:
-            data = to_bytes(
-                build_message(
-                    self.provider, meta, receiver_url=self.receiver_url, content=self.content
-                )
-            )
+            data = template.render(meta)
         except MessageError as exc:
             failure = e.Failure(e.DATA, str(exc))
             return Result(
@@ -287,7 +353,7 @@ class Campaign:
         return Result(index, recipient, meta_text, message_id), session
 
     def _record(self, result: Result) -> None:
-        """Into the receiver's store at once, so a fast callback finds its message recorded.
+        """Into the receiver's store: a sent message into the next batch, a failure at once.
 
         A store that refuses a write is reported in the campaign report, and sending goes on.
         """
@@ -301,21 +367,21 @@ class Campaign:
                 self.on_result(result)
 
     def _store(self, result: Result) -> None:
-        if self.store is not None and result.meta is not None:
-            if result.error is None:
-                self.store.record_sent(
-                    [
-                        SentMessage(
-                            result.recipient,
-                            result.meta,
-                            result.message_id,
-                            self.label,
-                            self.variant,
-                            time.time(),
-                        )
-                    ]
+        if self.store is None or result.meta is None:
+            return
+        if result.error is None:
+            if self._batch is not None:
+                self._batch.add(
+                    SentMessage(
+                        result.recipient,
+                        result.meta,
+                        result.message_id,
+                        self.label,
+                        self.variant,
+                        time.time(),
+                    )
                 )
-            elif result.failure is not None:
-                self.store.record_send_failure(
-                    result.recipient, result.meta, result.error, result.failure.detail
-                )
+        elif result.failure is not None:
+            self.store.record_send_failure(
+                result.recipient, result.meta, result.error, result.failure.detail
+            )

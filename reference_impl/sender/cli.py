@@ -1,4 +1,4 @@
-"""`bounceback provider check|test-email`, `bounceback send` and `bounceback demo`.
+"""`bounceback provider check|test-email|dkim-keygen`, `bounceback send` and `bounceback demo`.
 
 Errors raised on purpose (a bad provider file, a missing option, an unreachable server) are left
 to the `bounceback` group, which prints them on one line and exits 2; a verdict (a provider that
@@ -30,6 +30,7 @@ from reference_impl.sender.campaign import (
     first_message_id,
 )
 from reference_impl.sender.demo import DEFAULT_AUDIENCE, DEFAULT_SCENARIO, DemoSummary, run_demo
+from reference_impl.sender.dkim import generate_key, txt_name
 from reference_impl.sender.message import TEST_LABEL, MessageError, build_test_email, to_bytes
 from reference_impl.sender.progress import campaign_progress
 from reference_impl.sender.provider import Provider, load_providers, select_provider
@@ -122,6 +123,7 @@ def provider_check(
 ) -> None:
     """Validate FILE, then connect: EHLO, STARTTLS or TLS, AUTH, QUIT, reporting each step.
 
+    Says where a signing provider's DKIM key must be published.
     Warns when a 'clevertap' preference center has no link key to sign its links with.
     Exit 1 when a provider could not be reached or refused the session (the check's verdict).
     """
@@ -131,6 +133,9 @@ def provider_check(
     for provider in providers:
         missing = provider.secret_problem()
         note = f" (not usable yet: {missing})" if missing else ""
+        if provider.dkim_selector is not None and provider.dkim_domain is not None:
+            where = txt_name(provider.dkim_selector, provider.dkim_domain)
+            note = f", DKIM-signed, key at {where}{note}"
         click.echo(
             f"  {provider.nickname}: {provider.scheme}://{provider.host}:{provider.port} OK{note}"
         )
@@ -199,6 +204,28 @@ def provider_test_email(
     session.quit()
     _echo_steps(session)
     click.echo(f"Sent: the server accepted the test email to {to}.")
+
+
+@provider_group.command("dkim-keygen")
+@click.option("--selector", required=True, help="The DKIM selector (s=), a DNS label.")
+@click.option("--domain", required=True, help="The signing domain (d=), usually From's domain.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where the private key goes (PEM, mode 0600); an existing file is never overwritten.",
+)
+def provider_dkim_keygen(selector: str, domain: str, out: Path) -> None:
+    """Make an RSA-2048 DKIM key pair: the private key into --out, the DNS TXT record printed.
+
+    Publish the record, then name the selector, domain and key in the provider file
+    (dkim_selector, dkim_domain, dkim_key_file or dkim_key_env).
+    """
+    record = generate_key(selector, domain, out)
+    click.echo(
+        f"Wrote the private key to {out} (mode 0600). Publish this DNS TXT record:", err=True
+    )
+    click.echo(record)
 
 
 def _print_report(console: Console, report: CampaignReport) -> None:

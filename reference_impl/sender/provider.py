@@ -8,6 +8,8 @@ read-only, taken from the receiver, and a file that tries to set it is refused.
 Secrets stay out of files: `password_env` names an environment variable holding the password. It
 is read when a session needs it, not when the file is loaded: a file holding several providers is
 usable for the ones whose secret is at hand (`secret_problem` says what is missing, when it is).
+A DKIM key is treated the same way: `dkim_key_env` is read when a message is signed, while a
+`dkim_key_file` is read and checked at load, so a wrong path is a file problem naming the field.
 The format and each decision are described in docs/sender.md.
 """
 
@@ -28,6 +30,7 @@ from urllib.parse import urlsplit
 from reference_impl.errors import PlatformError
 from reference_impl.protocol.links import LinkKey
 from reference_impl.sender.address import address_problem
+from reference_impl.sender.dkim import NO_KEY, key_problem, name_problem
 
 __all__ = [
     "FIELDS",
@@ -65,6 +68,10 @@ FIELDS = (
     "account_id",
     "timeout",
     "ca_file",
+    "dkim_selector",
+    "dkim_domain",
+    "dkim_key_file",
+    "dkim_key_env",
 )
 NO_SECRET = (
     "provider {nickname}: password_env names {env}, which is not set; export it before sending"
@@ -118,6 +125,13 @@ class Provider:
     account_id: int = DEFAULT_ACCOUNT_ID
     timeout: float = DEFAULT_TIMEOUT
     ca_file: str | None = None
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
+    dkim_key_file: str | None = None
+    dkim_key_env: str | None = None
+    # The key read from dkim_key_file when the file was loaded (checked then, so a typo in the
+    # path is a provider-file problem, not a campaign of failures).
+    dkim_key_pem: bytes | None = field(default=None, repr=False)
     # The receiver's key for signing preference links; a secret, so never in a provider file:
     # given by `--link-key`, `BOUNCEBACK_LINK_KEYS` or the code that builds the provider.
     link_key: LinkKey | None = field(default=None, repr=False)
@@ -133,10 +147,23 @@ class Provider:
             return (os.environ if environ is None else environ).get(self.password_env)
         return self.password
 
+    def dkim_key(self, environ: Mapping[str, str] | None = None) -> bytes | None:
+        """The PEM private key that signs: from the file, or the variable read at this moment."""
+        if self.dkim_key_env is not None:
+            value = (os.environ if environ is None else environ).get(self.dkim_key_env)
+            return None if value is None else value.encode("utf-8")
+        return self.dkim_key_pem
+
     def secret_problem(self, environ: Mapping[str, str] | None = None) -> str | None:
-        """Why this provider cannot log in yet (its password variable is unset), or None."""
+        """Why this provider cannot send yet (its password or DKIM key variable is unset)."""
         if self.username is not None and self.secret(environ) is None:
             return NO_SECRET.format(nickname=self.nickname, env=self.password_env)
+        if self.dkim_key_env is not None:
+            pem = self.dkim_key(environ)
+            if pem is None:
+                return NO_KEY.format(nickname=self.nickname, env=self.dkim_key_env)
+            if (problem := key_problem(pem)) is not None:
+                return f"provider {self.nickname}: the key in {self.dkim_key_env} {problem}"
         return None
 
     def to_toml_table(self) -> dict[str, Any]:
@@ -276,6 +303,37 @@ def _check_timeout(check: _Checker) -> float:
     return float(value)
 
 
+def _check_dkim(
+    check: _Checker,
+) -> tuple[str | None, str | None, str | None, str | None, bytes | None]:
+    """All or nothing: a selector, a domain and one source of the key; a file is read now."""
+    selector, domain = check.text("dkim_selector"), check.text("dkim_domain")
+    path, env = check.text("dkim_key_file"), check.text("dkim_key_env")
+    pem: bytes | None = None
+    if all(v is None for v in (selector, domain, path, env)):
+        return None, None, None, None, None
+    for name, value in (("dkim_selector", selector), ("dkim_domain", domain)):
+        if value is None:
+            check.fail(name, "is required when signing with DKIM (a dkim_ field is set)")
+        elif (problem := name_problem(value)) is not None:
+            check.fail(name, problem)
+    if path is not None and env is not None:
+        check.fail("dkim_key_env", "give dkim_key_file or dkim_key_env, not both")
+    elif path is None and env is None:
+        check.fail("dkim_key_file", "signing with DKIM: give dkim_key_file or dkim_key_env")
+    elif env is not None and not _ENV_NAME.fullmatch(env):
+        check.fail("dkim_key_env", f"{env!r} is not an environment variable name")
+    elif path is not None:
+        try:
+            pem = Path(path).read_bytes()
+        except OSError as exc:
+            check.fail("dkim_key_file", f"cannot read {path!r}: {exc.strerror}")
+        else:
+            if (problem := key_problem(pem)) is not None:
+                check.fail("dkim_key_file", f"{path!r} {problem}")
+    return selector, domain, path, env, pem
+
+
 def _check_keys(check: _Checker) -> None:
     for name in check.table:
         if name in READ_ONLY:
@@ -315,6 +373,7 @@ def _check_one(table: Any, prefix: str) -> tuple[Provider | None, list]:
     account_id = _check_int(check, "account_id", 0, 2**63 - 1, DEFAULT_ACCOUNT_ID)
     timeout = _check_timeout(check)
     ca_file = check.text("ca_file")
+    selector, domain, key_file, key_env, pem = _check_dkim(check)
     if check.problems:
         return None, check.problems
     provider = Provider(
@@ -333,6 +392,11 @@ def _check_one(table: Any, prefix: str) -> tuple[Provider | None, list]:
         account_id=account_id,
         timeout=timeout,
         ca_file=ca_file,
+        dkim_selector=selector,
+        dkim_domain=domain,
+        dkim_key_file=key_file,
+        dkim_key_env=key_env,
+        dkim_key_pem=pem,
     )
     return provider, []
 

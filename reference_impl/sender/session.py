@@ -22,6 +22,8 @@ from collections.abc import Callable
 
 from reference_impl.errors import PlatformError
 from reference_impl.sender import errors as e
+from reference_impl.sender.address import is_plain
+from reference_impl.sender.dkim import DkimError, sign_message
 from reference_impl.sender.provider import Provider
 
 __all__ = [
@@ -122,6 +124,14 @@ def _io_failure(stage: str, exc: BaseException, retryable: bool = True) -> e.Fai
         return _reply_failure(stage, exc.smtp_code, exc.smtp_error, retryable and transient)
     detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return e.Failure(stage, detail, None, retryable=retryable)
+
+
+def _path(address: str) -> str:
+    """The command's path as smtplib's `mail`/`rcpt` write it; a plain address skips its parser.
+
+    Parsing each address again (`smtplib.quoteaddr`) cost more CPU than writing the message.
+    """
+    return f"<{address}>" if is_plain(address) else smtplib.quoteaddr(address)
 
 
 class SmtpSession:
@@ -232,17 +242,24 @@ class SmtpSession:
         self._step(f"AUTH as {p.username!r}: {code}")
 
     def send(self, recipient: str, data: bytes) -> None:
-        """One transaction: MAIL, RCPT, DATA. A refusal resets the session for the next one."""
+        """One transaction: MAIL, RCPT, DATA. A refusal resets the session for the next one.
+
+        The bytes are final here, whoever built them, so this is where they are DKIM-signed.
+        """
         client = self.client
         if client is None:
             raise SendFailed(e.Failure(e.CONNECT, NOT_OPEN))
+        try:
+            data = sign_message(self.provider, data)
+        except DkimError as exc:
+            raise SendFailed(e.Failure(e.SENDER, str(exc))) from exc
         stage = e.MAIL
         try:
-            code, text = client.mail(self.provider.from_address)
+            code, text = client.docmd("mail", f"FROM:{_path(self.provider.from_address)}")
             if code != 250:
                 self._refused(e.MAIL, code, text)
             stage = e.RCPT
-            code, text = client.rcpt(recipient)
+            code, text = client.docmd("rcpt", f"TO:{_path(recipient)}")
             if code not in (250, 251):
                 self._refused(e.RCPT, code, text)
             stage = e.DATA

@@ -10,6 +10,8 @@ and `cli`. See docs/conformance.md.
 from simulator.conformance import strategies
 from simulator.conformance.checks import run
 from simulator.conformance.context import ConformanceFailure, Context, StateUnavailable
+from simulator.conformance.failures import ReplayError
+from simulator.conformance.report.folder import ReportError
 from simulator.conformance.requirements import (
     BY_ID,
     CATALOGUE,
@@ -27,6 +29,8 @@ __all__ = [
     "Context",
     "Grade",
     "Level",
+    "ReplayError",
+    "ReportError",
     "Requirement",
     "StateUnavailable",
     "TargetError",

@@ -8,10 +8,15 @@ mail the client believes accepted always has its events on disk.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import random
+import re
 import weakref
+from collections.abc import Iterable
+from email._header_value_parser import get_addr_spec, get_angle_addr
+from email.errors import HeaderParseError
 from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -57,6 +62,10 @@ MANGLED_META = "X-CleverTap_META from %s echoed mangled (callbacks.meta_mangling
 UNMANGLEABLE_META = "X-CleverTap_META from %s echoed unchanged: %s (callbacks.meta_mangling = %r)"
 DROPPED_EVENT = "event for %s dropped, never reported (drop_rate of the scenario or its rule)"
 STALL_FOREVER = 3600.0
+# `<local@domain>` with both parts RFC 5322 dot-atoms in ASCII: the address of nearly every
+# MAIL and RCPT, parsed without the stdlib's token tree (FaultySMTP._getaddr).
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+SIMPLE_ANGLE_ADDR = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@{_ATEXT}(?:\.{_ATEXT})*)>")
 
 
 def auth_delay(failures: int) -> float:
@@ -82,11 +91,79 @@ class FaultySMTP(SMTP):
     task, so it cannot hold the greeting back. Overriding it and calling `super()` first keeps
     all of aiosmtpd's session handling. Checked against aiosmtpd 1.4.6 and its main branch;
     pyproject.toml pins `aiosmtpd>=1.4.6,<1.5` so a release that changes it is checked again.
+
+    Two more overrides remove per-message and per-connection waste in aiosmtpd 1.4.x without
+    changing what it accepts (tests/simulator/esp/test_smtp_overrides.py checks both against
+    aiosmtpd's originals; pinned `<1.5` for the same reason):
+
+    - `_getaddr` (private; MAIL, RCPT, VRFY): aiosmtpd's defines a `typing.Protocol` class on
+      every call, only for a type annotation, which costs more than parsing the address. Ours runs
+      the same parse (`get_angle_addr` / `get_addr_spec`, the local-part limit) without it, and
+      remembers recent answers (the sender address repeats on every message).
+    - `__dir__`, only while `SMTP.__init__` runs: aiosmtpd's `__init__` finds the `auth_*` and
+      `smtp_*` methods with `inspect.getmembers(self)` and `dir(self)` on every connection, which
+      fetches every attribute of the class. While constructing, `dir()` answers with just those
+      names, listed once per class, so the same methods are found; afterwards `dir()` is whole.
+      The same goes for the `ESPHandler` it serves (its `handle_*` hooks, fixed at its start).
     """
+
+    def __init__(self, handler: Any, **kwargs: Any) -> None:
+        self._constructing = True
+        if isinstance(handler, ESPHandler):
+            handler.listing_hooks = True
+        try:
+            super().__init__(handler, **kwargs)
+        finally:
+            del self._constructing
+            if isinstance(handler, ESPHandler):
+                handler.listing_hooks = False
+
+    def __dir__(self) -> Iterable[str]:
+        if self.__dict__.get("_constructing"):
+            return _command_method_names(type(self))
+        return super().__dir__()
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        addr, rest = parse_address(arg)
+        limit = self.local_part_limit
+        if addr and limit and len(addr.rpartition("@")[0]) > limit:
+            return None, None
+        return addr, rest
 
     async def _handle_client(self) -> None:
         if await self.event_handler.on_connect(self):
             await super()._handle_client()
+
+
+@functools.cache
+def _command_method_names(cls: type) -> tuple[str, ...]:
+    """The names aiosmtpd's `SMTP.__init__` looks for on itself: AUTH mechanisms and commands."""
+    return tuple(name for name in dir(cls) if name.startswith(("auth_", "smtp_")))
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_address(arg: str) -> tuple[str | None, str | None]:
+    """An SMTP command's address argument as aiosmtpd 1.4.x parses it: (address, rest), ("", "")
+    for no argument, (None, None) when it does not parse. The local-part limit is the caller's."""
+    if not arg:
+        return "", ""
+    simple = SIMPLE_ANGLE_ADDR.match(arg)
+    if simple is not None:
+        # What get_angle_addr answers for `<dot-atom@dot-atom>`: the text as written, and the
+        # rest with leading whitespace dropped (a comment there takes the full parse).
+        rest = arg[simple.end() :]
+        if rest[:1] in (" ", "\t"):
+            rest = rest.lstrip()
+        if not rest.startswith("("):
+            return simple.group(1), rest
+    try:
+        if arg.lstrip().startswith("<"):
+            address, rest = get_angle_addr(arg)
+        else:
+            address, rest = get_addr_spec(arg)
+    except HeaderParseError:
+        return None, None
+    return address.addr_spec, rest
 
 
 class ESPHandler:
@@ -131,6 +208,17 @@ class ESPHandler:
             self.handle_AUTH = self._auth
         if "mail" in self.stages:
             self.handle_MAIL = self._mail
+        # What aiosmtpd's SMTP.__init__ looks up on a handler; see FaultySMTP.
+        self._hook_names = tuple(
+            name for name in object.__dir__(self) if name.startswith(("handle_", "auth_"))
+        )
+        self.listing_hooks = False
+
+    def __dir__(self) -> Iterable[str]:
+        """While a FaultySMTP is being built (`listing_hooks`), just the hooks aiosmtpd seeks."""
+        if self.listing_hooks:
+            return self._hook_names
+        return super().__dir__()
 
     def _fault(self, stage: str, addresses: tuple[str, ...] = ()) -> Fault | None:
         faults = self.stages.get(stage)

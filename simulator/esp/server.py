@@ -79,10 +79,14 @@ class _Controller(Controller):
     """
 
     def factory(self) -> FaultySMTP:
-        with warnings.catch_warnings():
-            # Implicit TLS needs auth_require_tls=False (aiosmtpd #274), which warns.
-            warnings.simplefilter("ignore")
-            return FaultySMTP(self.handler, **self.SMTP_kwargs)
+        kwargs = {"loop": self.loop, **self.SMTP_kwargs}
+        if kwargs.get("auth_required") and not kwargs.get("auth_require_tls", True):
+            with warnings.catch_warnings():
+                # Implicit TLS needs auth_require_tls=False (aiosmtpd #274), which warns.
+                warnings.simplefilter("ignore")
+                return FaultySMTP(self.handler, **kwargs)
+        # Otherwise nothing warns; catch_warnings per connection would cost (and races threads).
+        return FaultySMTP(self.handler, **kwargs)
 
     def _trigger_server(self) -> None:
         # `server` is the asyncio Server aiosmtpd's thread bound; its socket knows the real port.

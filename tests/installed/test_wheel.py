@@ -9,6 +9,7 @@ import re
 import sys
 import zipfile
 from email.parser import Parser
+from importlib import metadata
 
 import pytest
 
@@ -71,7 +72,10 @@ def _third_party_imports() -> set[str]:
                     found.update(alias.name.split(".")[0] for alias in node.names)
                 elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                     found.add(node.module.split(".")[0])
-    return found - set(sys.stdlib_module_names) - FIRST_PARTY - {"__future__"}
+    found -= set(sys.stdlib_module_names) | FIRST_PARTY | {"__future__"}
+    # An import name is not always its distribution's name (`_pytest` ships in pytest).
+    owners = metadata.packages_distributions()
+    return {owners.get(name, [name])[0].lower().replace("-", "_") for name in found}
 
 
 def test_runtime_dependencies_are_what_the_code_imports(installed: Installed) -> None:

@@ -69,6 +69,8 @@ PUBLIC = {
         "Context",
         "Grade",
         "Level",
+        "ReplayError",
+        "ReportError",
         "Requirement",
         "StateUnavailable",
         "TargetError",

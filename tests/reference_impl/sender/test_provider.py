@@ -64,6 +64,10 @@ def provider_tables(draw: st.DrawFn, nickname: str | None = None) -> dict[str, A
             table["password"] = draw(st.text(max_size=20))
         else:
             table["password_env"] = "BB_SMTP_PASSWORD"
+    if draw(st.booleans()):
+        table["dkim_selector"] = draw(st.builds(lambda a, b: f"{a}.{b}", labels, labels))
+        table["dkim_domain"] = draw(hosts.filter(lambda h: ":" not in h))
+        table["dkim_key_env"] = "BB_DKIM_KEY"
     center = draw(st.sampled_from(["absent", "none", "clevertap", "custom"]))
     if center != "absent":
         table["preference_center"] = center

@@ -7,8 +7,9 @@ exactly what went over the socket, not what a parser makes of it.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,7 +19,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from reference_impl.protocol.links import LinkKey, LinkVerdict, verify_meta
 from reference_impl.protocol.meta import HEADER_NAME, parse_meta
-from reference_impl.sender.campaign import Campaign
+from reference_impl.receiver.store import SentMessage, SQLiteStore
+from reference_impl.sender.campaign import BATCH_SIZE, Campaign
 from reference_impl.sender.message import ONE_CLICK
 from reference_impl.sender.provider import Provider
 
@@ -121,3 +123,32 @@ def test_a_signed_preference_link_on_the_wire_verifies_for_its_own_meta_only(
     assert verify_meta(meta, sig, [key]) is LinkVerdict.VALID
     other = meta.replace("user+tag@", "ceo@")
     assert verify_meta(other, sig, [key]) is LinkVerdict.BAD_SIGNATURE
+
+
+class CountingStore(SQLiteStore):
+    """The real store, counting its record_sent transactions."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.transactions = 0
+
+    def record_sent(self, messages: Iterable[SentMessage]) -> None:
+        self.transactions += 1
+        super().record_sent(messages)
+
+
+def test_sent_messages_are_recorded_in_batches_and_none_is_lost(
+    capture: tuple[Capture, int], tmp_path: Path
+) -> None:
+    """Issue 13: one transaction per message cost more than sending; every sent one is recorded."""
+    handler, port = capture
+    store = CountingStore(tmp_path / "rx.db")
+    recipients = [f"user{n}@example.com" for n in range(BATCH_SIZE + 7)]
+    provider = Provider("wire", "127.0.0.1", port, "news@acme.example")
+    try:
+        report = Campaign(provider, recipients, "wzrk_default", store=store, connections=2).run()
+        assert len(report.sent) == len(recipients) == len(handler.raw)
+        assert {m.meta for m in store.sent_messages()} == {r.meta for r in report.sent}
+        assert 2 <= store.transactions < len(recipients) // 10
+    finally:
+        store.close()

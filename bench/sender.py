@@ -1,0 +1,118 @@
+"""Benchmark: the sender's campaign template against building each message with the stdlib.
+
+The same campaign (`bounceback send`'s `Campaign`: one message per recipient, meta, signed
+`List-Unsubscribe`, body link) goes to a bare aiosmtpd sink in a process of its own, round by
+round (A B A B ...) because the machine is shared. The new sender writes each recipient's headers
+into the campaign's message built once (`Template`); the baseline, kept only here, builds and
+serialises an `EmailMessage` per recipient as the sender did before. With `--store` both record
+into a real SQLite store: the new sender in batched transactions, the baseline in one transaction
+per message, as before.
+
+The figure is messages per CPU second of the sending process (this one: `time.process_time`, all
+its threads), min / median / max per sender; the last line is `ratio=<median new / baseline>`.
+
+Run: `.venv/bin/python bench/sender.py [--rounds 5 --messages 2000 --connections 4 --store]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from _procs import python, spread, start, stop
+from esp_smtp import BARE_SERVER
+
+import reference_impl.sender.campaign as campaign
+from reference_impl.protocol.links import LinkKey
+from reference_impl.protocol.meta import Meta
+from reference_impl.receiver.store import SQLiteStore
+from reference_impl.sender.message import Template, build_message, to_bytes
+from reference_impl.sender.provider import Provider
+
+LABEL = "wzrk_default"
+RECEIVER = "http://127.0.0.1:9"
+BATCH_SIZE = campaign.BATCH_SIZE
+
+
+class StdlibBuild(Template):
+    """The baseline: every message built and serialised by the stdlib email package."""
+
+    def render(self, meta: Meta) -> bytes:
+        return to_bytes(
+            build_message(self.provider, meta, receiver_url=self.receiver_url, content=self.content)
+        )
+
+
+def one_round(
+    port: int, messages: int, connections: int, run: int, baseline: bool, store_dir: Path | None
+) -> float:
+    """Messages per CPU second of this process for one campaign."""
+    provider = Provider(
+        "bench",
+        "127.0.0.1",
+        port,
+        "news@acme.example",
+        from_name="Acme",
+        preference_center="clevertap",
+        link_key=LinkKey("k1", b"bench-secret-0123456789"),
+    )
+    recipients = [f"user{n}.r{run}@example.com" for n in range(messages)]
+    store = SQLiteStore(store_dir / f"r{run}.db") if store_dir is not None else None
+    campaign.Template = StdlibBuild if baseline else Template  # type: ignore[misc]
+    campaign.BATCH_SIZE = 1 if baseline else BATCH_SIZE
+    try:
+        cpu = time.process_time()
+        report = campaign.Campaign(
+            provider,
+            recipients,
+            LABEL,
+            store=store,
+            receiver_url=RECEIVER,
+            connections=connections,
+        ).run()
+        cpu = time.process_time() - cpu
+    finally:
+        campaign.Template = Template  # type: ignore[misc]
+        campaign.BATCH_SIZE = BATCH_SIZE
+        if store is not None:
+            store.close()
+    if len(report.sent) != messages or report.record_errors:
+        raise SystemExit(f"round {run}: {len(report.failed)} failed, {report.record_errors[:3]}")
+    return messages / cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--connections", type=int, default=campaign.DEFAULT_CONNECTIONS)
+    parser.add_argument("--store", action="store_true", help="record into a SQLite store too")
+    args = parser.parse_args()
+    sink, port = start([python(), "-c", BARE_SERVER])
+    rates: dict[str, list[float]] = {"template": [], "stdlib baseline": []}
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            store_dir = Path(folder) if args.store else None
+            for n in range(args.rounds):
+                for name, baseline in (("template", False), ("stdlib baseline", True)):
+                    run = 2 * n + baseline
+                    rate = one_round(
+                        port, args.messages, args.connections, run, baseline, store_dir
+                    )
+                    rates[name].append(rate)
+                    print(f"round {n + 1} {name}: {rate:,.0f} messages per CPU second", flush=True)
+    finally:
+        stop(sink)
+    store = "with --store" if args.store else "no store"
+    print(f"{args.messages} messages a round, {args.connections} connections, {store}")
+    for name, values in rates.items():
+        print(f"{name:16} messages per CPU second (min / median / max): {spread(values, 0)}")
+    ratio = statistics.median(rates["template"]) / statistics.median(rates["stdlib baseline"])
+    print(f"ratio={ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""DKIM signing of every outgoing message (RFC 6376), so a relay that rewrites the meta shows.
+
+A provider that names a selector, a signing domain and a private key has each message signed
+where its bytes are final (`session.SmtpSession.send`): the `DKIM-Signature` header is put in
+front of the message and nothing else is touched, so the `X-CleverTap_META` line still reaches
+the ESP byte-exact. The meta and the `List-Unsubscribe` pair are among the signed headers, with
+relaxed/relaxed canonicalisation: refolding or re-spacing a header does not break the signature
+(relays do that), changing a byte of its value does. `generate_key` makes the RSA-2048 pair for
+`bounceback provider dkim-keygen` and the DNS TXT record to publish. docs/sender.md, "DKIM".
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import dkim
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from dkim.crypto import parse_pem_private_key
+
+from reference_impl.errors import PlatformError
+from reference_impl.protocol.meta import HEADER_NAME
+
+if TYPE_CHECKING:
+    from reference_impl.sender.provider import Provider
+
+__all__ = [
+    "CANONICALIZATION",
+    "KEY_BITS",
+    "MIN_KEY_BITS",
+    "NO_KEY",
+    "SIGNED_HEADERS",
+    "DkimError",
+    "generate_key",
+    "key_problem",
+    "name_problem",
+    "sign_message",
+    "txt_name",
+    "txt_value",
+    "zone_line",
+]
+
+KEY_BITS = 2048
+# dkim.verify refuses keys under 1024 bits by default, as do most receivers.
+MIN_KEY_BITS = 1024
+CANONICALIZATION = (b"relaxed", b"relaxed")
+SIGNED_HEADERS = (
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Reply-To",
+    HEADER_NAME,
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "MIME-Version",
+    "Content-Type",
+)
+# A TXT record is a list of strings of at most 255 bytes each; the key is split to fit.
+TXT_STRING_MAX = 255
+NOT_PEM = "is not a PEM RSA private key ({reason})"
+TOO_SMALL = "is a {bits}-bit RSA key; DKIM verifiers want at least {minimum} bits"
+BAD_NAME = "{value!r} is not a DNS name (dot-separated labels of letters, digits and hyphens)"
+EXISTS = "{path} already exists; refusing to overwrite a key (remove it or pick another --out)"
+CANNOT_WRITE = "cannot write {path}: {reason}"
+NO_KEY = "provider {nickname}: dkim_key_env names {env}, which is not set; export the PEM key in it"
+_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+class DkimError(PlatformError, ValueError):
+    """A DKIM key cannot be made, read or used; the message says which and why."""
+
+
+def name_problem(value: str) -> str | None:
+    """Why `value` cannot be a selector or signing domain (both are DNS names), or None."""
+    labels = value.rstrip(".").split(".")
+    if not value or len(value) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        return BAD_NAME.format(value=value)
+    return None
+
+
+def key_problem(pem: bytes) -> str | None:
+    """Why `pem` cannot sign (not an RSA private key dkimpy can read, or too short), or None."""
+    try:
+        key = parse_pem_private_key(pem)
+    except Exception as exc:  # dkimpy raises several unrelated types for a malformed key.
+        return NOT_PEM.format(reason=f"{type(exc).__name__}: {exc}" if str(exc) else exc)
+    bits = key["modulus"].bit_length()
+    if bits < MIN_KEY_BITS:
+        return TOO_SMALL.format(bits=bits, minimum=MIN_KEY_BITS)
+    return None
+
+
+def sign_message(provider: Provider, data: bytes) -> bytes:
+    """`data` with a DKIM-Signature header in front, or unchanged when the provider signs not.
+
+    The key is the one read from `dkim_key_file` when the file was loaded, or the PEM text in the
+    variable named by `dkim_key_env`, read now, like a password.
+    """
+    if provider.dkim_selector is None or provider.dkim_domain is None:
+        return data
+    pem = provider.dkim_key()
+    if pem is None:
+        raise DkimError(NO_KEY.format(nickname=provider.nickname, env=provider.dkim_key_env))
+    signature = dkim.sign(
+        data,
+        provider.dkim_selector.encode("ascii"),
+        provider.dkim_domain.encode("ascii"),
+        pem,
+        canonicalize=CANONICALIZATION,
+        include_headers=[name.encode("ascii") for name in SIGNED_HEADERS],
+    )
+    return signature + data
+
+
+def txt_name(selector: str, domain: str) -> str:
+    """Where verifiers look for the key: `selector._domainkey.domain.` (RFC 6376 3.6.2.1)."""
+    return f"{selector}._domainkey.{domain.rstrip('.')}."
+
+
+def txt_value(public_der: bytes) -> str:
+    """The record's text, `v=DKIM1; k=rsa; p=...`, as verifiers read it (strings joined)."""
+    return "v=DKIM1; k=rsa; p=" + base64.b64encode(public_der).decode("ascii")
+
+
+def zone_line(selector: str, domain: str, public_der: bytes) -> str:
+    """The record as a zone-file line; the value is split into strings of at most 255 bytes."""
+    value = txt_value(public_der)
+    strings = [value[i : i + TXT_STRING_MAX] for i in range(0, len(value), TXT_STRING_MAX)]
+    quoted = " ".join(f'"{s}"' for s in strings)
+    return f"{txt_name(selector, domain)} IN TXT {quoted}"
+
+
+def generate_key(selector: str, domain: str, out: Path) -> str:
+    """Write a new RSA-2048 private key to `out` (mode 0600, never over a file) and return the
+    zone-file line to publish; the public half lives only in DNS."""
+    for value in (selector, domain):
+        if (problem := name_problem(value)) is not None:
+            raise DkimError(problem)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        raise DkimError(EXISTS.format(path=out)) from exc
+    except OSError as exc:
+        raise DkimError(CANNOT_WRITE.format(path=out, reason=exc.strerror)) from exc
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return zone_line(selector, domain, public)
