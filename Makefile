@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo test lint bench browser clean
+.PHONY: install demo test lint bench browser postgres clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ bench: $(STAMP)
 browser:
 	command -v chromium >/dev/null || (apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+# Optional: Debian's PostgreSQL server binaries, for the tests that run the receiver on PostgreSQL
+# (each starts a throwaway cluster of its own; skipped, with the reason, when no server is
+# installed). Needs root and Debian's package archive. The service it installs is not used.
+postgres:
+	command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from reference_impl.receiver.server import RunningReceiver, running_receiver
+from tests.postgres import Cluster, start_cluster
 
 
 @pytest.fixture
@@ -15,3 +16,22 @@ def receiver(tmp_path: Path) -> Iterator[RunningReceiver]:
     """The reference receiver on a free loopback port, backed by a fresh SQLite file."""
     with running_receiver(tmp_path / "receiver.sqlite3") as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster for the session (skipped, with the reason, without one)."""
+    try:
+        cluster = start_cluster()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: Cluster) -> str:
+    """A fresh, empty database on the session's cluster."""
+    return postgres_cluster.create_database()

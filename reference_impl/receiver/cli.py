@@ -1,15 +1,21 @@
-"""`bounceback receiver`: the reference callback receiver under waitress."""
+"""`bounceback receiver`: the reference callback receiver under waitress, or gunicorn workers."""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import click
 
 from reference_impl.protocol.links import LinkKeyError, parse_link_key
 from reference_impl.receiver.app import DEFAULT_MAX_BODY_BYTES, ReceiverConfig, create_app
-from reference_impl.receiver.server import BackgroundServer, ServerError, callback_url
+from reference_impl.receiver.server import (
+    DEFAULT_REQUEST_TIMEOUT,
+    BackgroundServer,
+    ServerError,
+    callback_url,
+    masked_callback_url,
+)
+from reference_impl.receiver.stores import describe
 
 
 @click.command()
@@ -20,10 +26,36 @@ from reference_impl.receiver.server import BackgroundServer, ServerError, callba
     "db_path",
     default="bounceback.sqlite3",
     show_default=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="SQLite file for callbacks, events and profiles (created if missing).",
+    help="SQLite file (a path or sqlite:///PATH, created if missing) or a PostgreSQL database"
+    " (postgresql://user@host/dbname, its tables created or upgraded) for callbacks, events and"
+    " profiles.",
 )
-@click.option("--token", default=None, help="Secret path segment: the URL becomes /callback/TOKEN.")
+@click.option(
+    "--token",
+    default=None,
+    envvar="BOUNCEBACK_TOKEN",
+    help="Secret path segment: the URL becomes /callback/TOKEN. Also guards the read API unless"
+    " --read-token is given. [env: BOUNCEBACK_TOKEN]",
+)
+@click.option(
+    "--read-token",
+    default=None,
+    envvar="BOUNCEBACK_READ_TOKEN",
+    help="Bearer token the read API (/api/...) asks for; defaults to --token."
+    " [env: BOUNCEBACK_READ_TOKEN]",
+)
+@click.option(
+    "--show-token",
+    is_flag=True,
+    help="Print the callback URL with its token at start (it is masked otherwise).",
+)
+@click.option(
+    "--request-timeout",
+    default=DEFAULT_REQUEST_TIMEOUT,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Seconds a request's headers and body may take to arrive; slower ones are cut off.",
+)
 @click.option(
     "--max-body-bytes",
     default=DEFAULT_MAX_BODY_BYTES,
@@ -32,6 +64,14 @@ from reference_impl.receiver.server import BackgroundServer, ServerError, callba
     help="Larger request bodies get 413.",
 )
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Processes serving requests (gunicorn) on one PostgreSQL --db; 1 is waitress in this"
+    " process, the only choice on SQLite.",
+)
 @click.option(
     "--link-key",
     "link_keys",
@@ -46,37 +86,82 @@ from reference_impl.receiver.server import BackgroundServer, ServerError, callba
 def receiver(
     host: str,
     port: int,
-    db_path: Path,
+    db_path: str,
     token: str | None,
+    read_token: str | None,
+    show_token: bool,
+    request_timeout: float,
     max_body_bytes: int,
     threads: int,
+    workers: int,
     link_keys: tuple[str, ...],
 ) -> None:
     """Run the reference v2 callback receiver (the platform's side).
 
-    A store that cannot be opened, a port already taken or a malformed link key is one line on
-    stderr, exit 2.
+    A store that cannot be opened, a port already taken, a malformed link key or --workers above
+    1 on SQLite is one line on stderr, exit 2. Tokens never reach the log: the callback URL is
+    printed masked unless --show-token is given.
     """
     keys = tuple(parse_link_key(text) for text in link_keys)
     ids = [key.key_id for key in keys]
     if len(set(ids)) != len(ids):
         raise LinkKeyError(f"link key ids must differ, got {', '.join(ids)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    click.echo(f"Opening store {db_path} (SQLite, WAL)")
-    app = create_app(ReceiverConfig(db_path, token, max_body_bytes, keys))
+    config = ReceiverConfig(db_path, token, max_body_bytes, keys, read_token=read_token)
+    if workers > 1:
+        _serve_workers(config, host, port, threads, workers, ids, show_token)
+        return
+    click.echo(f"Opening store {describe(db_path)}")
+    app = create_app(config)
     try:
-        server = BackgroundServer(app, host, port, threads, max_body_bytes)
+        server = BackgroundServer(app, host, port, threads, max_body_bytes, request_timeout)
     except ServerError as exc:
         app.extensions["bounceback_store"].close()
         raise ServerError(f"{exc}; choose another --port or stop the program using it") from exc
-    click.echo(f"Callback URL: {callback_url(server.url, token)}")
-    click.echo(f"Read API:     {server.url}/api/events  (OpenAPI: {server.url}/openapi.json)")
-    if keys:
-        click.echo(f"Preference links verified with key(s) {', '.join(ids)}")
-    else:
-        click.echo("No --link-key: the preference page refuses every link (see docs/receiver.md)")
+    _announce(server.url, config, ids, show_token)
     click.echo("Serving with waitress; press Ctrl+C to stop.")
     try:
         server.run()
     except KeyboardInterrupt:
         click.echo("Stopped.")
+
+
+def _announce(base: str, config: ReceiverConfig, key_ids: list[str], show_token: bool) -> None:
+    shown = callback_url if show_token else masked_callback_url
+    click.echo(f"Callback URL: {shown(base, config.token)}")
+    guarded = " (Authorization: Bearer token)" if config.effective_read_token else ""
+    click.echo(f"Read API:     {base}/api/events{guarded}")
+    click.echo(f"OpenAPI:      {base}/openapi.json")
+    if key_ids:
+        click.echo(f"Preference links verified with key(s) {', '.join(key_ids)}")
+    else:
+        click.echo("No --link-key: the preference page refuses every link (see docs/receiver.md)")
+
+
+def _serve_workers(
+    config: ReceiverConfig,
+    host: str,
+    port: int,
+    threads: int,
+    workers: int,
+    key_ids: list[str],
+    show_token: bool,
+) -> None:
+    # Imported here: gunicorn is loaded only by the command that runs it.
+    from reference_impl.receiver import workers as w
+
+    w.check_workers(config.db_path, workers)
+    click.echo(f"Opening store {describe(config.db_path)}")
+    w.prepare(str(config.db_path))
+    try:
+        sock = w.listen(host, port)
+    except ServerError as exc:
+        raise ServerError(f"{exc}; choose another --port or stop the program using it") from exc
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{sock.getsockname()[1]}"
+
+    def ready() -> None:
+        _announce(base, config, key_ids, show_token)
+        click.echo(f"Serving with gunicorn, {workers} worker processes; press Ctrl+C to stop.")
+
+    w.WorkerServer(config, sock, workers, threads, on_ready=ready).run()

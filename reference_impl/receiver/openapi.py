@@ -13,6 +13,7 @@ from typing import Any
 
 from reference_impl.protocol import replies as r
 from reference_impl.protocol.limits import MAX_SIGNATURE_LENGTH
+from reference_impl.receiver.store import CALLBACK_PAGE_BYTES, MAX_PAGE_SIZE, PAGE_SIZE
 
 PAYLOAD_SCHEMA_FILE = "schemas/callback-v2.schema.json"
 
@@ -53,6 +54,23 @@ _COUNTS = {
     r.TOTAL_KEY: {"type": "integer", "minimum": 0},
     r.PROCESSED_KEY: {"type": "integer", "minimum": 0},
 }
+
+_NEXT_TEXT = (
+    "The `after` to send for the following page, as given; null once there is nothing more. A"
+    " page may be short, even empty, and still have a `next`."
+)
+_NEXT = {"type": ["integer", "null"], "description": _NEXT_TEXT}
+_NEXT_EVENT = {"type": ["string", "null"], "description": _NEXT_TEXT}
+
+
+def _paged(key: str, items: dict[str, Any], cursor: dict[str, Any] = _NEXT) -> dict[str, Any]:
+    """A page of a list read: the items under `key` and the `next` cursor."""
+    return {
+        "type": "object",
+        "required": [key, "next"],
+        "properties": {key: {"type": "array", "items": items}, "next": cursor},
+    }
+
 
 _SCHEMAS: dict[str, Any] = {
     "BatchResponse": {
@@ -134,11 +152,7 @@ _SCHEMAS: dict[str, Any] = {
             "properties": {"type": "object"},
         },
     },
-    "EventList": {
-        "type": "object",
-        "required": ["events"],
-        "properties": {"events": {"type": "array", "items": _ref("SystemEvent")}},
-    },
+    "EventList": _paged("events", _ref("SystemEvent"), _NEXT_EVENT),
     "RawCallback": {
         "type": "object",
         "required": ["id", "received_at", "body", "status", "response"],
@@ -152,11 +166,7 @@ _SCHEMAS: dict[str, Any] = {
             "response": _ref("BatchResponse"),
         },
     },
-    "CallbackList": {
-        "type": "object",
-        "required": ["callbacks"],
-        "properties": {"callbacks": {"type": "array", "items": _ref("RawCallback")}},
-    },
+    "CallbackList": _paged("callbacks", _ref("RawCallback")),
     "Counts": {
         "type": "object",
         "additionalProperties": {"type": "integer", "minimum": 0},
@@ -190,32 +200,17 @@ _SCHEMAS: dict[str, Any] = {
             "duplicates_ignored": {"type": "integer"},
         },
     },
-    "SentList": {
-        "type": "object",
-        "required": ["sent"],
-        "properties": {
-            "sent": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["recipient", "meta", "message_id", "label", "variant", "sent_at"],
-                },
-            }
+    "SentList": _paged(
+        "sent",
+        {
+            "type": "object",
+            "required": ["recipient", "meta", "message_id", "label", "variant", "sent_at"],
         },
-    },
-    "Unattributed": {
-        "type": "object",
-        "required": ["events"],
-        "properties": {
-            "events": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["callback_id", "position", "type", "email", "meta"],
-                },
-            }
-        },
-    },
+    ),
+    "Unattributed": _paged(
+        "events",
+        {"type": "object", "required": ["callback_id", "position", "type", "email", "meta"]},
+    ),
     "Health": {
         "type": "object",
         "required": ["status", "counts"],
@@ -233,11 +228,17 @@ def _callback_operation(summary: str) -> dict[str, Any]:
         },
         "responses": {
             "200": _json("BatchResponse", "Processed, fully or partly."),
-            "400": _error("Unreadable body, missing mandatory keys, or more than 1000 events."),
+            "400": _error(
+                "Unreadable body, missing mandatory keys, or more than 1000 events; or HTTP"
+                " framing the server refuses before the app sees it (a malformed request, or"
+                " Content-Length with Transfer-Encoding, which also closes the connection)."
+            ),
             "401": _error("Token missing or wrong."),
             "404": _error("No such callback URL."),
             "413": _error("Body over the size limit."),
+            "431": _error("Request header fields too large."),
             "500": _error("Server error; nothing was stored, retry."),
+            "501": _error("Unsupported Transfer-Encoding."),
         },
     }
 
@@ -249,6 +250,8 @@ def _get(
     params: list[dict[str, Any]] | None = None,
     missing: bool = False,
     bad_query: bool = False,
+    paged: bool = False,
+    guarded: bool = True,
 ) -> dict[str, Any]:
     responses = {
         "200": _json(ok, summary),
@@ -256,9 +259,14 @@ def _get(
     }
     if missing:
         responses["404"] = _error("Nothing recorded under that key.")
-    if bad_query:
-        responses["400"] = _error("A query parameter is malformed.")
+    if bad_query or paged:
+        responses["400"] = _error("A query parameter is malformed or out of range (named).")
+    if paged:
+        responses["200"]["headers"] = {"Link": _LINK}
     operation: dict[str, Any] = {"summary": summary, "responses": responses}
+    if guarded:
+        responses["401"] = _error("The read token is set and the request does not present it.")
+        operation["security"] = [{"readToken": []}]
     if params:
         operation["parameters"] = params
     return {"get": operation}
@@ -266,6 +274,37 @@ def _get(
 
 def _param(name: str, where: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
     return {"name": name, "in": where, "required": required, "schema": schema}
+
+
+_LIMIT = _param(
+    "limit",
+    "query",
+    {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": PAGE_SIZE},
+)
+_AFTER = {
+    **_param("after", "query", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}),
+    "description": "The `next` of the previous page; absent for the first page.",
+}
+_PAGING = [_AFTER, _LIMIT]
+_EVENT_PAGING = [
+    {
+        **_param("after", "query", {"type": "string"}),
+        "description": "The `next` of the previous page (opaque); absent for the first page.",
+    },
+    _LIMIT,
+]
+_LINK = {
+    "description": 'The following page as a URL, `<...>; rel="next"`, while `next` is not null.',
+    "schema": {"type": "string"},
+}
+_SECURITY = {
+    "readToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "`--read-token`, else `--token`; every `/api/` route asks for it when one"
+        " is set. `/healthz` and `/openapi.json` stay open.",
+    }
+}
 
 
 def _preferences_item() -> dict[str, Any]:
@@ -339,7 +378,7 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [_param("token", "path", {"type": "string"}, True)],
                 "post": _callback_operation("Receive a v2 callback (token set)."),
             },
-            "/healthz": _get("Liveness and row counts.", "Health"),
+            "/healthz": _get("Liveness and row counts.", "Health", guarded=False),
             "/api/profiles/{email}": _get(
                 "A profile's subscription state and its history.",
                 "Profile",
@@ -347,22 +386,21 @@ def openapi_document() -> dict[str, Any]:
                 missing=True,
             ),
             "/api/events": _get(
-                "System events, oldest first.",
+                "System events, oldest first, a page at a time; follow `next`.",
                 "EventList",
                 params=[
                     _param("type", "query", {"type": "string"}),
                     _param("message_id", "query", {"type": "integer"}),
+                    *_EVENT_PAGING,
                 ],
-                bad_query=True,
+                paged=True,
             ),
             "/api/callbacks": _get(
-                "The raw log of processed callbacks.",
+                "The raw log of processed callbacks, a page at a time; follow `next`. A page"
+                f" also ends once its bodies pass {CALLBACK_PAGE_BYTES} bytes (one at least).",
                 "CallbackList",
-                params=[
-                    _param("after", "query", {"type": "integer"}),
-                    _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000}),
-                ],
-                bad_query=True,
+                params=_PAGING,
+                paged=True,
             ),
             "/api/campaigns/{message_id}": _get(
                 "Campaign report for one message id.",
@@ -376,9 +414,18 @@ def openapi_document() -> dict[str, Any]:
                 params=[_param("label", "path", {"type": "string"}, True)],
                 missing=True,
             ),
-            "/api/sent": _get("Messages the sender recorded as sent.", "SentList"),
+            "/api/sent": _get(
+                "Messages the sender recorded as sent, a page at a time; follow `next`.",
+                "SentList",
+                params=_PAGING,
+                paged=True,
+            ),
             "/api/unattributed": _get(
-                "Callback events whose meta the sender never recorded as sent.", "Unattributed"
+                "Callback events whose meta the sender never recorded as sent, a page at a time"
+                " (a page may be short, even empty, and still have a `next`).",
+                "Unattributed",
+                params=_PAGING,
+                paged=True,
             ),
             "/preferences": _preferences_item(),
             "/openapi.json": {
@@ -393,5 +440,5 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
         },
-        "components": {"schemas": schemas},
+        "components": {"schemas": schemas, "securitySchemes": _SECURITY},
     }

@@ -131,6 +131,48 @@ def _repeats(
     return [row for row in rows if row[_POSITION] not in kept]
 
 
+_TALLY = """
+    INSERT INTO tallies (message_id, label, type, first_seen, duplicates)
+    SELECT message_id, label, type, sum(duplicate = 0), sum(duplicate) FROM events WHERE id > ?
+    GROUP BY message_id, label, type
+    ON CONFLICT DO UPDATE SET first_seen = first_seen + excluded.first_seen,
+                              duplicates = duplicates + excluded.duplicates
+"""
+_NEW_PROFILES = """
+    SELECT count(DISTINCT profile) FROM events AS e WHERE e.id > :before AND e.duplicate = 0
+    AND NOT EXISTS (SELECT 1 FROM events AS o WHERE o.profile = e.profile AND o.duplicate = 0
+                    AND o.id <= :before)
+"""
+_NEW_SYSTEM_EVENTS = """
+    SELECT count(*) FROM events AS e JOIN raises AS r ON r.type = e.type
+    WHERE e.id > ? AND e.duplicate = 0
+"""
+
+
+def add_to_totals(db: sqlite3.Connection, **amounts: int) -> None:
+    """Move the counters `/healthz` reports, inside the caller's write transaction."""
+    db.executemany(
+        "INSERT INTO totals (name, value) VALUES (?, ?)"
+        " ON CONFLICT DO UPDATE SET value = value + excluded.value",
+        [(name, amount) for name, amount in amounts.items() if amount],
+    )
+
+
+def _tally(db: sqlite3.Connection, before: int) -> None:
+    """Count the rows a step added (ids past `before`) into the report tallies and the totals,
+    in the step's own transaction, so a read never counts a whole table."""
+    added = db.execute("SELECT count(*) FROM events WHERE id > ?", (before,)).fetchone()[0]
+    if not added:
+        return
+    db.execute(_TALLY, (before,))
+    add_to_totals(
+        db,
+        events=added,
+        system_events=db.execute(_NEW_SYSTEM_EVENTS, (before,)).fetchone()[0],
+        profiles=db.execute(_NEW_PROFILES, {"before": before}).fetchone()[0],
+    )
+
+
 class Projection:
     """Derives event rows from the log of one store; `connect` and `write` are the store's.
 
@@ -222,9 +264,11 @@ class Projection:
         with self._write() as db:
             if self._projected_up_to() != done:
                 return len(pending)
+            before = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
             for callback_id, accepted in derived:
                 if accepted is not None:
                     _project_events(db, callback_id, accepted)
+            _tally(db, before)
             db.execute("UPDATE projection SET callback_id = ?", (pending[-1],))
         self._forget_handoff(up_to=pending[-1])
         return len(pending)

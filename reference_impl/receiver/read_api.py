@@ -1,17 +1,73 @@
-"""The read API: what the receiver made of the log (`/api/...`), its health and its OpenAPI."""
+"""The read API: what the receiver made of the log (`/api/...`), its health and its OpenAPI.
+
+The log holds recipients' addresses, so with a token set every `/api/` route asks for it as
+`Authorization: Bearer TOKEN` (compared in constant time); `/healthz` and `/openapi.json` hold no
+personal data and stay open for probes. Lists are paged: `limit` items at most (default 100, at
+most 1000), `next` is the `after` to send for the following page (opaque: send it back as
+given) and null once there is nothing more; a `Link: <...>; rel="next"` header carries the same
+page as a URL. A page may be short, even empty, and still have a `next`.
+"""
 
 from __future__ import annotations
 
+import hmac
+from urllib.parse import urlencode
+
 from flask import Blueprint, Response, request
 
+from reference_impl.protocol import replies as r
 from reference_impl.receiver.openapi import openapi_document
-from reference_impl.receiver.responses import json_response, not_found, query_int
-from reference_impl.receiver.store import Store
+from reference_impl.receiver.responses import (
+    INT64_MAX,
+    checked_int,
+    json_response,
+    not_found,
+    query_int,
+    reply,
+)
+from reference_impl.receiver.store import (
+    CALLBACK_PAGE_BYTES,
+    MAX_PAGE_SIZE,
+    PAGE_SIZE,
+    EventCursor,
+    Store,
+)
+
+BEARER = "Bearer "
 
 
-def read_api_blueprint(store: Store) -> Blueprint:
-    """The read routes over `store`."""
+def _page_reply(key: str, items: list, cursor: str | int | None) -> Response:
+    """Every paged list answers this one shape: `{key: items, "next": cursor}`, and a `Link`
+    header to the same request with `after` set to `cursor` while there may be more."""
+    response = json_response(200, {key: items, "next": cursor})
+    if cursor is not None:
+        query = {**request.args.to_dict(), "after": cursor}
+        response.headers["Link"] = f'<{request.path}?{urlencode(query)}>; rel="next"'
+    return response
+
+
+def read_api_blueprint(store: Store, token: str | None = None) -> Blueprint:
+    """The read routes over `store`; `/api/` asks for `token` as a bearer token when it is set."""
     blueprint = Blueprint("read_api", __name__)
+    expected = token.encode() if token else None
+
+    @blueprint.before_request
+    def authorize() -> Response | None:
+        if expected is None or not request.path.startswith("/api/"):
+            return None
+        given = request.headers.get("Authorization", "")
+        presented = given[len(BEARER) :].strip() if given.startswith(BEARER) else ""
+        if hmac.compare_digest(presented.encode(), expected):
+            return None
+        response = reply(r.error_reply(401, r.READ_UNAUTHORIZED))
+        response.headers["WWW-Authenticate"] = 'Bearer realm="bounceback read API"'
+        return response
+
+    def limit() -> int:
+        return query_int("limit", 1, MAX_PAGE_SIZE) or PAGE_SIZE
+
+    def after_id() -> int:
+        return query_int("after", 0, INT64_MAX) or 0
 
     @blueprint.get("/healthz")
     def healthz() -> Response:
@@ -25,18 +81,24 @@ def read_api_blueprint(store: Store) -> Blueprint:
     @blueprint.get("/api/events")
     def events() -> Response:
         kind = request.args.get("type") or None
-        return json_response(200, {"events": store.events(kind, query_int("message_id"))})
+        after = EventCursor.parse(request.args.get("after") or None)
+        size = limit()
+        page = store.event_page(kind, query_int("message_id"), after, size)
+        cursor = EventCursor.of(page[-1]).text if len(page) == size else None
+        return _page_reply("events", page, cursor)
 
     @blueprint.get("/api/callbacks")
     def callbacks() -> Response:
-        after = query_int("after") or 0
-        limit = min(max(query_int("limit") or 100, 1), 1000)
-        return json_response(200, {"callbacks": store.callbacks(after, limit)})
+        size = limit()
+        page = store.callbacks(after_id(), size, CALLBACK_PAGE_BYTES)
+        cursor = page[-1]["id"] if len(page) == size or _over(page) else None
+        return _page_reply("callbacks", page, cursor)
 
-    @blueprint.get("/api/campaigns/<int(signed=True):message_id>")
-    def campaign(message_id: int) -> Response:
-        report = store.campaign(message_id)
-        return json_response(200, report) if report else not_found(f"no campaign {message_id}")
+    @blueprint.get("/api/campaigns/<message_id>")
+    def campaign(message_id: str) -> Response:
+        number = checked_int("path parameter 'message_id'", message_id)
+        report = store.campaign(number)
+        return json_response(200, report) if report else not_found(f"no campaign {number}")
 
     @blueprint.get("/api/labels/<path:label>")
     def label(label: str) -> Response:
@@ -45,6 +107,7 @@ def read_api_blueprint(store: Store) -> Blueprint:
 
     @blueprint.get("/api/sent")
     def sent() -> Response:
+        page = store.sent_page(after_id(), limit())
         messages = [
             {
                 "recipient": m.recipient,
@@ -54,16 +117,23 @@ def read_api_blueprint(store: Store) -> Blueprint:
                 "variant": m.variant,
                 "sent_at": m.sent_at,
             }
-            for m in store.sent_messages()
+            for m in page.items
         ]
-        return json_response(200, {"sent": messages})
+        return _page_reply("sent", messages, page.after)
 
     @blueprint.get("/api/unattributed")
     def unattributed() -> Response:
-        return json_response(200, {"events": store.unattributed()})
+        page = store.unattributed(after_id(), limit())
+        return _page_reply("events", page.items, page.after)
 
     @blueprint.get("/openapi.json")
     def openapi() -> Response:
         return json_response(200, openapi_document())
 
     return blueprint
+
+
+def _over(page: list) -> bool:
+    """Whether the page was cut by its byte budget (a body decoded with replacement characters
+    is never shorter in UTF-8 than the bytes the store counted)."""
+    return bool(page) and sum(len(c["body"].encode()) for c in page) >= CALLBACK_PAGE_BYTES

@@ -15,11 +15,17 @@ is derived from the log, in log order:
   `effects.RAISES` (kept in the `raises` table).
 
 Every read first lets the projection catch up with the log, so none ever sees it half-done.
+
+Reads cost the same at a thousand events as at a million: `/healthz` reads `totals`, and the
+campaign and label reports read `tallies` and `sent_tallies`, all kept in the transactions that
+write what they count (the log, the projection's step, the sent messages); lists are read a page at
+a time by key. A store from an older version gets its counters computed once, when opened.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -33,7 +39,8 @@ from reference_impl.errors import PlatformError
 from reference_impl.protocol import effects
 from reference_impl.protocol.meta import parse_meta
 from reference_impl.protocol.payload import Batch
-from reference_impl.receiver.projection import Projection, profile_key
+from reference_impl.receiver.projection import Projection, add_to_totals, profile_key
+from reference_impl.receiver.responses import QueryError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS callbacks (
@@ -96,6 +103,29 @@ CREATE TABLE IF NOT EXISTS raises (
     name TEXT NOT NULL,
     PRIMARY KEY (type, ordinal)
 );
+CREATE INDEX IF NOT EXISTS sent_messages_message ON sent_messages(message_id);
+CREATE INDEX IF NOT EXISTS send_failures_message ON send_failures(message_id);
+CREATE INDEX IF NOT EXISTS send_failures_label ON send_failures(label);
+CREATE TABLE IF NOT EXISTS totals (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tallies (
+    message_id INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    type TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    duplicates INTEGER NOT NULL,
+    PRIMARY KEY (message_id, label, type)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tallies_label ON tallies(label);
+CREATE TABLE IF NOT EXISTS sent_tallies (
+    message_id INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    sent INTEGER NOT NULL,
+    PRIMARY KEY (message_id, label)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sent_tallies_label ON sent_tallies(label);
 CREATE VIEW IF NOT EXISTS system_events AS
     SELECT e.id * 2 + r.ordinal AS id, r.name, e.profile, e.type AS cause, e.meta, e.message_id,
            e.label, e.variant, e.email, e.description, NULL AS error, c.received_at AS created_at
@@ -108,6 +138,55 @@ CREATE VIEW IF NOT EXISTS system_events AS
            f.variant, f.recipient, f.detail, f.error, f.failed_at
     FROM send_failures AS f;
 """
+
+
+PAGE_SIZE = 100
+"""Items per page of a list read when the client names no `limit`."""
+MAX_PAGE_SIZE = 1000
+"""The largest `limit` a list read accepts."""
+CALLBACK_PAGE_BYTES = 16 * 1024 * 1024
+"""A page of raw callbacks also ends once its bodies pass this many bytes (always one at least)."""
+SCAN_PER_ITEM = 10
+"""A page of unattributed events looks at most this many events per item asked for, so a store
+where nearly every event is attributed still answers each page in bounded time."""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a list read by key: `after` is the cursor of the next page, None at the end."""
+
+    items: list[Any]
+    after: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventCursor:
+    """Where a page of system events ends: they are ordered by (created_at, abs(id), id)."""
+
+    created_at: float
+    id: int
+
+    @property
+    def text(self) -> str:
+        return f"{self.created_at!r}_{self.id}"
+
+    @classmethod
+    def of(cls, event: dict[str, Any]) -> EventCursor:
+        return cls(float(event["created_at"]), int(event["id"]))
+
+    @classmethod
+    def parse(cls, text: str | None) -> EventCursor | None:
+        """The `after` of /api/events: a `next` this API returned; anything else is a QueryError."""
+        if text is None:
+            return None
+        match = _CURSOR.fullmatch(text)
+        number = int(match.group(2)) if match else 0
+        if match is None or not -(2**63) <= number < 2**63:
+            raise QueryError(f"query parameter 'after' must be a `next` of this API, got {text!r}")
+        return cls(float(match.group(1)), number)
+
+
+_CURSOR = re.compile(r"([0-9]{1,20}(?:\.[0-9]{1,20})?(?:e[+-]?[0-9]{1,3})?)_(-?[0-9]{1,20})")
 
 
 class StoreError(PlatformError):
@@ -140,10 +219,16 @@ class Store(Protocol):
     def record_send_failure(self, recipient: str, meta: str, error: str, detail: str) -> None: ...
     def sent_messages(self) -> list[SentMessage]: ...
     def min_message_id(self) -> int | None: ...
-    def unattributed(self) -> list[dict[str, Any]]: ...
+    def sent_page(self, after: int, limit: int) -> Page: ...
+    def unattributed(self, after: int = 0, limit: int = PAGE_SIZE) -> Page: ...
     def profile(self, email: str) -> dict[str, Any] | None: ...
     def events(self, type: str | None = None, message_id: int | None = None) -> list[dict]: ...
-    def callbacks(self, after_id: int = 0, limit: int = 100) -> list[dict[str, Any]]: ...
+    def event_page(
+        self, type: str | None, message_id: int | None, after: EventCursor | None, limit: int
+    ) -> list[dict[str, Any]]: ...
+    def callbacks(
+        self, after_id: int = 0, limit: int = PAGE_SIZE, max_bytes: int | None = None
+    ) -> list[dict[str, Any]]: ...
     def campaign(self, message_id: int) -> dict[str, Any] | None: ...
     def label_report(self, label: str) -> dict[str, Any] | None: ...
     def counts(self) -> dict[str, int]: ...
@@ -182,6 +267,8 @@ class SQLiteStore:
                     for ordinal, name in enumerate(names)
                 ],
             )
+            if not db.execute("SELECT count(*) FROM totals").fetchone()[0]:
+                _count_everything(db)
 
     def _connection(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -246,6 +333,7 @@ class SQLiteStore:
                 ).lastrowid
                 or 0
             )
+            add_to_totals(db, callbacks=1)
         self.projection.handed(callback_id, batch.accepted)
         return callback_id
 
@@ -254,10 +342,18 @@ class SQLiteStore:
             (m.recipient, m.meta, m.message_id, m.label, m.variant, m.sent_at) for m in messages
         ]
         with self._write() as db:
+            before = db.execute("SELECT coalesce(max(id), 0) FROM sent_messages").fetchone()[0]
             db.executemany(
                 "INSERT OR IGNORE INTO sent_messages (recipient, meta, message_id, label,"
                 " variant, sent_at) VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
+            )
+            db.execute(_TALLY_SENT, (before,))
+            add_to_totals(
+                db,
+                sent_messages=db.execute(
+                    "SELECT count(*) FROM sent_messages WHERE id > ?", (before,)
+                ).fetchone()[0],
             )
 
     def record_send_failure(self, recipient: str, meta: str, error: str, detail: str) -> None:
@@ -279,6 +375,7 @@ class SQLiteStore:
                     time.time(),
                 ),
             )
+            add_to_totals(db, system_events=1)
 
     def sent_messages(self) -> list[SentMessage]:
         rows = self._connection().execute(
@@ -291,15 +388,48 @@ class SQLiteStore:
         """The lowest message id sent so far, so a new campaign can count down from below it."""
         return self._connection().execute("SELECT min(message_id) FROM sent_messages").fetchone()[0]
 
-    def unattributed(self) -> list[dict[str, Any]]:
-        """Callback events whose meta was never recorded as sent: misattributed or forged."""
-        self.projection.catch_up()
-        rows = self._connection().execute(
-            "SELECT e.callback_id, e.position, e.type, e.email, e.meta FROM events AS e"
-            " LEFT JOIN sent_messages AS s ON s.meta = e.meta"
-            " WHERE s.id IS NULL ORDER BY e.callback_id, e.position"
+    def sent_page(self, after: int, limit: int) -> Page:
+        """Sent messages in the order recorded, `limit` of them from the id past `after`."""
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT id, recipient, meta, message_id, label, variant, sent_at FROM sent_messages"
+                " WHERE id > ? ORDER BY id LIMIT ?",
+                (after, limit + 1),
+            )
+            .fetchall()
         )
-        return [dict(row) for row in rows]
+        items = [SentMessage(*row[1:]) for row in rows[:limit]]
+        return Page(items, rows[limit - 1][0] if len(rows) > limit else None)
+
+    def unattributed(self, after: int = 0, limit: int = PAGE_SIZE) -> Page:
+        """Callback events whose meta was never recorded as sent: misattributed or forged.
+
+        Events are read in id order past `after`, at most `SCAN_PER_ITEM * limit` of them per
+        page, so a page may hold fewer than `limit` events (even none) and still have a next.
+        """
+        self.projection.catch_up()
+        scan = SCAN_PER_ITEM * limit
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT e.id, e.callback_id, e.position, e.type, e.email, e.meta, s.id IS NULL"
+                " FROM (SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?) AS e"
+                " LEFT JOIN sent_messages AS s ON s.meta = e.meta ORDER BY e.id",
+                (after, scan),
+            )
+            .fetchall()
+        )
+        keys = ("callback_id", "position", "type", "email", "meta")
+        items: list[dict[str, Any]] = []
+        last = after
+        for row in rows:
+            if row[6]:
+                if len(items) == limit:
+                    return Page(items, last)
+                items.append(dict(zip(keys, row[1:6], strict=True)))
+                last = row[0]
+        return Page(items, rows[-1][0] if len(rows) == scan else None)
 
     def profile(self, email: str) -> dict[str, Any] | None:
         """Subscription state and history; unsubscribing is sticky, nothing re-subscribes."""
@@ -325,7 +455,14 @@ class SQLiteStore:
         }
 
     def events(self, type: str | None = None, message_id: int | None = None) -> list[dict]:
-        """System events in the order they were raised; `type` filters on the causing type."""
+        """Every system event in the order raised, for in-process use; HTTP reads `event_page`."""
+        return self.event_page(type, message_id, None, -1)
+
+    def event_page(
+        self, type: str | None, message_id: int | None, after: EventCursor | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` system events (all if negative) in the order they were raised, after
+        `after`; `type` filters on the causing type. A page's memory is bounded by `limit`."""
         self.projection.catch_up()
         sql = "SELECT * FROM system_events WHERE 1 = 1"
         args: list[Any] = []
@@ -335,45 +472,59 @@ class SQLiteStore:
         if message_id is not None:
             sql += " AND message_id = ?"
             args.append(message_id)
-        rows = self._connection().execute(sql + " ORDER BY created_at, abs(id)", args)
+        if after is not None:
+            sql += " AND (created_at, abs(id), id) > (?, abs(?), ?)"
+            args += [after.created_at, after.id, after.id]
+        sql += " ORDER BY created_at, abs(id), id LIMIT ?"
+        rows = self._connection().execute(sql, [*args, limit])
         return [_system_event(row) for row in rows]
 
-    def callbacks(self, after_id: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+    def callbacks(
+        self, after_id: int = 0, limit: int = PAGE_SIZE, max_bytes: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The raw log after `after_id`: `limit` rows, fewer once their bodies pass `max_bytes`."""
         rows = self._connection().execute(
             "SELECT * FROM callbacks WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
         )
-        return [
-            {
-                "id": row["id"],
-                "received_at": row["received_at"],
-                "remote_addr": row["remote_addr"],
-                "content_type": row["content_type"],
-                "body": bytes(row["body"]).decode("utf-8", "replace"),
-                "status": row["status"],
-                "response": json.loads(row["response"]),
-            }
-            for row in rows
-        ]
+        page: list[dict[str, Any]] = []
+        size = 0
+        for row in rows:
+            body = bytes(row["body"])
+            page.append(
+                {
+                    "id": row["id"],
+                    "received_at": row["received_at"],
+                    "remote_addr": row["remote_addr"],
+                    "content_type": row["content_type"],
+                    "body": body.decode("utf-8", "replace"),
+                    "status": row["status"],
+                    "response": json.loads(row["response"]),
+                }
+            )
+            size += len(body)
+            if max_bytes is not None and size >= max_bytes:
+                break
+        return page
 
     def _report(self, column: str, value: Any) -> dict[str, Any] | None:
+        """Counts from the tallies: a few rows per campaign, whatever its size."""
         self.projection.catch_up()
         db = self._connection()
         counts = dict.fromkeys(effects.REPORT_COUNTERS, 0)
         duplicates = 0
-        for kind, duplicate, count in db.execute(
-            f"SELECT type, duplicate, count(*) FROM events WHERE {column} = ?"
-            " GROUP BY type, duplicate",
+        for kind, first_seen, repeated in db.execute(
+            f"SELECT type, sum(first_seen), sum(duplicates) FROM tallies WHERE {column} = ?"
+            " GROUP BY type",
             (value,),
         ):
-            if duplicate:
-                duplicates += count
-            else:
-                counts[kind] = count
+            duplicates += repeated
+            if first_seen:
+                counts[kind] = first_seen
         counts[effects.SEND_FAILED] = db.execute(
             f"SELECT count(*) FROM send_failures WHERE {column} = ?", (value,)
         ).fetchone()[0]
         sent = db.execute(
-            f"SELECT count(*) FROM sent_messages WHERE {column} = ?", (value,)
+            f"SELECT coalesce(sum(sent), 0) FROM sent_tallies WHERE {column} = ?", (value,)
         ).fetchone()[0]
         if not (sent or duplicates or any(counts.values())):
             return None
@@ -388,16 +539,44 @@ class SQLiteStore:
         return None if report is None else {"label": label, **report}
 
     def counts(self) -> dict[str, int]:
+        """The totals kept with the writes: no table is counted on a read."""
         self.projection.catch_up()
-        db = self._connection()
-        queries = {
-            "callbacks": "SELECT count(*) FROM callbacks",
-            "events": "SELECT count(*) FROM events",
-            "system_events": "SELECT count(*) FROM system_events",
-            "profiles": "SELECT count(DISTINCT profile) FROM events WHERE duplicate = 0",
-            "sent_messages": "SELECT count(*) FROM sent_messages",
-        }
-        return {name: db.execute(sql).fetchone()[0] for name, sql in queries.items()}
+        totals = dict(self._connection().execute("SELECT name, value FROM totals").fetchall())
+        return {name: totals.get(name, 0) for name in TOTALS}
+
+
+TOTALS = ("callbacks", "events", "system_events", "profiles", "sent_messages")
+_TALLY_SENT = """
+    INSERT INTO sent_tallies (message_id, label, sent)
+    SELECT message_id, label, count(*) FROM sent_messages WHERE id > ? GROUP BY message_id, label
+    ON CONFLICT DO UPDATE SET sent = sent + excluded.sent
+"""
+
+
+def _count_everything(db: sqlite3.Connection) -> None:
+    """Counters for a store written before they were kept: counted once, in one transaction."""
+    db.executemany(
+        "INSERT INTO totals (name, value) VALUES (?, ?)",
+        [
+            ("callbacks", db.execute("SELECT count(*) FROM callbacks").fetchone()[0]),
+            ("events", db.execute("SELECT count(*) FROM events").fetchone()[0]),
+            ("system_events", db.execute("SELECT count(*) FROM system_events").fetchone()[0]),
+            (
+                "profiles",
+                db.execute(
+                    "SELECT count(DISTINCT profile) FROM events WHERE duplicate = 0"
+                ).fetchone()[0],
+            ),
+            ("sent_messages", db.execute("SELECT count(*) FROM sent_messages").fetchone()[0]),
+        ],
+    )
+    db.execute("DELETE FROM tallies")
+    db.execute("DELETE FROM sent_tallies")
+    db.execute(
+        "INSERT INTO tallies SELECT message_id, label, type, sum(duplicate = 0), sum(duplicate)"
+        " FROM events GROUP BY message_id, label, type"
+    )
+    db.execute(_TALLY_SENT, (0,))
 
 
 def _system_event(row: sqlite3.Row) -> dict[str, Any]:

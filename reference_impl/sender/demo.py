@@ -96,17 +96,20 @@ def _get(client: httpx.Client, path: str, **params: Any) -> Any:
     return response.json()
 
 
-def _all_callbacks(client: httpx.Client) -> list[dict[str, Any]]:
+def _all_pages(client: httpx.Client, path: str, key: str) -> list[dict[str, Any]]:
+    """Every item of a paged read, following `next` (the following page's `after`) to null."""
     found: list[dict[str, Any]] = []
-    after = 0
-    while page := _get(client, "/api/callbacks", after=after, limit=PAGE)["callbacks"]:
-        found.extend(page)
-        after = page[-1]["id"]
-    return found
+    params: dict[str, Any] = {"limit": PAGE}
+    while True:
+        document = _get(client, path, **params)
+        found.extend(document[key])
+        if document.get("next") is None:
+            return found
+        params = {"limit": PAGE, "after": document["next"]}
 
 
 def _unsubscribed(client: httpx.Client) -> list[str]:
-    events = _get(client, "/api/events")["events"]
+    events = _all_pages(client, "/api/events", "events")
     return sorted({e["profile"] for e in events if e["name"] == "Channel Unsubscribed"})
 
 
@@ -116,13 +119,13 @@ def _summarise(
     """Read what the receiver made of the campaigns, and check attribution over both."""
     labels = {report.label} | ({followup.label} if followup is not None else set())
     with httpx.Client(base_url=rx.url, timeout=30) as client:
-        callbacks = _all_callbacks(client)
+        callbacks = _all_pages(client, "/api/callbacks", "callbacks")
         sent = [
             SentMessage(**item)
-            for item in _get(client, "/api/sent")["sent"]
+            for item in _all_pages(client, "/api/sent", "sent")
             if item["label"] in labels
         ]
-        events = _get(client, "/api/events")["events"]
+        events = _all_pages(client, "/api/events", "events")
         unsubscribed = _unsubscribed(client)
         still = [
             email

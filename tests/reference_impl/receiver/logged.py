@@ -1,4 +1,4 @@
-"""Callback bodies and a store for the store and projection tests: real SQLite files."""
+"""Callback bodies for the store and projection tests, on either store."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 from reference_impl.protocol.meta import Meta, build_meta
 from reference_impl.protocol.payload import read_batch
-from reference_impl.receiver.store import RawCallback, SQLiteStore
+from reference_impl.receiver.store import RawCallback, Store
 
 
 def meta_for(email: str, message_id: int = 1) -> str:
@@ -18,5 +18,5 @@ def body(*events: tuple[str, str]) -> bytes:
     return json.dumps({"version": "v2", "events": {"failed": failed}}).encode()
 
 
-def record(store: SQLiteStore, payload: bytes) -> int:
+def record(store: Store, payload: bytes) -> int:
     return store.record_callback(RawCallback(payload, "127.0.0.1", None, 0.0), read_batch(payload))

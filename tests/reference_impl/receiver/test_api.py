@@ -6,7 +6,6 @@ Every response is validated against the served OpenAPI document on the way.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +19,7 @@ from hypothesis import strategies as st
 from reference_impl.protocol import replies as r
 from reference_impl.receiver.server import RunningReceiver, running_receiver
 from reference_impl.receiver.store import SentMessage
+from tests.reference_impl.receiver.conftest import Backend
 from tests.reference_impl.receiver.openapi_check import OpenAPIChecked
 from tests.reference_impl.strategies import envelope, mixed_events
 from tests.samples import sample, sample_bytes
@@ -139,16 +139,17 @@ def test_token_path_without_a_configured_token_is_not_found(api: OpenAPIChecked)
     assert response.status_code == 404
 
 
-def test_projection_fault_loses_nothing_that_was_acknowledged(receiver: RunningReceiver) -> None:
+def test_projection_fault_loses_nothing_that_was_acknowledged(
+    receiver: RunningReceiver, backend: Backend
+) -> None:
     """The 200 means the callback is in the log: if deriving its events fails, reads answer 500
     until the fault is gone, and then show every event."""
-    db = sqlite3.connect(receiver.store.path, isolation_level=None)
-    db.execute("CREATE TRIGGER fail BEFORE INSERT ON events BEGIN SELECT RAISE(FAIL, 'no'); END")
+    backend.fail_inserts("events")
     client = OpenAPIChecked(receiver.url)
     body = sample_bytes("callback-request.json")
     assert client.request("POST", "/callback", content=body).status_code == 200
     assert client.request("GET", "/api/events").status_code == 500
-    db.execute("DROP TRIGGER fail")
+    backend.allow_inserts("events")
     events = client.request("GET", "/api/events").json()["events"]
     assert {event["meta"] for event in events} == {
         event["meta"] for event in json.loads(body)["events"]["failed"]
@@ -156,14 +157,15 @@ def test_projection_fault_loses_nothing_that_was_acknowledged(receiver: RunningR
     client.close()
 
 
-def test_store_fault_gets_500_with_the_documented_shape(receiver: RunningReceiver) -> None:
-    """A real SQLite fault (a trigger aborting the insert) rolls back and answers 500."""
-    db = sqlite3.connect(receiver.store.path)
-    db.execute("CREATE TRIGGER fail BEFORE INSERT ON callbacks BEGIN SELECT RAISE(FAIL, 'no'); END")
+def test_store_fault_gets_500_with_the_documented_shape(
+    receiver: RunningReceiver, backend: Backend
+) -> None:
+    """A real database fault (a trigger aborting the insert) rolls back and answers 500."""
+    backend.fail_inserts("callbacks")
     client = OpenAPIChecked(receiver.url)
     response = client.request("POST", "/callback", content=sample_bytes("callback-request.json"))
     assert (response.status_code, response.json()) == (500, r.error_reply(500, r.SERVER_ERROR).body)
-    assert db.execute("SELECT count(*) FROM callbacks").fetchone()[0] == 0
+    assert backend.scalar("SELECT count(*) FROM callbacks") == 0
     client.close()
 
 
@@ -201,7 +203,7 @@ def test_read_endpoints_show_profile_events_and_campaign(api: OpenAPIChecked) ->
     assert label["counts"]["spam"] == 1
     raw = api.request("GET", "/api/callbacks").json()["callbacks"][0]
     assert json.loads(raw["body"]) == sample("callback-request.json")
-    assert api.request("GET", "/api/sent").json() == {"sent": []}
+    assert api.request("GET", "/api/sent").json() == {"sent": [], "next": None}
 
 
 def test_bad_query_parameter_is_named_in_a_400(api: OpenAPIChecked) -> None:
@@ -246,4 +248,34 @@ def test_callback_for_a_meta_never_sent_is_flagged(receiver: RunningReceiver) ->
     post(client, sample_bytes("callback-request.json"))
     flagged = client.request("GET", "/api/unattributed").json()["events"]
     assert [event["position"] for event in flagged] == [1, 2, 3]
+    client.close()
+
+
+def test_sent_and_unattributed_come_a_bounded_page_at_a_time(receiver: RunningReceiver) -> None:
+    """No read endpoint returns an unbounded list: /api/sent and /api/unattributed page by key,
+    and following `next` yields every item exactly once, in order."""
+    metas = [f"u{n}@example.com|9|1730714617|20241104|1|spring|5|" for n in range(7)]
+    receiver.store.record_sent(
+        [SentMessage(f"u{n}@example.com", metas[n], 5, "spring", 1, 1.0) for n in (0, 2, 4)]
+    )
+    failed = [{"type": "spam", "email": "u@example.com", "meta": meta} for meta in metas]
+    client = OpenAPIChecked(receiver.url)
+    post(client, envelope(failed))
+    for path, key, size, expected in (
+        ("/api/sent", "sent", 2, [metas[n] for n in (0, 2, 4)]),
+        ("/api/unattributed", "events", 1, [metas[n] for n in (1, 3, 5, 6)]),
+    ):
+        seen: list[str] = []
+        params: dict[str, Any] = {"limit": size}
+        pages = 0
+        while True:
+            page = client.request("GET", path, params=params).json()
+            assert len(page[key]) <= size
+            seen += [item["meta"] for item in page[key]]
+            pages += 1
+            if page["next"] is None:
+                break
+            params = {"limit": size, "after": page["next"]}
+        assert seen == expected and pages > 1
+    assert client.request("GET", "/api/sent", "/api/sent?limit=0").status_code == 400
     client.close()

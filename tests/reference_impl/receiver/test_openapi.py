@@ -9,10 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
+from flask import Request
 from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
+from werkzeug.datastructures import ImmutableMultiDict
 
 from reference_impl.protocol.payload import PayloadRejected, read_batch
 from reference_impl.receiver.app import ReceiverConfig, create_app
@@ -45,6 +47,55 @@ def test_every_route_is_described_and_every_description_is_a_route(tmp_path: Pat
         if method != "parameters"
     }
     assert routes == described
+
+
+READ: set[str] = set()
+"""Names of the query parameters the app looked up while serving one request."""
+
+
+class _RecordingArgs(ImmutableMultiDict):
+    def get(self, key: Any, default: Any = None, type: Any = None) -> Any:
+        READ.add(key)
+        return super().get(key, default, type)
+
+    def __getitem__(self, key: Any) -> Any:
+        READ.add(key)
+        return super().__getitem__(key)
+
+    def getlist(self, key: Any, type: Any = None) -> list[Any]:
+        READ.add(key)
+        return super().getlist(key, type)
+
+    def __contains__(self, key: object) -> bool:
+        READ.add(str(key))
+        return super().__contains__(key)
+
+
+class _RecordingRequest(Request):
+    parameter_storage_class = _RecordingArgs
+
+
+SAMPLE_PATH_VALUES = {"email": "pat@example.com", "message_id": "5", "label": "spring"}
+
+
+def test_every_query_parameter_a_route_reads_is_documented(tmp_path: Path) -> None:
+    """A query parameter the code reads but the OpenAPI does not list is one no client can
+    discover: every GET route is served once and the names it looked up must be documented."""
+    app = create_app(ReceiverConfig(tmp_path / "db.sqlite3"))
+    app.request_class = _RecordingRequest
+    client = app.test_client()
+    checked = 0
+    for template, item in openapi_document()["paths"].items():
+        if "get" not in item:
+            continue
+        params = [*item.get("parameters", []), *item["get"].get("parameters", [])]
+        documented = {p["name"] for p in params if p["in"] == "query"}
+        path = re.sub(r"{([^}]+)}", lambda m: SAMPLE_PATH_VALUES[m.group(1)], template)
+        READ.clear()
+        client.get(path)
+        assert documented >= READ, f"GET {template} reads undocumented {READ - documented}"
+        checked += 1
+    assert checked >= 9
 
 
 def test_served_document_is_the_built_one(receiver: Any) -> None:

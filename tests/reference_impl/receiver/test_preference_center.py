@@ -212,7 +212,12 @@ def test_a_custom_preference_center_unsubscribes_through_the_callback_url(
             "POST", "/callback/{token}", "/callback/t0k3n", content=envelope([event])
         )
         assert answer.json()["PROCESSED_EVENTS"] == 1
-        profile = client.request("GET", "/api/profiles/{email}", "/api/profiles/pat@example.com")
+        profile = client.request(
+            "GET",
+            "/api/profiles/{email}",
+            "/api/profiles/pat@example.com",
+            headers={"Authorization": "Bearer t0k3n"},
+        )
         assert profile.json()["subscribed"] is False
         client.close()
 

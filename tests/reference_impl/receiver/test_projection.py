@@ -1,24 +1,32 @@
-"""The projection engine: event rows derived from the log, read-your-writes, restarts, limits."""
+"""The projection engine: event rows derived from the log, read-your-writes, restarts, limits.
+
+The behaviour tests run on both implementations (`backend`); the ones about SQLite's own
+mechanics (parameter limits, the in-memory handoff, pre-projection files) on SQLite alone.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from reference_impl.receiver.projection import HANDOFF_LIMIT
-from reference_impl.receiver.store import SQLiteStore
+from reference_impl.receiver.store import SQLiteStore, Store
+from tests.reference_impl.receiver.conftest import Backend
 from tests.reference_impl.receiver.logged import body, record
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SQLiteStore:
-    return SQLiteStore(tmp_path / "store.sqlite3")
+def sqlite_store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    opened = SQLiteStore(tmp_path / "store.sqlite3")
+    yield opened
+    opened.close()
 
 
-def test_a_read_catches_up_to_its_own_start_and_no_further(store: SQLiteStore) -> None:
+def test_a_read_catches_up_to_its_own_start_and_no_further(store: Store) -> None:
     """A read must not wait for a flood to end: callbacks logged while it catches up are left
     to the next read or the background thread."""
     store.projection.stop()
@@ -26,58 +34,62 @@ def test_a_read_catches_up_to_its_own_start_and_no_further(store: SQLiteStore) -
     project = store.projection.project
     steps: list[int] = []
 
-    def step_while_callbacks_keep_arriving(limit: int) -> int:
+    def step_while_callbacks_keep_arriving(limit: int, **kwargs: int) -> int:
         steps.append(limit)
         if len(steps) < 50:
             record(store, body(("spam", f"late{len(steps)}@example.com")))
-        return project(limit)
+        return project(limit, **kwargs)
 
     store.projection.project = step_while_callbacks_keep_arriving  # type: ignore[method-assign]
     store.projection.catch_up()
     assert len(steps) == 1
 
 
-def test_low_sqlite_parameter_limit_still_projects_whole_batches(store: SQLiteStore) -> None:
+def test_low_sqlite_parameter_limit_still_projects_whole_batches(
+    sqlite_store: SQLiteStore,
+) -> None:
     """SQLite before 3.32 binds at most 999 parameters: the multi-row inserts must fit."""
+    store = sqlite_store
     store.projection.stop()
     store._connection().setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
     record(store, body(*[("spam", f"u{i}@example.com") for i in range(1000)]))
     assert store.counts()["events"] == 1000
 
 
-def test_reads_see_every_event_committed_before_them(store: SQLiteStore) -> None:
+def test_reads_see_every_event_committed_before_them(store: Store) -> None:
     """Read-your-writes: the projection is never observed half-done."""
     for n in range(5):
         record(store, body(*[("spam", f"u{n}-{i}@example.com") for i in range(300)]))
         assert store.counts()["events"] == 300 * (n + 1)
 
 
-def test_projection_resumes_after_a_restart_without_repeating_itself(tmp_path: Path) -> None:
-    """The cursor moves in the same transaction as the rows it covers."""
-    path = tmp_path / "resume.sqlite3"
-    first = SQLiteStore(path)
+def test_projection_resumes_after_a_restart_without_repeating_itself(backend: Backend) -> None:
+    """How far it got moves in the same transaction as the rows it covers."""
+    first = backend.open()
+    first.projection.stop()
     record(first, body(("spam", "a@example.com")))
     first.projection.catch_up()
     record(first, body(("hard_bounce", "b@example.com")))
     first.close()
-    raw = sqlite3.connect(path)
-    assert raw.execute("SELECT count(*) FROM events").fetchone()[0] == 1
-    reopened = SQLiteStore(path)
+    assert backend.scalar("SELECT count(*) FROM events") == 1
+    reopened = backend.open()
     assert [e["type"] for e in reopened.events()] == ["spam", "hard_bounce", "hard_bounce"]
     assert reopened.counts()["events"] == 2
+    reopened.close()
 
 
-def test_background_projection_runs_once_callbacks_stop(store: SQLiteStore) -> None:
+def test_background_projection_runs_once_callbacks_stop(store: Store, backend: Backend) -> None:
     """Without any read, the events appear shortly after the burst ends."""
     record(store, body(("spam", "a@example.com")))
-    raw = sqlite3.connect(store.path)
     deadline = time.monotonic() + 10
-    while raw.execute("SELECT count(*) FROM events").fetchone()[0] == 0:
+    while backend.scalar("SELECT count(*) FROM events") == 0:
         assert time.monotonic() < deadline, "the projector never ran"
         time.sleep(0.02)
 
 
-def test_database_from_before_the_projection_is_not_projected_twice(tmp_path: Path) -> None:
+def test_sqlite_database_from_before_the_projection_is_not_projected_twice(
+    tmp_path: Path,
+) -> None:
     """An events table written by an older version starts the cursor after its last callback."""
     path = tmp_path / "older.sqlite3"
     first = SQLiteStore(path)
@@ -88,8 +100,11 @@ def test_database_from_before_the_projection_is_not_projected_twice(tmp_path: Pa
     assert SQLiteStore(path).counts()["events"] == 1
 
 
-def test_backlog_past_the_memory_handoff_is_read_back_from_the_log(store: SQLiteStore) -> None:
+def test_backlog_past_the_memory_handoff_is_read_back_from_the_log(
+    sqlite_store: SQLiteStore,
+) -> None:
     """Past HANDOFF_LIMIT pending callbacks, the projection re-reads bodies: same events."""
+    store = sqlite_store
     store.projection.stop()
     total = HANDOFF_LIMIT + 6
     for n in range(total):

@@ -16,6 +16,7 @@ from reference_impl.errors import PlatformError
 PUBLIC = [
     "DEFAULT_MAX_BODY_BYTES",
     "BackgroundServer",
+    "PostgresStore",
     "QueryError",
     "RawCallback",
     "ReceiverConfig",
@@ -27,6 +28,7 @@ PUBLIC = [
     "StoreError",
     "callback_url",
     "create_app",
+    "open_store",
     "openapi_document",
     "payload_schema",
     "running_receiver",
@@ -54,3 +56,13 @@ def test_every_error_class_of_the_receiver_derives_from_platform_error() -> None
             ):
                 outside.append(f"{info.name}.{value.__name__}")
     assert outside == []
+
+
+def test_a_sqlite_receiver_does_not_load_the_postgresql_driver() -> None:
+    """`PostgresStore` resolves on first use: importing the package leaves psycopg unloaded."""
+    import subprocess
+    import sys
+
+    code = "import sys, reference_impl.receiver; print('psycopg' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr

@@ -1,4 +1,4 @@
-"""The SQLite store: durability, deduplication, profiles and reports, on a real file."""
+"""The store, on both implementations (`backend`): durability, deduplication, profiles, reports."""
 
 from __future__ import annotations
 
@@ -8,33 +8,40 @@ from pathlib import Path
 
 import pytest
 
-from reference_impl.receiver.store import SentMessage, SQLiteStore
+from reference_impl.receiver.store import SentMessage, SQLiteStore, Store
+from tests.reference_impl.receiver.conftest import Backend
 from tests.reference_impl.receiver.logged import body, meta_for, record
 
+FAILING_COMMIT = {
+    "sqlite": "CREATE TABLE guard (ref INTEGER REFERENCES callbacks(id)"
+    " DEFERRABLE INITIALLY DEFERRED);"
+    "CREATE TRIGGER orphan AFTER INSERT ON callbacks BEGIN INSERT INTO guard VALUES (-1); END;",
+    "postgresql": "CREATE TABLE guard (ref BIGINT REFERENCES callbacks(id)"
+    " DEFERRABLE INITIALLY DEFERRED);"
+    " CREATE FUNCTION orphan() RETURNS trigger LANGUAGE plpgsql"
+    " AS $$ BEGIN INSERT INTO guard VALUES (-1); RETURN NEW; END $$;"
+    " CREATE TRIGGER orphan AFTER INSERT ON callbacks FOR EACH ROW EXECUTE FUNCTION orphan()",
+}
 
-@pytest.fixture
-def store(tmp_path: Path) -> SQLiteStore:
-    return SQLiteStore(tmp_path / "store.sqlite3")
 
-
-def test_database_runs_in_wal_mode_with_full_sync(store: SQLiteStore) -> None:
+def test_sqlite_database_runs_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "store.sqlite3")
     db = sqlite3.connect(store.path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
 
 
-def test_committed_batch_survives_reopening_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "durable.sqlite3"
-    first = SQLiteStore(path)
+def test_committed_batch_survives_reopening_the_store(backend: Backend) -> None:
+    first = backend.open()
     record(first, body(("spam", "a@example.com")))
     first.close()
-    reopened = SQLiteStore(path)
+    reopened = backend.open()
     assert reopened.counts()["callbacks"] == 1
     assert reopened.profile("a@example.com")["subscribed"] is False
+    reopened.close()
 
 
-def test_retried_event_raises_system_events_once_but_raw_log_keeps_the_retry(
-    store: SQLiteStore,
-) -> None:
+def test_retried_event_raises_system_events_once_but_raw_log_keeps_the_retry(store: Store) -> None:
     payload = body(("hard_bounce", "a@example.com"))
     record(store, payload)
     record(store, payload)
@@ -45,20 +52,18 @@ def test_retried_event_raises_system_events_once_but_raw_log_keeps_the_retry(
     assert report["duplicates_ignored"] == 1
 
 
-def test_duplicate_inside_one_batch_is_applied_once(store: SQLiteStore) -> None:
+def test_duplicate_inside_one_batch_is_applied_once(store: Store) -> None:
     record(store, body(("spam", "a@example.com"), ("spam", "a@example.com")))
     assert [e["name"] for e in store.events()] == ["Channel Unsubscribed"]
 
 
-def test_same_meta_with_another_type_is_a_new_event(store: SQLiteStore) -> None:
+def test_same_meta_with_another_type_is_a_new_event(store: Store) -> None:
     record(store, body(("soft_bounce", "a@example.com")))
     record(store, body(("hard_bounce", "a@example.com")))
     assert [e["type"] for e in store.events()] == ["soft_bounce", "hard_bounce", "hard_bounce"]
 
 
-def test_soft_bounce_keeps_profile_subscribed_and_unsubscribe_is_sticky(
-    store: SQLiteStore,
-) -> None:
+def test_soft_bounce_keeps_profile_subscribed_and_unsubscribe_is_sticky(store: Store) -> None:
     record(store, body(("soft_bounce", "a@example.com")))
     assert store.profile("a@example.com")["subscribed"] is True
     record(store, body(("unsubscribed", "a@example.com"), ("soft_bounce", "a@example.com")))
@@ -70,32 +75,27 @@ def test_soft_bounce_keeps_profile_subscribed_and_unsubscribe_is_sticky(
     ]
 
 
-def test_failed_write_commits_nothing(store: SQLiteStore) -> None:
+def test_failed_write_commits_nothing(store: Store, backend: Backend) -> None:
     """A fault while logging the callback rolls it back, so the 500 is honest."""
-    sqlite3.connect(store.path).execute(
-        "CREATE TRIGGER fail BEFORE INSERT ON callbacks"
-        " BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
-    )
-    with pytest.raises(sqlite3.IntegrityError):
+    backend.fail_inserts("callbacks")
+    with pytest.raises(backend.error):
         record(store, body(("spam", "a@example.com")))
-    db = sqlite3.connect(store.path)
-    assert db.execute("SELECT count(*) FROM callbacks").fetchone()[0] == 0
-    assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+    assert backend.scalar("SELECT count(*) FROM callbacks") == 0
+    assert backend.scalar("SELECT count(*) FROM events") == 0
 
 
-def test_a_callback_whose_commit_fails_leaves_nothing_behind(store: SQLiteStore) -> None:
+def test_a_callback_whose_commit_fails_leaves_nothing_behind(
+    store: Store, backend: Backend
+) -> None:
     """A COMMIT that fails (here a deferred constraint) is rolled back: no row, nothing handed to
     the projection, and the same connection stores the next callback normally."""
-    db = sqlite3.connect(store.path)
-    db.executescript(
-        "CREATE TABLE guard (ref INTEGER REFERENCES callbacks(id) DEFERRABLE INITIALLY DEFERRED);"
-        "CREATE TRIGGER orphan AFTER INSERT ON callbacks BEGIN INSERT INTO guard VALUES (-1); END;"
-    )
-    with pytest.raises(sqlite3.IntegrityError):
+    backend.execute(FAILING_COMMIT[backend.name])
+    with pytest.raises(backend.error):
         record(store, body(("spam", "a@example.com")))
-    assert not store.projection._handoff
-    db.execute("DROP TRIGGER orphan")
-    db.commit()
+    assert not getattr(store.projection, "_handoff", None)
+    backend.execute(
+        "DROP TRIGGER orphan" + (" ON callbacks" if backend.name == "postgresql" else "")
+    )
     record(store, body(("hard_bounce", "b@example.com")))
     assert [e["type"] for e in store.events()] == ["hard_bounce", "hard_bounce"]
     assert store.profile("a@example.com") is None
@@ -103,7 +103,7 @@ def test_a_callback_whose_commit_fails_leaves_nothing_behind(store: SQLiteStore)
     assert store.counts()["callbacks"] == 1
 
 
-def test_sent_messages_and_send_failures_feed_the_campaign_report(store: SQLiteStore) -> None:
+def test_sent_messages_and_send_failures_feed_the_campaign_report(store: Store) -> None:
     sent = SentMessage("a@example.com", meta_for("a@example.com", 5), 5, "spring", 1, 1.0)
     store.record_sent([sent, sent])
     store.record_send_failure("b@example.com", meta_for("b@example.com", 5), "SMTP timeout", "x")
@@ -115,14 +115,14 @@ def test_sent_messages_and_send_failures_feed_the_campaign_report(store: SQLiteS
     assert failure["properties"]["Error"] == "SMTP timeout"
 
 
-def test_label_report_aggregates_all_messages_of_a_label(store: SQLiteStore) -> None:
+def test_label_report_aggregates_all_messages_of_a_label(store: Store) -> None:
     record(store, body(("spam", "a@example.com"), ("hard_bounce", "b@example.com")))
     counts = store.label_report("spring")["counts"]
     assert (counts["spam"], counts["hard_bounce"]) == (1, 1)
     assert store.label_report("unknown") is None
 
 
-def test_profile_is_the_meta_recipient_not_the_echoed_email(store: SQLiteStore) -> None:
+def test_profile_is_the_meta_recipient_not_the_echoed_email(store: Store) -> None:
     """The vendor sample pairs user5@ with a meta for usert5@: attribution follows the meta."""
     event = {
         "type": "hard_bounce",
@@ -134,3 +134,20 @@ def test_profile_is_the_meta_recipient_not_the_echoed_email(store: SQLiteStore) 
     assert store.profile("meta@example.com")["subscribed"] is False
     assert {e["profile"] for e in store.events()} == {"meta@example.com"}
     assert {e["properties"]["Email"] for e in store.events()} == {"echo@example.com"}
+
+
+def test_a_store_from_before_the_counters_gets_them_counted_once(tmp_path: Path) -> None:
+    """Reads never count whole tables, so a store written before the totals and tallies were kept
+    gets them computed when opened, equal to what the tables hold."""
+    path = tmp_path / "older.sqlite3"
+    first = SQLiteStore(path)
+    record(first, body(("spam", "a@example.com"), ("spam", "a@example.com")))
+    record(first, body(("hard_bounce", "B@example.com")))
+    expected = (first.counts(), first.campaign(1), first.label_report("spring"))
+    first.close()
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.executescript("DROP TABLE totals; DROP TABLE tallies; DROP TABLE sent_tallies;")
+    raw.close()
+    reopened = SQLiteStore(path)
+    assert (reopened.counts(), reopened.campaign(1), reopened.label_report("spring")) == expected
+    assert expected[0]["events"] == 3

@@ -1,0 +1,147 @@
+"""The projection gives the rows the protocol states, odd input too.
+
+The oracle below states the rows directly from the protocol's reading: one row per accepted event,
+in position order, its meta decoded by `parse_meta`, the profile its meta's email lowered, and
+`duplicate = 1` for an event whose (meta, type) an earlier event already carried; a callback's
+first-seen rows are stored before its retries.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reference_impl.protocol import effects
+from reference_impl.protocol.meta import INT64_MAX, INT64_MIN, Meta, build_meta, parse_meta
+from reference_impl.protocol.payload import read_batch
+from reference_impl.receiver.store import RawCallback, SQLiteStore
+from tests.reference_impl.strategies import FAILED_TYPES, mixed_events
+
+_ODD_LOCAL = st.from_regex(r"[A-Za-z0-9|!#$%&'*+/=?^_`{}~.-]{1,12}", fullmatch=True)
+_HUGE = st.sampled_from([0, 1, INT64_MAX, INT64_MAX - 1, 10**18, 10**17 + 3])
+
+
+@st.composite
+def odd_events(draw: st.DrawFn) -> dict[str, Any]:
+    """Valid events at the edges: pipes and capitals in the meta's email, numbers near 2**63,
+    an event email in any script, a description in any script."""
+    meta_email = f"{draw(_ODD_LOCAL)}@{draw(st.sampled_from(['Example.COM', 'x.example']))}"
+    meta = Meta(
+        email=meta_email,
+        account_id=draw(_HUGE),
+        sent_at=draw(st.sampled_from([0, 1730714617, 253402300799])),
+        variant=draw(_HUGE),
+        label=draw(st.sampled_from(["wzrk_default", "L", "a-b_c", "~!"])),
+        message_id=draw(st.sampled_from([INT64_MIN, INT64_MAX, -1, 0, 17])),
+    )
+    event: dict[str, Any] = {
+        "type": draw(st.sampled_from(FAILED_TYPES)),
+        "email": draw(st.sampled_from(["ü@bücher.example", "用户@例子.example", meta_email])),
+        "meta": build_meta(meta),
+    }
+    description = draw(st.none() | st.text(max_size=10).filter(lambda t: t.isprintable()))
+    if description is not None:
+        event["description"] = description
+    return event
+
+
+any_event = st.one_of(mixed_events().map(lambda pair: pair[0]), odd_events())
+bodies = st.lists(st.lists(any_event, max_size=12), min_size=1, max_size=4).flatmap(
+    # A batch repeated whole (an ESP's retry) is the commonest duplicate of all.
+    lambda batches: st.lists(st.sampled_from(batches), min_size=len(batches), max_size=6)
+)
+
+
+def protocol_rows(payloads: list[bytes]) -> list[tuple[Any, ...]]:
+    seen: set[tuple[str, str]] = set()
+    rows: list[tuple[Any, ...]] = []
+    for callback_id, payload in enumerate(payloads, 1):
+        accepted = read_batch(payload).accepted
+        first, repeats = [], []
+        for position, group, kind, email, meta, description in zip(
+            accepted.positions,
+            accepted.groups,
+            accepted.types,
+            accepted.emails,
+            accepted.metas,
+            accepted.descriptions,
+            strict=True,
+        ):
+            parsed = parse_meta(meta)
+            duplicate = (meta, kind) in seen
+            seen.add((meta, kind))
+            row = (callback_id, position, group, kind, email, meta, parsed.email.lower())
+            row += (parsed.message_id, parsed.label, parsed.variant, description, int(duplicate))
+            (repeats if duplicate else first).append(row)
+        rows += first + repeats
+    return rows
+
+
+def counted(store: SQLiteStore) -> dict[str, int]:
+    """What `/healthz` reports, counted over whole tables: the oracle for the kept totals."""
+    db = store._connection()
+    queries = {
+        "callbacks": "SELECT count(*) FROM callbacks",
+        "events": "SELECT count(*) FROM events",
+        "system_events": "SELECT count(*) FROM system_events",
+        "profiles": "SELECT count(DISTINCT profile) FROM events WHERE duplicate = 0",
+        "sent_messages": "SELECT count(*) FROM sent_messages",
+    }
+    return {name: db.execute(sql).fetchone()[0] for name, sql in queries.items()}
+
+
+def _campaigns(store: SQLiteStore) -> list[tuple[int, str]]:
+    return store._connection().execute("SELECT DISTINCT message_id, label FROM events").fetchall()
+
+
+def report(store: SQLiteStore, column: str, value: object) -> dict[str, Any] | None:
+    """A campaign or label report counted over the events: the oracle for the tallies."""
+    db = store._connection()
+    counts = dict.fromkeys(effects.REPORT_COUNTERS, 0)
+    duplicates = 0
+    for kind, duplicate, count in db.execute(
+        f"SELECT type, duplicate, count(*) FROM events WHERE {column} = ? GROUP BY type, duplicate",
+        (value,),
+    ):
+        if duplicate:
+            duplicates += count
+        else:
+            counts[kind] = count
+    counts[effects.SEND_FAILED] = 0
+    if not any(counts.values()) and not duplicates:
+        return None
+    return {column: value, "sent": 0, "counts": counts, "duplicates_ignored": duplicates}
+
+
+@given(bodies)
+def test_projected_rows_are_the_rows_the_protocol_states(batches: list[list[Any]]) -> None:
+    """Receiver requirement: every accepted event is one row with its meta decoded, a retry is
+    kept as a duplicate, nothing else is stored; non-objects, unicode, numbers near 2**63,
+    pipes in emails and repeated batches included. The totals and report tallies kept with the
+    rows equal the same figures counted over whole tables."""
+    payloads = [
+        json.dumps({"version": "v2", "events": {"failed": events}}).encode() for events in batches
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        store = SQLiteStore(Path(folder) / "rows.sqlite3")
+        try:
+            store.projection.stop()
+            for payload in payloads:
+                store.record_callback(RawCallback(payload, None, None, 0.0), read_batch(payload))
+            store.projection.catch_up()
+            stored = store._connection().execute(
+                "SELECT callback_id, position, grp, type, email, meta, profile, message_id, label,"
+                " variant, description, duplicate FROM events ORDER BY id"
+            )
+            assert [tuple(row) for row in stored] == protocol_rows(payloads)
+            assert store.counts() == counted(store)
+            for message_id, label in _campaigns(store):
+                assert store.campaign(message_id) == report(store, "message_id", message_id)
+                assert store.label_report(label) == report(store, "label", label)
+        finally:
+            store.close()
