@@ -22,6 +22,12 @@ UNAUTHORIZED = "Unauthorized: the callback token is missing or wrong."
 BODY_TOO_LARGE = "Request body too large."
 NOT_FOUND = "Not found."
 METHOD_NOT_ALLOWED = "Method not allowed."
+READ_UNAUTHORIZED = "Unauthorized: the read API token is missing or wrong."
+# Refusals of the HTTP framing itself, answered by the server before the app sees the request.
+MALFORMED_REQUEST = "Bad request: the HTTP request is malformed."
+AMBIGUOUS_LENGTH = "Bad request: Content-Length and Transfer-Encoding together."
+HEADERS_TOO_LARGE = "Request header fields too large."
+NOT_IMPLEMENTED = "Not implemented: unsupported Transfer-Encoding."
 
 # Per-event errorDescription values. The first two are the page's own; the rest follow their style.
 INVALID_META = "invalid meta"

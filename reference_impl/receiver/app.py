@@ -2,8 +2,9 @@
 
 The routes live in three blueprints: the callback endpoint (`callback.py`), the read API
 (`read_api.py`) and the preference center (`preference_center.py`). This module binds them to one
-store and holds the error handlers: every error, including 404, 405, 413 and 500, has the
-protocol's JSON shape, so an ESP never has to parse two formats.
+store and holds the error handlers: every answer, errors (404, 405 with its `Allow`, 413, 500)
+and OPTIONS included, has the protocol's JSON shape, so an ESP never has to parse two formats.
+The server's own refusals of bad framing have it too (`server.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask, Response
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from reference_impl.protocol import replies as r
 from reference_impl.protocol.links import LinkKey
@@ -35,16 +36,31 @@ class ReceiverConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # Keys the preference page accepts for signed links (protocol.links); the first signs.
     link_keys: tuple[LinkKey, ...] = ()
+    # Bearer token of the read API (/api/...); None means the callback token, if any, guards it.
+    read_token: str | None = None
+
+    @property
+    def effective_read_token(self) -> str | None:
+        return self.read_token or self.token
+
+
+class _ReceiverFlask(Flask):
+    def make_default_options_response(self) -> Response:
+        """OPTIONS answers in the one JSON shape, with the `Allow` Flask computed."""
+        allow = super().make_default_options_response().headers["Allow"]
+        response = reply(r.batch_reply(0, []))
+        response.headers["Allow"] = allow
+        return response
 
 
 def create_app(config: ReceiverConfig, store: Store | None = None) -> Flask:
     """Build a receiver bound to `store` (by default a SQLite file at `config.db_path`)."""
-    app = Flask("reference_impl")
+    app = _ReceiverFlask("reference_impl")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     db: Store = store if store is not None else SQLiteStore(config.db_path)
     app.extensions["bounceback_store"] = db
     app.register_blueprint(callback_blueprint(db, config.token, config.max_body_bytes))
-    app.register_blueprint(read_api_blueprint(db))
+    app.register_blueprint(read_api_blueprint(db, config.effective_read_token))
     app.register_blueprint(preference_blueprint(db, config.link_keys))
 
     @app.errorhandler(QueryError)
@@ -59,7 +75,10 @@ def create_app(config: ReceiverConfig, store: Store | None = None) -> Flask:
     def http_error(error: HTTPException) -> Response:
         messages = {404: r.NOT_FOUND, 405: r.METHOD_NOT_ALLOWED}
         status = error.code or 500
-        return reply(r.error_reply(status, messages.get(status, error.description or "")))
+        response = reply(r.error_reply(status, messages.get(status, error.description or "")))
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+        return response
 
     @app.errorhandler(Exception)
     def server_error(error: Exception) -> Response:

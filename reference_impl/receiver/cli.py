@@ -9,7 +9,13 @@ import click
 
 from reference_impl.protocol.links import LinkKeyError, parse_link_key
 from reference_impl.receiver.app import DEFAULT_MAX_BODY_BYTES, ReceiverConfig, create_app
-from reference_impl.receiver.server import BackgroundServer, ServerError, callback_url
+from reference_impl.receiver.server import (
+    DEFAULT_REQUEST_TIMEOUT,
+    BackgroundServer,
+    ServerError,
+    callback_url,
+    masked_callback_url,
+)
 
 
 @click.command()
@@ -23,7 +29,32 @@ from reference_impl.receiver.server import BackgroundServer, ServerError, callba
     type=click.Path(dir_okay=False, path_type=Path),
     help="SQLite file for callbacks, events and profiles (created if missing).",
 )
-@click.option("--token", default=None, help="Secret path segment: the URL becomes /callback/TOKEN.")
+@click.option(
+    "--token",
+    default=None,
+    envvar="BOUNCEBACK_TOKEN",
+    help="Secret path segment: the URL becomes /callback/TOKEN. Also guards the read API unless"
+    " --read-token is given. [env: BOUNCEBACK_TOKEN]",
+)
+@click.option(
+    "--read-token",
+    default=None,
+    envvar="BOUNCEBACK_READ_TOKEN",
+    help="Bearer token the read API (/api/...) asks for; defaults to --token."
+    " [env: BOUNCEBACK_READ_TOKEN]",
+)
+@click.option(
+    "--show-token",
+    is_flag=True,
+    help="Print the callback URL with its token at start (it is masked otherwise).",
+)
+@click.option(
+    "--request-timeout",
+    default=DEFAULT_REQUEST_TIMEOUT,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Seconds a request's headers and body may take to arrive; slower ones are cut off.",
+)
 @click.option(
     "--max-body-bytes",
     default=DEFAULT_MAX_BODY_BYTES,
@@ -48,6 +79,9 @@ def receiver(
     port: int,
     db_path: Path,
     token: str | None,
+    read_token: str | None,
+    show_token: bool,
+    request_timeout: float,
     max_body_bytes: int,
     threads: int,
     link_keys: tuple[str, ...],
@@ -55,7 +89,8 @@ def receiver(
     """Run the reference v2 callback receiver (the platform's side).
 
     A store that cannot be opened, a port already taken or a malformed link key is one line on
-    stderr, exit 2.
+    stderr, exit 2. Tokens never reach the log: the callback URL is printed masked unless
+    --show-token is given.
     """
     keys = tuple(parse_link_key(text) for text in link_keys)
     ids = [key.key_id for key in keys]
@@ -63,14 +98,17 @@ def receiver(
         raise LinkKeyError(f"link key ids must differ, got {', '.join(ids)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     click.echo(f"Opening store {db_path} (SQLite, WAL)")
-    app = create_app(ReceiverConfig(db_path, token, max_body_bytes, keys))
+    app = create_app(ReceiverConfig(db_path, token, max_body_bytes, keys, read_token=read_token))
     try:
-        server = BackgroundServer(app, host, port, threads, max_body_bytes)
+        server = BackgroundServer(app, host, port, threads, max_body_bytes, request_timeout)
     except ServerError as exc:
         app.extensions["bounceback_store"].close()
         raise ServerError(f"{exc}; choose another --port or stop the program using it") from exc
-    click.echo(f"Callback URL: {callback_url(server.url, token)}")
-    click.echo(f"Read API:     {server.url}/api/events  (OpenAPI: {server.url}/openapi.json)")
+    shown = callback_url if show_token else masked_callback_url
+    click.echo(f"Callback URL: {shown(server.url, token)}")
+    guarded = " (Authorization: Bearer token)" if read_token or token else ""
+    click.echo(f"Read API:     {server.url}/api/events{guarded}")
+    click.echo(f"OpenAPI:      {server.url}/openapi.json")
     if keys:
         click.echo(f"Preference links verified with key(s) {', '.join(ids)}")
     else:

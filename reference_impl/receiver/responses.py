@@ -7,6 +7,7 @@ script reading the API never has to parse two formats.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import Response, request
@@ -15,6 +16,10 @@ from reference_impl.errors import PlatformError
 from reference_impl.protocol import replies as r
 
 JSON_TYPE = "application/json"
+# The store keeps ids as SQLite integers: signed 64-bit.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
 
 
 class QueryError(PlatformError):
@@ -34,11 +39,19 @@ def not_found(message: str) -> Response:
     return reply(r.error_reply(404, message))
 
 
-def query_int(name: str) -> int | None:
+def query_int(name: str, low: int = INT64_MIN, high: int = INT64_MAX) -> int | None:
+    """The query parameter `name` as an integer in [low, high], None when absent or empty."""
     value = request.args.get(name)
     if value is None or value == "":
         return None
-    try:
-        return int(value)
-    except ValueError:
-        raise QueryError(f"query parameter {name!r} must be an integer, got {value!r}") from None
+    return checked_int(f"query parameter {name!r}", value, low, high)
+
+
+def checked_int(what: str, value: str, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
+    """Plain ASCII decimal digits only (no `+`, `_`, spaces or other scripts' digits), in range."""
+    if not _INTEGER.fullmatch(value):
+        raise QueryError(f"{what} must be an integer, got {value!r}")
+    number = int(value)
+    if not low <= number <= high:
+        raise QueryError(f"{what} must be between {low} and {high}, got {value}")
+    return number

@@ -3,12 +3,30 @@
 waitress is a production server with no C extensions, so the same server runs under the CLI, the
 demo and the tests. Stopping it from another thread must happen on its own loop: the trigger runs
 `close_all` there, the map empties and `run()` returns.
+
+Three hooks make waitress keep the receiver's promises; each is a documented extension point of
+waitress (`channel_class`, `parser_class`, `error_task_class`, `maintenance`), checked against
+waitress 3.0.1 and 3.0.2, and the pin in pyproject.toml (`<3.1`) makes a new version a deliberate
+step, re-checked with tests/reference_impl/receiver/test_server_hardening.py:
+
+- a request deadline: waitress closes only channels idle for `channel_timeout`, so a client that
+  trickles one byte every few seconds holds its connection forever (slowloris). `maintenance`
+  also closes a channel whose request started arriving more than `request_timeout` seconds ago,
+  headers and body together; with the connection limit raised (poll, not select), many slow
+  clients cannot lock out a fresh one;
+- framing: a request with both Content-Length and Transfer-Encoding (or Transfer-Encoding in
+  HTTP/1.0) is refused with 400 and the connection closed, as RFC 9112 section 6.1 asks, so no
+  second request can be smuggled behind its body;
+- one shape: waitress's own refusals (400, 413, 431, 501, and 500 when the app fails before
+  answering) are the protocol's JSON error body, not waitress's text/plain.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,9 +35,14 @@ from typing import Any
 
 from flask import Flask
 from waitress import wasyncore
-from waitress.server import create_server
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser, ParsingError
+from waitress.server import TcpWSGIServer
+from waitress.task import ErrorTask
 
 from reference_impl.errors import PlatformError
+from reference_impl.protocol import replies as r
 from reference_impl.protocol.links import LinkKey
 from reference_impl.receiver.app import DEFAULT_MAX_BODY_BYTES, ReceiverConfig, create_app
 from reference_impl.receiver.store import Store
@@ -27,9 +50,77 @@ from reference_impl.receiver.store import Store
 WSGIApp = Callable[..., Any]
 log = logging.getLogger("bounceback.server")
 
+# A request (headers and body) must arrive whole within this many seconds of its first byte.
+DEFAULT_REQUEST_TIMEOUT = 30.0
+# A connection with no request under way is closed after this many idle seconds.
+IDLE_TIMEOUT = 30
+# Open connections at once; poll() has no FD_SETSIZE ceiling, so this can exceed 1024.
+CONNECTION_LIMIT = 1000
+_ERROR_MESSAGES = {
+    400: r.MALFORMED_REQUEST,
+    413: r.BODY_TOO_LARGE,
+    431: r.HEADERS_TOO_LARGE,
+    500: r.SERVER_ERROR,
+    501: r.NOT_IMPLEMENTED,
+}
+
 
 class ServerError(PlatformError):
     """The server could not start, for instance because the port is taken."""
+
+
+class _Parser(HTTPRequestParser):
+    """waitress's parser, stamped with its first byte's time and strict about framing."""
+
+    def __init__(self, adj: Adjustments) -> None:
+        super().__init__(adj)
+        # The channel makes a parser when the first byte of a request arrives.
+        self.started = time.monotonic()
+
+    def parse_header(self, header_plus: bytes) -> None:
+        super().parse_header(header_plus)
+        # waitress 3.0 pops TRANSFER_ENCODING for HTTP/1.1 and sets `chunked`; for HTTP/1.0
+        # it leaves the header in place and frames by Content-Length.
+        ambiguous = self.chunked and "CONTENT_LENGTH" in self.headers
+        if ambiguous or "TRANSFER_ENCODING" in self.headers:
+            raise ParsingError(r.AMBIGUOUS_LENGTH)
+
+
+class _JSONErrorTask(ErrorTask):
+    """waitress's error answer in the protocol's JSON shape; it still closes the connection."""
+
+    def execute(self) -> None:
+        error = self.request.error
+        message = error.body if error.body == r.AMBIGUOUS_LENGTH else None
+        answer = r.error_reply(error.code, message or _ERROR_MESSAGES.get(error.code, error.reason))
+        body = json.dumps(answer.body).encode()
+        log.info("request refused by the server: %s %s", error.code, error.body)
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class _Channel(HTTPChannel):
+    parser_class = _Parser
+    error_task_class = _JSONErrorTask
+
+
+class _Server(TcpWSGIServer):
+    """One listening socket whose channels have a request deadline."""
+
+    channel_class = _Channel
+    request_timeout = DEFAULT_REQUEST_TIMEOUT
+
+    def maintenance(self, now: float) -> None:
+        super().maintenance(now)
+        cutoff = time.monotonic() - self.request_timeout
+        for channel in self.active_channels.values():
+            request = channel.request  # the request still arriving, if any
+            if not channel.requests and request is not None and request.started < cutoff:
+                log.info("closing a connection whose request took over %ss", self.request_timeout)
+                channel.will_close = True
 
 
 class BackgroundServer:
@@ -42,19 +133,25 @@ class BackgroundServer:
         port: int = 0,
         threads: int = 4,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     ) -> None:
+        adjustments = Adjustments(
+            host=host,
+            port=port,
+            threads=threads,
+            max_request_body_size=2 * max_body_bytes + 1024 * 1024,
+            ident="bounceback",
+            clear_untrusted_proxy_headers=True,
+            channel_timeout=IDLE_TIMEOUT,
+            cleanup_interval=1,
+            connection_limit=CONNECTION_LIMIT,
+            asyncore_use_poll=True,
+        )
         try:
-            self._server = create_server(
-                app,
-                host=host,
-                port=port,
-                threads=threads,
-                max_request_body_size=2 * max_body_bytes + 1024 * 1024,
-                ident="bounceback",
-                clear_untrusted_proxy_headers=True,
-            )
+            self._server = _Server(app, map={}, adj=adjustments)
         except OSError as exc:
             raise ServerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        self._server.request_timeout = request_timeout
         self.host = host
         self.port = int(self._server.effective_port)
         shown = f"[{host}]" if ":" in host else host
@@ -106,12 +203,14 @@ def running_receiver(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     threads: int = 4,
     link_keys: tuple[LinkKey, ...] = (),
+    read_token: str | None = None,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
 ) -> Iterator[RunningReceiver]:
     """Start the reference receiver on a real socket for the duration of the block."""
-    config = ReceiverConfig(Path(db_path), token, max_body_bytes, link_keys)
+    config = ReceiverConfig(Path(db_path), token, max_body_bytes, link_keys, read_token)
     app = create_app(config)
     store: Store = app.extensions["bounceback_store"]
-    server = BackgroundServer(app, host, port, threads, max_body_bytes)
+    server = BackgroundServer(app, host, port, threads, max_body_bytes, request_timeout)
     server.start()
     try:
         yield RunningReceiver(server.url, callback_url(server.url, token), store, app, server)
@@ -122,3 +221,11 @@ def running_receiver(
 
 def callback_url(base: str, token: str | None) -> str:
     return f"{base}/callback/{token}" if token else f"{base}/callback"
+
+
+MASK = "****"
+
+
+def masked_callback_url(base: str, token: str | None) -> str:
+    """The callback URL fit for a log: the token's place shown, never the token."""
+    return callback_url(base, MASK if token else None)

@@ -20,6 +20,7 @@ Every read first lets the projection catch up with the log, so none ever sees it
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -34,6 +35,7 @@ from reference_impl.protocol import effects
 from reference_impl.protocol.meta import parse_meta
 from reference_impl.protocol.payload import Batch
 from reference_impl.receiver.projection import Projection, profile_key
+from reference_impl.receiver.responses import QueryError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS callbacks (
@@ -110,6 +112,36 @@ CREATE VIEW IF NOT EXISTS system_events AS
 """
 
 
+@dataclass(frozen=True, slots=True)
+class EventCursor:
+    """Where a page of system events ends: they are ordered by (created_at, abs(id), id)."""
+
+    created_at: float
+    id: int
+
+    @property
+    def text(self) -> str:
+        return f"{self.created_at!r}_{self.id}"
+
+    @classmethod
+    def of(cls, event: dict[str, Any]) -> EventCursor:
+        return cls(float(event["created_at"]), int(event["id"]))
+
+    @classmethod
+    def parse(cls, text: str | None) -> EventCursor | None:
+        """The `after` of /api/events: a `next` this API returned; anything else is a QueryError."""
+        if text is None:
+            return None
+        match = _CURSOR.fullmatch(text)
+        number = int(match.group(2)) if match else 0
+        if match is None or not -(2**63) <= number < 2**63:
+            raise QueryError(f"query parameter 'after' must be a `next` of this API, got {text!r}")
+        return cls(float(match.group(1)), number)
+
+
+_CURSOR = re.compile(r"([0-9]{1,20}(?:\.[0-9]{1,20})?(?:e[+-]?[0-9]{1,3})?)_(-?[0-9]{1,20})")
+
+
 class StoreError(PlatformError):
     """The store's file cannot be opened or set up (a missing folder, no permission, not SQLite)."""
 
@@ -143,7 +175,12 @@ class Store(Protocol):
     def unattributed(self) -> list[dict[str, Any]]: ...
     def profile(self, email: str) -> dict[str, Any] | None: ...
     def events(self, type: str | None = None, message_id: int | None = None) -> list[dict]: ...
-    def callbacks(self, after_id: int = 0, limit: int = 100) -> list[dict[str, Any]]: ...
+    def event_page(
+        self, type: str | None, message_id: int | None, after: EventCursor | None, limit: int
+    ) -> list[dict[str, Any]]: ...
+    def callbacks(
+        self, after_id: int = 0, limit: int = 100, max_bytes: int | None = None
+    ) -> list[dict[str, Any]]: ...
     def campaign(self, message_id: int) -> dict[str, Any] | None: ...
     def label_report(self, label: str) -> dict[str, Any] | None: ...
     def counts(self) -> dict[str, int]: ...
@@ -325,7 +362,14 @@ class SQLiteStore:
         }
 
     def events(self, type: str | None = None, message_id: int | None = None) -> list[dict]:
-        """System events in the order they were raised; `type` filters on the causing type."""
+        """Every system event in the order raised, for in-process use; HTTP reads `event_page`."""
+        return self.event_page(type, message_id, None, -1)
+
+    def event_page(
+        self, type: str | None, message_id: int | None, after: EventCursor | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` system events (all if negative) in the order they were raised, after
+        `after`; `type` filters on the causing type. A page's memory is bounded by `limit`."""
         self.projection.catch_up()
         sql = "SELECT * FROM system_events WHERE 1 = 1"
         args: list[Any] = []
@@ -335,25 +379,39 @@ class SQLiteStore:
         if message_id is not None:
             sql += " AND message_id = ?"
             args.append(message_id)
-        rows = self._connection().execute(sql + " ORDER BY created_at, abs(id)", args)
+        if after is not None:
+            sql += " AND (created_at, abs(id), id) > (?, abs(?), ?)"
+            args += [after.created_at, after.id, after.id]
+        sql += " ORDER BY created_at, abs(id), id LIMIT ?"
+        rows = self._connection().execute(sql, [*args, limit])
         return [_system_event(row) for row in rows]
 
-    def callbacks(self, after_id: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+    def callbacks(
+        self, after_id: int = 0, limit: int = 100, max_bytes: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The raw log after `after_id`: `limit` rows, fewer once their bodies pass `max_bytes`."""
         rows = self._connection().execute(
             "SELECT * FROM callbacks WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
         )
-        return [
-            {
-                "id": row["id"],
-                "received_at": row["received_at"],
-                "remote_addr": row["remote_addr"],
-                "content_type": row["content_type"],
-                "body": bytes(row["body"]).decode("utf-8", "replace"),
-                "status": row["status"],
-                "response": json.loads(row["response"]),
-            }
-            for row in rows
-        ]
+        page: list[dict[str, Any]] = []
+        size = 0
+        for row in rows:
+            body = bytes(row["body"])
+            page.append(
+                {
+                    "id": row["id"],
+                    "received_at": row["received_at"],
+                    "remote_addr": row["remote_addr"],
+                    "content_type": row["content_type"],
+                    "body": body.decode("utf-8", "replace"),
+                    "status": row["status"],
+                    "response": json.loads(row["response"]),
+                }
+            )
+            size += len(body)
+            if max_bytes is not None and size >= max_bytes:
+                break
+        return page
 
     def _report(self, column: str, value: Any) -> dict[str, Any] | None:
         self.projection.catch_up()

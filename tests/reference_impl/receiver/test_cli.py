@@ -24,12 +24,12 @@ def free_port() -> int:
 
 
 @pytest.mark.e2e
-def test_receiver_command_prints_its_callback_url_and_answers_the_sample(tmp_path: Path) -> None:
+def test_receiver_command_shows_its_callback_url_when_asked(tmp_path: Path) -> None:
     port = free_port()
     db = tmp_path / "cli.sqlite3"
     command = [sys.executable, "-m", "reference_impl.cli", "receiver", "--port", str(port)]
     process = subprocess.Popen(
-        [*command, "--db", str(db), "--token", "t0k"],
+        [*command, "--db", str(db), "--token", "t0k", "--show-token"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
