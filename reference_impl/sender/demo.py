@@ -105,8 +105,20 @@ def _all_callbacks(client: httpx.Client) -> list[dict[str, Any]]:
     return found
 
 
+def _all_events(client: httpx.Client) -> list[dict[str, Any]]:
+    """Every system event, a page at a time, following `next` until it is null."""
+    found: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": PAGE}
+    while True:
+        document = _get(client, "/api/events", **params)
+        found.extend(document["events"])
+        if document.get("next") is None:
+            return found
+        params = {"limit": PAGE, "after": document["next"]}
+
+
 def _unsubscribed(client: httpx.Client) -> list[str]:
-    events = _get(client, "/api/events")["events"]
+    events = _all_events(client)
     return sorted({e["profile"] for e in events if e["name"] == "Channel Unsubscribed"})
 
 
@@ -122,7 +134,7 @@ def _summarise(
             for item in _get(client, "/api/sent")["sent"]
             if item["label"] in labels
         ]
-        events = _get(client, "/api/events")["events"]
+        events = _all_events(client)
         unsubscribed = _unsubscribed(client)
         still = [
             email
