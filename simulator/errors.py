@@ -15,6 +15,8 @@ holds the root and the map of the tree:
     ├── TargetError              (conformance.transport: the receiver under test cannot be reached)
     ├── UnknownRequirement       (conformance.requirements: no requirement has that id)
     ├── StateUnavailable         (conformance.context: the receiver exposes no state to check)
+    ├── StatePagingError         (conformance.client: the read API's `next` never reaches the end)
+    ├── StateUnauthorized        (conformance.client: the read API wants a token, or another one)
     ├── ReplayError              (conformance.failures: a saved failure cannot be read or replayed)
     └── ReportError              (conformance.report.folder: the report folder cannot be written)
 

@@ -9,6 +9,7 @@ and `cli`. See docs/conformance.md.
 
 from simulator.conformance import strategies
 from simulator.conformance.checks import run
+from simulator.conformance.client import StatePagingError, StateUnauthorized
 from simulator.conformance.context import ConformanceFailure, Context, StateUnavailable
 from simulator.conformance.failures import ReplayError
 from simulator.conformance.report.folder import ReportError
@@ -32,6 +33,8 @@ __all__ = [
     "ReplayError",
     "ReportError",
     "Requirement",
+    "StatePagingError",
+    "StateUnauthorized",
     "StateUnavailable",
     "TargetError",
     "UnknownRequirement",

@@ -44,10 +44,12 @@ def _stop(command: str, error: Exception) -> NoReturn:
     sys.exit(EXIT_USAGE)
 
 
-def _probed_target(command: str, url: str, state_url: str | None = None) -> Target:
+def _probed_target(
+    command: str, url: str, state_url: str | None = None, state_token: str | None = None
+) -> Target:
     """The target for `url`, probed once, or exit 2 on a URL no check could get past."""
     try:
-        target = url_target(url, state_url)
+        target = url_target(url, state_url, state_token)
         probe(target)
     except TargetError as exc:
         _stop(command, exc)
@@ -119,6 +121,13 @@ def _reference_receiver() -> Iterator[tuple[str, str]]:
     help="Base URL of a receiver's state read API (section 5 checks); once per URL, in order.",
 )
 @click.option(
+    "--state-token",
+    envvar="BOUNCEBACK_STATE_TOKEN",
+    metavar="TOKEN",
+    help="Bearer token for the state read API (a receiver run with a read token asks for it); "
+    "also read from $BOUNCEBACK_STATE_TOKEN, which keeps it out of the process list.",
+)
+@click.option(
     "--expected-failures",
     "expected",
     multiple=True,
@@ -153,6 +162,7 @@ def _reference_receiver() -> Iterator[tuple[str, str]]:
 def conform(
     urls: tuple[str, ...],
     state_urls: tuple[str, ...],
+    state_token: str | None,
     expected: tuple[str, ...],
     report_dir: str | None,
     junitxml: str | None,
@@ -181,7 +191,8 @@ def conform(
     except Exception as exc:  # pytest.UsageError from the shared parser: an operator's mistake
         _stop("conform", exc)
     targets = [
-        _probed_target("conform", url, state) for url, state in zip(urls, states, strict=True)
+        _probed_target("conform", url, state, state_token)
+        for url, state in zip(urls, states, strict=True)
     ]
     seed = pick_seed() if seed is None else seed
     with ExitStack() as stack:
@@ -349,6 +360,13 @@ def _fuzz_progress(console: Any) -> Iterator[_PlainFuzzLines]:
 @click.argument("url")
 @click.option("--state-url", help="Base URL of the state read API; adds CB-5.5 and CB-5.6.")
 @click.option(
+    "--state-token",
+    envvar="BOUNCEBACK_STATE_TOKEN",
+    metavar="TOKEN",
+    help="Bearer token for the state read API (a receiver run with a read token asks for it); "
+    "also read from $BOUNCEBACK_STATE_TOKEN, which keeps it out of the process list.",
+)
+@click.option(
     "--max-examples",
     type=click.IntRange(1),
     default=200,
@@ -390,6 +408,7 @@ def _fuzz_progress(console: Any) -> Iterator[_PlainFuzzLines]:
 def fuzz_command(
     url: str,
     state_url: str | None,
+    state_token: str | None,
     max_examples: int,
     only: tuple[str, ...],
     seconds: float | None,
@@ -411,8 +430,8 @@ def fuzz_command(
     from simulator.conformance.fuzz import fuzz
 
     if replay_path:
-        _replay(url, state_url, Path(replay_path))
-    target = _probed_target("fuzz", url, state_url)
+        _replay(url, state_url, state_token, Path(replay_path))
+    target = _probed_target("fuzz", url, state_url, state_token)
     seed = pick_seed() if seed is None else seed
     console = Console(stderr=True)
     budget = f"for about {seconds:g}s" if seconds else "for one round"
@@ -463,7 +482,7 @@ def fuzz_command(
     sys.exit(1 if failed else 0)
 
 
-def _replay(url: str, state_url: str | None, path: Path) -> NoReturn:
+def _replay(url: str, state_url: str | None, state_token: str | None, path: Path) -> NoReturn:
     """`fuzz --replay`: each saved failure sent again; exit 1 if any still fails."""
     from simulator.conformance.client import CallbackClient
     from simulator.conformance.failures import ReplayError, replay, saved_failures
@@ -472,7 +491,7 @@ def _replay(url: str, state_url: str | None, path: Path) -> NoReturn:
         saved = saved_failures(path)
     except ReplayError as exc:
         _stop("fuzz", exc)
-    target = _probed_target("fuzz", url, state_url)
+    target = _probed_target("fuzz", url, state_url, state_token)
     still = 0
     with CallbackClient(target) as client:
         for item in saved:

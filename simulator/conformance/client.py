@@ -15,6 +15,7 @@ from urllib.parse import quote
 import httpx
 
 from simulator.conformance.transport import Target
+from simulator.errors import SimulatorError
 from simulator.protocol.expect import read_reply
 
 JSON_CONTENT_TYPE = "application/json"
@@ -73,25 +74,78 @@ class Exchange:
         return f"HTTP {self.status} ({content_type})\n  body: {text}"
 
 
+MAX_STATE_PAGES = 1000
+"""Pages of `/api/events` read at most for one question: a receiver whose `next` never ends
+(a cursor that does not advance, say) is reported instead of read forever."""
+
+
+UNAUTHORIZED = (401, 403)
+
+
+class StatePagingError(SimulatorError):
+    """The read API's `next` cursor did not lead to the end of the list."""
+
+
+class StateUnauthorized(SimulatorError):
+    """The read API asks for a bearer token that was not given, or refused the one given."""
+
+
 @dataclass
 class StateClient:
-    """The receiver's optional read API (the reference receiver's `/api/...` routes)."""
+    """The receiver's optional read API (the reference receiver's `/api/...` routes).
+
+    `token`, when set, is sent as `Authorization: Bearer TOKEN`, as a receiver guarding its log
+    of recipients' addresses asks (`--state-token`). Lists are read to their end by following
+    `next` (passed back as `after`), so a paged read API is seen whole.
+    """
 
     http: httpx.Client
     base_url: str
+    token: str | None = None
+
+    def _get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        response = self.http.get(f"{self.base_url}{path}", params=params, headers=headers)
+        if response.status_code in UNAUTHORIZED:
+            given = "the token given was refused" if self.token else "no token was given"
+            raise StateUnauthorized(
+                f"the state read API at {self.base_url} answered HTTP {response.status_code} "
+                f"({given}); pass its read token with --state-token (or "
+                "$BOUNCEBACK_STATE_TOKEN, or --receiver-state-token under pytest)"
+            )
+        return response
 
     def profile(self, email: str) -> dict[str, Any] | None:
-        response = self.http.get(f"{self.base_url}/api/profiles/{quote(email, safe='@')}")
+        response = self._get(f"/api/profiles/{quote(email, safe='@')}")
         if response.status_code == 404:
             return None
         response.raise_for_status()
         return response.json()
 
     def events(self, **filters: Any) -> list[dict[str, Any]]:
+        """Every event matching `filters`, over as many pages as the read API gives."""
         params = {key: str(value) for key, value in filters.items() if value is not None}
-        response = self.http.get(f"{self.base_url}/api/events", params=params)
-        response.raise_for_status()
-        return list(response.json().get("events", []))
+        events: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for _ in range(MAX_STATE_PAGES):
+            response = self._get("/api/events", params)
+            response.raise_for_status()
+            document = response.json()
+            page = list(document.get("events", []))
+            events += page
+            cursor = document.get("next")
+            if cursor is None or not page:
+                return events
+            if str(cursor) in seen:
+                raise StatePagingError(
+                    f"{self.base_url}/api/events gave the cursor next={cursor!r} twice; "
+                    "a paged list's next must move on"
+                )
+            seen.add(str(cursor))
+            params = {**params, "after": str(cursor)}
+        raise StatePagingError(
+            f"{self.base_url}/api/events still had a next page after {MAX_STATE_PAGES} pages"
+        )
 
 
 @dataclass
@@ -110,7 +164,7 @@ class CallbackClient:
     def state(self) -> StateClient | None:
         if self.target.state_url is None:
             return None
-        return StateClient(self.http, self.target.state_url.rstrip("/"))
+        return StateClient(self.http, self.target.state_url.rstrip("/"), self.target.state_token)
 
     def post(self, payload: Any, *, content_type: str = JSON_CONTENT_TYPE) -> Exchange:
         """POST `payload` (bytes as is, anything else as JSON); never raises on HTTP errors."""

@@ -7,6 +7,7 @@ Options::
 
     --receiver-url URL          callback URL of the receiver under test
     --receiver-state-url URL    base URL of its state read API (enables the section 5 checks)
+    --receiver-state-token TOK  bearer token for that read API (or $BOUNCEBACK_STATE_TOKEN)
     --receiver-app MOD:ATTR     a WSGI app (or factory) to test in process, through no socket
     --bounceback-profile NAME   Hypothesis settings profile: dev, ci or fuzz
     --expected-failures ID|FILE known failures, run as strict xfails
@@ -15,6 +16,7 @@ Options::
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +44,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 """The same profiles as the repository's top-level conftest, for use outside this repository."""
 
+STATE_TOKEN_ENV = "BOUNCEBACK_STATE_TOKEN"
 RESULTS_KEY = pytest.StashKey["ResultTally"]()
 MARKER = "bounceback_conformance"
 
@@ -68,6 +71,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="URL",
         help="base URL of the receiver's state read API (/api/profiles/<email>, /api/events); "
         "without it the section 5 checks are skipped for a --receiver-url",
+    )
+    group.addoption(
+        "--receiver-state-token",
+        metavar="TOKEN",
+        help="bearer token for the state read API, for a receiver that guards it; default: "
+        "$BOUNCEBACK_STATE_TOKEN",
     )
     group.addoption(
         "--receiver-app",
@@ -248,16 +257,17 @@ def bounceback_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     url = config.getoption("receiver_url")
     app_spec = config.getoption("receiver_app")
     state_url = config.getoption("receiver_state_url")
+    state_token = config.getoption("receiver_state_token") or os.environ.get(STATE_TOKEN_ENV)
     if url and app_spec:
         raise pytest.UsageError("give --receiver-url or --receiver-app, not both")
     if url:
-        yield url_target(url, state_url)
+        yield url_target(url, state_url, state_token)
         return
     if app_spec:
         yield wsgi_target(load_app(app_spec), description=f"in-process app {app_spec}")
         return
     receiver = request.getfixturevalue("callback_receiver")
-    yield url_target(receiver.callback_url, state_url or receiver.url)
+    yield url_target(receiver.callback_url, state_url or receiver.url, state_token)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,13 +35,17 @@ class Target:
     state_url: str | None = None
     transport_factory: Callable[[], httpx.BaseTransport] | None = None
     description: str = ""
+    state_token: str | None = field(default=None, repr=False)
+    """Bearer token for the state read API; kept out of `repr` so it never reaches a report."""
 
     def http_client(self) -> httpx.Client:
         transport = self.transport_factory() if self.transport_factory else None
         return httpx.Client(transport=transport, timeout=DEFAULT_TIMEOUT, follow_redirects=False)
 
 
-def url_target(callback_url: str, state_url: str | None = None) -> Target:
+def url_target(
+    callback_url: str, state_url: str | None = None, state_token: str | None = None
+) -> Target:
     """A live receiver reachable over HTTP, e.g. `http://127.0.0.1:8025/callback`."""
     parts = urlsplit(callback_url)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
@@ -54,7 +58,9 @@ def url_target(callback_url: str, state_url: str | None = None) -> Target:
             f"state URL {state_url!r} is not an absolute http(s) URL; "
             "pass the receiver's base URL, e.g. http://127.0.0.1:8025"
         )
-    return Target(callback_url, state_url, None, f"live receiver at {callback_url}")
+    return Target(
+        callback_url, state_url, None, f"live receiver at {callback_url}", state_token or None
+    )
 
 
 def wsgi_target(

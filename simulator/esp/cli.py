@@ -13,6 +13,7 @@ import click
 
 from simulator.esp.api import DEFAULT_LIMIT, TABLE_ROUTES, SpoolAPI, listing
 from simulator.esp.preflight import ESPConfigError, preflight
+from simulator.esp.redaction import SecretFilter, masked_url
 from simulator.esp.scenario import load_scenario
 from simulator.esp.server import TLS_MODES, FakeESP
 from simulator.esp.spool import SpoolReader
@@ -154,6 +155,9 @@ def esp(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    secret_filter = SecretFilter(callback_url)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(secret_filter)
     if not verbose:
         logging.getLogger("mail.log").setLevel(logging.WARNING)
         logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -185,7 +189,7 @@ def esp(
             ca_path = spool.with_name(spool.name + ".ca.pem")
             server.ca.cert_pem.write_to_path(str(ca_path))
             click.echo(f"TLS certificate made on the fly; trust the CA in {ca_path}")
-        click.echo(f"callbacks to {callback_url}; spool {spool}")
+        click.echo(f"callbacks to {masked_url(callback_url)}; spool {spool}")
         api = _api(spool, smtp_host, api_port)
         if api is not None:
             api.__enter__()

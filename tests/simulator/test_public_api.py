@@ -72,6 +72,8 @@ PUBLIC = {
         "ReplayError",
         "ReportError",
         "Requirement",
+        "StatePagingError",
+        "StateUnauthorized",
         "StateUnavailable",
         "TargetError",
         "UnknownRequirement",

@@ -84,3 +84,20 @@ def test_fuzz_writes_whole_lines_to_a_log_that_is_not_a_terminal(
         assert re.search(rf"^{re.escape(requirement_id)} .*: fuzzing$", result.stderr, re.M)
         finished = rf"^{re.escape(requirement_id)} .*: passed, \d+ examples in 1 round\(s\), "
         assert re.search(finished + r"[0-9.]+ s$", result.stderr, re.M), result.stderr
+
+
+def test_conform_reads_a_guarded_state_api_with_the_state_token(tmp_path: Path) -> None:
+    """A receiver whose read API asks for a token: the section 5 checks pass with
+    $BOUNCEBACK_STATE_TOKEN, and without it fail saying to pass --state-token."""
+    from reference_impl.receiver.server import running_receiver
+
+    token = "read-0b5e7f21c9d4"
+    with running_receiver(tmp_path / "guarded.sqlite3", read_token=token) as guarded:
+        args = [*CLI, "conform", guarded.callback_url, "--state-url", guarded.url, "-k", "CB-5"]
+        without = run(args, tmp_path, timeout=300)
+        granted = run(args, tmp_path, timeout=300, env={"BOUNCEBACK_STATE_TOKEN": token})
+    assert without.returncode == 1, without.stdout + without.stderr
+    assert "--state-token" in without.stdout + without.stderr
+    assert granted.returncode == 0, granted.stdout + granted.stderr
+    assert "SKIPPED" not in granted.stdout
+    assert token not in granted.stdout + granted.stderr

@@ -267,3 +267,16 @@ def test_readme_strategy_example_passes_on_its_first_run_in_a_new_folder(tmp_pat
         pytest.xfail("issue 10: the README strategy example trips FailedHealthCheck under load")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def test_suite_reads_a_guarded_state_api_with_receiver_state_token(tmp_path: Path) -> None:
+    """--receiver-state-token lets the section 5 checks read a receiver whose read API asks for a
+    bearer token; they pass, none skipped."""
+    from reference_impl.receiver.server import running_receiver
+
+    token = "read-4d2a9c61e08f"
+    with running_receiver(tmp_path / "guarded.sqlite3", read_token=token) as guarded:
+        result = _suite(guarded.url, tmp_path, "--receiver-state-token", token, "-k", "CB-5")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "skipped" not in result.stdout
+    assert " passed" in result.stdout

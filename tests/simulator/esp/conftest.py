@@ -69,9 +69,24 @@ def get_json(rx: RunningReceiver, path: str, **params: Any) -> Any:
     return response.json()
 
 
+MAX_PAGES = 1000
+
+
+def read_all(rx: RunningReceiver, path: str, key: str, **params: Any) -> list[dict[str, Any]]:
+    """Every item of a paged read-API list, following `next` (passed back as `after`)."""
+    items: list[dict[str, Any]] = []
+    for _ in range(MAX_PAGES):
+        document = get_json(rx, path, **params)
+        items += document[key]
+        if document.get("next") is None:
+            return items
+        params = {**params, "after": document["next"]}
+    raise AssertionError(f"{path} still had a next page after {MAX_PAGES} pages")
+
+
 def system_events(rx: RunningReceiver, kind: str | None = None) -> list[dict[str, Any]]:
     params = {"type": kind} if kind else {}
-    return get_json(rx, "/api/events", **params)["events"]
+    return read_all(rx, "/api/events", "events", **params)
 
 
 def expected_outcomes(scenario: str, seed: int, metas: dict[str, str]) -> dict[str, str]:

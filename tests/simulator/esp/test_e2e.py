@@ -23,6 +23,7 @@ from tests.simulator.esp.conftest import (
     get_json,
     message,
     meta_for,
+    read_all,
     send_campaign,
 )
 
@@ -269,6 +270,6 @@ def test_a_2000_character_meta_folded_by_a_relay_reaches_the_receiver_whole(rece
     (event,) = batch["payload"]["events"]["failed"]
     assert event["meta"] == meta
     assert batch["last_status"] == 200
-    callbacks = get_json(receiver, "/api/callbacks")
+    callbacks = read_all(receiver, "/api/callbacks", "callbacks")
     assert meta in json.dumps(callbacks)
     assert_each_event_once(receiver, {recipient: "hard_bounce"})
