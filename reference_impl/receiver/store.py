@@ -29,7 +29,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,6 +235,42 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+def unattributed_page(rows: Sequence[Sequence[Any]], after: int, limit: int, scan: int) -> Page:
+    """One page of `/api/unattributed` from a scan window of event rows, on either store.
+
+    Each row is (event id, callback_id, position, type, email, meta, never sent). The cursor is
+    the last event id looked at, so a window with no unattributed event still moves on.
+    """
+    keys = ("callback_id", "position", "type", "email", "meta")
+    items: list[dict[str, Any]] = []
+    last = after
+    for row in rows:
+        if row[6]:
+            if len(items) == limit:
+                return Page(items, last)
+            items.append(dict(zip(keys, row[1:6], strict=True)))
+            last = row[0]
+    return Page(items, rows[-1][0] if len(rows) == scan else None)
+
+
+def profile_from_history(email: str, rows: Iterable[Sequence[Any]]) -> dict[str, Any] | None:
+    """A profile from its (type, meta, received_at) rows in order, on either store: unsubscribing
+    is sticky, nothing re-subscribes (PROTOCOL.md section 5). None when it was never heard of."""
+    history = []
+    subscribed = True
+    for kind, meta, at in rows:
+        subscribed = subscribed and kind not in effects.UNSUBSCRIBING
+        history.append({"at": at, "cause": kind, "meta": meta, "subscribed": subscribed})
+    if not history:
+        return None
+    return {
+        "email": profile_key(email),
+        "subscribed": subscribed,
+        "updated_at": history[-1]["at"],
+        "history": history,
+    }
+
+
 class SQLiteStore:
     """SQLite behind the `Store` interface: one connection per thread, writes serialised."""
 
@@ -420,16 +456,7 @@ class SQLiteStore:
             )
             .fetchall()
         )
-        keys = ("callback_id", "position", "type", "email", "meta")
-        items: list[dict[str, Any]] = []
-        last = after
-        for row in rows:
-            if row[6]:
-                if len(items) == limit:
-                    return Page(items, last)
-                items.append(dict(zip(keys, row[1:6], strict=True)))
-                last = row[0]
-        return Page(items, rows[-1][0] if len(rows) == scan else None)
+        return unattributed_page(rows, after, limit, scan)
 
     def profile(self, email: str) -> dict[str, Any] | None:
         """Subscription state and history; unsubscribing is sticky, nothing re-subscribes."""
@@ -440,19 +467,7 @@ class SQLiteStore:
             " WHERE e.profile = ? AND e.duplicate = 0 ORDER BY e.id",
             (profile_key(email),),
         )
-        history = []
-        subscribed = True
-        for kind, meta, at in rows:
-            subscribed = subscribed and kind not in effects.UNSUBSCRIBING
-            history.append({"at": at, "cause": kind, "meta": meta, "subscribed": subscribed})
-        if not history:
-            return None
-        return {
-            "email": profile_key(email),
-            "subscribed": subscribed,
-            "updated_at": history[-1]["at"],
-            "history": history,
-        }
+        return profile_from_history(email, rows)
 
     def events(self, type: str | None = None, message_id: int | None = None) -> list[dict]:
         """Every system event in the order raised, for in-process use; HTTP reads `event_page`."""

@@ -49,6 +49,8 @@ from reference_impl.receiver.store import (
     RawCallback,
     SentMessage,
     StoreError,
+    profile_from_history,
+    unattributed_page,
 )
 
 PROJECTION_LOCK = 0x626F756E6365
@@ -437,16 +439,7 @@ class PostgresStore:
                 " LEFT JOIN sent_messages AS s ON s.meta = e.meta ORDER BY e.id",
                 (after, scan),
             ).fetchall()
-        keys = ("callback_id", "position", "type", "email", "meta")
-        items: list[dict[str, Any]] = []
-        last = after
-        for row in rows:
-            if row[6]:
-                if len(items) == limit:
-                    return Page(items, last)
-                items.append(dict(zip(keys, row[1:6], strict=True)))
-                last = row[0]
-        return Page(items, rows[-1][0] if len(rows) == scan else None)
+        return unattributed_page(rows, after, limit, scan)
 
     def profile(self, email: str) -> dict[str, Any] | None:
         """Subscription state and history; unsubscribing is sticky, nothing re-subscribes."""
@@ -457,19 +450,7 @@ class PostgresStore:
                 " WHERE e.profile = %s AND NOT e.duplicate ORDER BY e.id",
                 (profile_key(email),),
             ).fetchall()
-        history = []
-        subscribed = True
-        for kind, meta, at in rows:
-            subscribed = subscribed and kind not in effects.UNSUBSCRIBING
-            history.append({"at": at, "cause": kind, "meta": meta, "subscribed": subscribed})
-        if not history:
-            return None
-        return {
-            "email": profile_key(email),
-            "subscribed": subscribed,
-            "updated_at": history[-1]["at"],
-            "history": history,
-        }
+        return profile_from_history(email, rows)
 
     def events(self, type: str | None = None, message_id: int | None = None) -> list[dict]:
         """Every system event in the order raised, for in-process use; HTTP reads `event_page`."""
