@@ -29,7 +29,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -271,6 +271,64 @@ def profile_from_history(email: str, rows: Iterable[Sequence[Any]]) -> dict[str,
     }
 
 
+CALLBACK_COLUMNS = (
+    "id",
+    "received_at",
+    "remote_addr",
+    "content_type",
+    "body",
+    "status",
+    "response",
+)
+"""The raw log's columns as `/api/callbacks` shows them, in order."""
+
+
+def callback_page(rows: Iterable[Mapping[str, Any]], max_bytes: int | None) -> list[dict[str, Any]]:
+    """A page of the raw log from its rows, on either store: the body as text, the stored reply
+    as JSON, and no more rows once the bodies pass `max_bytes` (rows are read one at a time, so
+    a page of large bodies is cut before it is all held)."""
+    page: list[dict[str, Any]] = []
+    size = 0
+    for row in rows:
+        body = bytes(row["body"])
+        page.append(
+            {
+                **{name: row[name] for name in CALLBACK_COLUMNS},
+                "body": body.decode("utf-8", "replace"),
+                "response": json.loads(row["response"]),
+            }
+        )
+        size += len(body)
+        if max_bytes is not None and size >= max_bytes:
+            break
+    return page
+
+
+def system_event_item(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A system_events row as the read API shows it, on either store (a SQLite row or a dict)."""
+    cause = effects.Cause(
+        row["cause"],
+        row["description"],
+        row["email"],
+        row["message_id"],
+        row["label"],
+        row["variant"],
+        row["error"],
+    )
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "profile": row["profile"],
+        "type": row["cause"],
+        "meta": row["meta"],
+        "message_id": row["message_id"],
+        "label": row["label"],
+        "variant": row["variant"],
+        "created_at": row["created_at"],
+        "properties": effects.properties(row["name"], cause),
+    }
+
+
 class SQLiteStore:
     """SQLite behind the `Store` interface: one connection per thread, writes serialised."""
 
@@ -492,34 +550,17 @@ class SQLiteStore:
             args += [after.created_at, after.id, after.id]
         sql += " ORDER BY created_at, abs(id), id LIMIT ?"
         rows = self._connection().execute(sql, [*args, limit])
-        return [_system_event(row) for row in rows]
+        return [system_event_item(row) for row in rows]
 
     def callbacks(
         self, after_id: int = 0, limit: int = PAGE_SIZE, max_bytes: int | None = None
     ) -> list[dict[str, Any]]:
         """The raw log after `after_id`: `limit` rows, fewer once their bodies pass `max_bytes`."""
         rows = self._connection().execute(
-            "SELECT * FROM callbacks WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+            f"SELECT {', '.join(CALLBACK_COLUMNS)} FROM callbacks WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
         )
-        page: list[dict[str, Any]] = []
-        size = 0
-        for row in rows:
-            body = bytes(row["body"])
-            page.append(
-                {
-                    "id": row["id"],
-                    "received_at": row["received_at"],
-                    "remote_addr": row["remote_addr"],
-                    "content_type": row["content_type"],
-                    "body": body.decode("utf-8", "replace"),
-                    "status": row["status"],
-                    "response": json.loads(row["response"]),
-                }
-            )
-            size += len(body)
-            if max_bytes is not None and size >= max_bytes:
-                break
-        return page
+        return callback_page(rows, max_bytes)
 
     def _report(self, column: str, value: Any) -> dict[str, Any] | None:
         """Counts from the tallies: a few rows per campaign, whatever its size."""
@@ -592,27 +633,3 @@ def _count_everything(db: sqlite3.Connection) -> None:
         " FROM events GROUP BY message_id, label, type"
     )
     db.execute(_TALLY_SENT, (0,))
-
-
-def _system_event(row: sqlite3.Row) -> dict[str, Any]:
-    cause = effects.Cause(
-        row["cause"],
-        row["description"],
-        row["email"],
-        row["message_id"],
-        row["label"],
-        row["variant"],
-        row["error"],
-    )
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "profile": row["profile"],
-        "type": row["cause"],
-        "meta": row["meta"],
-        "message_id": row["message_id"],
-        "label": row["label"],
-        "variant": row["variant"],
-        "created_at": row["created_at"],
-        "properties": effects.properties(row["name"], cause),
-    }

@@ -42,6 +42,7 @@ from reference_impl.protocol.payload import Batch
 from reference_impl.receiver.projection import PROJECTION_STEP, profile_key
 from reference_impl.receiver.projector import Projector
 from reference_impl.receiver.store import (
+    CALLBACK_COLUMNS,
     PAGE_SIZE,
     SCAN_PER_ITEM,
     EventCursor,
@@ -49,7 +50,9 @@ from reference_impl.receiver.store import (
     RawCallback,
     SentMessage,
     StoreError,
+    callback_page,
     profile_from_history,
+    system_event_item,
     unattributed_page,
 )
 
@@ -478,7 +481,7 @@ class PostgresStore:
             args.append(limit)
         with self._read() as db, db.cursor(row_factory=dict_row) as cursor:
             rows = cursor.execute(sql, args).fetchall()
-        return [_system_event(row) for row in rows]
+        return [system_event_item(row) for row in rows]
 
     def callbacks(
         self, after_id: int = 0, limit: int = PAGE_SIZE, max_bytes: int | None = None
@@ -486,8 +489,6 @@ class PostgresStore:
         """The raw log after `after_id`: `limit` rows, fewer once their bodies pass `max_bytes`
         (a server-side cursor hands rows over a few at a time, so a page of large bodies is not
         held whole before it is cut)."""
-        page: list[dict[str, Any]] = []
-        size = 0
         with (
             self._pool.connection() as db,
             db.transaction(),
@@ -495,23 +496,11 @@ class PostgresStore:
         ):
             cursor.itersize = CALLBACK_ROWS_PER_FETCH
             cursor.execute(
-                "SELECT id, received_at, remote_addr, content_type, body, status, response"
+                f"SELECT {', '.join(CALLBACK_COLUMNS)}"
                 " FROM callbacks WHERE id > %s ORDER BY id LIMIT %s",
                 (after_id, limit),
             )
-            for row in cursor:
-                body = bytes(row["body"])
-                page.append(
-                    {
-                        **row,
-                        "body": body.decode("utf-8", "replace"),
-                        "response": json.loads(row["response"]),
-                    }
-                )
-                size += len(body)
-                if max_bytes is not None and size >= max_bytes:
-                    break
-        return page
+            return callback_page(cursor, max_bytes)
 
     def _report(self, column: str, value: Any) -> dict[str, Any] | None:
         counts = dict.fromkeys(effects.REPORT_COUNTERS, 0)
@@ -571,27 +560,3 @@ def _reason(exc: BaseException) -> str:
     """The server's own first line, or why the pool gave up."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-
-def _system_event(row: dict[str, Any]) -> dict[str, Any]:
-    cause = effects.Cause(
-        row["cause"],
-        row["description"],
-        row["email"],
-        row["message_id"],
-        row["label"],
-        row["variant"],
-        row["error"],
-    )
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "profile": row["profile"],
-        "type": row["cause"],
-        "meta": row["meta"],
-        "message_id": row["message_id"],
-        "label": row["label"],
-        "variant": row["variant"],
-        "created_at": row["created_at"],
-        "properties": effects.properties(row["name"], cause),
-    }
