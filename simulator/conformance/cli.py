@@ -112,6 +112,16 @@ def _reference_receiver() -> Iterator[tuple[str, str]]:
         yield receiver.callback_url, receiver.url
 
 
+_STATE_TOKEN = click.option(
+    "--state-token",
+    envvar="BOUNCEBACK_STATE_TOKEN",
+    metavar="TOKEN",
+    help="Bearer token for the state read API (a receiver run with a read token asks for it); "
+    "also read from $BOUNCEBACK_STATE_TOKEN, which keeps it out of the process list.",
+)
+"""conform and fuzz read the state API the same way."""
+
+
 @click.command("conform")
 @click.argument("urls", nargs=-1, metavar="[URL]...")
 @click.option(
@@ -120,13 +130,7 @@ def _reference_receiver() -> Iterator[tuple[str, str]]:
     multiple=True,
     help="Base URL of a receiver's state read API (section 5 checks); once per URL, in order.",
 )
-@click.option(
-    "--state-token",
-    envvar="BOUNCEBACK_STATE_TOKEN",
-    metavar="TOKEN",
-    help="Bearer token for the state read API (a receiver run with a read token asks for it); "
-    "also read from $BOUNCEBACK_STATE_TOKEN, which keeps it out of the process list.",
-)
+@_STATE_TOKEN
 @click.option(
     "--expected-failures",
     "expected",
@@ -359,13 +363,7 @@ def _fuzz_progress(console: Any) -> Iterator[_PlainFuzzLines]:
 @click.command("fuzz")
 @click.argument("url")
 @click.option("--state-url", help="Base URL of the state read API; adds CB-5.5 and CB-5.6.")
-@click.option(
-    "--state-token",
-    envvar="BOUNCEBACK_STATE_TOKEN",
-    metavar="TOKEN",
-    help="Bearer token for the state read API (a receiver run with a read token asks for it); "
-    "also read from $BOUNCEBACK_STATE_TOKEN, which keeps it out of the process list.",
-)
+@_STATE_TOKEN
 @click.option(
     "--max-examples",
     type=click.IntRange(1),

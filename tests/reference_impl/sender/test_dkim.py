@@ -7,18 +7,14 @@ with dkimpy against the TXT record `dkim-keygen` printed, served by a dnsfunc in
 from __future__ import annotations
 
 import os
-import socket
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from email import message_from_bytes
 from pathlib import Path
 
 import dkim
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from click.testing import CliRunner
 from dkim.util import parse_tag_value
 
@@ -27,37 +23,13 @@ from reference_impl.protocol.meta import HEADER_NAME
 from reference_impl.sender.campaign import Campaign
 from reference_impl.sender.dkim import SIGNED_HEADERS, generate_key
 from reference_impl.sender.provider import ProviderError, dump_providers, parse_providers
+from tests.reference_impl.sender.conftest import Capture
 
 pytestmark = pytest.mark.e2e
 
 SELECTOR = "bb2026"
 DOMAIN = "acme.example"
 KEYGEN = [sys.executable, "-m", "reference_impl.cli", "provider", "dkim-keygen"]
-
-
-class Capture:
-    """aiosmtpd handler hook that keeps the raw bytes of every message."""
-
-    def __init__(self) -> None:
-        self.raw: list[bytes] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.raw.append(envelope.original_content or b"")
-        return "250 2.0.0 OK"
-
-
-@pytest.fixture
-def sink() -> Iterator[tuple[Capture, int]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    handler = Capture()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
 
 
 def _record_value(zone_line: str) -> bytes:
@@ -94,27 +66,27 @@ def key(tmp_path: Path) -> tuple[Path, str]:
     return path, generate_key(SELECTOR, DOMAIN, path)
 
 
-def _signed_message(sink: tuple[Capture, int], key: tuple[Path, str]) -> tuple[bytes, str]:
-    capture, port = sink
+def _signed_message(capture: tuple[Capture, int], key: tuple[Path, str]) -> tuple[bytes, str]:
+    handler, port = capture
     path, _ = key
     table = {"dkim_selector": SELECTOR, "dkim_domain": DOMAIN, "dkim_key_file": str(path)}
     meta = _send(port, table)
-    (raw,) = capture.raw
+    (raw,) = handler.raw
     return raw, meta
 
 
 def test_a_message_sent_over_smtp_verifies_against_the_published_record(
-    sink: tuple[Capture, int], key: tuple[Path, str]
+    capture: tuple[Capture, int], key: tuple[Path, str]
 ) -> None:
-    raw, _ = _signed_message(sink, key)
+    raw, _ = _signed_message(capture, key)
     assert raw.startswith(b"DKIM-Signature: ")
     assert dkim.verify(raw, dnsfunc=_dns(key[1]))
 
 
 def test_the_meta_and_list_unsubscribe_pair_are_signed_relaxed_relaxed(
-    sink: tuple[Capture, int], key: tuple[Path, str]
+    capture: tuple[Capture, int], key: tuple[Path, str]
 ) -> None:
-    raw, _ = _signed_message(sink, key)
+    raw, _ = _signed_message(capture, key)
     value = message_from_bytes(raw)["DKIM-Signature"]
     signature = parse_tag_value(value.encode("ascii"))
     assert signature[b"c"] == b"relaxed/relaxed"
@@ -126,10 +98,10 @@ def test_the_meta_and_list_unsubscribe_pair_are_signed_relaxed_relaxed(
 
 
 def test_one_byte_of_the_meta_changed_fails_verification(
-    sink: tuple[Capture, int], key: tuple[Path, str]
+    capture: tuple[Capture, int], key: tuple[Path, str]
 ) -> None:
     """A relay that rewrites the meta breaks the signature visibly."""
-    raw, meta = _signed_message(sink, key)
+    raw, meta = _signed_message(capture, key)
     line = f"{HEADER_NAME}: {meta}\r\n".encode()
     changed = meta[:-1] + ("0" if meta[-1] != "0" else "1")
     tampered = raw.replace(line, f"{HEADER_NAME}: {changed}\r\n".encode())
@@ -138,27 +110,27 @@ def test_one_byte_of_the_meta_changed_fails_verification(
 
 
 def test_signing_leaves_the_meta_line_byte_exact(
-    sink: tuple[Capture, int], key: tuple[Path, str]
+    capture: tuple[Capture, int], key: tuple[Path, str]
 ) -> None:
-    raw, meta = _signed_message(sink, key)
+    raw, meta = _signed_message(capture, key)
     header_block = raw.split(b"\r\n\r\n", 1)[0]
     assert f"\r\n{HEADER_NAME}: {meta}\r\n".encode() in header_block + b"\r\n"
 
 
 def test_the_key_may_come_from_an_environment_variable(
-    sink: tuple[Capture, int], key: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+    capture: tuple[Capture, int], key: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    capture, port = sink
+    handler, port = capture
     monkeypatch.setenv("BB_DKIM_KEY", key[0].read_text())
     _send(port, {"dkim_selector": SELECTOR, "dkim_domain": DOMAIN, "dkim_key_env": "BB_DKIM_KEY"})
-    (raw,) = capture.raw
+    (raw,) = handler.raw
     assert dkim.verify(raw, dnsfunc=_dns(key[1]))
 
 
-def test_a_provider_without_dkim_fields_sends_unsigned(sink: tuple[Capture, int]) -> None:
-    capture, port = sink
+def test_a_provider_without_dkim_fields_sends_unsigned(capture: tuple[Capture, int]) -> None:
+    handler, port = capture
     _send(port, {})
-    (raw,) = capture.raw
+    (raw,) = handler.raw
     assert b"DKIM-Signature" not in raw
 
 

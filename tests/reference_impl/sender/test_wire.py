@@ -6,16 +6,13 @@ exactly what went over the socket, not what a parser makes of it.
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from reference_impl.protocol.links import LinkKey, LinkVerdict, verify_meta
 from reference_impl.protocol.meta import HEADER_NAME, parse_meta
@@ -23,33 +20,9 @@ from reference_impl.receiver.store import SentMessage, SQLiteStore
 from reference_impl.sender.campaign import BATCH_SIZE, Campaign
 from reference_impl.sender.message import ONE_CLICK
 from reference_impl.sender.provider import Provider
+from tests.reference_impl.sender.conftest import Capture
 
 pytestmark = pytest.mark.e2e
-
-
-class Capture:
-    """aiosmtpd handler hook that keeps the raw bytes of every message."""
-
-    def __init__(self) -> None:
-        self.raw: list[bytes] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.raw.append(envelope.original_content or b"")
-        return "250 2.0.0 OK"
-
-
-@pytest.fixture
-def capture() -> Iterator[tuple[Capture, int]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    handler = Capture()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
 
 
 def headers(raw: bytes) -> dict[str, bytes]:
