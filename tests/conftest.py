@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from reference_impl.receiver.server import RunningReceiver, running_receiver
+from tests.browser import NO_CHROMIUM, chromium_path, launched_chromium
 from tests.postgres import Cluster, start_cluster
 
 
@@ -35,3 +36,25 @@ def postgres_cluster() -> Iterator[Cluster]:
 def postgres_url(postgres_cluster: Cluster) -> str:
     """A fresh, empty database on the session's cluster."""
     return postgres_cluster.create_database()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[object]:
+    """One headless Chromium (a Playwright `Browser`) for the session's browser tests.
+
+    Skipped, with the reason, where Debian's chromium is not installed.
+    """
+    if chromium_path() is None:
+        pytest.skip(NO_CHROMIUM)
+    with launched_chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def page(chromium: object) -> Iterator[object]:
+    """A fresh browser page (a Playwright `Page`) in its own context, closed after the test."""
+    context = chromium.new_context()
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
