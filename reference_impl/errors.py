@@ -17,6 +17,7 @@ the map of the tree:
     ├── MessageError             (sender.message: a message cannot be built)
     ├── SessionError             (sender.session: a session cannot be set up, e.g. its ca_file)
     ├── DkimError                (sender.dkim: a DKIM key cannot be made, read or used)
+    ├── ZoneError                (sender.deliverability.zone: a zone file is unreadable or wrong)
     ├── SendFailed               (sender.session: one recipient failed; carries the classification)
     ├── SessionUnavailable       (sender.session: the server could not be reached or opened)
     │   └── VendorUnreachable    (certify.smtp: not even the first probe could be sent)

@@ -8,6 +8,7 @@ could not be reached by `check`, a campaign with failures, a demo that lost call
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import threading
 import time
@@ -29,6 +30,18 @@ from reference_impl.sender.campaign import (
     CampaignReport,
     first_message_id,
 )
+from reference_impl.sender.deliverability import (
+    FAIL,
+    PASS,
+    WARN,
+    Finding,
+    build_probe,
+    check_message,
+    load_zone,
+    worst,
+)
+from reference_impl.sender.deliverability.checks import check_list_unsubscribe
+from reference_impl.sender.deliverability.probe import PROBE_TO
 from reference_impl.sender.demo import DEFAULT_AUDIENCE, DEFAULT_SCENARIO, DemoSummary, run_demo
 from reference_impl.sender.dkim import generate_key, txt_name
 from reference_impl.sender.message import TEST_LABEL, MessageError, build_test_email, to_bytes
@@ -94,6 +107,79 @@ class SendSetupError(PlatformError, ValueError):
     is no address; the message names which."""
 
 
+PLAIN_LINK = (
+    "  warning: {nickname}: {detail}; {advice} (a FAIL in `provider check --deliverability`)"
+)
+DELIVERABILITY_ONLY = "{option} is only used with --deliverability"
+NEEDS_ZONE = "--deliverability needs --zone ZONE.toml (the sending IP and the DNS TXT records)"
+REPORT_HEAD = "Deliverability of {nickname}: a probe to {to}, sent from {ip} (zone {zone})"
+REPORT_LINE = "  {verdict:<4}  {check:<21} {detail}"
+REPORT_TAIL = "Verdict: {verdict} ({fails} FAIL, {warns} WARN)"
+
+
+def _unsubscribe_warning(provider: Provider, receiver_url: str | None) -> str | None:
+    """The warning for a preference link that is not https, when the link's base is known (the
+    custom URL, or the receiver's with `--receiver-url`): the rule of `--deliverability`, stated
+    once in `deliverability.checks`, only warned about here, since local setups use http."""
+    base = provider.preference_center_url if provider.preference_center == "custom" else None
+    if provider.preference_center == "clevertap":
+        base = receiver_url
+    if base is None:
+        return None
+    finding = check_list_unsubscribe(f"<{base}>")
+    if finding.verdict == PASS:
+        return None
+    return PLAIN_LINK.format(
+        nickname=provider.nickname, detail=finding.detail, advice=finding.advice
+    )
+
+
+def _report_line(finding: Finding) -> str:
+    line = REPORT_LINE.format(verdict=finding.verdict, check=finding.check, detail=finding.detail)
+    return f"{line}; fix: {finding.advice}" if finding.advice else line
+
+
+def _deliverability(
+    provider: Provider, zone_path: Path, to: str, receiver_url: str | None, as_json: bool
+) -> None:
+    """Build the probe, judge it against the zone, print one line per check (or JSON); exit 1
+    when any check FAILs (a WARN does not change the exit code)."""
+    _need_receiver_url(provider, receiver_url)
+    zone = load_zone(zone_path)
+    try:
+        probe = build_probe(provider, to=to, receiver_url=receiver_url)
+    except (MetaError, MessageError) as exc:
+        raise SendSetupError(f"cannot build the probe to {to!r}: {exc}") from exc
+    findings = check_message(
+        probe.data,
+        meta_text=probe.meta_text,
+        zone=zone,
+        mail_from=probe.mail_from,
+        public_key=probe.public_key,
+    )
+    verdict = worst(findings)
+    if as_json:
+        document = {
+            "provider": provider.nickname,
+            "zone": str(zone_path),
+            "client_ip": zone.client_ip,
+            "to": to,
+            "verdict": verdict,
+            "checks": [finding.to_json() for finding in findings],
+        }
+        click.echo(json.dumps(document, indent=2))
+    else:
+        click.echo(
+            REPORT_HEAD.format(nickname=provider.nickname, to=to, ip=zone.client_ip, zone=zone_path)
+        )
+        for finding in findings:
+            click.echo(_report_line(finding))
+        counts = Counter(finding.verdict for finding in findings)
+        click.echo(REPORT_TAIL.format(verdict=verdict, fails=counts[FAIL], warns=counts[WARN]))
+    if verdict == FAIL:
+        raise SystemExit(EXIT_FAILED)
+
+
 def _provider(path: Path, nickname: str | None) -> Provider:
     return select_provider(load_providers(path), nickname, str(path))
 
@@ -117,16 +203,63 @@ def provider_group() -> None:
 @click.argument("file", type=_PROVIDER_FILE)
 @click.option("--nickname", help="Which provider, when the file has several.")
 @click.option("--offline", is_flag=True, help="Validate the file only; do not connect.")
+@click.option(
+    "--deliverability",
+    is_flag=True,
+    help="Build one probe message as a campaign would, sign it, and judge it against --zone"
+    " (DKIM, SPF, DMARC, one-click unsubscribe, Message-ID and Date, line length, the meta)"
+    " instead of connecting.",
+)
+@click.option(
+    "--zone",
+    "zone_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --deliverability: a TOML file whose [authentication] table holds client_ip,"
+    " helo and the DNS TXT records ([authentication.dns]); a fake ESP scenario file works.",
+)
+@click.option(
+    "--to",
+    "probe_to",
+    default=PROBE_TO,
+    show_default=True,
+    help="With --deliverability: the probe's recipient.",
+)
+@click.option("--json", "as_json", is_flag=True, help="With --deliverability: print JSON.")
+@_receiver_url_option
 @_link_key_option
 def provider_check(
-    file: Path, nickname: str | None, offline: bool, link_keys: tuple[str, ...]
+    file: Path,
+    nickname: str | None,
+    offline: bool,
+    deliverability: bool,
+    zone_path: Path | None,
+    probe_to: str,
+    as_json: bool,
+    receiver_url: str | None,
+    link_keys: tuple[str, ...],
 ) -> None:
     """Validate FILE, then connect: EHLO, STARTTLS or TLS, AUTH, QUIT, reporting each step.
 
     Says where a signing provider's DKIM key must be published.
-    Warns when a 'clevertap' preference center has no link key to sign its links with.
+    Warns when a 'clevertap' preference center has no link key to sign its links with, and when
+    a preference link (custom, or the receiver's with --receiver-url) is not https.
     Exit 1 when a provider could not be reached or refused the session (the check's verdict).
+
+    With --deliverability --zone ZONE.toml, nothing is connected to: one probe message is judged
+    against the zone, one line per check, PASS, WARN or FAIL with what to change. Exit 1 when
+    any check FAILs, 0 otherwise (WARNs included).
     """
+    if deliverability:
+        if zone_path is None:
+            raise click.UsageError(NEEDS_ZONE)
+        provider = _with_link_key(_provider(file, nickname), link_keys)
+        _deliverability(provider, zone_path, probe_to, receiver_url, as_json)
+        return
+    for option, unused in (("--zone", zone_path is None), ("--json", not as_json)):
+        if not unused:
+            raise click.UsageError(DELIVERABILITY_ONLY.format(option=option))
+    if probe_to != PROBE_TO:
+        raise click.UsageError(DELIVERABILITY_ONLY.format(option="--to"))
     click.echo(f"Reading {file}")
     providers = [_with_link_key(p, link_keys) for p in load_providers(file)]
     chosen = [select_provider(providers, nickname, str(file))] if nickname else providers
@@ -141,6 +274,8 @@ def provider_check(
         )
         if provider.preference_center == "clevertap" and provider.link_key is None:
             click.echo(UNSIGNED_LINKS.format(nickname=provider.nickname))
+        if (warning := _unsubscribe_warning(provider, receiver_url)) is not None:
+            click.echo(warning)
     if offline:
         return
     failed = False
