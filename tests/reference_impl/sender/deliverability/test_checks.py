@@ -269,12 +269,20 @@ def test_a_line_over_998_characters_fails(keys: Keys) -> None:
     assert "line(s) over 998" in finding.detail
 
 
-def test_a_folded_meta_fails_the_byte_exact_check(keys: Keys) -> None:
+@pytest.mark.parametrize("where", ["after the name", "after the value"])
+def test_a_folded_meta_fails_the_byte_exact_check(keys: Keys, where: str) -> None:
+    """Folded before its value, or continued after it: either way not the line that was sent."""
+    name = f"{HEADER_NAME}:".encode()
+
     def fold(data: bytes) -> bytes:
-        return data.replace(f"{HEADER_NAME}: ".encode(), f"{HEADER_NAME}:\r\n ".encode(), 1)
+        if where == "after the name":
+            return data.replace(name + b" ", name + b"\r\n ", 1)
+        start = data.index(name)
+        end = data.index(b"\r\n", start)
+        return data[:end] + b"\r\n more" + data[end:]
 
     finding = _only(_judge(make_provider(keys), zone_table(keys), fold), c.META)
-    assert "(folded)" in finding.detail
+    assert HEADER_NAME in finding.detail
 
 
 def test_a_missing_meta_fails() -> None:
