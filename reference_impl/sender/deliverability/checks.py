@@ -27,6 +27,7 @@ from dkim.util import InvalidTagValueList, parse_tag_value
 from publicsuffixlist import PublicSuffixList
 
 from reference_impl.protocol.meta import HEADER_NAME
+from reference_impl.sender.deliverability.authres import AuthenticationResults, MethodResult
 from reference_impl.sender.deliverability.zone import Zone
 from reference_impl.sender.dkim import MIN_KEY_BITS, txt_name, txt_value, zone_line
 from reference_impl.sender.message import (
@@ -54,15 +55,18 @@ __all__ = [
     "Finding",
     "check_dkim",
     "check_dmarc",
+    "check_headers",
     "check_ids",
     "check_lines",
     "check_list_unsubscribe",
     "check_message",
     "check_meta",
     "check_one_click",
+    "check_reported",
     "check_spf",
     "evaluate_dkim",
     "evaluate_spf",
+    "spf_verdict",
     "worst",
 ]
 
@@ -149,6 +153,15 @@ ONE_CLICK_WRONG = f"{LIST_UNSUBSCRIBE_POST} is {{value!r}}, not {ONE_CLICK!r}"
 ONE_CLICK_ADVICE = f"send {LIST_UNSUBSCRIBE_POST}: {ONE_CLICK} with every {LIST_UNSUBSCRIBE}"
 ONE_CLICK_PASS = f"{LIST_UNSUBSCRIBE_POST}: {ONE_CLICK}"
 
+REPORTED = "{by} reported {said}"
+NOT_REPORTED = "no {method} result"
+REPORTED_DKIM = (
+    "run with --zone and the domain's DNS records to see which record is missing or wrong"
+)
+REPORTED_SPF = "authorise the sending IP in the SPF record of the MAIL FROM domain (from_address)"
+REPORTED_DMARC = (
+    "publish a DMARC record for the From domain and sign with a dkim_domain aligned with it"
+)
 IDS_MISSING = "missing {names}"
 IDS_ADVICE = "every message needs a Date (RFC 5322) and a Message-ID (bulk sender rules)"
 IDS_PASS = "Message-ID and Date present"
@@ -308,9 +321,16 @@ def evaluate_spf(zone: Zone, mail_from: str) -> tuple[str, str]:
     return str(result), str(explanation)
 
 
+def spf_verdict(result: str) -> str:
+    """SPF `pass` PASSes; `softfail` and `neutral` only WARN, since receivers do not refuse mail
+    for them, though the IP is not listed; anything else FAILs."""
+    if result == "pass":
+        return PASS
+    return WARN if result in ("softfail", "neutral") else FAIL
+
+
 def check_spf(result: str, explanation: str, zone: Zone, mail_from: str) -> Finding:
-    """SPF passes for the sending IP. softfail and neutral only WARN: receivers do not refuse for
-    them, though the IP is not listed."""
+    """SPF passes for the sending IP (`spf_verdict`), with the record to publish when not."""
     domain = _domain_of(mail_from)
     why = f": {explanation}" if explanation else ""
     ip = zone.client_ip
@@ -322,9 +342,8 @@ def check_spf(result: str, explanation: str, zone: Zone, mail_from: str) -> Find
     if result in ("permerror", "temperror"):
         detail = SPF_BROKEN.format(domain=domain, result=result, why=why)
         return Finding(SPF, FAIL, detail, SPF_FIX.format(domain=domain, why=explanation))
-    verdict = FAIL if result == "fail" else WARN
     detail = SPF_NOT_LISTED.format(ip=ip, domain=domain, result=result, why=why)
-    return Finding(SPF, verdict, detail, advice)
+    return Finding(SPF, spf_verdict(result), detail, advice)
 
 
 def _aligned(domain: str | None, from_domain: str, mode: str) -> bool:
@@ -477,9 +496,55 @@ def check_message(
         check_dkim(dkim_outcome, zone, public_key),
         check_spf(spf_result, explanation, zone, mail_from),
         check_dmarc(from_domain, zone, dkim_outcome, spf_result, mail_from),
+        *check_headers(message, meta_text),
+    ]
+
+
+def check_headers(message: bytes, meta_text: str) -> list[Finding]:
+    """The checks the message alone answers, whoever judges authentication (`CHECKS[3:]`)."""
+    return [
         check_list_unsubscribe(_first(message, LIST_UNSUBSCRIBE)),
         check_one_click(_first(message, LIST_UNSUBSCRIBE_POST)),
         check_ids(_first(message, "Message-ID"), _first(message, "Date")),
         check_lines(message),
         check_meta(message, meta_text),
     ]
+
+
+def _said(result: MethodResult) -> str:
+    """How a reported result reads in a finding: `dkim=fail (reason) header.d=...`."""
+    reason = f" ({result.reason})" if result.reason else ""
+    props = "".join(f" {k}={v}" for k, v in result.properties.items())
+    return f"{result.method}={result.result}{reason}{props}"
+
+
+def check_reported(results: AuthenticationResults) -> list[Finding]:
+    """DKIM, SPF and DMARC as a receiving server reported them (its Authentication-Results),
+    with the verdicts of the zone checks: DKIM passes if any signature passed; SPF by
+    `spf_verdict`; DMARC passes, WARNs when the server notes p=none, else FAILs."""
+    by = results.authserv_id
+    findings = []
+    dkims = results.of("dkim")
+    passed = [r for r in dkims if r.result == "pass"]
+    if passed:
+        findings.append(Finding(DKIM, PASS, REPORTED.format(by=by, said=_said(passed[0]))))
+    else:
+        said = _said(dkims[0]) if dkims else NOT_REPORTED.format(method="dkim")
+        findings.append(Finding(DKIM, FAIL, REPORTED.format(by=by, said=said), REPORTED_DKIM))
+    for check, advice in ((SPF, REPORTED_SPF), (DMARC, REPORTED_DMARC)):
+        found = results.of(check)
+        if not found:
+            detail = REPORTED.format(by=by, said=NOT_REPORTED.format(method=check))
+            findings.append(Finding(check, FAIL, detail, advice))
+            continue
+        detail = REPORTED.format(by=by, said=_said(found[0]))
+        if check == SPF:
+            verdict = spf_verdict(found[0].result)
+        elif found[0].result != "pass":
+            verdict = FAIL
+        elif found[0].tag("p") == "none":
+            verdict, detail, advice = WARN, f"{detail} (p=none)", DMARC_MONITOR_ADVICE
+        else:
+            verdict = PASS
+        findings.append(Finding(check, verdict, detail, advice if verdict != PASS else ""))
+    return findings
