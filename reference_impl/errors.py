@@ -18,6 +18,8 @@ the map of the tree:
     ├── SessionError             (sender.session: a session cannot be set up, e.g. its ca_file)
     ├── DkimError                (sender.dkim: a DKIM key cannot be made, read or used)
     ├── ZoneError                (sender.deliverability.zone: a zone file is unreadable or wrong)
+    ├── AuthResultsError         (sender.deliverability.authres: an Authentication-Results value)
+    ├── EspProbeError            (sender.deliverability.esp: the probe or its verdicts via the ESP)
     ├── SendFailed               (sender.session: one recipient failed; carries the classification)
     ├── SessionUnavailable       (sender.session: the server could not be reached or opened)
     │   └── VendorUnreachable    (certify.smtp: not even the first probe could be sent)

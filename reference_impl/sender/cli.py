@@ -40,7 +40,12 @@ from reference_impl.sender.deliverability import (
     load_zone,
     worst,
 )
-from reference_impl.sender.deliverability.checks import check_list_unsubscribe
+from reference_impl.sender.deliverability.checks import (
+    check_headers,
+    check_list_unsubscribe,
+    check_reported,
+)
+from reference_impl.sender.deliverability.esp import fetch_results, send_probe
 from reference_impl.sender.deliverability.probe import PROBE_TO
 from reference_impl.sender.demo import DEFAULT_AUDIENCE, DEFAULT_SCENARIO, DemoSummary, run_demo
 from reference_impl.sender.dkim import generate_key, txt_name
@@ -111,8 +116,20 @@ PLAIN_LINK = (
     "  warning: {nickname}: {detail}; {advice} (a FAIL in `provider check --deliverability`)"
 )
 DELIVERABILITY_ONLY = "{option} is only used with --deliverability"
-NEEDS_ZONE = "--deliverability needs --zone ZONE.toml (the sending IP and the DNS TXT records)"
+NEEDS_ZONE = (
+    "--deliverability needs --zone ZONE.toml (the sending IP and the DNS TXT records),"
+    " or --esp HOST:PORT with --esp-api URL (a running fake ESP judges the probe)"
+)
+ZONE_OR_ESP = "give --zone or --esp, not both"
+ESP_TOGETHER = (
+    "--esp and --esp-api go together: the probe is sent to one, its verdicts read from the other"
+)
+BAD_ESP = "--esp {value!r} is not HOST:PORT with a port from 1 to 65535"
 REPORT_HEAD = "Deliverability of {nickname}: a probe to {to}, sent from {ip} (zone {zone})"
+REPORT_HEAD_ESP = (
+    "Deliverability of {nickname}: a probe to {to}, sent through the ESP at {esp}"
+    " (verdicts from {api})"
+)
 REPORT_LINE = "  {verdict:<4}  {check:<21} {detail}"
 REPORT_TAIL = "Verdict: {verdict} ({fails} FAIL, {warns} WARN)"
 
@@ -139,39 +156,59 @@ def _report_line(finding: Finding) -> str:
     return f"{line}; fix: {finding.advice}" if finding.advice else line
 
 
+def _esp_address(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise click.UsageError(BAD_ESP.format(value=value))
+    return host.strip("[]"), int(port)
+
+
 def _deliverability(
-    provider: Provider, zone_path: Path, to: str, receiver_url: str | None, as_json: bool
+    provider: Provider,
+    to: str,
+    receiver_url: str | None,
+    as_json: bool,
+    zone_path: Path | None,
+    esp: str | None,
+    esp_api: str | None,
 ) -> None:
-    """Build the probe, judge it against the zone, print one line per check (or JSON); exit 1
-    when any check FAILs (a WARN does not change the exit code)."""
+    """Build the probe, judge it against the zone (or send it through the ESP and read its
+    verdicts), print one line per check (or JSON); exit 1 when any check FAILs (a WARN does not
+    change the exit code)."""
     _need_receiver_url(provider, receiver_url)
-    zone = load_zone(zone_path)
+    address = _esp_address(esp) if esp is not None else None
+    zone = load_zone(zone_path) if zone_path is not None else None
     try:
         probe = build_probe(provider, to=to, receiver_url=receiver_url)
     except (MetaError, MessageError) as exc:
         raise SendSetupError(f"cannot build the probe to {to!r}: {exc}") from exc
-    findings = check_message(
-        probe.data,
-        meta_text=probe.meta_text,
-        zone=zone,
-        mail_from=probe.mail_from,
-        public_key=probe.public_key,
-    )
+    document: dict[str, object] = {"provider": provider.nickname, "to": to}
+    if zone is not None:
+        findings = check_message(
+            probe.data,
+            meta_text=probe.meta_text,
+            zone=zone,
+            mail_from=probe.mail_from,
+            public_key=probe.public_key,
+        )
+        document |= {"zone": str(zone_path), "client_ip": zone.client_ip}
+        head = REPORT_HEAD.format(
+            nickname=provider.nickname, to=to, ip=zone.client_ip, zone=zone_path
+        )
+    elif address is not None and esp_api is not None:
+        send_probe(provider, probe, *address)
+        findings = check_reported(fetch_results(esp_api, probe.meta_text))
+        findings += check_headers(probe.data, probe.meta_text)
+        document |= {"esp": esp, "esp_api": esp_api}
+        head = REPORT_HEAD_ESP.format(nickname=provider.nickname, to=to, esp=esp, api=esp_api)
+    else:
+        raise click.UsageError(NEEDS_ZONE)
     verdict = worst(findings)
     if as_json:
-        document = {
-            "provider": provider.nickname,
-            "zone": str(zone_path),
-            "client_ip": zone.client_ip,
-            "to": to,
-            "verdict": verdict,
-            "checks": [finding.to_json() for finding in findings],
-        }
+        document |= {"verdict": verdict, "checks": [finding.to_json() for finding in findings]}
         click.echo(json.dumps(document, indent=2))
     else:
-        click.echo(
-            REPORT_HEAD.format(nickname=provider.nickname, to=to, ip=zone.client_ip, zone=zone_path)
-        )
+        click.echo(head)
         for finding in findings:
             click.echo(_report_line(finding))
         counts = Counter(finding.verdict for finding in findings)
@@ -224,6 +261,18 @@ def provider_group() -> None:
     show_default=True,
     help="With --deliverability: the probe's recipient.",
 )
+@click.option(
+    "--esp",
+    metavar="HOST:PORT",
+    help="With --deliverability, instead of --zone: send the probe over SMTP to this running"
+    " fake ESP (the provider's other settings kept) and read its verdicts from --esp-api.",
+)
+@click.option(
+    "--esp-api",
+    metavar="URL",
+    help="With --esp: the fake ESP's API base URL; its GET /messages lists the probe with"
+    " authentication_results.",
+)
 @click.option("--json", "as_json", is_flag=True, help="With --deliverability: print JSON.")
 @_receiver_url_option
 @_link_key_option
@@ -234,6 +283,8 @@ def provider_check(
     deliverability: bool,
     zone_path: Path | None,
     probe_to: str,
+    esp: str | None,
+    esp_api: str | None,
     as_json: bool,
     receiver_url: str | None,
     link_keys: tuple[str, ...],
@@ -246,16 +297,27 @@ def provider_check(
     Exit 1 when a provider could not be reached or refused the session (the check's verdict).
 
     With --deliverability --zone ZONE.toml, nothing is connected to: one probe message is judged
-    against the zone, one line per check, PASS, WARN or FAIL with what to change. Exit 1 when
-    any check FAILs, 0 otherwise (WARNs included).
+    against the zone, one line per check, PASS, WARN or FAIL with what to change. With
+    --esp HOST:PORT --esp-api URL instead, the probe is sent to a running fake ESP and DKIM, SPF
+    and DMARC are its verdicts. Exit 1 when any check FAILs, 0 otherwise (WARNs included).
     """
     if deliverability:
-        if zone_path is None:
+        if zone_path is None and esp is None and esp_api is None:
             raise click.UsageError(NEEDS_ZONE)
+        if zone_path is not None and (esp is not None or esp_api is not None):
+            raise click.UsageError(ZONE_OR_ESP)
+        if zone_path is None and (esp is None or esp_api is None):
+            raise click.UsageError(ESP_TOGETHER)
         provider = _with_link_key(_provider(file, nickname), link_keys)
-        _deliverability(provider, zone_path, probe_to, receiver_url, as_json)
+        _deliverability(provider, probe_to, receiver_url, as_json, zone_path, esp, esp_api)
         return
-    for option, unused in (("--zone", zone_path is None), ("--json", not as_json)):
+    unused_options = (
+        ("--zone", zone_path is None),
+        ("--esp", esp is None),
+        ("--esp-api", esp_api is None),
+        ("--json", not as_json),
+    )
+    for option, unused in unused_options:
         if not unused:
             raise click.UsageError(DELIVERABILITY_ONLY.format(option=option))
     if probe_to != PROBE_TO:

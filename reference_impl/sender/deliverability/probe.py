@@ -22,9 +22,12 @@ PROBE_TO = "deliverability-probe@example.com"
 
 @dataclass(frozen=True, slots=True)
 class Probe:
-    """The signed bytes, the meta they carry, the envelope sender and the DKIM public key."""
+    """The signed bytes (and the campaign's bytes before signing, which a session signs itself),
+    the meta they carry, the envelope sender and the DKIM public key."""
 
     data: bytes
+    unsigned: bytes
+    to: str
     meta_text: str
     mail_from: str
     public_key: bytes | None
@@ -48,7 +51,8 @@ def build_probe(
         variant=0,
         receiver_url=receiver_url,
     )
-    data = sign_message(provider, template.render(meta))
+    unsigned = template.render(meta)
     pem = provider.dkim_key() if provider.dkim_selector is not None else None
     public_key = public_der(pem) if pem is not None else None
-    return Probe(data, meta.encode(), provider.from_address, public_key)
+    data = sign_message(provider, unsigned)
+    return Probe(data, unsigned, to, meta.encode(), provider.from_address, public_key)

@@ -15,6 +15,8 @@ from click.testing import CliRunner
 
 from reference_impl.cli import main
 from reference_impl.sender.deliverability import CHECKS
+from simulator.esp.api import SpoolAPI
+from simulator.esp.server import FakeESP
 from tests.reference_impl.sender.deliverability.conftest import (
     DOMAIN,
     Keys,
@@ -124,3 +126,45 @@ def test_offline_check_warns_on_a_plain_http_preference_link(
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert ("warning: acme: List-Unsubscribe has http://" in result.output) == warned
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--deliverability", "--esp", "127.0.0.1:25"], "--esp and --esp-api go together"),
+        (
+            ["--deliverability", "--zone", "z.toml", "--esp", "h:1", "--esp-api", "http://h"],
+            "give --zone or --esp, not both",
+        ),
+        (["--deliverability", "--esp", "nohost", "--esp-api", "http://h"], "is not HOST:PORT"),
+        (["--esp", "h:1"], "--esp is only used with --deliverability"),
+    ],
+)
+def test_esp_options_go_together(
+    tmp_path: Path, keys: Keys, extra: list[str], message: str
+) -> None:
+    provider_path, _ = _files(tmp_path, provider_table(keys), zone_table(keys))
+    result = CliRunner().invoke(main, ["provider", "check", str(provider_path), *extra])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+@pytest.mark.e2e
+def test_esp_mode_sends_the_probe_and_finds_it_by_its_meta(tmp_path: Path, keys: Keys) -> None:
+    """Through a real fake ESP and its API: the probe is sent over SMTP, signed by the session,
+    and found in GET /messages by its meta. A scenario without [authentication] gives no
+    verdicts, which is one line, exit 2, saying so."""
+    scenario = tmp_path / "scenario.toml"
+    scenario.write_text('name = "probe"\n[outcomes]\ndelivered = 1.0\n')
+    provider_path, _ = _files(tmp_path, provider_table(keys), zone_table(keys))
+    with (
+        FakeESP(scenario, "http://127.0.0.1:9/callback", tls="none") as esp,
+        SpoolAPI(esp.spool_path) as api,
+    ):
+        args = ["--deliverability", "--esp", f"127.0.0.1:{esp.port}", "--esp-api", api.url]
+        result = CliRunner().invoke(main, ["provider", "check", str(provider_path), *args])
+        (message,) = esp.reader().messages()
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1
+    assert "without Authentication-Results" in result.output
+    assert "deliverability_probe" in message["meta"].split("|")
