@@ -91,6 +91,7 @@ DKIM_SIGN = (
     "sign: set dkim_selector, dkim_domain and dkim_key_file (or dkim_key_env) in the provider;"
     " `bounceback provider dkim-keygen` makes the key and prints its record"
 )
+DKIM_BAD = "dkimpy found the signature bad (body hash or header signature mismatch)"
 DKIM_NO_RECORD = "no TXT record at {name}: verifiers cannot find the key (d={domain}, s={selector})"
 DKIM_PUBLISH = "publish: {line}"
 DKIM_PUBLISH_UNKNOWN = "publish the record `dkim-keygen` printed for this key at {name}"
@@ -256,7 +257,7 @@ def evaluate_dkim(message: bytes, zone: Zone) -> DkimOutcome:
         valid = verifier.verify(dnsfunc=zone.dkim_dnsfunc())
     except dkim.DKIMException as exc:
         return DkimOutcome(domain, selector, False, str(exc))
-    return DkimOutcome(domain, selector, bool(valid), "" if valid else "the signature is bad")
+    return DkimOutcome(domain, selector, bool(valid), "" if valid else DKIM_BAD)
 
 
 def _key_of(record: str) -> bytes | None:
