@@ -23,6 +23,7 @@ MAX_SIGNATURES = 5
 NO_KEY = "no key record at {name}"
 BAD_KEY = "key record at {name} is unusable"
 MISMATCH = "signature does not verify"
+BODY_CHANGED = "body hash mismatch: the body changed after signing"
 # dkimpy logs each failure at ERROR on its own logger; the verdict carries the reason instead.
 _QUIET = logging.getLogger("simulator.auth.dkimpy")
 _QUIET.addHandler(logging.NullHandler())
@@ -46,9 +47,9 @@ def _verify_one(raw: bytes, index: int, zone: Zone) -> DkimResult:
     name = f"{selector}._domainkey.{domain}"
     try:
         verified = checker.verify(index, dnsfunc=zone.dkim_key)
-    except dkim.ValidationError as exc:
-        # After the fields were validated, this is a body hash that does not match.
-        return DkimResult(FAIL, domain, selector, str(exc))
+    except dkim.ValidationError:
+        # The fields were validated above, so this is the body hash that does not match.
+        return DkimResult(FAIL, domain, selector, BODY_CHANGED)
     except dkim.DKIMException as exc:
         return DkimResult(PERMERROR, domain, selector, str(exc))
     if verified:

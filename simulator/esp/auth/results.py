@@ -115,7 +115,7 @@ def header_value(authserv_id: str, verdicts: Verdicts) -> str:
     parts.append(spf)
     dmarc = f"dmarc={verdicts.dmarc}{_reason(verdicts.dmarc_reason)}"
     if verdicts.dmarc_policy:
-        dmarc += f" policy.dmarc={verdicts.dmarc_policy}"
+        dmarc += f" (p={verdicts.dmarc_policy})"
     if verdicts.from_domain:
         dmarc += f" header.from={verdicts.from_domain}"
     parts.append(dmarc)

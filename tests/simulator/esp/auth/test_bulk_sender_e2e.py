@@ -11,6 +11,7 @@ one as Channel Unsubscribed (`reason`), both naming the rule.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -172,10 +173,12 @@ def _delivered(outcome: Outcome, dkim: str, spf: str) -> None:
     assert message["auth"] | {"dkim": dkim, "spf": spf, "dmarc": "pass"} == message["auth"]
     assert message["auth"]["from_domain"] == DOMAIN
     assert message["authentication_results"].startswith("fake-esp.bounceback.test; ")
+    # Verification changed no byte: the meta came through the ESP and back unchanged.
+    assert message["meta"] == outcome.result.meta
     assert outcome.events("send_failed") == [] and outcome.events("spam") == []
     callbacks = httpx.get(f"{outcome.receiver.url}/api/callbacks", timeout=10).json()
     (callback,) = callbacks["callbacks"]
-    assert '"delivered"' in callback["body"]
+    assert '"delivered"' in callback["body"] and json.dumps(outcome.result.meta) in callback["body"]
 
 
 def _reported(outcome: Outcome, kind: str, rule: str) -> dict[str, Any]:
