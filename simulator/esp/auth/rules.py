@@ -117,14 +117,6 @@ class Enforcement:
     unsubscribe: str = OFF
     blocklisted: str = REFUSE
 
-    def action(self, rule: str) -> str:
-        return {
-            BLOCKLISTED: self.blocklisted,
-            UNAUTHENTICATED: self.unauthenticated,
-            UNALIGNED: self.unaligned,
-            ONE_CLICK_UNSUBSCRIBE: self.unsubscribe,
-        }[rule]
-
 
 @dataclass(frozen=True, slots=True)
 class Judgement:
@@ -241,5 +233,4 @@ def judge(
     fired = _fired(verdicts, facts, blocklist, enforcement, client_ip, mail_from)
     if not fired:
         return None
-    strongest = max(_STRENGTH[j.action] for j in fired)
-    return next(j for j in fired if _STRENGTH[j.action] == strongest)
+    return min(fired, key=lambda j: (-_STRENGTH[j.action], RULES.index(j.rule)))

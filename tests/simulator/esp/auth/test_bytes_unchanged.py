@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from simulator.esp.auth import Zone, authenticate, header_value, stamp
 from simulator.esp.auth.dkim_verdict import verify_dkim
-from simulator.esp.auth.results import PASS
+from simulator.esp.auth.results import PASS, RESULTS
 from simulator.esp.headers import extract_header
 from tests.simulator.esp.auth.conftest import SELECTOR, Signer
 
@@ -61,4 +61,5 @@ def test_stamping_the_verdicts_keeps_meta_body_and_signature(
     assert extract_header(stored) == extract_header(raw) == meta.encode()
     assert stored.split(newline.encode() * 2, 1)[1] == body.encode()
     assert verdicts.dkim == PASS
+    assert {verdicts.spf, verdicts.dmarc} <= set(RESULTS)
     assert [s.result for s in verify_dkim(stored, zone)] == [PASS]
