@@ -36,8 +36,7 @@ def _text(value: object) -> str | None:
     return None
 
 
-def _verify_one(raw: bytes, index: int, zone: Zone) -> DkimResult:
-    checker = dkim.DKIM(raw, logger=_QUIET)
+def _verify_one(checker: dkim.DKIM, index: int, zone: Zone) -> DkimResult:
     try:
         if not checker.verify_headerprep(index):
             return DkimResult(NONE)
@@ -67,10 +66,11 @@ def _verify_one(raw: bytes, index: int, zone: Zone) -> DkimResult:
 def verify_dkim(raw: bytes, zone: Zone) -> tuple[DkimResult, ...]:
     """One result per DKIM-Signature, top first; empty when the message has none."""
     try:
-        present = dkim.DKIM(raw, logger=_QUIET)
+        checker = dkim.DKIM(raw, logger=_QUIET)
     except dkim.DKIMException as exc:
         # A header section dkimpy cannot split: a signature in it cannot be checked.
         signed = b"dkim-signature:" in header_block(raw).lower()
         return (DkimResult(PERMERROR, reason=str(exc)),) if signed else ()
-    count = sum(1 for name, _ in present.headers if name.lower() == b"dkim-signature")
-    return tuple(_verify_one(raw, index, zone) for index in range(min(count, MAX_SIGNATURES)))
+    count = sum(1 for name, _ in checker.headers if name.lower() == b"dkim-signature")
+    # One parsed message serves every signature: `verify(index)` resets what it reads.
+    return tuple(_verify_one(checker, index, zone) for index in range(min(count, MAX_SIGNATURES)))

@@ -51,8 +51,10 @@ def _suffixes() -> PublicSuffixList:
     return PublicSuffixList()
 
 
+@functools.lru_cache(maxsize=4096)
 def organizational_domain(domain: str) -> str:
-    """The registered domain: public suffix plus one label; a suffix itself stays itself."""
+    """The registered domain: public suffix plus one label; a suffix itself stays itself.
+    Cached: the same few domains are asked about for every message."""
     name = domain.rstrip(".").lower()
     return _suffixes().privatesuffix(name) or name
 
