@@ -33,6 +33,7 @@ from simulator.esp.auth import (
     read_facts,
     stamp,
 )
+from simulator.esp.auth.dmarc import suffix_list
 from simulator.esp.auth.rules import BOUNCE, REFUSE, SPAM
 from simulator.esp.faults import Fault, StageFaults, stage_faults
 from simulator.esp.headers import (
@@ -231,6 +232,8 @@ class ESPHandler:
         self._enforcement = scenario.enforcement
         # Verdicts and rules run at DATA only when the scenario asks for them.
         self._judging = self._authentication is not None or bool(self._blocklist)
+        if self._authentication is not None:
+            suffix_list()
         listing_at_mail = bool(self._blocklist) and self._enforcement.blocklisted == REFUSE
         if "mail" in self.stages or listing_at_mail:
             self.handle_MAIL = self._mail

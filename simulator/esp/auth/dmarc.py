@@ -33,6 +33,7 @@ __all__ = [
     "find_record",
     "organizational_domain",
     "parse_record",
+    "suffix_list",
 ]
 
 RELAXED = "r"
@@ -46,8 +47,9 @@ NOT_ALIGNED = "neither SPF domain {spf} nor DKIM domain {dkim} is aligned with {
 
 
 @functools.cache
-def _suffixes() -> PublicSuffixList:
-    """Built once: reading the shipped list takes tens of milliseconds."""
+def suffix_list() -> PublicSuffixList:
+    """Built once: reading the shipped list takes a few hundred milliseconds, so the handler
+    asks for it when it starts rather than on the first message's DATA."""
     return PublicSuffixList()
 
 
@@ -56,7 +58,7 @@ def organizational_domain(domain: str) -> str:
     """The registered domain: public suffix plus one label; a suffix itself stays itself.
     Cached: the same few domains are asked about for every message."""
     name = domain.rstrip(".").lower()
-    return _suffixes().privatesuffix(name) or name
+    return suffix_list().privatesuffix(name) or name
 
 
 def aligned(identifier: str | None, from_domain: str, mode: str) -> bool:
