@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
+import json
 import logging
 import random
 import re
@@ -22,6 +23,18 @@ from typing import Any
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from simulator.esp import replies
+from simulator.esp.auth import (
+    Judgement,
+    Verdicts,
+    authenticate,
+    header_value,
+    judge,
+    judge_mail,
+    read_facts,
+    stamp,
+)
+from simulator.esp.auth.dmarc import suffix_list
+from simulator.esp.auth.rules import BOUNCE, REFUSE, SPAM
 from simulator.esp.faults import Fault, StageFaults, stage_faults
 from simulator.esp.headers import (
     decode_encoded_words,
@@ -61,6 +74,10 @@ DECODED_META = "X-CleverTap_META from %s was RFC 2047 encoded-words: decoded (%d
 MANGLED_META = "X-CleverTap_META from %s echoed mangled (callbacks.meta_mangling = %r): %r -> %r"
 UNMANGLEABLE_META = "X-CleverTap_META from %s echoed unchanged: %s (callbacks.meta_mangling = %r)"
 DROPPED_EVENT = "event for %s dropped, never reported (drop_rate of the scenario or its rule)"
+REFUSED_BY_RULE = "message from %s refused at %s: %s"
+JUDGED_BY_RULE = "message from %s accepted, reported as %s: %s"
+# What a rule's `bounce` and `spam` actions report for every recipient of the message.
+RULE_OUTCOMES = {BOUNCE: "hard_bounce", SPAM: "spam"}
 STALL_FOREVER = 3600.0
 # `<local@domain>` with both parts RFC 5322 dot-atoms in ASCII: the address of nearly every
 # MAIL and RCPT, parsed without the stdlib's token tree (FaultySMTP._getaddr).
@@ -75,6 +92,10 @@ def auth_delay(failures: int) -> float:
     if failures <= 0:
         return 0.0
     return min(AUTH_BACKOFF_CAP, AUTH_BACKOFF_BASE * 2 ** (failures - 1))
+
+
+def _peer(session: Session) -> str:
+    return f"{session.peer[0]}:{session.peer[1]}" if session.peer else "?"
 
 
 def callback_bytes(record: MessageRecord) -> int:
@@ -206,7 +227,15 @@ class ESPHandler:
             self.handle_EHLO = self._ehlo
         if self.credentials or ("auth" in self.stages and self.stages["auth"].rated):
             self.handle_AUTH = self._auth
-        if "mail" in self.stages:
+        self._authentication = scenario.authentication
+        self._blocklist = scenario.blocklist
+        self._enforcement = scenario.enforcement
+        # Verdicts and rules run at DATA only when the scenario asks for them.
+        self._judging = self._authentication is not None or bool(self._blocklist)
+        if self._authentication is not None:
+            suffix_list()
+        listing_at_mail = bool(self._blocklist) and self._enforcement.blocklisted == REFUSE
+        if "mail" in self.stages or listing_at_mail:
             self.handle_MAIL = self._mail
         # What aiosmtpd's SMTP.__init__ looks up on a handler; see FaultySMTP.
         self._hook_names = tuple(
@@ -348,10 +377,15 @@ class ESPHandler:
         address: str,
         mail_options: list[str],
     ) -> str:
-        """handle_MAIL, installed only when the sender address can fault (rules or coded)."""
+        """handle_MAIL, installed only when the sender address can fault (rules or coded) or a
+        blocklist refuses at MAIL FROM."""
         fault = self._fault("mail", (address,))
         if fault is not None and (reply := await self._apply(server, "mail", fault)) is not None:
             return reply
+        listed = judge_mail(self._blocklist, self._enforcement, self._client_ip(session), address)
+        if listed is not None:
+            log.info(REFUSED_BY_RULE, _peer(session), "MAIL", listed.reply)
+            return listed.reply
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return replies.OK
@@ -399,8 +433,40 @@ class ESPHandler:
             log.info(MANGLED_META, peer, mode, meta[:80], echoed[:80])
         return echoed
 
-    def _record(self, session: Session, envelope: Envelope, raw: bytes) -> MessageRecord:
-        peer = f"{session.peer[0]}:{session.peer[1]}" if session.peer else "?"
+    def _client_ip(self, session: Session) -> str:
+        """The IP verdicts and blocklist see: the scenario's `client_ip`, else the peer's."""
+        if self._authentication is not None and self._authentication.client_ip:
+            return self._authentication.client_ip
+        return str(session.peer[0]) if session.peer else ""
+
+    def _judge(
+        self, server: SMTP, session: Session, envelope: Envelope, raw: bytes
+    ) -> tuple[bytes, Verdicts | None, str | None, Judgement | None]:
+        """The message as stored (with its Authentication-Results header when verified), the
+        verdicts, the header's value, and the rule that decides its fate, if any."""
+        client_ip = self._client_ip(session)
+        mail_from = envelope.mail_from or ""
+        facts = read_facts(raw)
+        verdicts = results = None
+        if self._authentication is not None:
+            helo = self._authentication.helo or session.host_name or ""
+            zone = self._authentication.zone
+            verdicts = authenticate(raw, zone, client_ip, mail_from, helo, facts)
+            results = header_value(server.hostname, verdicts)
+            raw = stamp(raw, results)
+        judgement = judge(verdicts, facts, self._blocklist, self._enforcement, client_ip, mail_from)
+        return raw, verdicts, results, judgement
+
+    def _record(
+        self,
+        session: Session,
+        envelope: Envelope,
+        raw: bytes,
+        verdicts: Verdicts | None = None,
+        results: str | None = None,
+        judgement: Judgement | None = None,
+    ) -> MessageRecord:
+        peer = _peer(session)
         meta_bytes = extract_header(raw, unfolding=self.scenario.callbacks.meta_unfolding)
         meta: str | None = None
         if meta_bytes is None:
@@ -424,15 +490,18 @@ class ESPHandler:
                 continue
             if meta is None and callbacks.missing_meta == "drop":
                 continue
-            if decision.outcome == DELIVERED and not callbacks.report_delivered:
+            outcome, description = decision.outcome, decision.description
+            if judgement is not None:
+                outcome, description = RULE_OUTCOMES[judgement.action], judgement.description
+            if outcome == DELIVERED and not callbacks.report_delivered:
                 continue
             events.append(
                 EventRecord(
-                    group=SUCCESS if decision.outcome == DELIVERED else FAILED,
-                    type=decision.outcome,
+                    group=SUCCESS if outcome == DELIVERED else FAILED,
+                    type=outcome,
                     email=recipient,
                     meta=echoed,
-                    description=decision.description,
+                    description=description,
                     mutation=decision.mutation,
                     extra_keys=decision.extra_keys,
                     duplicate_after=callbacks.duplicate_delay if decision.duplicate else None,
@@ -447,6 +516,8 @@ class ESPHandler:
             size=len(raw),
             events=tuple(events),
             echo=echoed,
+            authentication_results=results,
+            auth=None if verdicts is None else json.dumps(verdicts.as_dict()),
         )
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -458,7 +529,15 @@ class ESPHandler:
         if spool_bytes >= self._spool_quota:
             log.warning(REFUSED_SPOOL_FULL, session.peer, spool_bytes, self._spool_quota)
             return replies.SPOOL_FULL
-        record = self._record(session, envelope, raw)
+        verdicts = results = judgement = None
+        if self._judging:
+            raw, verdicts, results, judgement = self._judge(server, session, envelope, raw)
+            if judgement is not None and judgement.action == REFUSE:
+                log.info(REFUSED_BY_RULE, _peer(session), "DATA", judgement.reply)
+                return judgement.reply
+            if judgement is not None:
+                log.info(JUDGED_BY_RULE, _peer(session), judgement.action, judgement.description)
+        record = self._record(session, envelope, raw, verdicts, results, judgement)
         weight = callback_bytes(record)
         if weight > self._message_quota:
             log.warning(REFUSED_OVER_QUOTA, session.peer, weight, self._message_quota)
