@@ -302,8 +302,8 @@ def receiver_reset(callback_client: CallbackClient) -> Callable[[], None]:
     state token), and hands the test the same call to empty it again midway.
 
     Skipped, with the reason, when there is no state URL (a --receiver-url without
-    --receiver-state-url, or an in-process app with no read API). The plugin only speaks HTTP to the receiver, so
-    any receiver offering that route can be reset, the reference one included.
+    --receiver-state-url, or an in-process app with no read API). The plugin only speaks HTTP
+    to the receiver, so any receiver offering that route can be reset, the reference one too.
     """
     state = callback_client.state
     if state is None:

@@ -36,12 +36,22 @@ class Bar:
 
 
 @dataclass(frozen=True, slots=True)
+class Segment:
+    """One type's part of a column: from `bottom` up by `height`, fractions of the busiest."""
+
+    kind: str
+    count: int
+    bottom: float
+    height: float
+
+
+@dataclass(frozen=True, slots=True)
 class Column:
     at: str
     """When the column starts, UTC, as the page shows it."""
     total: int
     fraction: float
-    counts: dict[str, int]
+    segments: list[Segment]
 
 
 def outcome_bars(counts: dict[str, int]) -> list[Bar]:
@@ -61,9 +71,26 @@ def timeline_columns(timeline: dict[str, Any]) -> list[Column]:
     totals = [sum(b["counts"].values()) for b in buckets]
     busiest = max(totals, default=0)
     return [
-        Column(shown_time(b["at"]), total, total / busiest if busiest else 0.0, b["counts"])
+        Column(
+            shown_time(b["at"]),
+            total,
+            total / busiest if busiest else 0.0,
+            _stacked(b["counts"], busiest),
+        )
         for b, total in zip(buckets, totals, strict=True)
     ]
+
+
+def _stacked(counts: dict[str, int], busiest: int) -> list[Segment]:
+    """A column's types stacked in the bars' order, the outcomes first."""
+    kinds = [*(k for k in OUTCOMES if k in counts), *sorted(k for k in counts if k not in OUTCOMES)]
+    segments = []
+    bottom = 0.0
+    for kind in kinds:
+        height = counts[kind] / busiest
+        segments.append(Segment(kind, counts[kind], bottom, height))
+        bottom += height
+    return segments
 
 
 def shown_time(epoch: float | None) -> str:

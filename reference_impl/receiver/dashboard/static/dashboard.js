@@ -18,9 +18,9 @@
   }
 
   // The same cells as templates/dashboard/_feed_row.html.
-  function feedRow(item) {
+  function feedRow(item, fresh) {
     const row = document.createElement("tr");
-    row.className = (item.unprocessed ? "partial" : "ok") + " fresh";
+    row.className = (item.unprocessed ? "partial" : "ok") + (fresh ? " fresh" : "");
     row.dataset.id = String(item.id);
     const link = document.createElement("a");
     link.href = "/dashboard/callbacks/" + item.id;
@@ -43,6 +43,8 @@
     const badge = document.getElementById("live");
     let url = table.dataset.stream;
     let source = null;
+    // Rows sent before the first counts are the backlog the page opened on: not highlighted.
+    let backlog = true;
 
     function state(text, on) {
       badge.textContent = text;
@@ -55,11 +57,12 @@
       source.addEventListener("callback", (message) => {
         const item = JSON.parse(message.data);
         if (body.querySelector('tr[data-id="' + item.id + '"]')) return;
-        body.insertBefore(feedRow(item), body.firstChild);
+        body.insertBefore(feedRow(item, !backlog), body.firstChild);
         // Resume after this row if the browser must open a new stream by itself.
         url = url.replace(/after=\d+/, "after=" + item.id);
       });
       source.addEventListener("counts", (message) => {
+        backlog = false;
         const counts = JSON.parse(message.data);
         for (const [name, value] of Object.entries(counts)) {
           const tile = document.querySelector('[data-count="' + name + '"]');

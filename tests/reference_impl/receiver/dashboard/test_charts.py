@@ -31,6 +31,10 @@ def test_timeline_columns_scale_to_the_busiest() -> None:
     }
     columns = timeline_columns(timeline)
     assert [(c.total, c.fraction) for c in columns] == [(4, 1.0), (0, 0.0)]
+    assert [(s.kind, s.bottom, s.height) for s in columns[0].segments] == [
+        ("delivered", 0.0, 0.5),
+        ("spam", 0.5, 0.5),
+    ], "stacked in the bars' order"
     assert columns[0].at == "1970-01-01 00:00:00"
 
 

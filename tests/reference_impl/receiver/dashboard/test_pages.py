@@ -87,7 +87,7 @@ def test_profile_events_and_report_pages_show_what_the_api_answers(
     for kind in ("hard_bounce", "soft_bounce", "spam", "unsubscribed", "delivered"):
         assert f": {report['counts'][kind]}</title>" in page
     assert 'id="timeline"' in page
-    assert "hard_bounce 1" in page
+    assert ", hard_bounce 1" in page
 
 
 def test_the_live_stream_sends_what_the_feed_api_answers_and_ends(tmp_path: Path) -> None:
