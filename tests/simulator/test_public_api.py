@@ -73,6 +73,7 @@ PUBLIC = {
         "ReportError",
         "Requirement",
         "StatePagingError",
+        "StateResetUnsupported",
         "StateUnauthorized",
         "StateUnavailable",
         "TargetError",
