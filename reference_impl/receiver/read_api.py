@@ -64,7 +64,7 @@ def unauthorized() -> Response:
 
 
 def callback_summary(item: dict[str, Any]) -> dict[str, Any]:
-    """A raw-log row as the live feed shows it: status, the reply's counts and error, no body."""
+    """A row of `Store.feed` as the live feed shows it: status, the reply's counts and error."""
     response = item["response"]
     return {
         "id": item["id"],
@@ -75,15 +75,15 @@ def callback_summary(item: dict[str, Any]) -> dict[str, Any]:
         "processed": response.get(r.PROCESSED_KEY, 0),
         "unprocessed": len(response.get(r.UNPROCESSED_KEY, [])),
         "error": response.get(r.ERROR_KEY),
-        "bytes": len(item["body"].encode()),
+        "bytes": item["bytes"],
     }
 
 
 def feed_page(store: Store, after: int, size: int) -> tuple[list[dict[str, Any]], int | None]:
     """A page of the live feed (`/api/feed`, and the dashboard's stream): the raw log's rows past
     `after` as `callback_summary` gives them, and the cursor of the next page."""
-    page = store.callbacks(after, size, CALLBACK_PAGE_BYTES)
-    cursor = page[-1]["id"] if len(page) == size or _over(page) else None
+    page = store.feed(after, size)
+    cursor = page[-1]["id"] if len(page) == size else None
     return [callback_summary(c) for c in page], cursor
 
 

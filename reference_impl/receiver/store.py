@@ -237,6 +237,7 @@ class Store(Protocol):
         self, after_id: int = 0, limit: int = PAGE_SIZE, max_bytes: int | None = None
     ) -> list[dict[str, Any]]: ...
     def callback(self, callback_id: int) -> dict[str, Any] | None: ...
+    def feed(self, after_id: int, limit: int) -> list[dict[str, Any]]: ...
     def latest_callback_id(self) -> int: ...
     def campaign(self, message_id: int) -> dict[str, Any] | None: ...
     def label_report(self, label: str) -> dict[str, Any] | None: ...
@@ -322,6 +323,22 @@ def callback_page(rows: Iterable[Mapping[str, Any]], max_bytes: int | None) -> l
         if max_bytes is not None and size >= max_bytes:
             break
     return page
+
+
+FEED_COLUMNS = ("id", "received_at", "remote_addr", "status", "response")
+"""The raw log's columns the live feed shows: everything but the body, whose size it shows."""
+
+
+def feed_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The live feed's rows, on either store: the stored reply as JSON, the body's size."""
+    return [
+        {
+            **{name: row[name] for name in FEED_COLUMNS},
+            "response": json.loads(row["response"]),
+            "bytes": row["bytes"],
+        }
+        for row in rows
+    ]
 
 
 def system_event_item(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -705,6 +722,15 @@ class SQLiteStore:
             (after_id, limit),
         )
         return callback_page(rows, max_bytes)
+
+    def feed(self, after_id: int, limit: int) -> list[dict[str, Any]]:
+        """The raw log after `after_id` without its bodies: a live feed's poll reads no body."""
+        rows = self._connection().execute(
+            f"SELECT {', '.join(FEED_COLUMNS)}, length(body) AS bytes FROM callbacks"
+            " WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
+        )
+        return feed_rows(rows)
 
     def callback(self, callback_id: int) -> dict[str, Any] | None:
         """One logged callback and what became of each of its events; None if there is none."""

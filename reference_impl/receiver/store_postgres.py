@@ -43,6 +43,7 @@ from reference_impl.receiver.projection import PROJECTION_STEP, profile_key
 from reference_impl.receiver.projector import Projector
 from reference_impl.receiver.store import (
     CALLBACK_COLUMNS,
+    FEED_COLUMNS,
     PAGE_SIZE,
     RESET_TABLES,
     SCAN_PER_ITEM,
@@ -54,6 +55,7 @@ from reference_impl.receiver.store import (
     StoreError,
     callback_detail,
     callback_page,
+    feed_rows,
     profile_from_history,
     system_event_item,
     timeline_filter,
@@ -517,6 +519,18 @@ class PostgresStore:
                 (after_id, limit),
             )
             return callback_page(cursor, max_bytes)
+
+    def feed(self, after_id: int, limit: int) -> list[dict[str, Any]]:
+        """The raw log after `after_id` without its bodies: a live feed's poll reads no body
+        (`octet_length` of an uncompressed stored body is read from its pointer)."""
+        with self._pool.connection() as db, db.cursor(row_factory=dict_row) as cursor:
+            return feed_rows(
+                cursor.execute(
+                    f"SELECT {', '.join(FEED_COLUMNS)}, octet_length(body) AS bytes"
+                    " FROM callbacks WHERE id > %s ORDER BY id LIMIT %s",
+                    (after_id, limit),
+                )
+            )
 
     def callback(self, callback_id: int) -> dict[str, Any] | None:
         """One logged callback and what became of each of its events; None if there is none."""

@@ -280,3 +280,16 @@ def test_the_latest_callback_id_is_where_a_live_feed_starts(store: Store) -> Non
     assert store.latest_callback_id() == 0
     last = record(store, body(("spam", "a@example.com")))
     assert store.latest_callback_id() == last
+
+
+def test_the_feed_is_the_raw_log_without_bodies(store: Store) -> None:
+    """The live feed polls often, so it reads no body: each row has the stored reply and the
+    body's size, and agrees with the raw log row for row."""
+    payloads = [body(("spam", "a@example.com")), body(("spam", "b@example.com"), ("x", "c@d.e"))]
+    for payload in payloads:
+        record(store, payload)
+    feed = store.feed(0, 10)
+    raw = store.callbacks()
+    assert [row["bytes"] for row in feed] == [len(p) for p in payloads]
+    assert [row["response"] for row in feed] == [row["response"] for row in raw]
+    assert [row["id"] for row in store.feed(feed[0]["id"], 10)] == [feed[1]["id"]]
