@@ -45,6 +45,8 @@ SECURITY_HEADERS = {
 }
 SIGN_IN = "This receiver's dashboard asks for its read token."
 WRONG_TOKEN = "That token is not this receiver's read token."
+NO_CALLBACK = "No callback {} in the log."
+NO_REPORT = "Nothing recorded under that key."
 SYSTEM_EVENT_NAMES = (effects.NOTIFICATION_FAILED, effects.CHANNEL_UNSUBSCRIBED)
 EVENT_TYPES = (*effects.RAISES, effects.SEND_FAILED)
 
@@ -139,7 +141,7 @@ def dashboard_blueprint(
         number = checked_int("callback id", callback_id, 1, INT64_MAX)
         found = store.callback(number)
         if found is None:
-            return _notice("No such callback", f"No callback {number} in the log.", 404)
+            return _notice("No such callback", NO_CALLBACK.format(number), 404)
         return _page("callback.html", callback=found)
 
     @blueprint.get("/dashboard/profiles")
@@ -189,7 +191,7 @@ def dashboard_blueprint(
         else:
             return _page("reports.html", report=None, title="Reports")
         if report is None:
-            return _notice(title, "Nothing recorded under that key.", 404)
+            return _notice(title, NO_REPORT, 404)
         timeline = store.timeline(message_id, None if message_id is not None else label)
         return _page(
             "reports.html",
