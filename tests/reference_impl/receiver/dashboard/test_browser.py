@@ -1,6 +1,6 @@
 """The dashboard in a real browser (Playwright driving Debian's Chromium; skipped, with the
 reason, where it is absent): a callback posted over HTTP appears in the live feed without a
-reload, opens, leads to its profile and to its campaign's chart.
+reload, opens, leads to its profile and to its campaign's chart; the reset button empties it.
 
 With BOUNCEBACK_SCREENSHOTS=FOLDER set, the test also saves the pages the docs show there
 (`receiver-dashboard.png`, `receiver-dashboard-report.png`; docs/images/ holds the committed ones).
@@ -79,4 +79,10 @@ def test_a_posted_callback_appears_live_opens_and_leads_to_profile_and_chart(
         )
         assert page.inner_text("h1") == f"Campaign {MESSAGE_ID}"
         screenshot(page, "receiver-dashboard-report.png")
+
+        page.goto(f"{receiver.url}/")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click("#reset")  # the browser's own Origin passes the cross-site rule
+        expect(page.locator('[data-count="callbacks"]')).to_have_text("0")
+        assert receiver.store.counts()["callbacks"] == 0
         page.goto("about:blank")  # ends the live stream before the server stops
