@@ -11,6 +11,7 @@ the map of the tree:
     ├── LinkKeyError             (protocol.links: a preference-link key is malformed)
     ├── QueryError               (receiver.responses: a bad query parameter)
     ├── ServerError              (receiver.server: the receiver could not start or serve)
+    ├── ExposureError            (receiver.access: beyond loopback with no read token)
     ├── StoreError               (receiver.store: the store's file cannot be opened)
     ├── ProviderError            (sender.provider: a provider file or entry is wrong)
     ├── AudienceError            (sender.audience: the audience CSV cannot be read)

@@ -17,6 +17,7 @@ holds the root and the map of the tree:
     ├── StateUnavailable         (conformance.context: the receiver exposes no state to check)
     ├── StatePagingError         (conformance.client: the read API's `next` never reaches the end)
     ├── StateUnauthorized        (conformance.client: the read API wants a token, or another one)
+    ├── StateResetUnsupported    (conformance.client: the receiver offers no DELETE /api/state)
     ├── ReplayError              (conformance.failures: a saved failure cannot be read or replayed)
     └── ReportError              (conformance.report.folder: the report folder cannot be written)
 

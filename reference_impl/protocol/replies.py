@@ -23,6 +23,11 @@ BODY_TOO_LARGE = "Request body too large."
 NOT_FOUND = "Not found."
 METHOD_NOT_ALLOWED = "Method not allowed."
 READ_UNAUTHORIZED = "Unauthorized: the read API token is missing or wrong."
+RESET_CROSS_SITE = "Forbidden: a reset sent by another site's page is refused."
+RESET_PUBLIC = (
+    "Forbidden: this receiver serves public reads (--public-read) without a read token, so it"
+    " allows no reset; give it --read-token to reset with it."
+)
 # Refusals of the HTTP framing itself, answered by the server before the app sees the request.
 MALFORMED_REQUEST = "Bad request: the HTTP request is malformed."
 AMBIGUOUS_LENGTH = "Bad request: Content-Length and Transfer-Encoding together."

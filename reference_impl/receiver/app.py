@@ -1,10 +1,11 @@
 """The Flask application factory for the reference callback receiver.
 
-The routes live in three blueprints: the callback endpoint (`callback.py`), the read API
-(`read_api.py`) and the preference center (`preference_center.py`). This module binds them to one
-store and holds the error handlers: every answer, errors (404, 405 with its `Allow`, 413, 500)
-and OPTIONS included, has the protocol's JSON shape, so an ESP never has to parse two formats.
-The server's own refusals of bad framing have it too (`server.py`).
+The routes live in four blueprints: the callback endpoint (`callback.py`), the read API
+(`read_api.py`), the preference center (`preference_center.py`) and the dashboard
+(`dashboard/`). This module binds them to one store and holds the error handlers: every answer
+of a JSON route, errors (404, 405 with its `Allow`, 413, 500) and OPTIONS included, has the
+protocol's JSON shape, so an ESP never has to parse two formats. The server's own refusals of bad
+framing have it too (`server.py`). The HTML pages answer their own errors as pages.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 
 from reference_impl.protocol import replies as r
 from reference_impl.protocol.links import LinkKey
+from reference_impl.receiver.access import ReadAccess
 from reference_impl.receiver.callback import callback_blueprint
+from reference_impl.receiver.dashboard import dashboard_blueprint
+from reference_impl.receiver.dashboard.stream import DEFAULT_STREAM_SECONDS
 from reference_impl.receiver.preference_center import preference_blueprint
 from reference_impl.receiver.read_api import read_api_blueprint
 from reference_impl.receiver.responses import QueryError, reply
@@ -40,10 +44,21 @@ class ReceiverConfig:
     link_keys: tuple[LinkKey, ...] = ()
     # Bearer token of the read API (/api/...); None means the callback token, if any, guards it.
     read_token: str | None = None
+    # Reads (the dashboard, /api/...) need no token even when one is set; a reset still does.
+    public_read: bool = False
+    # Live-feed streams held open at once, each holding one server thread (dashboard/stream.py);
+    # the CLI gives half of --threads. Past it a stream answers what is new and ends at once.
+    stream_slots: int = 2
+    # How long one live-feed stream lasts before the browser reconnects (EventSource retry).
+    stream_seconds: float = DEFAULT_STREAM_SECONDS
 
     @property
     def effective_read_token(self) -> str | None:
         return self.read_token or self.token
+
+    @property
+    def access(self) -> ReadAccess:
+        return ReadAccess(self.effective_read_token, self.public_read)
 
 
 class _ReceiverFlask(Flask):
@@ -62,8 +77,11 @@ def create_app(config: ReceiverConfig, store: Store | None = None) -> Flask:
     db: Store = store if store is not None else open_store(config.db_path)
     app.extensions["bounceback_store"] = db
     app.register_blueprint(callback_blueprint(db, config.token, config.max_body_bytes))
-    app.register_blueprint(read_api_blueprint(db, config.effective_read_token))
+    app.register_blueprint(read_api_blueprint(db, config.access))
     app.register_blueprint(preference_blueprint(db, config.link_keys))
+    app.register_blueprint(
+        dashboard_blueprint(db, config.access, config.stream_slots, config.stream_seconds)
+    )
 
     @app.errorhandler(QueryError)
     def bad_query(error: QueryError) -> Response:

@@ -7,7 +7,9 @@ import logging
 import click
 
 from reference_impl.protocol.links import LinkKeyError, parse_link_key
+from reference_impl.receiver.access import check_exposure
 from reference_impl.receiver.app import DEFAULT_MAX_BODY_BYTES, ReceiverConfig, create_app
+from reference_impl.receiver.dashboard.stream import slots_for
 from reference_impl.receiver.server import (
     DEFAULT_REQUEST_TIMEOUT,
     BackgroundServer,
@@ -43,6 +45,12 @@ from reference_impl.receiver.stores import describe
     envvar="BOUNCEBACK_READ_TOKEN",
     help="Bearer token the read API (/api/...) asks for; defaults to --token."
     " [env: BOUNCEBACK_READ_TOKEN]",
+)
+@click.option(
+    "--public-read",
+    is_flag=True,
+    help="Serve the dashboard and read API without a token even on a --host beyond loopback"
+    " (refused otherwise); a reset still needs the token.",
 )
 @click.option(
     "--show-token",
@@ -89,6 +97,7 @@ def receiver(
     db_path: str,
     token: str | None,
     read_token: str | None,
+    public_read: bool,
     show_token: bool,
     request_timeout: float,
     max_body_bytes: int,
@@ -98,16 +107,26 @@ def receiver(
 ) -> None:
     """Run the reference v2 callback receiver (the platform's side).
 
-    A store that cannot be opened, a port already taken, a malformed link key or --workers above
-    1 on SQLite is one line on stderr, exit 2. Tokens never reach the log: the callback URL is
+    A store that cannot be opened, a port already taken, a malformed link key, --workers above
+    1 on SQLite or a --host beyond loopback with no read token (and no --public-read) is one line
+    on stderr, exit 2. Tokens never reach the log: the callback URL is
     printed masked unless --show-token is given.
     """
     keys = tuple(parse_link_key(text) for text in link_keys)
     ids = [key.key_id for key in keys]
     if len(set(ids)) != len(ids):
         raise LinkKeyError(f"link key ids must differ, got {', '.join(ids)}")
+    config = ReceiverConfig(
+        db_path,
+        token,
+        max_body_bytes,
+        keys,
+        read_token=read_token,
+        public_read=public_read,
+        stream_slots=slots_for(threads),
+    )
+    check_exposure(host, config.effective_read_token, public_read)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    config = ReceiverConfig(db_path, token, max_body_bytes, keys, read_token=read_token)
     if workers > 1:
         _serve_workers(config, host, port, threads, workers, ids, show_token)
         return
@@ -129,7 +148,8 @@ def receiver(
 def _announce(base: str, config: ReceiverConfig, key_ids: list[str], show_token: bool) -> None:
     shown = callback_url if show_token else masked_callback_url
     click.echo(f"Callback URL: {shown(base, config.token)}")
-    guarded = " (Authorization: Bearer token)" if config.effective_read_token else ""
+    guarded = " (Authorization: Bearer token)" if config.access.reads_guarded else ""
+    click.echo(f"Dashboard:    {base}/{' (?token=READ_TOKEN once)' if guarded else ''}")
     click.echo(f"Read API:     {base}/api/events{guarded}")
     click.echo(f"OpenAPI:      {base}/openapi.json")
     if key_ids:

@@ -13,7 +13,13 @@ from typing import Any
 
 from reference_impl.protocol import replies as r
 from reference_impl.protocol.limits import MAX_SIGNATURE_LENGTH
-from reference_impl.receiver.store import CALLBACK_PAGE_BYTES, MAX_PAGE_SIZE, PAGE_SIZE
+from reference_impl.receiver.access import COOKIE_NAME
+from reference_impl.receiver.store import (
+    CALLBACK_PAGE_BYTES,
+    MAX_PAGE_SIZE,
+    PAGE_SIZE,
+    TIMELINE_BUCKETS,
+)
 
 PAYLOAD_SCHEMA_FILE = "schemas/callback-v2.schema.json"
 
@@ -125,12 +131,16 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["at", "cause", "meta", "subscribed"],
+                    "required": ["at", "cause", "meta", "subscribed", "callback_id"],
                     "properties": {
                         "at": {"type": "number"},
                         "cause": {"type": "string"},
                         "meta": {"type": "string"},
                         "subscribed": {"type": "boolean"},
+                        "callback_id": {
+                            "type": "integer",
+                            "description": "The logged callback that brought this step.",
+                        },
                     },
                 },
             },
@@ -167,6 +177,114 @@ _SCHEMAS: dict[str, Any] = {
         },
     },
     "CallbackList": _paged("callbacks", _ref("RawCallback")),
+    "CallbackDetail": {
+        "allOf": [_ref("RawCallback")],
+        "type": "object",
+        "required": ["events"],
+        "properties": {
+            "events": {
+                "type": "array",
+                "description": "The accepted events, read from the body again; the refused ones"
+                " are in `response`.",
+                "items": {
+                    "type": "object",
+                    "required": [
+                        "position",
+                        "group",
+                        "type",
+                        "email",
+                        "meta",
+                        "fields",
+                        "description",
+                        "duplicate",
+                        "attributed",
+                        "system_events",
+                    ],
+                    "properties": {
+                        "position": {"type": "integer"},
+                        "group": {"enum": ["failed", "success"]},
+                        "type": {"type": "string"},
+                        "email": {"type": "string"},
+                        "meta": {"type": "string"},
+                        "fields": {
+                            "type": "object",
+                            "description": "The meta decoded.",
+                            "required": [
+                                "email",
+                                "account_id",
+                                "sent_at",
+                                "send_date",
+                                "variant",
+                                "label",
+                                "message_id",
+                            ],
+                        },
+                        "description": {"type": ["string", "null"]},
+                        "duplicate": {
+                            "type": "boolean",
+                            "description": "An earlier event had this (meta, type); ignored.",
+                        },
+                        "attributed": {
+                            "type": "boolean",
+                            "description": "The sender recorded this meta as sent.",
+                        },
+                        "system_events": {"type": "array", "items": _ref("SystemEvent")},
+                    },
+                },
+            }
+        },
+    },
+    "FeedRow": {
+        "type": "object",
+        "required": [
+            "id",
+            "received_at",
+            "remote_addr",
+            "status",
+            "total",
+            "processed",
+            "unprocessed",
+            "error",
+            "bytes",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "received_at": {"type": "number"},
+            "remote_addr": {"type": ["string", "null"]},
+            "status": {"type": "integer"},
+            "total": {"type": "integer"},
+            "processed": {"type": "integer"},
+            "unprocessed": {"type": "integer"},
+            "error": {"type": ["string", "null"]},
+            "bytes": {"type": "integer"},
+        },
+    },
+    "FeedList": _paged("callbacks", _ref("FeedRow")),
+    "Timeline": {
+        "type": "object",
+        "required": ["start", "width", "buckets"],
+        "properties": {
+            "start": {"type": ["number", "null"], "description": "The first arrival."},
+            "width": {"type": ["number", "null"], "description": "Seconds per bucket."},
+            "buckets": {
+                "type": "array",
+                "maxItems": TIMELINE_BUCKETS,
+                "items": {
+                    "type": "object",
+                    "required": ["at", "counts"],
+                    "properties": {
+                        "at": {"type": "number"},
+                        "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    },
+                },
+            },
+        },
+    },
+    "Reset": {
+        "type": "object",
+        "required": ["status", "counts"],
+        "properties": {"status": {"const": "reset"}, "counts": {"type": "object"}},
+    },
     "Counts": {
         "type": "object",
         "additionalProperties": {"type": "integer", "minimum": 0},
@@ -266,7 +384,7 @@ def _get(
     operation: dict[str, Any] = {"summary": summary, "responses": responses}
     if guarded:
         responses["401"] = _error("The read token is set and the request does not present it.")
-        operation["security"] = [{"readToken": []}]
+        operation["security"] = [{"readToken": []}, {"dashboardCookie": []}]
     if params:
         operation["parameters"] = params
     return {"get": operation}
@@ -301,10 +419,119 @@ _SECURITY = {
     "readToken": {
         "type": "http",
         "scheme": "bearer",
-        "description": "`--read-token`, else `--token`; every `/api/` route asks for it when one"
-        " is set. `/healthz` and `/openapi.json` stay open.",
-    }
+        "description": "`--read-token`, else `--token`; every `/api/` route and dashboard page"
+        " asks for it when one is set (reads not, with `--public-read`; the reset always)."
+        " `/healthz` and `/openapi.json` stay open.",
+    },
+    "dashboardCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": COOKIE_NAME,
+        "description": "Set by a dashboard page given the right `?token=`; HttpOnly,"
+        " SameSite=Strict, an HMAC of the token.",
+    },
 }
+
+
+_TOKEN = {
+    **_param("token", "query", {"type": "string"}),
+    "description": "The read token, once: a valid one sets an HttpOnly SameSite=Strict cookie and"
+    " redirects (303) to the same URL without it; a wrong one is the 401 sign-in page.",
+}
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+
+
+def _page(summary: str, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A dashboard page: HTML, behind the read token when reads are guarded."""
+    html = {"content": _HTML}
+    return {
+        "get": {
+            "summary": summary,
+            "tags": ["dashboard"],
+            "parameters": [*(params or []), _TOKEN],
+            "security": [{}, {"readToken": []}, {"dashboardCookie": []}],
+            "responses": {
+                "200": {"description": "The page.", **html},
+                "303": {"description": "`token` was right: the cookie is set."},
+                "400": {"description": "A query or path parameter is malformed (named).", **html},
+                "401": {"description": "The sign-in page: the read token is needed.", **html},
+                "404": {"description": "Nothing recorded under that key.", **html},
+            },
+        }
+    }
+
+
+def _dashboard_paths() -> dict[str, Any]:
+    after = _param("after", "query", {"type": "integer", "minimum": 0})
+    stream = _page(
+        "The live feed as server-sent events: `callback` (a FeedRow, id = its id), `counts`"
+        " when they change, `reset` when the log was emptied. Each stream ends after a bounded"
+        " time; the browser reconnects with Last-Event-ID.",
+        [after],
+    )
+    stream["get"]["responses"]["200"] = {
+        "description": "The event stream.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+    static = _page("The dashboard's script and stylesheet.")
+    static["get"]["parameters"].insert(0, _param("filename", "path", {"type": "string"}, True))
+    static["get"]["responses"]["200"] = {
+        "description": "The file.",
+        "content": {
+            "text/javascript": {"schema": {"type": "string"}},
+            "text/css": {"schema": {"type": "string"}},
+        },
+    }
+    return {
+        "/": _page("The dashboard: counts and the live feed of callbacks."),
+        "/dashboard/stream": stream,
+        "/dashboard/callbacks": _page("The callback log, a page at a time.", [after]),
+        "/dashboard/callbacks/{callback_id}": _page(
+            "One callback: its body, reply, events with their meta decoded, system events.",
+            [_param("callback_id", "path", {"type": "integer", "minimum": 1}, True)],
+        ),
+        "/dashboard/profiles": _page(
+            "A profile by address: its state and history.",
+            [_param("email", "query", {"type": "string"})],
+        ),
+        "/dashboard/events": _page(
+            "System events, filtered.",
+            [
+                _param("name", "query", {"type": "string"}),
+                _param("type", "query", {"type": "string"}),
+                _param("label", "query", {"type": "string"}),
+                _param("message_id", "query", {"type": "integer"}),
+                {**_param("after", "query", {"type": "string"}), "description": "Opaque."},
+            ],
+        ),
+        "/dashboard/reports": _page(
+            "A campaign's or a label's report: outcome chart and timeline of arrivals.",
+            [
+                _param("message_id", "query", {"type": "integer"}),
+                _param("label", "query", {"type": "string"}),
+            ],
+        ),
+        "/dashboard/unattributed": _page("Events whose meta was never sent.", [after]),
+        "/dashboard/static/{filename}": static,
+    }
+
+
+def _reset_item() -> dict[str, Any]:
+    return {
+        "delete": {
+            "summary": "Empty the log and everything derived from it (between tests).",
+            "security": [{}, {"readToken": []}, {"dashboardCookie": []}],
+            "responses": {
+                "200": _json("Reset", "Emptied; the counts are all zero."),
+                "401": _error("A token is set and the request does not present it."),
+                "403": _error(
+                    "Sent by another site's page (Sec-Fetch-Site cross-site or a foreign"
+                    " Origin), or the receiver serves public reads without a token."
+                ),
+                "500": _error("Server error, such as a database fault."),
+            },
+        }
+    }
 
 
 def _preferences_item() -> dict[str, Any]:
@@ -389,7 +616,15 @@ def openapi_document() -> dict[str, Any]:
                 "System events, oldest first, a page at a time; follow `next`.",
                 "EventList",
                 params=[
-                    _param("type", "query", {"type": "string"}),
+                    {
+                        **_param("type", "query", {"type": "string"}),
+                        "description": "The causing event type (hard_bounce, send_failed, ...).",
+                    },
+                    {
+                        **_param("name", "query", {"type": "string"}),
+                        "description": "The system event's name (Notification Failed, ...).",
+                    },
+                    _param("label", "query", {"type": "string"}),
                     _param("message_id", "query", {"type": "integer"}),
                     *_EVENT_PAGING,
                 ],
@@ -402,6 +637,32 @@ def openapi_document() -> dict[str, Any]:
                 params=_PAGING,
                 paged=True,
             ),
+            "/api/callbacks/{callback_id}": _get(
+                "One logged callback with each accepted event: its meta decoded, whether it was"
+                " a duplicate or unattributed, and the system events it raised.",
+                "CallbackDetail",
+                params=[_param("callback_id", "path", {"type": "integer", "minimum": 1}, True)],
+                missing=True,
+                bad_query=True,
+            ),
+            "/api/feed": _get(
+                "The raw log without bodies (status, counts, reply error), as the dashboard's"
+                " live feed shows it, a page at a time; follow `next`.",
+                "FeedList",
+                params=_PAGING,
+                paged=True,
+            ),
+            "/api/timeline": _get(
+                f"First-seen events of a campaign or label by arrival, in {TIMELINE_BUCKETS}"
+                " equal buckets from the first arrival to the last.",
+                "Timeline",
+                params=[
+                    _param("message_id", "query", {"type": "integer"}),
+                    _param("label", "query", {"type": "string"}),
+                ],
+                bad_query=True,
+            ),
+            "/api/state": _reset_item(),
             "/api/campaigns/{message_id}": _get(
                 "Campaign report for one message id.",
                 "CampaignReport",
@@ -428,6 +689,7 @@ def openapi_document() -> dict[str, Any]:
                 paged=True,
             ),
             "/preferences": _preferences_item(),
+            **_dashboard_paths(),
             "/openapi.json": {
                 "get": {
                     "summary": "This document.",
@@ -441,4 +703,5 @@ def openapi_document() -> dict[str, Any]:
             },
         },
         "components": {"schemas": schemas, "securitySchemes": _SECURITY},
+        "tags": [{"name": "dashboard", "description": "HTML pages for people (docs/receiver.md)."}],
     }

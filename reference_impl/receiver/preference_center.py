@@ -1,9 +1,9 @@
 """The preference center route (`/preferences?meta=&sig=`): the page and its one-click unsubscribe.
 
-The pages, the unsubscribe body and the cross-site rule are in `preferences.py`; this blueprint
-decides which answer a request gets, verifies the link's signature (`protocol.links`) before it
-reads the store or writes to it, and logs the unsubscribe as a callback, so it is projected like
-any other.
+The pages and the unsubscribe body are in `preferences.py`, the cross-site rule in `access.py`;
+this blueprint decides which answer a request gets, verifies the link's signature
+(`protocol.links`) before it reads the store or writes to it, and logs the unsubscribe as a
+callback, so it is projected like any other.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from reference_impl.protocol.links import SIGNATURE_PARAM, LinkKey, LinkVerdict,
 from reference_impl.protocol.meta import MetaError, parse_meta
 from reference_impl.protocol.payload import read_batch
 from reference_impl.receiver import preferences
+from reference_impl.receiver.access import cross_site
 from reference_impl.receiver.responses import JSON_TYPE
 from reference_impl.receiver.store import RawCallback, Store
 
@@ -52,7 +53,7 @@ def preference_blueprint(store: Store, link_keys: tuple[LinkKey, ...] = ()) -> B
         if verdict is not LinkVerdict.VALID:
             log.warning("preference link for %r refused: %s", meta.email, verdict.value)
             return _page(preferences.UNVERIFIED_LINK, 403)
-        if request.method == "POST" and preferences.cross_site(
+        if request.method == "POST" and cross_site(
             request.headers.get("Sec-Fetch-Site"), request.headers.get("Origin"), request.host
         ):
             log.warning("preference post for %r refused: posted from another site", meta.email)

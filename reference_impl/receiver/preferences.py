@@ -10,15 +10,14 @@ A link changes a profile without a login, so the page acts only on a link it can
 the sender's HMAC of the meta under one of the receiver's link keys (`protocol.links`). An
 unsigned or wrongly signed link gets a 403 page and stores nothing, on GET as on POST; so does
 every link while the receiver has no key (it could verify none). The page cannot be framed
-(`FRAME_HEADERS`), and a browser's cross-site form post is refused (`cross_site`); a mail client's
-one-click POST carries neither `Origin` nor `Sec-Fetch-Site`, needs no cookie, and works.
+(`FRAME_HEADERS`), and a browser's cross-site form post is refused (`access.cross_site`); a mail
+client's one-click POST carries neither `Origin` nor `Sec-Fetch-Site`, needs no cookie, and works.
 """
 
 from __future__ import annotations
 
 import json
 from html import escape
-from urllib.parse import urlsplit
 
 from reference_impl.protocol.meta import Meta
 from reference_impl.protocol.payload import FAILED, UNSUBSCRIBED, VERSION
@@ -82,19 +81,3 @@ def page(email: str, subscribed: bool) -> str:
 
 def invalid_page(text: str = INVALID_LINK) -> str:
     return _PAGE.format(body=f"<p>{escape(text)}</p>")
-
-
-def cross_site(sec_fetch_site: str | None, origin: str | None, host: str) -> bool:
-    """True for a browser's post from another site: `Sec-Fetch-Site: cross-site`, or an `Origin`
-    whose host and port are not `host` (the request's `Host`). `Origin: null` (a sandboxed frame,
-    a redirect through another site) is another site too. A mail client's one-click POST sends
-    neither header, so it is not cross-site."""
-    if sec_fetch_site is not None and sec_fetch_site.strip().lower() == "cross-site":
-        return True
-    if origin is None:
-        return False
-    try:
-        netloc = urlsplit(origin.strip()).netloc
-    except ValueError:
-        return True
-    return not netloc or netloc.lower() != host.lower()

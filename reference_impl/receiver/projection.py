@@ -17,7 +17,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from itertools import chain, repeat
 from typing import Any
@@ -186,18 +186,33 @@ class Projection:
         self._lock = threading.Lock()
         self._projecting = threading.Lock()
         self._handoff: dict[int, Accepted] = {}
+        # Moved by every reset, inside its write transaction: a callback committed before a
+        # reset must not hand its events to the id a later callback is given.
+        self.generation = 0
         self.projector = Projector(lambda: self.project(PROJECTION_STEP))
 
-    def handed(self, callback_id: int, accepted: Accepted) -> None:
+    def handed(self, callback_id: int, accepted: Accepted, generation: int) -> None:
         """A callback was committed to the log: keep its events in memory and wake the thread.
 
         Called only once committed: a rolled-back id may be given to the next callback. If the
-        projection got there first (from the log), the next step prunes this entry.
+        projection got there first (from the log), the next step prunes this entry. `generation`
+        is what it was in the callback's write transaction; a reset since then drops the entry.
         """
         with self._lock:
-            if len(self._handoff) < HANDOFF_LIMIT:
+            if len(self._handoff) < HANDOFF_LIMIT and generation == self.generation:
                 self._handoff[callback_id] = accepted
         self.projector.recorded()
+
+    @contextmanager
+    def resetting(self) -> Iterator[sqlite3.Connection]:
+        """The write transaction of a reset: no step is under way (a step gathers its events
+        before it writes them), and whatever was handed over is forgotten with the log."""
+        with self._projecting, self._write() as db:
+            yield db
+            db.execute("UPDATE projection SET callback_id = 0")
+            with self._lock:
+                self._handoff.clear()
+                self.generation += 1
 
     def stop(self) -> None:
         """End the background thread after its current step; pending work stays in the log."""

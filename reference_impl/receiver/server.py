@@ -45,6 +45,7 @@ from reference_impl.errors import PlatformError
 from reference_impl.protocol import replies as r
 from reference_impl.protocol.links import LinkKey
 from reference_impl.receiver.app import DEFAULT_MAX_BODY_BYTES, ReceiverConfig, create_app
+from reference_impl.receiver.dashboard.stream import DEFAULT_STREAM_SECONDS, slots_for
 from reference_impl.receiver.store import Store
 
 WSGIApp = Callable[..., Any]
@@ -205,12 +206,23 @@ def running_receiver(
     link_keys: tuple[LinkKey, ...] = (),
     read_token: str | None = None,
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    public_read: bool = False,
+    stream_seconds: float = DEFAULT_STREAM_SECONDS,
 ) -> Iterator[RunningReceiver]:
     """Start the reference receiver on a real socket for the duration of the block.
 
     `db_path` is a SQLite file or a PostgreSQL URL (`stores.open_store`).
     """
-    config = ReceiverConfig(db_path, token, max_body_bytes, link_keys, read_token)
+    config = ReceiverConfig(
+        db_path,
+        token,
+        max_body_bytes,
+        link_keys,
+        read_token,
+        public_read=public_read,
+        stream_slots=slots_for(threads),
+        stream_seconds=stream_seconds,
+    )
     app = create_app(config)
     store: Store = app.extensions["bounceback_store"]
     server = BackgroundServer(app, host, port, threads, max_body_bytes, request_timeout)

@@ -29,7 +29,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,7 @@ from typing import Any, Protocol
 from reference_impl.errors import PlatformError
 from reference_impl.protocol import effects
 from reference_impl.protocol.meta import parse_meta
-from reference_impl.protocol.payload import Batch
+from reference_impl.protocol.payload import Accepted, Batch, PayloadRejected, read_batch
 from reference_impl.receiver.projection import Projection, add_to_totals, profile_key
 from reference_impl.receiver.responses import QueryError
 
@@ -224,14 +224,26 @@ class Store(Protocol):
     def profile(self, email: str) -> dict[str, Any] | None: ...
     def events(self, type: str | None = None, message_id: int | None = None) -> list[dict]: ...
     def event_page(
-        self, type: str | None, message_id: int | None, after: EventCursor | None, limit: int
+        self,
+        type: str | None,
+        message_id: int | None,
+        after: EventCursor | None,
+        limit: int,
+        *,
+        name: str | None = None,
+        label: str | None = None,
     ) -> list[dict[str, Any]]: ...
     def callbacks(
         self, after_id: int = 0, limit: int = PAGE_SIZE, max_bytes: int | None = None
     ) -> list[dict[str, Any]]: ...
+    def callback(self, callback_id: int) -> dict[str, Any] | None: ...
+    def feed(self, after_id: int, limit: int) -> list[dict[str, Any]]: ...
+    def latest_callback_id(self) -> int: ...
     def campaign(self, message_id: int) -> dict[str, Any] | None: ...
     def label_report(self, label: str) -> dict[str, Any] | None: ...
+    def timeline(self, message_id: int | None, label: str | None) -> dict[str, Any]: ...
     def counts(self) -> dict[str, int]: ...
+    def reset(self) -> None: ...
     def close(self) -> None: ...
 
 
@@ -254,13 +266,22 @@ def unattributed_page(rows: Sequence[Sequence[Any]], after: int, limit: int, sca
 
 
 def profile_from_history(email: str, rows: Iterable[Sequence[Any]]) -> dict[str, Any] | None:
-    """A profile from its (type, meta, received_at) rows in order, on either store: unsubscribing
-    is sticky, nothing re-subscribes (PROTOCOL.md section 5). None when it was never heard of."""
+    """A profile from its (type, meta, received_at, callback id) rows in order, on either store:
+    unsubscribing is sticky, nothing re-subscribes (PROTOCOL.md section 5). None when it was
+    never heard of. Each step names the callback that brought it, so a change can be traced."""
     history = []
     subscribed = True
-    for kind, meta, at in rows:
+    for kind, meta, at, callback_id in rows:
         subscribed = subscribed and kind not in effects.UNSUBSCRIBING
-        history.append({"at": at, "cause": kind, "meta": meta, "subscribed": subscribed})
+        history.append(
+            {
+                "at": at,
+                "cause": kind,
+                "meta": meta,
+                "subscribed": subscribed,
+                "callback_id": callback_id,
+            }
+        )
     if not history:
         return None
     return {
@@ -304,6 +325,22 @@ def callback_page(rows: Iterable[Mapping[str, Any]], max_bytes: int | None) -> l
     return page
 
 
+FEED_COLUMNS = ("id", "received_at", "remote_addr", "status", "response")
+"""The raw log's columns the live feed shows: everything but the body, whose size it shows."""
+
+
+def feed_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The live feed's rows, on either store: the stored reply as JSON, the body's size."""
+    return [
+        {
+            **{name: row[name] for name in FEED_COLUMNS},
+            "response": json.loads(row["response"]),
+            "bytes": row["bytes"],
+        }
+        for row in rows
+    ]
+
+
 def system_event_item(row: Mapping[str, Any]) -> dict[str, Any]:
     """A system_events row as the read API shows it, on either store (a SQLite row or a dict)."""
     cause = effects.Cause(
@@ -327,6 +364,118 @@ def system_event_item(row: Mapping[str, Any]) -> dict[str, Any]:
         "created_at": row["created_at"],
         "properties": effects.properties(row["name"], cause),
     }
+
+
+TIMELINE_BUCKETS = 30
+"""Columns of a report's timeline of arrivals."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventState:
+    """What the store made of one event of a callback: where it was first seen, whether the
+    sender recorded its meta as sent, and the system events it raised (first-seen ones only)."""
+
+    first_seen: tuple[int, int] | None
+    attributed: bool
+    system_events: list[dict[str, Any]]
+
+
+def callback_detail(
+    item: dict[str, Any], body: bytes, state: Callable[[str, str], EventState]
+) -> dict[str, Any]:
+    """One logged callback with its accepted events, on either store.
+
+    The events are read from the body again with the same pure `read_batch` that produced the
+    reply (the ones it refused are in the stored reply), each with its meta decoded into fields
+    and `state(meta, type)`. An event is a duplicate unless it is the first seen of its
+    (meta, type): this callback, this position.
+    """
+    try:
+        accepted = read_batch(body).accepted
+    except PayloadRejected:
+        accepted = None
+    events = []
+    for position, group, kind, email, meta, description in zip(
+        *(() if accepted is None else _accepted_columns(accepted)), strict=True
+    ):
+        found = state(meta, kind)
+        events.append(
+            {
+                "position": position,
+                "group": group,
+                "type": kind,
+                "email": email,
+                "meta": meta,
+                "fields": meta_fields(meta),
+                "description": description,
+                "duplicate": found.first_seen != (item["id"], position),
+                "attributed": found.attributed,
+                "system_events": found.system_events,
+            }
+        )
+    return {**item, "events": events}
+
+
+def _accepted_columns(accepted: Accepted) -> tuple[list[Any], ...]:
+    return (
+        accepted.positions,
+        accepted.groups,
+        accepted.types,
+        accepted.emails,
+        accepted.metas,
+        accepted.descriptions,
+    )
+
+
+def meta_fields(meta: str) -> dict[str, Any]:
+    """A meta decoded into its named fields, as the pages and the API show it."""
+    parsed = parse_meta(meta)
+    return {**parsed._asdict(), "send_date": parsed.send_date}
+
+
+def timeline_from(
+    span: tuple[float | None, float | None], rows: Iterable[Sequence[Any]]
+) -> dict[str, Any]:
+    """A report's arrivals in `TIMELINE_BUCKETS` equal columns from (bucket, type, count) rows,
+    on either store; `span` is the first and last arrival. The last arrival falls in the last
+    column, not one past it."""
+    start, end = span
+    if start is None or end is None:
+        return {"start": None, "width": None, "buckets": []}
+    width = timeline_width(span)
+    buckets: list[dict[str, int]] = [{} for _ in range(TIMELINE_BUCKETS)]
+    for bucket, kind, count in rows:
+        column = buckets[min(int(bucket), TIMELINE_BUCKETS - 1)]
+        column[kind] = column.get(kind, 0) + int(count)
+    return {
+        "start": start,
+        "width": width,
+        "buckets": [{"at": start + i * width, "counts": c} for i, c in enumerate(buckets)],
+    }
+
+
+def timeline_width(span: tuple[float | None, float | None]) -> float:
+    """Seconds per column: the span cut in `TIMELINE_BUCKETS`, one second at least."""
+    start, end = span
+    return max(((end or 0.0) - (start or 0.0)) / TIMELINE_BUCKETS, 1.0)
+
+
+def timeline_filter(
+    message_id: int | None, label: str | None, mark: str, first_seen: str
+) -> tuple[str, list[Any]]:
+    """The events a timeline covers, first-seen ones of a campaign, a label or both, as a SQL
+    condition in the store's dialect: `mark` is its placeholder, `first_seen` its test."""
+    sql = first_seen
+    args: list[Any] = []
+    for column, value in (("message_id", message_id), ("label", label)):
+        if value is not None:
+            sql += f" AND e.{column} = {mark}"
+            args.append(value)
+    return sql, args
+
+
+RESET_TABLES = ("events", "callbacks", "sent_messages", "send_failures")
+"""What a reset empties on both stores (SQLite also empties its counters)."""
 
 
 class SQLiteStore:
@@ -428,7 +577,8 @@ class SQLiteStore:
                 or 0
             )
             add_to_totals(db, callbacks=1)
-        self.projection.handed(callback_id, batch.accepted)
+            generation = self.projection.generation
+        self.projection.handed(callback_id, batch.accepted, generation)
         return callback_id
 
     def record_sent(self, messages: Iterable[SentMessage]) -> None:
@@ -520,7 +670,7 @@ class SQLiteStore:
         """Subscription state and history; unsubscribing is sticky, nothing re-subscribes."""
         self.projection.catch_up()
         rows = self._connection().execute(
-            "SELECT e.type, e.meta, c.received_at FROM events AS e"
+            "SELECT e.type, e.meta, c.received_at, c.id FROM events AS e"
             " JOIN callbacks AS c ON c.id = e.callback_id"
             " WHERE e.profile = ? AND e.duplicate = 0 ORDER BY e.id",
             (profile_key(email),),
@@ -532,19 +682,30 @@ class SQLiteStore:
         return self.event_page(type, message_id, None, -1)
 
     def event_page(
-        self, type: str | None, message_id: int | None, after: EventCursor | None, limit: int
+        self,
+        type: str | None,
+        message_id: int | None,
+        after: EventCursor | None,
+        limit: int,
+        *,
+        name: str | None = None,
+        label: str | None = None,
     ) -> list[dict[str, Any]]:
         """Up to `limit` system events (all if negative) in the order they were raised, after
-        `after`; `type` filters on the causing type. A page's memory is bounded by `limit`."""
+        `after`; `type` filters on the causing type, `name` on the system event's own name. A
+        page's memory is bounded by `limit`."""
         self.projection.catch_up()
         sql = "SELECT * FROM system_events WHERE 1 = 1"
         args: list[Any] = []
-        if type is not None:
-            sql += " AND cause = ?"
-            args.append(type)
-        if message_id is not None:
-            sql += " AND message_id = ?"
-            args.append(message_id)
+        for column, value in (
+            ("cause", type),
+            ("message_id", message_id),
+            ("name", name),
+            ("label", label),
+        ):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                args.append(value)
         if after is not None:
             sql += " AND (created_at, abs(id), id) > (?, abs(?), ?)"
             args += [after.created_at, after.id, after.id]
@@ -561,6 +722,72 @@ class SQLiteStore:
             (after_id, limit),
         )
         return callback_page(rows, max_bytes)
+
+    def feed(self, after_id: int, limit: int) -> list[dict[str, Any]]:
+        """The raw log after `after_id` without its bodies: a live feed's poll reads no body."""
+        rows = self._connection().execute(
+            f"SELECT {', '.join(FEED_COLUMNS)}, length(body) AS bytes FROM callbacks"
+            " WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
+        )
+        return feed_rows(rows)
+
+    def callback(self, callback_id: int) -> dict[str, Any] | None:
+        """One logged callback and what became of each of its events; None if there is none."""
+        self.projection.catch_up()
+        db = self._connection()
+        row = db.execute(
+            f"SELECT {', '.join(CALLBACK_COLUMNS)} FROM callbacks WHERE id = ?", (callback_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return callback_detail(callback_page([row], None)[0], bytes(row["body"]), self._state)
+
+    def _state(self, meta: str, kind: str) -> EventState:
+        db = self._connection()
+        first = db.execute(
+            "SELECT callback_id, position FROM events"
+            " WHERE meta = ? AND type = ? AND duplicate = 0",
+            (meta, kind),
+        ).fetchone()
+        sent = db.execute("SELECT 1 FROM sent_messages WHERE meta = ?", (meta,)).fetchone()
+        raised = db.execute(
+            "SELECT * FROM system_events WHERE meta = ? AND cause = ? ORDER BY id", (meta, kind)
+        )
+        return EventState(
+            None if first is None else (first[0], first[1]),
+            sent is not None,
+            [system_event_item(r) for r in raised],
+        )
+
+    def latest_callback_id(self) -> int:
+        """The id of the newest logged callback, 0 for an empty log (where a live feed starts)."""
+        db = self._connection()
+        return db.execute("SELECT coalesce(max(id), 0) FROM callbacks").fetchone()[0]
+
+    def timeline(self, message_id: int | None, label: str | None) -> dict[str, Any]:
+        """First-seen events of a campaign or label by arrival time (`timeline_from`)."""
+        self.projection.catch_up()
+        where, args = timeline_filter(message_id, label, "?", "e.duplicate = 0")
+        source = f"FROM events AS e JOIN callbacks AS c ON c.id = e.callback_id WHERE {where}"
+        db = self._connection()
+        span = db.execute(
+            f"SELECT min(c.received_at), max(c.received_at) {source}", args
+        ).fetchone()
+        rows = db.execute(
+            f"SELECT CAST((c.received_at - ?) / ? AS INTEGER) AS b, e.type, count(*) {source}"
+            " GROUP BY b, e.type",
+            [span[0], timeline_width(tuple(span)), *args],
+        )
+        return timeline_from(tuple(span), rows)
+
+    def reset(self) -> None:
+        """Empty the log and everything derived from it, as a fresh store: for tests, between
+        runs. No projection step is under way meanwhile; a callback committed before the reset
+        is gone with the rest."""
+        with self.projection.resetting() as db:
+            for table in (*RESET_TABLES, "totals", "tallies", "sent_tallies"):
+                db.execute(f"DELETE FROM {table}")
 
     def _report(self, column: str, value: Any) -> dict[str, Any] | None:
         """Counts from the tallies: a few rows per campaign, whatever its size."""

@@ -43,16 +43,24 @@ from reference_impl.receiver.projection import PROJECTION_STEP, profile_key
 from reference_impl.receiver.projector import Projector
 from reference_impl.receiver.store import (
     CALLBACK_COLUMNS,
+    FEED_COLUMNS,
     PAGE_SIZE,
+    RESET_TABLES,
     SCAN_PER_ITEM,
     EventCursor,
+    EventState,
     Page,
     RawCallback,
     SentMessage,
     StoreError,
+    callback_detail,
     callback_page,
+    feed_rows,
     profile_from_history,
     system_event_item,
+    timeline_filter,
+    timeline_from,
+    timeline_width,
     unattributed_page,
 )
 
@@ -448,7 +456,7 @@ class PostgresStore:
         """Subscription state and history; unsubscribing is sticky, nothing re-subscribes."""
         with self._read() as db:
             rows = db.execute(
-                "SELECT e.type, e.meta, c.received_at FROM events AS e"
+                "SELECT e.type, e.meta, c.received_at, c.id FROM events AS e"
                 " JOIN callbacks AS c ON c.id = e.callback_id"
                 " WHERE e.profile = %s AND NOT e.duplicate ORDER BY e.id",
                 (profile_key(email),),
@@ -460,18 +468,28 @@ class PostgresStore:
         return self.event_page(type, message_id, None, -1)
 
     def event_page(
-        self, type: str | None, message_id: int | None, after: EventCursor | None, limit: int
+        self,
+        type: str | None,
+        message_id: int | None,
+        after: EventCursor | None,
+        limit: int,
+        *,
+        name: str | None = None,
+        label: str | None = None,
     ) -> list[dict[str, Any]]:
         """Up to `limit` system events (all if negative) in the order they were raised, after
-        `after`; `type` filters on the causing type. The same order and cursor as SQLite's."""
+        `after`; the same filters, order and cursor as SQLite's."""
         sql = "SELECT * FROM system_events WHERE true"
         args: list[Any] = []
-        if type is not None:
-            sql += " AND cause = %s"
-            args.append(type)
-        if message_id is not None:
-            sql += " AND message_id = %s"
-            args.append(message_id)
+        for column, value in (
+            ("cause", type),
+            ("message_id", message_id),
+            ("name", name),
+            ("label", label),
+        ):
+            if value is not None:
+                sql += f" AND {column} = %s"
+                args.append(value)
         if after is not None:
             sql += " AND (created_at, abs(id), id) > (%s, abs(%s::bigint), %s::bigint)"
             args += [after.created_at, after.id, after.id]
@@ -501,6 +519,74 @@ class PostgresStore:
                 (after_id, limit),
             )
             return callback_page(cursor, max_bytes)
+
+    def feed(self, after_id: int, limit: int) -> list[dict[str, Any]]:
+        """The raw log after `after_id` without its bodies: a live feed's poll reads no body
+        (`octet_length` of an uncompressed stored body is read from its pointer)."""
+        with self._pool.connection() as db, db.cursor(row_factory=dict_row) as cursor:
+            return feed_rows(
+                cursor.execute(
+                    f"SELECT {', '.join(FEED_COLUMNS)}, octet_length(body) AS bytes"
+                    " FROM callbacks WHERE id > %s ORDER BY id LIMIT %s",
+                    (after_id, limit),
+                )
+            )
+
+    def callback(self, callback_id: int) -> dict[str, Any] | None:
+        """One logged callback and what became of each of its events; None if there is none."""
+        with self._read() as db, db.cursor(row_factory=dict_row) as cursor:
+            row = cursor.execute(
+                f"SELECT {', '.join(CALLBACK_COLUMNS)} FROM callbacks WHERE id = %s",
+                (callback_id,),
+            ).fetchone()
+            if row is None:
+                return None
+
+            def state(meta: str, kind: str) -> EventState:
+                first = db.execute(
+                    "SELECT callback_id, position FROM events"
+                    " WHERE meta = %s AND type = %s AND NOT duplicate",
+                    (meta, kind),
+                ).fetchone()
+                sent = db.execute("SELECT 1 FROM sent_messages WHERE meta = %s", (meta,)).fetchone()
+                raised = cursor.execute(
+                    "SELECT * FROM system_events WHERE meta = %s AND cause = %s ORDER BY id",
+                    (meta, kind),
+                ).fetchall()
+                return EventState(
+                    None if first is None else (first[0], first[1]),
+                    sent is not None,
+                    [system_event_item(r) for r in raised],
+                )
+
+            return callback_detail(callback_page([row], None)[0], bytes(row["body"]), state)
+
+    def latest_callback_id(self) -> int:
+        """The id of the newest logged callback, 0 for an empty log (where a live feed starts)."""
+        with self._pool.connection() as db:
+            row = db.execute("SELECT coalesce(max(id), 0) FROM callbacks").fetchone()
+        return int(row[0]) if row else 0
+
+    def timeline(self, message_id: int | None, label: str | None) -> dict[str, Any]:
+        """First-seen events of a campaign or label by arrival time (`timeline_from`)."""
+        where, args = timeline_filter(message_id, label, "%s", "NOT e.duplicate")
+        source = f"FROM events AS e JOIN callbacks AS c ON c.id = e.callback_id WHERE {where}"
+        with self._read() as db:
+            row = db.execute(f"SELECT min(c.received_at), max(c.received_at) {source}", args)
+            span = tuple(row.fetchone() or (None, None))
+            rows = db.execute(
+                f"SELECT floor((c.received_at - %s) / %s)::bigint AS b, e.type, count(*) {source}"
+                " GROUP BY b, e.type",
+                [span[0], timeline_width(span), *args],
+            ).fetchall()
+        return timeline_from(span, rows)
+
+    def reset(self) -> None:
+        """Empty the log and everything derived from it, as a fresh store: for tests, between
+        runs. The projection lock keeps every process's step out meanwhile; ids keep counting."""
+        with self._pool.connection() as db, db.transaction():
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (PROJECTION_LOCK,))
+            db.execute(f"TRUNCATE {', '.join(RESET_TABLES)}")
 
     def _report(self, column: str, value: Any) -> dict[str, Any] | None:
         counts = dict.fromkeys(effects.REPORT_COUNTERS, 0)

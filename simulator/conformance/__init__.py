@@ -9,7 +9,11 @@ and `cli`. See docs/conformance.md.
 
 from simulator.conformance import strategies
 from simulator.conformance.checks import run
-from simulator.conformance.client import StatePagingError, StateUnauthorized
+from simulator.conformance.client import (
+    StatePagingError,
+    StateResetUnsupported,
+    StateUnauthorized,
+)
 from simulator.conformance.context import ConformanceFailure, Context, StateUnavailable
 from simulator.conformance.failures import ReplayError
 from simulator.conformance.report.folder import ReportError
@@ -34,6 +38,7 @@ __all__ = [
     "ReportError",
     "Requirement",
     "StatePagingError",
+    "StateResetUnsupported",
     "StateUnauthorized",
     "StateUnavailable",
     "TargetError",

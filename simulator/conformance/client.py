@@ -90,6 +90,10 @@ class StateUnauthorized(SimulatorError):
     """The read API asks for a bearer token that was not given, or refused the one given."""
 
 
+class StateResetUnsupported(SimulatorError):
+    """The receiver has no `DELETE /api/state`, or refused it for a reason other than a token."""
+
+
 @dataclass
 class StateClient:
     """The receiver's optional read API (the reference receiver's `/api/...` routes).
@@ -104,8 +108,15 @@ class StateClient:
     token: str | None = None
 
     def _get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
+        return self._request("GET", path, params)
+
+    def _request(
+        self, method: str, path: str, params: dict[str, str] | None = None
+    ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        response = self.http.get(f"{self.base_url}{path}", params=params, headers=headers)
+        response = self.http.request(
+            method, f"{self.base_url}{path}", params=params, headers=headers
+        )
         if response.status_code in UNAUTHORIZED:
             given = "the token given was refused" if self.token else "no token was given"
             raise StateUnauthorized(
@@ -114,6 +125,17 @@ class StateClient:
                 "$BOUNCEBACK_STATE_TOKEN, or --receiver-state-token under pytest)"
             )
         return response
+
+    def reset(self) -> None:
+        """Empty the receiver's state between tests (`DELETE /api/state`, the reference
+        receiver's reset; with the same token as the reads)."""
+        response = self._request("DELETE", "/api/state")
+        if response.status_code != 200:
+            raise StateResetUnsupported(
+                f"DELETE {self.base_url}/api/state answered HTTP {response.status_code}"
+                f" ({response.text[:200]!r}); the receiver must offer that reset to be emptied"
+                " between tests"
+            )
 
     def profile(self, email: str) -> dict[str, Any] | None:
         response = self._get(f"/api/profiles/{quote(email, safe='@')}")

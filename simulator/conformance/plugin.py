@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -294,6 +294,22 @@ def _warm_strategies() -> None:
 @pytest.fixture(scope="session")
 def conformance_context(callback_client: CallbackClient) -> Context:
     return Context(callback_client, settings())
+
+
+@pytest.fixture
+def receiver_reset(callback_client: CallbackClient) -> Callable[[], None]:
+    """Empties the receiver under test before the test (`DELETE <state URL>/api/state`, with the
+    state token), and hands the test the same call to empty it again midway.
+
+    Skipped, with the reason, when there is no state URL (a --receiver-url without
+    --receiver-state-url, or an in-process app with no read API). The plugin only speaks HTTP
+    to the receiver, so any receiver offering that route can be reset, the reference one too.
+    """
+    state = callback_client.state
+    if state is None:
+        pytest.skip("receiver_reset needs the receiver's state URL (--receiver-state-url)")
+    state.reset()
+    return state.reset
 
 
 @pytest.fixture

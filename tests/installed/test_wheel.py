@@ -56,6 +56,11 @@ def test_every_shipped_file_is_in_the_wheel(installed: Installed) -> None:
         assert f"bounceback_examples/{toml.name}" in names, toml.name
     assert "bounceback_docs/PROTOCOL.md" in names
     assert "reference_impl/receiver/schemas/callback-v2.schema.json" in names
+    dashboard = ROOT / "reference_impl/receiver/dashboard"
+    for folder in ("templates", "static"):
+        for path in (dashboard / folder).rglob("*.*"):
+            relative = path.relative_to(ROOT).as_posix()
+            assert relative in names, f"{relative} is not in the wheel: add it to package-data"
 
 
 def test_the_wheel_holds_no_tests_or_benches(installed: Installed) -> None:

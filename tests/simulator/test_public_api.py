@@ -91,6 +91,7 @@ PUBLIC = {
         "ReportError",
         "Requirement",
         "StatePagingError",
+        "StateResetUnsupported",
         "StateUnauthorized",
         "StateUnavailable",
         "TargetError",

@@ -279,3 +279,77 @@ def test_sent_and_unattributed_come_a_bounded_page_at_a_time(receiver: RunningRe
         assert seen == expected and pages > 1
     assert client.request("GET", "/api/sent", "/api/sent?limit=0").status_code == 400
     client.close()
+
+
+def test_delete_state_resets_the_receiver_between_tests(api: OpenAPIChecked) -> None:
+    """Issue 15: `DELETE /api/state` empties the log and everything derived from it, on both
+    stores, and the receiver goes on as new."""
+    post(api, sample_bytes("callback-request.json"))
+    answer = api.request("DELETE", "/api/state")
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "reset", "counts": dict.fromkeys(stored(api), 0)}
+    assert api.request("GET", "/api/events").json() == {"events": [], "next": None}
+    profile = api.request("GET", "/api/profiles/{email}", "/api/profiles/user1@example.com")
+    assert profile.status_code == 404
+    post(api, sample_bytes("callback-request.json"))
+    assert stored(api)["system_events"] == 5, "the same events count again, not as duplicates"
+
+
+CROSS_SITE_RESETS = {
+    "Sec-Fetch-Site cross-site": {"sec-fetch-site": "cross-site"},
+    "Origin of another site": {"origin": "https://evil.example"},
+    "Origin null": {"origin": "null"},
+}
+
+
+@pytest.mark.parametrize("case", sorted(CROSS_SITE_RESETS))
+def test_a_reset_sent_by_another_sites_page_is_refused(api: OpenAPIChecked, case: str) -> None:
+    post(api, sample_bytes("callback-request.json"))
+    refused = api.request("DELETE", "/api/state", headers=CROSS_SITE_RESETS[case])
+    assert refused.status_code == 403
+    assert refused.json()["error"] == r.RESET_CROSS_SITE
+    assert stored(api)["callbacks"] == 1
+
+
+def test_a_reset_needs_the_token_even_where_reads_are_public(tmp_path: Path) -> None:
+    with running_receiver(tmp_path / "db.sqlite3", read_token="R", public_read=True) as rx:
+        client = OpenAPIChecked(rx.url)
+        assert client.request("GET", "/api/events").status_code == 200, "reads are public"
+        assert client.request("DELETE", "/api/state").status_code == 401
+        wrong = client.request("DELETE", "/api/state", headers={"authorization": "Bearer r"})
+        assert wrong.status_code == 401
+        right = client.request("DELETE", "/api/state", headers={"authorization": "Bearer R"})
+        assert right.status_code == 200
+        client.close()
+    with running_receiver(tmp_path / "open.sqlite3", public_read=True) as rx:
+        client = OpenAPIChecked(rx.url)
+        refused = client.request("DELETE", "/api/state")
+        assert (refused.status_code, refused.json()["error"]) == (403, r.RESET_PUBLIC)
+        client.close()
+
+
+def test_callback_detail_feed_and_timeline_answer_as_documented(api: OpenAPIChecked) -> None:
+    post(api, sample_bytes("callback-request.json"))
+    detail = api.request("GET", "/api/callbacks/{callback_id}", "/api/callbacks/1").json()
+    assert [e["type"] for e in detail["events"]] == [
+        "unsubscribed",
+        "hard_bounce",
+        "soft_bounce",
+        "spam",
+    ]
+    assert not any(e["attributed"] for e in detail["events"]), "the sender sent none of them"
+    missing = api.request("GET", "/api/callbacks/{callback_id}", "/api/callbacks/2")
+    assert missing.status_code == 404
+    bad = api.request("GET", "/api/callbacks/{callback_id}", "/api/callbacks/0")
+    assert bad.status_code == 400
+    post(api, envelope([{"type": "spam", "email": "x@example.com", "meta": "nope"}]))
+    rows = api.request("GET", "/api/feed").json()["callbacks"]
+    assert [(c["total"], c["processed"], c["unprocessed"], c["error"]) for c in rows] == [
+        (4, 4, 0, None),
+        (1, 0, 1, "1 event(s) failed to process"),
+    ]
+    timeline = api.request("GET", "/api/timeline", params={"label": "wzrk_default"}).json()
+    assert sum(sum(b["counts"].values()) for b in timeline["buckets"]) == 4
+    assert api.request("GET", "/api/timeline").status_code == 400
+    events = api.request("GET", "/api/events", params={"name": "Notification Failed"}).json()
+    assert {e["type"] for e in events["events"]} == {"hard_bounce", "soft_bounce"}

@@ -105,3 +105,44 @@ def test_stopping_a_server_whose_loop_is_gone_still_closes_it(tmp_path: Path) ->
     server.stop(timeout=5)
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{server.url}/healthz", timeout=2)
+
+
+def test_a_host_beyond_loopback_without_a_read_token_is_one_line_exit_2(tmp_path: Path) -> None:
+    """Issue 15: the dashboard and read API show recipients' addresses, so a receiver reachable
+    from other machines must have a read token unless its operator says --public-read."""
+    result = run_receiver("--host", "0.0.0.0", "--port", "0", cwd=tmp_path)
+    line = assert_one_line_operator_error(result)
+    assert "--host 0.0.0.0" in line
+    assert "--read-token" in line
+    assert "--public-read" in line
+    assert not (tmp_path / "bounceback.sqlite3").exists(), "refused before opening the store"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("allow", [["--public-read"], ["--read-token", "R"]])
+def test_a_host_beyond_loopback_starts_with_a_read_token_or_public_read(
+    tmp_path: Path, allow: list[str]
+) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "reference_impl.cli", "receiver", "--host", "0.0.0.0"]
+    process = subprocess.Popen(
+        [*command, "--port", str(port), *allow],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("the receiver did not start")
+        assert page.status_code == (200 if allow == ["--public-read"] else 401)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -75,7 +75,13 @@ class _RecordingRequest(Request):
     parameter_storage_class = _RecordingArgs
 
 
-SAMPLE_PATH_VALUES = {"email": "pat@example.com", "message_id": "5", "label": "spring"}
+SAMPLE_PATH_VALUES = {
+    "email": "pat@example.com",
+    "message_id": "5",
+    "label": "spring",
+    "callback_id": "1",
+    "filename": "dashboard.css",
+}
 
 
 def test_every_query_parameter_a_route_reads_is_documented(tmp_path: Path) -> None:

@@ -280,3 +280,38 @@ def test_suite_reads_a_guarded_state_api_with_receiver_state_token(tmp_path: Pat
     assert result.returncode == 0, result.stdout + result.stderr
     assert "skipped" not in result.stdout
     assert " passed" in result.stdout
+
+
+RESET_TEST = """
+SPAM = {
+    "type": "spam",
+    "email": "pat@example.com",
+    "meta": "pat@example.com|9|1730714617|20241104|1|spring|5|",
+}
+
+
+def test_first_leaves_state_behind(callback_client):
+    exchange = callback_client.post({"version": "v2", "events": {"failed": [SPAM]}})
+    assert exchange.status == 200
+    assert callback_client.state.events(type="spam") != []
+
+
+def test_then_reset_starts_from_nothing(receiver_reset, callback_client):
+    assert callback_client.state.events() == []
+    assert callback_client.state.profile("pat@example.com") is None
+    callback_client.post({"version": "v2", "events": {"failed": [SPAM]}})
+    receiver_reset()
+    assert callback_client.state.events() == []
+"""
+
+
+def test_receiver_reset_empties_the_receiver_under_test_over_http(tmp_path: Path) -> None:
+    """Issue 15: the `receiver_reset` fixture sends DELETE /api/state to the receiver under test
+    (here the reference one the plugin starts), before the test and when the test calls it."""
+    (tmp_path / "test_reset.py").write_text(RESET_TEST, "utf-8")
+    result = _run(
+        [sys.executable, "-m", "pytest", *PLUGIN, "-q", "-p", "no:randomly", "test_reset.py"],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
