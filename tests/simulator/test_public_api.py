@@ -60,7 +60,6 @@ PUBLIC = {
         "difference",
         "expected_for",
         "expected_response",
-        "failing",
     ],
     "simulator.conformance": [
         "BY_ID",

@@ -40,7 +40,7 @@ BUGS = frozenset(
         "plain_text_errors",  # CB-4.6: refusals are text/plain, not JSON
         "custom_email_message",  # CB-4.12 (informational): email errors say "bad address"
         "lenient_meta",  # CB-4.19 (informational; CB-4.10 under strict): any non-empty string meta
-        "perl_numbers",  # CB-4.20 (informational): echoed numbers printed as JSON::PP does (%.15g)
+        "perl_numbers",  # CB-4.20: echoed numbers printed as JSON::PP does (%.15g): other doubles
         "infinity_echo",  # CB-4.11: numbers read as floats, so 1e400 is echoed as Infinity
     }
 )
