@@ -115,6 +115,18 @@ def test_the_documented_table_shows_each_level_and_source() -> None:
     assert set(rows) == {r.id for r in CATALOGUE}
 
 
+def test_the_in_repo_reading_keeps_every_statement_of_the_shared_one() -> None:
+    """docs/PROTOCOL.md (shipped in the wheel) is the shared PROTOCOL.md plus the project's own
+    detail: every line of the shared file is in it, but the one saying where the source lies."""
+    page = _page()
+    if page is None or not (page.parent / "PROTOCOL.md").is_file():
+        pytest.skip(f"the shared PROTOCOL.md is not in any shared/spec/ above {REPO}")
+    shared = (page.parent / "PROTOCOL.md").read_text(encoding="utf-8").splitlines()
+    ours = set((REPO / READING_FILE).read_text(encoding="utf-8").splitlines())
+    missing = [line for line in shared if line not in ours and "beside this file" not in line]
+    assert missing == []
+
+
 def test_the_rule_refuses_a_reading_as_must() -> None:
     assert not allowed(Level.MUST, Source(SourceKind.READING, "x"))
     assert allowed(Level.MUST, Source(SourceKind.READING, "x", invariant=True))
