@@ -24,6 +24,16 @@ def test_conforming_toy_receiver_passes(requirement, toy_context: Callable[..., 
 
 
 @pytest.mark.parametrize("requirement", CATALOGUE, ids=[r.id for r in CATALOGUE])
+def test_a_receiver_refusing_numbers_beyond_the_doubles_passes(
+    requirement, toy_context: Callable[..., Context]
+) -> None:
+    """PROTOCOL.md section 4 compares numbers as doubles; a body holding one no double holds may
+    be refused as unreadable (Go's parser does), so such a receiver fails nothing, MUST or SHOULD:
+    the events every receiver must process never carry one (docs/conformance.md, 13)."""
+    checks.run(requirement, toy_context("refuses_overflowing_numbers"))
+
+
+@pytest.mark.parametrize("requirement", CATALOGUE, ids=[r.id for r in CATALOGUE])
 def test_reference_receiver_passes_in_process(requirement, reference_context: Context) -> None:
     """The reference receiver, called through httpx.WSGITransport (no socket), conforms."""
     checks.run(requirement, reference_context)
