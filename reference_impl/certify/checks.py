@@ -10,7 +10,6 @@ event in a call of 1001 events counts as arrived, and only `max-1000-events` fai
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -22,7 +21,14 @@ from typing import Any
 from reference_impl.certify.plan import DELIVERED, RESPOND_500, RESPOND_SLOW
 from reference_impl.certify.provenance import Provenance, check_level, decision, page, reading
 from reference_impl.certify.recording import Callback, Recording, SentProbe
-from reference_impl.protocol.payload import BOUNCE, FAILED, HARD_BOUNCE, SUCCESS, VERSION
+from reference_impl.protocol.payload import (
+    BOUNCE,
+    FAILED,
+    HARD_BOUNCE,
+    RFC_8259,
+    SUCCESS,
+    VERSION,
+)
 from reference_impl.protocol.replies import MAX_EVENTS
 
 __all__ = [
@@ -85,7 +91,8 @@ CHECK_BODY_JSON_V2 = CheckDef(
     "body-json-v2",
     MUST,
     "Body is JSON with version v2",
-    "Every callback body is a UTF-8 JSON object whose `version` is the string `v2`.",
+    "Every callback body is a UTF-8 JSON object (RFC 8259: `NaN` and `Infinity` are not JSON)"
+    " whose `version` is the string `v2`.",
     page(
         "This must be set to v2 to track the delivery-related information such as success,"
         " failures, unsubscribes, and spam reports."
@@ -376,12 +383,13 @@ def describe_mismatch(sent: str, got: str) -> str:
 
 
 def _decode(callback: Callback) -> tuple[Any, str | None]:
+    """The body as a JSON value: key order and whitespace are gone, `NaN`/`Infinity` refused."""
     try:
-        return json.loads(callback.body.decode("utf-8")), None
+        return RFC_8259.decode(callback.body.decode("utf-8")), None
     except UnicodeDecodeError:
         return None, "body is not UTF-8"
-    except (ValueError, RecursionError):
-        return None, "body is not JSON"
+    except (ValueError, RecursionError) as exc:
+        return None, f"body is not JSON ({exc})"
 
 
 def _events(

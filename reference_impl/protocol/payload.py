@@ -151,8 +151,11 @@ def _finite(literal: str) -> float:
     return value
 
 
-# Strict RFC 8259: Python's parser takes NaN, Infinity and -Infinity, and reads 1e999 as inf; any
-# of them would be echoed in a reply and stored, so a reply or a replayed body would not be JSON.
+RFC_8259 = json.JSONDecoder(parse_constant=_not_json)
+"""JSON as RFC 8259 and PROTOCOL.md section 4 have it: Python's parser also takes `NaN`, `Infinity`
+and `-Infinity`, which are not JSON. Certification reads a vendor's callbacks with it."""
+# The receiver's reading is stricter still: Python reads 1e999 as inf, which would be echoed in a
+# reply and stored, so a reply or a replayed body would not be JSON.
 _STRICT = json.JSONDecoder(parse_constant=_not_json, parse_float=_finite)
 
 

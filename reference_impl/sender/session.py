@@ -110,10 +110,12 @@ def _timed_out(exc: BaseException | None) -> bool:
 
 
 def _tls_failure(exc: ssl.SSLError) -> e.Failure:
+    """A refused certificate or protocol is final; a server that closed the connection during
+    the handshake (with `smtps`, before its greeting) dropped it, which a new connection may fix."""
     detail = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, ssl.SSLCertVerificationError):
         detail = UNTRUSTED.format(reason=detail)
-    return e.Failure(e.TLS, detail)
+    return e.Failure(e.TLS, detail, retryable=isinstance(exc, ssl.SSLEOFError))
 
 
 def _io_failure(stage: str, exc: BaseException, retryable: bool = True) -> e.Failure:

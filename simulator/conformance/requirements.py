@@ -6,12 +6,14 @@ A verdict is only as trustworthy as its source, so every requirement carries a `
 - `reading`: the project's inference, quoted from `docs/PROTOCOL.md` (the meta layout, say);
 - `decision`: a choice the project made where both are silent, quoted from the doc that says so.
 
-The level follows from the source. A `page` requirement, or a protocol invariant (the counts, the
-order of unprocessed events, the 1000 limit), may be a MUST. A `reading` is at most a SHOULD. A
-`decision` (the wording of a message the page does not fix, the order in which a receiver checks
-fields) is INFORMATIONAL: reported, never failed. `strict` (`--strict`) promotes every `reading`
-to a MUST, for teams that want the project's full reading. The quotes are tested against the
-page and docs/PROTOCOL.md, so a requirement cannot claim a sentence its source does not have.
+The level follows from the source (PROTOCOL.md section 4: "Only `page` rules and the invariants
+above may fail another team's receiver as a MUST"). A `page` requirement, or a protocol invariant
+(the counts, the order of unprocessed events and the echo compared as JSON), may be a MUST. A
+`reading` is at most a SHOULD. A `decision` (the wording of a message the page does not fix, the
+order in which a receiver checks fields) is INFORMATIONAL: reported, never failed. `strict`
+(`--strict`) promotes every `reading` to a MUST, for teams that want the project's full reading.
+The quotes are tested against the page and docs/PROTOCOL.md, so a requirement cannot claim a
+sentence its source does not have.
 """
 
 from __future__ import annotations
@@ -425,11 +427,13 @@ CATALOGUE: tuple[Requirement, ...] = (
     ),
     _r(
         "CB-4.20",
-        INFO,
-        "numbers in keys the protocol does not define come back as the same double",
-        decision(
-            "In any other key, a number that differs only in precision is informational, never "
-            "failed: a number echoed at 15 significant digits or more is echoed well enough"
+        MUST,
+        "numbers in an echoed event come back as the same double",
+        reading(
+            "the unprocessed entries are exactly the failed events, in request order. An echoed "
+            "event is compared as a JSON value: numbers by value as IEEE doubles (what a stock "
+            "JSON parser in any language keeps), key order and whitespace ignored.",
+            invariant=True,
         ),
     ),
     # Section 5: what the receiver does, observed through the state read API.

@@ -20,7 +20,7 @@ from typing import Any
 
 from simulator.errors import SimulatorError
 from simulator.protocol import expect as x
-from simulator.protocol.difference import difference, failing
+from simulator.protocol.difference import difference
 
 
 class LedgerError(SimulatorError, ValueError):
@@ -41,7 +41,7 @@ def _same_event(sent: Any, echoed: Any) -> bool:
     if not isinstance(sent, dict) or not isinstance(echoed, dict):
         return sent == echoed
     rest = {k: v for k, v in echoed.items() if k != x.ERROR_DESCRIPTION_KEY}
-    return not failing(difference(x.echo_of(sent), rest))
+    return not difference(sent, rest)
 
 
 def acknowledged_events(events: list[Any], reply: Any) -> list[tuple[str, str]]:

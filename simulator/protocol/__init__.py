@@ -6,7 +6,7 @@ One model (`expect`), one comparison (`difference`), asked by the fake ESP's rep
 """
 
 from simulator.protocol.checks import check_response
-from simulator.protocol.difference import Difference, difference, failing
+from simulator.protocol.difference import Difference, difference
 from simulator.protocol.expect import Expected, batch_reply, expected_for, expected_response
 from simulator.protocol.payloads import BuiltBatch, ExpectedFailure, build_batch
 
@@ -21,5 +21,4 @@ __all__ = [
     "difference",
     "expected_for",
     "expected_response",
-    "failing",
 ]

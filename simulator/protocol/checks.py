@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from simulator.protocol import expect as x
-from simulator.protocol.difference import Difference, NonEmptyString, difference, failing, same
+from simulator.protocol.difference import Difference, NonEmptyString, difference, same
 from simulator.protocol.payloads import ANY_DESCRIPTION, ExpectedFailure, request_order
 
 # Verdicts: each problem string starts with one of them.
@@ -53,11 +53,11 @@ def model_differences(payload: dict[str, Any], status: int, document: Any) -> li
     """What the model finds wrong with the reply `status`, `document` to `payload`."""
     if status >= 500:
         # The page's error table has a 500 in the refusal shape; the ESP retries it later.
-        return failing(difference(x.refusal(NonEmptyString()), document, "body"))
+        return difference(x.refusal(NonEmptyString()), document, "body")
     model = x.expected_for(payload)
     want_status, want_body = model.choose(status, document)
     rows = [] if same(want_status, status) else [Difference("status", want_status, status)]
-    return rows + failing(difference(want_body, document, "body"))
+    return rows + difference(want_body, document, "body")
 
 
 def check_response(

@@ -4,18 +4,20 @@ Modelled on pytest-httpserver's `RequestMatcher.difference()`: instead of a bare
 a check gets a list of `(field, expected, actual)` rows, so a failure report says exactly which
 part of the reply was wrong. Pure functions, no I/O.
 
-An expected value is either a plain JSON value (compared as JSON: `1 != True`, numbers by value as
-IEEE doubles, key order ignored) or a `Matcher` for the places where PROTOCOL.md fixes a property
-rather than a value. `Echo` is the matcher for a value the receiver only has to send back: an
-event's key the protocol does not define. There a number that differs only in precision (Perl's
-JSON::PP prints 15 significant digits) is an informational row, not a failing one.
+An expected value is either a plain JSON value or a `Matcher` for the places where PROTOCOL.md
+fixes a property rather than a value. A plain value is compared as PROTOCOL.md section 4 compares
+an echoed event: as a JSON value, numbers by value as IEEE doubles (what a stock JSON parser in any
+language keeps), key order and whitespace ignored (the comparison sees parsed values, never text).
+So `1.0` is `1`, `-0` is `0`, and Node's 9007199254740992 for 9007199254740993 is the same number:
+no row at all. A number that comes back as another double (15 digits where 17 were sent) is a row
+like any other.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 MISSING = object()
@@ -87,8 +89,6 @@ class Difference:
     field: str
     expected: Any
     actual: Any
-    informational: bool = False
-    """Only a number's precision, in a key the protocol does not define: reported, never failed."""
 
     def columns(self) -> tuple[str, str, str]:
         """Field, expected, got as a report prints them (a terminal line, a table's cells)."""
@@ -96,64 +96,7 @@ class Difference:
 
     def render(self) -> str:
         field, expected, got = self.columns()
-        note = f" ({PRECISION_ONLY})" if self.informational else ""
-        return f"  {field}: expected {expected}, got {got}{note}"
-
-
-PRECISION_ONLY = "number precision only, in a key the protocol does not define: informational"
-PROTOCOL_KEYS = frozenset({"type", "email", "meta", "description"})
-"""The event keys the protocol defines: whatever their value, it must come back exactly."""
-SIGNIFICANT_DIGITS = 15
-"""The fewest digits a stock JSON printer keeps: Perl's core JSON::PP prints `%.15g`."""
-
-
-def failing(rows: Iterable[Difference]) -> list[Difference]:
-    """The rows that fail a comparison: all but the informational ones."""
-    return [row for row in rows if not row.informational]
-
-
-def precision_only(expected: Any, actual: Any) -> bool:
-    """Whether `actual` is `expected` printed with fewer digits, as a stock JSON printer may.
-
-    Both numbers that agree to 15 significant digits, or a number beyond the double range echoed
-    as `null` (what JavaScript's `JSON.stringify` makes of the infinity its parser read).
-    """
-    if isinstance(expected, bool) or not isinstance(expected, int | float):
-        return False
-    wanted = as_double(expected)
-    if actual is None:
-        return math.isinf(wanted)
-    if isinstance(actual, bool) or not isinstance(actual, int | float):
-        return False
-    got = as_double(actual)
-    if math.isinf(wanted):
-        return False
-    # Printed at 15 digits, the largest doubles round past the range and read back as infinity.
-    printed = f"{wanted:.{SIGNIFICANT_DIGITS}g}"
-    return printed == f"{got:.{SIGNIFICANT_DIGITS}g}" or float(printed) == got
-
-
-class Echo(Matcher):
-    """A value the receiver sends back as it came, under a key the protocol does not define.
-
-    The same JSON value is expected; a difference that is only a number's precision is an
-    informational row (the receiver's JSON printer, not the receiver, chose the digits).
-    """
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def matches(self, actual: Any) -> bool:
-        return not failing(self.rows(actual, ""))
-
-    def rows(self, actual: Any, path: str) -> list[Difference]:
-        return [
-            replace(row, informational=precision_only(row.expected, row.actual))
-            for row in difference(self.value, actual, path)
-        ]
-
-    def __repr__(self) -> str:
-        return _show(self.value)
+        return f"  {field}: expected {expected}, got {got}"
 
 
 def _show(value: Any) -> str:
@@ -173,21 +116,38 @@ def as_double(number: int | float) -> float:
         return float("inf") if number > 0 else float("-inf")
 
 
+def is_number(value: Any) -> bool:
+    """A JSON number: Python's `bool` is an `int`, JSON's `true` is not a number."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def beyond_doubles(value: Any) -> bool:
+    """A number no double holds (`1e400`, 401 digits): stock parsers read infinity or refuse it."""
+    return is_number(value) and math.isinf(as_double(value))
+
+
 def same(expected: Any, actual: Any) -> bool:
-    """JSON equality: `True` is not `1`, numbers by value as IEEE doubles, containers deeply.
+    """JSON equality as section 4 has it: `True` is not `1`, numbers as doubles, containers deeply.
 
     Node echoes 9007199254740993 as 9007199254740992 and 6.921887342483613e+16 as
     69218873424836130: the same double, so the same JSON value to any stock parser.
+
+    A number beyond the double range has no double to compare: it is infinity to the parsers that
+    read it, and no JSON printer can write infinity. Its echo is any number a double reads as the
+    same infinity (the digits as sent, `1e400`) or `null`, which is what JavaScript's
+    `JSON.stringify` writes for the infinity `JSON.parse` gave it (docs/conformance.md, 13).
     """
     if isinstance(expected, Matcher):
         return expected.matches(actual)
+    if beyond_doubles(expected):
+        return actual is None or (is_number(actual) and as_double(actual) == as_double(expected))
     if isinstance(expected, bool) or isinstance(actual, bool):
         return type(expected) is type(actual) and expected == actual
     if isinstance(expected, dict):
         return isinstance(actual, dict) and not difference(expected, actual)
     if isinstance(expected, list):
         return isinstance(actual, list) and not difference(expected, actual)
-    if isinstance(expected, int | float) and isinstance(actual, int | float):
+    if is_number(expected) and is_number(actual):
         return as_double(expected) == as_double(actual)
     return type(expected) is type(actual) and expected == actual
 

@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, NamedTuple
 
 from simulator.protocol.difference import (
-    PROTOCOL_KEYS,
-    Echo,
     Matcher,
     NonEmptyString,
     OneOf,
+    beyond_doubles,
     difference,
-    failing,
 )
 
 # Top-level error messages, word for word from PROTOCOL.md section 4.
@@ -282,27 +280,17 @@ class Expected:
             if verdict.outcome is Outcome.UNPROCESSED or (
                 verdict.outcome is Outcome.EITHER
                 and cursor < len(entries)
-                and not failing(difference(entry, entries[cursor]))
+                and not difference(entry, entries[cursor])
             ):
                 unprocessed.append(entry)
                 cursor += 1
         return batch_reply(len(self.events), unprocessed)
 
 
-def echo_of(event: dict[str, Any]) -> dict[str, Any]:
-    """An event as it must come back: the keys the protocol defines exactly, others as `Echo`.
-
-    PROTOCOL.md section 3 only asks that unknown keys be ignored, and a stock JSON printer may
-    shorten a number it never had to read, so there a number printed with fewer digits is
-    informational.
-    """
-    return {key: value if key in PROTOCOL_KEYS else Echo(value) for key, value in event.items()}
-
-
 def unprocessed_entry(event: Any, description: Any) -> Any:
     """Section 4: an unprocessed entry is "the event as sent, plus errorDescription"."""
     if isinstance(event, dict):
-        return {**echo_of(event), ERROR_DESCRIPTION_KEY: description}
+        return {**event, ERROR_DESCRIPTION_KEY: description}
     return _NonObjectEntry()
 
 
@@ -437,10 +425,37 @@ def expected_response(content: bytes, readings: bool = False) -> Expected:
 
 def expected_for(payload: Any, readings: bool = False) -> Expected:
     """`expected_response` for a body already decoded (as the fake ESP has it)."""
-    if _depth(payload) > DECIDED_DEPTH:
+    depth, overflows = _measure(payload)
+    if depth > DECIDED_DEPTH:
         return Expected(
             OneOf(200, 400), DocumentedShape(), reason="the body nests deeper than 32 levels"
         )
+    expected = _expected_for(payload, readings)
+    return _refusable_as_unreadable(expected) if overflows else expected
+
+
+def _refusable_as_unreadable(expected: Expected) -> Expected:
+    """`expected`, also allowing the read error's 400: the body holds a number beyond the doubles.
+
+    RFC 8259 lets a parser limit the range of numbers, and section 4 compares numbers as the
+    doubles a stock parser keeps: one with no double (`1e400`, 401 digits) is infinity to the
+    parsers that read it and an error to those that refuse it (Go's, the reference receiver's for
+    `1e999`). Both answers are right; an echo of it is compared by `difference.same`.
+    """
+    if not isinstance(expected.status, int):
+        return expected  # already open (200 or 400, documented shape)
+    if expected.status == 400:
+        message = OneOf(expected.body[ERROR_KEY], READ_ERROR)
+        return replace(expected, body=refusal(message))
+    message = READ_ERROR if expected.refusal is None else OneOf(MISSING_PARAMETERS, READ_ERROR)
+    return replace(
+        expected,
+        refusal=refusal(message),
+        reason=f"{expected.reason}, holding a number beyond the double range",
+    )
+
+
+def _expected_for(payload: Any, readings: bool) -> Expected:
     if not isinstance(payload, dict):
         return Expected(
             400,
@@ -500,9 +515,12 @@ def expected_for(payload: Any, readings: bool = False) -> Expected:
     return expected
 
 
-def _depth(value: Any) -> int:
-    """Container nesting depth, iteratively so a hostile body cannot exhaust the stack."""
-    deepest = 0
+def _measure(value: Any) -> tuple[int, bool]:
+    """Container nesting depth, and whether a number beyond the double range is held.
+
+    One iterative walk, so a hostile body cannot exhaust the stack and is walked once.
+    """
+    deepest, overflows = 0, False
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()
@@ -512,7 +530,9 @@ def _depth(value: Any) -> int:
         elif isinstance(node, list):
             deepest = max(deepest, depth)
             stack.extend((child, depth + 1) for child in node)
-    return deepest
+        elif not overflows and beyond_doubles(node):
+            overflows = True
+    return deepest, overflows
 
 
 def judge_delivery(event: Any, readings: bool = False) -> Verdict:

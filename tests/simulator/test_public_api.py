@@ -78,7 +78,6 @@ PUBLIC = {
         "difference",
         "expected_for",
         "expected_response",
-        "failing",
     ],
     "simulator.conformance": [
         "BY_ID",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -175,16 +176,64 @@ def test_nothing_arrived_grades_missing_not_pass() -> None:
     ("raw", "note"),
     [
         (b"not json", "body is not JSON"),
+        (b'{"version": "v2", "events": {"failed": []}, "n": NaN}', "body is not JSON (NaN"),
+        (b'{"version": "v2", "events": {"failed": [-Infinity]}}', "body is not JSON (-Infinity"),
         (b"\xff\xfe", "body is not UTF-8"),
         (b'{"version": "v1", "events": {"failed": []}}', "version is 'v1', not 'v2'"),
         (b"[1, 2]", "body is JSON but not an object"),
     ],
 )
 def test_body_that_is_not_json_v2_fails_body_check(raw: bytes, note: str) -> None:
+    """PROTOCOL.md section 4: bodies are strict JSON, `NaN` and `Infinity` are not JSON."""
     rec = b.well_behaved()
     result = _grade(replace(rec, callbacks=(*rec.callbacks, b.call(9, 3.0, raw, status=400))))
     assert _not_passing(result) == {"body-json-v2": c.FAIL}
-    assert result.check("body-json-v2").evidence[0].note == note
+    assert result.check("body-json-v2").evidence[0].note.startswith(note)
+
+
+def _reordered(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _reordered(value[key]) for key in reversed(list(value))}
+    if isinstance(value, list):
+        return [_reordered(item) for item in value]
+    return value
+
+
+def _with_numbers(document: dict[str, Any], numbers: dict[str, Any]) -> dict[str, Any]:
+    """`numbers` under keys the protocol does not define, at the top and in every event."""
+    events = {
+        group: [{**event, **numbers} for event in items]
+        for group, items in document["events"].items()
+    }
+    return {**document, **numbers, "events": events}
+
+
+def test_key_order_whitespace_and_numbers_as_doubles_change_no_grade() -> None:
+    """PROTOCOL.md section 4: a callback is compared as a JSON value, key order and whitespace
+    ignored, numbers as IEEE doubles: the same events, keys reversed and pretty-printed, with
+    1.0 for 1, 2^53 for 2^53 + 1 and 0 for -0 in keys the protocol does not define, grade the same.
+    """
+    sent = {"x_count": 1, "x_id": 2**53 + 1, "x_zero": -0.0}
+    echoed = {"x_count": 1.0, "x_id": 2**53, "x_zero": 0}
+    plain = b.replace_bodies(b.well_behaved(), lambda d: _with_numbers(d, sent))
+    calls = tuple(
+        replace(
+            call,
+            body=json.dumps(
+                _reordered(_with_numbers(json.loads(call.body), echoed)),
+                indent="\t",
+                separators=(" ,  ", " :\r\n "),
+            ).encode(),
+        )
+        for call in plain.callbacks
+    )
+    reordered = replace(plain, callbacks=calls)
+    assert reordered.callbacks[0].body != plain.callbacks[0].body
+    want, got = _grade(plain), _grade(reordered)
+    assert [(x.id, x.grade, x.summary) for x in got.checks] == [
+        (x.id, x.grade, x.summary) for x in want.checks
+    ]
+    assert got.passed
 
 
 def test_failure_events_outside_failed_group_fail_only_grouping() -> None:

@@ -37,10 +37,37 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def test_every_check_has_a_provenance_its_level_respects() -> None:
+LEVEL_RULE = (
+    "Only `page` rules and the invariants above may fail another team's receiver as a MUST; a "
+    "`reading` is at most a SHOULD; a `decision` is informational."
+)
+"""PROTOCOL.md section 4, word for word. Certification has no invariant among its checks (the
+1000-event limit is a sentence of the page), so here a MUST is a `page` check, full stop."""
+
+
+def test_every_level_obeys_its_provenance_over_the_whole_table() -> None:
+    """PROTOCOL.md section 4's rule over every check at once, written apart from `check_level`."""
+    assert _flat(LEVEL_RULE) in _flat((ROOT / "docs" / "PROTOCOL.md").read_text(encoding="utf-8"))
     allowed = {PAGE: {c.MUST, c.SHOULD, c.INFO}, READING: {c.SHOULD, c.INFO}, DECISION: {c.INFO}}
-    for check in c.CHECKS:
-        assert check.level in allowed[check.provenance.kind], check.id
+    wrong = {
+        check.id: f"a {check.provenance.kind} check graded {check.level}"
+        for check in c.CHECKS
+        if check.level not in allowed[check.provenance.kind]
+    }
+    assert wrong == {}
+
+
+def test_the_documented_table_shows_each_level_and_source() -> None:
+    """docs/certification.md's check table says what `CHECKS` says, row for row."""
+    text = (ROOT / c.CERTIFICATION_DOC).read_text(encoding="utf-8")
+    rows = {
+        cells[0].strip("`"): (cells[1], cells[2])
+        for line in text.splitlines()
+        if line.startswith("| `")
+        for cells in [[cell.strip() for cell in line.strip("|").split("|")]]
+        if len(cells) == 4 and cells[1] in c.LEVELS
+    }
+    assert rows == {check.id: (check.level, check.provenance.kind) for check in c.CHECKS}
 
 
 def test_a_reading_cannot_be_a_must() -> None:

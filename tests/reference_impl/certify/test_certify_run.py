@@ -30,6 +30,7 @@ from reference_impl.certify.smtp import OnSent, plan_provider, send_probes
 from reference_impl.cli import main
 from reference_impl.errors import EXIT_OPERATOR
 from reference_impl.sender.provider import Provider
+from tests.pregreeting import CLOSE, STALL, PreGreetingServer
 from tests.reference_impl.certify import builders as b
 
 PLANS = Path(__file__).resolve().parents[3] / "scenarios" / "certification"
@@ -261,6 +262,42 @@ def test_vendor_smtp_out_of_reach_is_an_operator_error_not_a_failed_vendor(
         "SMTP connection error at connect"
     )
     assert not (tmp_path / "r" / "report.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "error"),
+    [
+        (CLOSE, "SMTP connection error at greeting: the server closed the connection before its"),
+        (STALL, "SMTP timeout at greeting: no greeting within 0.3 s"),
+    ],
+)
+def test_vendor_smtp_failing_before_its_greeting_names_the_section_6_error(
+    tmp_path: Path, behaviour: str, error: str
+) -> None:
+    """PROTOCOL.md section 6: a vendor server that accepts TCP and then closes before its 220 is
+    an SMTP connection error; one that never greets is an SMTP timeout after the provider's
+    `timeout`. Either way nothing was sent: one line, exit 2, not a graded vendor."""
+    with PreGreetingServer(behaviour).running() as server:
+        (tmp_path / "provider.toml").write_text(
+            f'nickname = "x"\nhost = "127.0.0.1"\nport = {server.port}\n'
+            'from_address = "a@b.test"\ntimeout = 0.3\n',
+            encoding="utf-8",
+        )
+        plan = tmp_path / "plan.toml"
+        plan.write_text(
+            'name = "p"\nprovider = "provider.toml"\ncallback_url = "http://127.0.0.1:9/cb"\n'
+            '[[probe]]\nid = "a"\nto = "bounce@x.test"\nexpect = "hard_bounce"\n',
+            encoding="utf-8",
+        )
+        result = CliRunner().invoke(
+            main,
+            ["certify", str(plan), "--listen", "127.0.0.1:0", "--report", str(tmp_path / "r")],
+        )
+    assert result.exit_code == EXIT_OPERATOR, result.output
+    last = result.output.strip().splitlines()[-1]
+    where = f"could not reach the vendor's SMTP at 127.0.0.1:{server.port}: "
+    assert last.startswith(f"bounceback certify: error: {where}{error}"), last
+    assert server.accepted >= 1 and "Traceback" not in result.output
 
 
 def test_hold_is_cut_short_and_waited_out_on_shutdown() -> None:

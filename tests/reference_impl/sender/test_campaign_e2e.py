@@ -24,6 +24,7 @@ from reference_impl.sender.campaign import Campaign, CampaignReport
 from reference_impl.sender.provider import Provider
 from reference_impl.sender.session import PLAIN_AUTH_REFUSED
 from simulator.esp.server import FakeESP
+from tests.pregreeting import CLOSE, STALL, PreGreetingServer
 
 pytestmark = pytest.mark.e2e
 
@@ -235,6 +236,37 @@ def test_connection_error_refused_greeting_after_retries(
     failure = report.results[0].failure
     assert report.results[0].error == e.CONNECTION_ERROR
     assert failure is not None and failure.code == 554
+
+
+def test_connection_error_connection_closed_before_the_greeting(receiver: RunningReceiver) -> None:
+    """Section 6: "SMTP connection error | ... connection closed before the greeting": a server
+    that accepts TCP and closes it before its 220 costs each recipient that error, recorded."""
+    recipients = ["a@example.com", "b@example.com"]
+    with PreGreetingServer(CLOSE).running() as server:
+        provider = Provider("drops", "127.0.0.1", server.port, "a@platform.example", timeout=5.0)
+        report = send(provider, receiver, recipients, retries=1, connections=1)
+    assert errors_by_recipient(report) == dict.fromkeys(recipients, e.CONNECTION_ERROR)
+    assert {r.failure.stage for r in report.results if r.failure} == {e.GREETING}
+    assert server.accepted == 2 * len(recipients)  # each set-up retried once
+    failed = send_failures(receiver)
+    assert len(failed) == 2
+    assert all(event["properties"]["Error"] == e.CONNECTION_ERROR for event in failed)
+
+
+def test_timeout_no_greeting_within_the_configured_timeout(receiver: RunningReceiver) -> None:
+    """Section 6: "SMTP timeout | any stage stalls past the configured timeout, the greeting
+    included": a server that accepts TCP and never greets is a timeout, and is not retried."""
+    recipients = ["a@example.com", "b@example.com"]
+    with PreGreetingServer(STALL).running() as server:
+        provider = Provider("mute", "127.0.0.1", server.port, "a@platform.example", timeout=0.3)
+        report = send(provider, receiver, recipients, retries=2, connections=1)
+    assert errors_by_recipient(report) == dict.fromkeys(recipients, e.TIMEOUT)
+    assert {r.failure.stage for r in report.results if r.failure} == {e.GREETING}
+    assert all("no greeting within 0.3 s" in r.failure.detail for r in report.results if r.failure)
+    assert server.accepted == len(recipients)  # a new attempt would only wait again
+    failed = send_failures(receiver)
+    assert len(failed) == 2
+    assert all(event["properties"]["Error"] == e.TIMEOUT for event in failed)
 
 
 def test_connection_error_tls_handshake_untrusted_certificate(

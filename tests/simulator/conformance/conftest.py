@@ -13,7 +13,7 @@ from reference_impl.receiver.server import BackgroundServer
 from simulator.conformance.client import CallbackClient
 from simulator.conformance.context import Context
 from simulator.conformance.transport import wsgi_target
-from tests.simulator.conformance.receivers import toy_receiver
+from tests.simulator.conformance.receivers import CHOICES, toy_receiver
 
 CHECK_SETTINGS = settings(max_examples=25, derandomize=True, deadline=None, database=None)
 CATCH_SETTINGS = settings(CHECK_SETTINGS, phases=[Phase.explicit, Phase.generate])
@@ -22,13 +22,13 @@ CATCH_SETTINGS = settings(CHECK_SETTINGS, phases=[Phase.explicit, Phase.generate
 
 @pytest.fixture
 def toy_context() -> Iterator[Callable[..., Context]]:
-    """Build a check context for a toy receiver with the given bugs, called in process."""
+    """Build a check context for a toy receiver with the given bugs (or choices), in process."""
     clients: list[CallbackClient] = []
 
     def make(*bugs: str) -> Context:
         client = CallbackClient(wsgi_target(toy_receiver(*bugs)))
         clients.append(client)
-        return Context(client, CATCH_SETTINGS if bugs else CHECK_SETTINGS)
+        return Context(client, CATCH_SETTINGS if set(bugs) - CHOICES else CHECK_SETTINGS)
 
     yield make
     for client in clients:

@@ -40,10 +40,29 @@ BUGS = frozenset(
         "plain_text_errors",  # CB-4.6: refusals are text/plain, not JSON
         "custom_email_message",  # CB-4.12 (informational): email errors say "bad address"
         "lenient_meta",  # CB-4.19 (informational; CB-4.10 under strict): any non-empty string meta
-        "perl_numbers",  # CB-4.20 (informational): echoed numbers printed as JSON::PP does (%.15g)
+        "perl_numbers",  # CB-4.20: echoed numbers printed as JSON::PP does (%.15g): other doubles
         "infinity_echo",  # CB-4.11: numbers read as floats, so 1e400 is echoed as Infinity
     }
 )
+CHOICES = frozenset(
+    {
+        # Not a bug (PROTOCOL.md section 4, docs/conformance.md 13): a number no double holds makes
+        # the body unreadable, as Go's parser has it, so 1e400 or 401 digits get the read error.
+        "refuses_overflowing_numbers",
+    }
+)
+
+
+def _double(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):
+        raise ValueError(f"{literal} overflows a double")
+    return value
+
+
+def _int_within_doubles(literal: str) -> int:
+    _double(literal)
+    return int(literal)
 
 
 def _meta_ok(meta: Any) -> bool:
@@ -64,9 +83,9 @@ def _meta_ok(meta: Any) -> bool:
 
 
 def toy_receiver(*bugs: str) -> Flask:
-    unknown = set(bugs) - BUGS
+    unknown = set(bugs) - BUGS - CHOICES
     if unknown:
-        raise ValueError(f"unknown bug flags {sorted(unknown)}; choose from {sorted(BUGS)}")
+        raise ValueError(f"unknown flags {sorted(unknown)}; choose from {sorted(BUGS | CHOICES)}")
     app = Flask("toy_receiver")
     lock = threading.Lock()
     profiles: dict[str, bool] = {}
@@ -157,8 +176,11 @@ def toy_receiver(*bugs: str) -> Flask:
     @app.post("/callback")
     def callback() -> Response:
         number = float if "infinity_echo" in bugs else int
+        hooks: dict[str, Any] = {"parse_int": number}
+        if "refuses_overflowing_numbers" in bugs:
+            hooks = {"parse_int": _int_within_doubles, "parse_float": _double}
         try:
-            body = json.loads(request.get_data().decode("utf-8"), parse_int=number)
+            body = json.loads(request.get_data().decode("utf-8"), **hooks)
         except (UnicodeDecodeError, ValueError, RecursionError):
             return refuse(READ_ERROR)
         if not isinstance(body, dict) or body.get("version") != "v2":

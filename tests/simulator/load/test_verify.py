@@ -18,13 +18,17 @@ def test_acknowledged_are_the_events_the_reply_did_not_list_as_unprocessed():
 
 
 def test_an_echo_is_matched_as_json_value():
-    """An echo in another key order, with an unknown key's number at 15 digits, is that event."""
-    sent = {**BAD, "x_score": 0.1234567890123456789}
+    """PROTOCOL.md section 4: an echo in another key order, its numbers the same doubles (Node's
+    2^53 for 2^53 + 1, 0 for -0), is that event; a number at 15 digits is another double."""
+    sent = {**BAD, "x_big": 2**53 + 1, "x_zero": -0.0, "x_score": 0.1234567890123456789}
     echoed = {"errorDescription": "Could not map event", **dict(reversed(sent.items()))}
-    echoed["x_score"] = 0.123456789012346
+    echoed.update(x_big=2**53, x_zero=0)
     assert acknowledged_events([GOOD, sent], {"UNPROCESSED_EVENTS": [echoed]}) == [
         (GOOD["meta"], "spam")
     ]
+    echoed["x_score"] = 0.123456789012346  # JSON::PP's 15 digits: another value
+    assert len(acknowledged_events([GOOD, sent], {"UNPROCESSED_EVENTS": [echoed]})) == 2
+    echoed["x_score"] = sent["x_score"]
     echoed["meta"] = BAD["meta"][:-1]  # a protocol key must come back exactly
     assert len(acknowledged_events([GOOD, sent], {"UNPROCESSED_EVENTS": [echoed]})) == 2
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 from typing import Any
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from simulator.conformance import strategies as cs
@@ -95,3 +96,28 @@ def test_the_check_agrees_with_the_model_on_wrong_replies(
     status, body = data.draw(_wrong_replies(known))
     problems = check_response(built.payload, built.expected_failures, status, json.dumps(body))
     assert bool(problems) == bool(model_differences(built.payload, status, body))
+
+
+def _shuffled(value: Any, rng: random.Random) -> Any:
+    if isinstance(value, dict):
+        items = list(value.items())
+        rng.shuffle(items)
+        return {key: _shuffled(item, rng) for key, item in items}
+    if isinstance(value, list):
+        return [_shuffled(item, rng) for item in value]
+    return value
+
+
+@given(built=built_batches(), rng=st.randoms(use_true_random=False))
+def test_key_order_whitespace_and_the_spelling_of_a_count_are_no_problem(
+    built: BuiltBatch, rng: random.Random
+) -> None:
+    """PROTOCOL.md section 4: a reply is compared as a JSON value, key order and whitespace
+    ignored, numbers as IEEE doubles. The known answer with its keys shuffled, pretty-printed and
+    its counts written as `4.0` misses the fast path and is still found right by the model."""
+    known = known_reply(built.payload, built.expected_failures)
+    assume(known is not None)
+    reply = _shuffled(known, rng)
+    reply[x.TOTAL_KEY] = float(reply[x.TOTAL_KEY])
+    text = json.dumps(reply, indent=rng.choice([None, 0, 2, "\t"]), separators=(" , ", " : "))
+    assert check_response(built.payload, built.expected_failures, 200, text) == []

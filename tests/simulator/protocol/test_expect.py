@@ -117,3 +117,40 @@ def test_numbers_are_compared_as_ieee_doubles() -> None:
     assert difference({"n": 10**400}, {"n": float("inf")}) == []
     assert difference({"n": 1}, {"n": 2}) != []
     assert difference({"n": True}, {"n": 1}) != []
+
+
+def _with_number(literal: str) -> bytes:
+    """A batch of one event, refused for its missing meta, holding `literal` under `x_number`."""
+    event = json.dumps({"type": "hard_bounce", "email": "a@example.com", "meta": None})
+    event = event[:-1] + f', "x_number": {literal}}}'
+    return f'{{"version": "v2", "events": {{"failed": [{event}]}}}}'.encode()
+
+
+def test_a_number_beyond_the_double_range_may_be_refused_as_unreadable_or_echoed() -> None:
+    """PROTOCOL.md section 4: numbers are the doubles a stock parser keeps; `1e400` has none, so
+    refusing the body as unreadable (Go, the reference receiver) and reading it (Node, Python)
+    are both right, and its echo is the digits, the same infinity or JSON.stringify's `null`."""
+    for literal in ("1e400", "-1e400", "1" + "0" * 400):
+        content = _with_number(literal)
+        model = x.expected_response(content)
+        assert _compare(model, 400, x.refusal(x.READ_ERROR)) == [], literal
+        sent = json.loads(content)["events"]["failed"][0]
+        for echo in (sent["x_number"], None):
+            entry = {**sent, "x_number": echo, x.ERROR_DESCRIPTION_KEY: x.INVALID_META}
+            assert _compare(model, 200, x.batch_reply(1, [entry])) == [], (literal, echo)
+        wrong = {**sent, "x_number": 0, x.ERROR_DESCRIPTION_KEY: x.INVALID_META}
+        assert _compare(model, 200, x.batch_reply(1, [wrong])) != [], literal
+        assert _compare(model, 400, x.refusal(x.MISSING_PARAMETERS)) != [], literal
+
+
+def test_a_finite_number_is_never_a_reason_to_refuse_the_body() -> None:
+    """1.7976931348623157e308 and 5e-324 are doubles: the batch must be read and answered 200."""
+    for literal in ("1.7976931348623157e308", "5e-324", "-0", "9007199254740993"):
+        model = x.expected_response(_with_number(literal))
+        assert _compare(model, 400, x.refusal(x.READ_ERROR)) != [], literal
+
+
+def _compare(model: x.Expected, status: int, body: Any) -> list[Difference]:
+    want_status, want_body = model.choose(status, body)
+    rows = [] if want_status == status else [Difference("status", want_status, status)]
+    return rows + difference(want_body, body)
