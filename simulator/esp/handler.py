@@ -15,6 +15,7 @@ import random
 import re
 import weakref
 from collections.abc import Iterable
+from dataclasses import replace
 from email._header_value_parser import get_addr_spec, get_angle_addr
 from email.errors import HeaderParseError
 from typing import Any
@@ -22,17 +23,19 @@ from typing import Any
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from simulator.esp import replies
+from simulator.esp.controls import Controls
 from simulator.esp.faults import Fault, StageFaults, stage_faults
 from simulator.esp.headers import (
     decode_encoded_words,
     extract_header,
     has_encoded_word,
     message_key,
+    raw_header,
 )
 from simulator.esp.mangling import MetaManglingError, mangle
 from simulator.esp.outcomes import Decider, rng_for
 from simulator.esp.scenario import DELIVERED, Scenario
-from simulator.esp.spool import EventRecord, MessageRecord, SpoolWriter
+from simulator.esp.spool import EventRecord, MessageRecord, Refusal, SpoolWriter
 from simulator.protocol.payloads import FAILED, SUCCESS
 
 log = logging.getLogger("simulator.smtp")
@@ -201,6 +204,8 @@ class ESPHandler:
         )
         self._peer_failures: dict[str, int] = {}
         self._fault_rng: random.Random = rng_for(seed, "faults")
+        # Runtime controls (controls.py), handed over whole by the control panel, if any.
+        self.controls: Controls | None = None
         if "helo" in self.stages:
             self.handle_HELO = self._helo
             self.handle_EHLO = self._ehlo
@@ -220,9 +225,23 @@ class ESPHandler:
             return self._hook_names
         return super().__dir__()
 
+    def apply_controls(self, controls: Controls) -> None:
+        """A runtime change: its faults answer from the next command on, its outcome rates
+        decide from the next message on (a new Decider: the same seeded pool, new rates)."""
+        if dict(controls.outcomes) != self.decider.scenario.outcomes:
+            scenario = replace(self.scenario, outcomes=dict(controls.outcomes))
+            self.decider = Decider(scenario, self.decider.seed)
+        self.controls = controls
+
     def _fault(self, stage: str, addresses: tuple[str, ...] = ()) -> Fault | None:
+        """The scenario's fault for this stage, else a runtime one; a refusal is spooled."""
         faults = self.stages.get(stage)
-        return None if faults is None else faults.pick(addresses, self._fault_rng)
+        fault = None if faults is None else faults.pick(addresses, self._fault_rng)
+        if fault is None and self.controls is not None:
+            fault = self.controls.fault(stage, self._fault_rng)
+        if fault is not None and fault.action != "delay":
+            self.writer.refused(Refusal(stage, addresses, fault.action, fault.reply, fault.why))
+        return fault
 
     async def _apply(self, server: SMTP, stage: str, fault: Fault) -> str | None:
         """Carry out a fault: the reply to send instead, or None to go on normally."""
@@ -402,6 +421,7 @@ class ESPHandler:
     def _record(self, session: Session, envelope: Envelope, raw: bytes) -> MessageRecord:
         peer = f"{session.peer[0]}:{session.peer[1]}" if session.peer else "?"
         meta_bytes = extract_header(raw, unfolding=self.scenario.callbacks.meta_unfolding)
+        as_arrived = raw_header(raw)
         meta: str | None = None
         if meta_bytes is None:
             log.info(NO_META, peer)
@@ -436,6 +456,7 @@ class ESPHandler:
                     mutation=decision.mutation,
                     extra_keys=decision.extra_keys,
                     duplicate_after=callbacks.duplicate_delay if decision.duplicate else None,
+                    why=decision.why,
                 )
             )
         return MessageRecord(
@@ -447,6 +468,7 @@ class ESPHandler:
             size=len(raw),
             events=tuple(events),
             echo=echoed,
+            raw_meta=None if as_arrived is None else as_arrived.decode("utf-8", "replace"),
         )
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
