@@ -131,10 +131,8 @@ def _faults(reader: Any, current: Controls) -> dict[str, StageChaos]:
         old = faults[stage]
         rate = stage_reader.rate("rate", old.rate)
         reply = stage_reader.string("reply", old.reply)
-        if reply is None:  # JSON null: `string` takes it as absent, but it was given
-            stage_reader.fail("reply", NOT_A_REPLY.format(reply=reply))
-            reply = old.reply
-        elif not is_smtp_reply(reply):
+        # A JSON null comes back as None (`string` reads it as absent), but it was given.
+        if reply is None or not is_smtp_reply(reply):
             stage_reader.fail("reply", NOT_A_REPLY.format(reply=reply))
             reply = old.reply
         faults[stage] = StageChaos(rate, reply)
