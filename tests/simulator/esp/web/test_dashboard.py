@@ -1,0 +1,57 @@
+"""Issue 15, what the dashboard shows, rendered by its real templates from a real spool."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from flask import render_template
+
+from simulator.esp.spool import SpoolReader, connect
+from simulator.esp.web.app import WebConfig, create_app
+from simulator.esp.web.dashboard import clock, dashboard_state, timeline
+
+AUTH_RESULTS = "fake-esp.bounceback.test; dkim=pass header.d=example.com; spf=pass; dmarc=pass"
+
+
+def _render(spool: Path, extra: dict[str, object]) -> str:
+    app = create_app(WebConfig(spool))
+    reader = SpoolReader(spool)
+    try:
+        state = dashboard_state(reader, app.config["ESP"], time.time())
+    finally:
+        reader.close()
+    for message in state["messages"]:
+        message.update(extra)
+    with app.test_request_context("/"):
+        return render_template("_state.html", **state)
+
+
+def _one_message(spool: Path) -> None:
+    conn = connect(spool)
+    conn.execute(
+        "INSERT INTO messages (id, received_at, peer, mail_from, recipients, meta, message_key,"
+        " size, echo, raw_meta) VALUES (1, 0, '127.0.0.1:1', 's@x', '[\"r@x\"]', 'm|', 'k', 9,"
+        " 'm|', 'X-CleverTap_META: m|')"
+    )
+    conn.close()
+
+
+def test_verification_verdicts_are_shown_when_the_spool_records_them(tmp_path: Path) -> None:
+    """The spool's messages may carry `authentication_results` (RFC 8601) and `auth` (verdicts
+    per method); the dashboard shows them when present and nothing when absent."""
+    spool = tmp_path / "spool.sqlite3"
+    _one_message(spool)
+    shown = _render(spool, {"authentication_results": AUTH_RESULTS, "auth": {"dkim": "pass"}})
+    assert "authentication results" in shown and "dkim=pass header.d=example.com" in shown
+    assert "&#34;dkim&#34;: &#34;pass&#34;" in shown or '"dkim": "pass"' in shown
+    plain = _render(spool, {})
+    assert "authentication results" not in plain
+    assert "X-CleverTap_META: m|" in plain, "the header as it arrived"
+
+
+def test_the_timeline_spans_the_first_batch_to_the_last_retry() -> None:
+    batches = [{"created_at": 100.0, "next_at": 400.0}, {"created_at": 50.0, "next_at": None}]
+    assert timeline(batches, now=200.0) == (50.0, 400.0)
+    assert timeline([], now=200.0) == (200.0, 201.0), "never an empty window"
+    assert clock(0.25) == "00:00:00.250" and clock(None) == ""
