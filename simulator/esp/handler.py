@@ -204,8 +204,9 @@ class ESPHandler:
         )
         self._peer_failures: dict[str, int] = {}
         self._fault_rng: random.Random = rng_for(seed, "faults")
-        # Runtime controls (controls.py), handed over whole by the control panel, if any.
-        self.controls: Controls | None = None
+        # Runtime controls (controls.py) with a fault rate above 0, handed over whole by the
+        # control panel; None otherwise, so a run without runtime faults pays one test per stage.
+        self.chaos: Controls | None = None
         if "helo" in self.stages:
             self.handle_HELO = self._helo
             self.handle_EHLO = self._ehlo
@@ -231,14 +232,14 @@ class ESPHandler:
         if dict(controls.outcomes) != self.decider.scenario.outcomes:
             scenario = replace(self.scenario, outcomes=dict(controls.outcomes))
             self.decider = Decider(scenario, self.decider.seed)
-        self.controls = controls
+        self.chaos = controls if any(f.rate > 0 for f in controls.faults.values()) else None
 
     def _fault(self, stage: str, addresses: tuple[str, ...] = ()) -> Fault | None:
         """The scenario's fault for this stage, else a runtime one; a refusal is spooled."""
         faults = self.stages.get(stage)
         fault = None if faults is None else faults.pick(addresses, self._fault_rng)
-        if fault is None and self.controls is not None:
-            fault = self.controls.fault(stage, self._fault_rng)
+        if fault is None and self.chaos is not None:
+            fault = self.chaos.fault(stage, self._fault_rng)
         if fault is not None and fault.action != "delay":
             self.writer.refused(Refusal(stage, addresses, fault.action, fault.reply, fault.why))
         return fault

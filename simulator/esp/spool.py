@@ -336,13 +336,14 @@ class SpoolWriter:
         try:
             conn.execute("BEGIN IMMEDIATE")
             ids = insert_messages(conn, [record for record, _ in work])
-            conn.executemany(
-                _INSERT_REFUSAL,
-                [
-                    (r.at, r.stage, _json_strings(r.addresses), r.action, r.reply, r.why)
-                    for r in refusals
-                ],
-            )
+            if refusals:
+                conn.executemany(
+                    _INSERT_REFUSAL,
+                    [
+                        (r.at, r.stage, _json_strings(r.addresses), r.action, r.reply, r.why)
+                        for r in refusals
+                    ],
+                )
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
