@@ -8,6 +8,7 @@ could not be reached by `check`, a campaign with failures, a demo that lost call
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import threading
 import time
@@ -29,6 +30,23 @@ from reference_impl.sender.campaign import (
     CampaignReport,
     first_message_id,
 )
+from reference_impl.sender.deliverability import (
+    FAIL,
+    PASS,
+    WARN,
+    Finding,
+    build_probe,
+    check_message,
+    load_zone,
+    worst,
+)
+from reference_impl.sender.deliverability.checks import (
+    check_headers,
+    check_list_unsubscribe,
+    check_reported,
+)
+from reference_impl.sender.deliverability.esp import fetch_results, send_probe
+from reference_impl.sender.deliverability.probe import PROBE_TO
 from reference_impl.sender.demo import DEFAULT_AUDIENCE, DEFAULT_SCENARIO, DemoSummary, run_demo
 from reference_impl.sender.dkim import generate_key, txt_name
 from reference_impl.sender.message import TEST_LABEL, MessageError, build_test_email, to_bytes
@@ -94,6 +112,111 @@ class SendSetupError(PlatformError, ValueError):
     is no address; the message names which."""
 
 
+PLAIN_LINK = (
+    "  warning: {nickname}: {detail}; {advice} (a FAIL in `provider check --deliverability`)"
+)
+DELIVERABILITY_ONLY = "{option} is only used with --deliverability"
+NEEDS_ZONE = (
+    "--deliverability needs --zone ZONE.toml (the sending IP and the DNS TXT records),"
+    " or --esp HOST:PORT with --esp-api URL (a running fake ESP judges the probe)"
+)
+ZONE_OR_ESP = "give --zone or --esp, not both"
+ESP_TOGETHER = (
+    "--esp and --esp-api go together: the probe is sent to one, its verdicts read from the other"
+)
+BAD_ESP = "--esp {value!r} is not HOST:PORT with a port from 1 to 65535"
+REPORT_HEAD = "Deliverability of {nickname}: a probe to {to}, sent from {ip} (zone {zone})"
+REPORT_HEAD_ESP = (
+    "Deliverability of {nickname}: a probe to {to}, sent through the ESP at {esp}"
+    " (verdicts from {api})"
+)
+REPORT_LINE = "  {verdict:<4}  {check:<21} {detail}"
+REPORT_TAIL = "Verdict: {verdict} ({fails} FAIL, {warns} WARN)"
+
+
+def _unsubscribe_warning(provider: Provider, receiver_url: str | None) -> str | None:
+    """The warning for a preference link that is not https, when the link's base is known (the
+    custom URL, or the receiver's with `--receiver-url`): the rule of `--deliverability`, stated
+    once in `deliverability.checks`, only warned about here, since local setups use http."""
+    base = provider.preference_center_url if provider.preference_center == "custom" else None
+    if provider.preference_center == "clevertap":
+        base = receiver_url
+    if base is None:
+        return None
+    finding = check_list_unsubscribe(f"<{base}>")
+    if finding.verdict == PASS:
+        return None
+    return PLAIN_LINK.format(
+        nickname=provider.nickname, detail=finding.detail, advice=finding.advice
+    )
+
+
+def _report_line(finding: Finding) -> str:
+    line = REPORT_LINE.format(verdict=finding.verdict, check=finding.check, detail=finding.detail)
+    return f"{line}; fix: {finding.advice}" if finding.advice else line
+
+
+def _esp_address(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise click.UsageError(BAD_ESP.format(value=value))
+    return host.strip("[]"), int(port)
+
+
+def _deliverability(
+    provider: Provider,
+    to: str,
+    receiver_url: str | None,
+    as_json: bool,
+    zone_path: Path | None,
+    esp: str | None,
+    esp_api: str | None,
+) -> None:
+    """Build the probe, judge it against the zone (or send it through the ESP and read its
+    verdicts), print one line per check (or JSON); exit 1 when any check FAILs (a WARN does not
+    change the exit code)."""
+    _need_receiver_url(provider, receiver_url)
+    address = _esp_address(esp) if esp is not None else None
+    zone = load_zone(zone_path) if zone_path is not None else None
+    try:
+        probe = build_probe(provider, to=to, receiver_url=receiver_url)
+    except (MetaError, MessageError) as exc:
+        raise SendSetupError(f"cannot build the probe to {to!r}: {exc}") from exc
+    document: dict[str, object] = {"provider": provider.nickname, "to": to}
+    if zone is not None:
+        findings = check_message(
+            probe.data,
+            meta_text=probe.meta_text,
+            zone=zone,
+            mail_from=probe.mail_from,
+            public_key=probe.public_key,
+        )
+        document |= {"zone": str(zone_path), "client_ip": zone.client_ip}
+        head = REPORT_HEAD.format(
+            nickname=provider.nickname, to=to, ip=zone.client_ip, zone=zone_path
+        )
+    elif address is not None and esp_api is not None:
+        send_probe(provider, probe, *address)
+        findings = check_reported(fetch_results(esp_api, probe.meta_text))
+        findings += check_headers(probe.data, probe.meta_text)
+        document |= {"esp": esp, "esp_api": esp_api}
+        head = REPORT_HEAD_ESP.format(nickname=provider.nickname, to=to, esp=esp, api=esp_api)
+    else:
+        raise click.UsageError(NEEDS_ZONE)
+    verdict = worst(findings)
+    if as_json:
+        document |= {"verdict": verdict, "checks": [finding.to_json() for finding in findings]}
+        click.echo(json.dumps(document, indent=2))
+    else:
+        click.echo(head)
+        for finding in findings:
+            click.echo(_report_line(finding))
+        counts = Counter(finding.verdict for finding in findings)
+        click.echo(REPORT_TAIL.format(verdict=verdict, fails=counts[FAIL], warns=counts[WARN]))
+    if verdict == FAIL:
+        raise SystemExit(EXIT_FAILED)
+
+
 def _provider(path: Path, nickname: str | None) -> Provider:
     return select_provider(load_providers(path), nickname, str(path))
 
@@ -117,16 +240,88 @@ def provider_group() -> None:
 @click.argument("file", type=_PROVIDER_FILE)
 @click.option("--nickname", help="Which provider, when the file has several.")
 @click.option("--offline", is_flag=True, help="Validate the file only; do not connect.")
+@click.option(
+    "--deliverability",
+    is_flag=True,
+    help="Build one probe message as a campaign would, sign it, and judge it against --zone"
+    " (DKIM, SPF, DMARC, one-click unsubscribe, Message-ID and Date, line length, the meta)"
+    " instead of connecting.",
+)
+@click.option(
+    "--zone",
+    "zone_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --deliverability: a TOML file whose [authentication] table holds client_ip,"
+    " helo and the DNS TXT records ([authentication.dns]); a fake ESP scenario file works.",
+)
+@click.option(
+    "--to",
+    "probe_to",
+    default=PROBE_TO,
+    show_default=True,
+    help="With --deliverability: the probe's recipient.",
+)
+@click.option(
+    "--esp",
+    metavar="HOST:PORT",
+    help="With --deliverability, instead of --zone: send the probe over SMTP to this running"
+    " fake ESP (the provider's other settings kept) and read its verdicts from --esp-api.",
+)
+@click.option(
+    "--esp-api",
+    metavar="URL",
+    help="With --esp: the fake ESP's API base URL; its GET /messages lists the probe with"
+    " authentication_results.",
+)
+@click.option("--json", "as_json", is_flag=True, help="With --deliverability: print JSON.")
+@_receiver_url_option
 @_link_key_option
 def provider_check(
-    file: Path, nickname: str | None, offline: bool, link_keys: tuple[str, ...]
+    file: Path,
+    nickname: str | None,
+    offline: bool,
+    deliverability: bool,
+    zone_path: Path | None,
+    probe_to: str,
+    esp: str | None,
+    esp_api: str | None,
+    as_json: bool,
+    receiver_url: str | None,
+    link_keys: tuple[str, ...],
 ) -> None:
     """Validate FILE, then connect: EHLO, STARTTLS or TLS, AUTH, QUIT, reporting each step.
 
     Says where a signing provider's DKIM key must be published.
-    Warns when a 'clevertap' preference center has no link key to sign its links with.
+    Warns when a 'clevertap' preference center has no link key to sign its links with, and when
+    a preference link (custom, or the receiver's with --receiver-url) is not https.
     Exit 1 when a provider could not be reached or refused the session (the check's verdict).
+
+    With --deliverability --zone ZONE.toml, nothing is connected to: one probe message is judged
+    against the zone, one line per check, PASS, WARN or FAIL with what to change. With
+    --esp HOST:PORT --esp-api URL instead, the probe is sent to a running fake ESP and DKIM, SPF
+    and DMARC are its verdicts. Exit 1 when any check FAILs, 0 otherwise (WARNs included).
     """
+    if deliverability:
+        if zone_path is None and esp is None and esp_api is None:
+            raise click.UsageError(NEEDS_ZONE)
+        if zone_path is not None and (esp is not None or esp_api is not None):
+            raise click.UsageError(ZONE_OR_ESP)
+        if zone_path is None and (esp is None or esp_api is None):
+            raise click.UsageError(ESP_TOGETHER)
+        provider = _with_link_key(_provider(file, nickname), link_keys)
+        _deliverability(provider, probe_to, receiver_url, as_json, zone_path, esp, esp_api)
+        return
+    unused_options = (
+        ("--zone", zone_path is None),
+        ("--esp", esp is None),
+        ("--esp-api", esp_api is None),
+        ("--json", not as_json),
+    )
+    for option, unused in unused_options:
+        if not unused:
+            raise click.UsageError(DELIVERABILITY_ONLY.format(option=option))
+    if probe_to != PROBE_TO:
+        raise click.UsageError(DELIVERABILITY_ONLY.format(option="--to"))
     click.echo(f"Reading {file}")
     providers = [_with_link_key(p, link_keys) for p in load_providers(file)]
     chosen = [select_provider(providers, nickname, str(file))] if nickname else providers
@@ -141,6 +336,8 @@ def provider_check(
         )
         if provider.preference_center == "clevertap" and provider.link_key is None:
             click.echo(UNSIGNED_LINKS.format(nickname=provider.nickname))
+        if (warning := _unsubscribe_warning(provider, receiver_url)) is not None:
+            click.echo(warning)
     if offline:
         return
     failed = False

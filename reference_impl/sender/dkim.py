@@ -38,6 +38,7 @@ __all__ = [
     "generate_key",
     "key_problem",
     "name_problem",
+    "public_der",
     "sign_message",
     "txt_name",
     "txt_value",
@@ -136,6 +137,21 @@ def zone_line(selector: str, domain: str, public_der: bytes) -> str:
     return f"{txt_name(selector, domain)} IN TXT {quoted}"
 
 
+def _public_der(key: rsa.RSAPrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def public_der(pem: bytes) -> bytes:
+    """The public half of the signing key `pem`, as its DNS record carries it: what verifiers
+    need published, so a check can say which record is missing or does not match."""
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise DkimError(NOT_PEM.format(reason=f"a {type(key).__name__}, not RSA"))
+    return _public_der(key)
+
+
 def generate_key(selector: str, domain: str, out: Path) -> str:
     """Write a new RSA-2048 private key to `out` (mode 0600, never over a file) and return the
     zone-file line to publish; the public half lives only in DNS."""
@@ -156,7 +172,4 @@ def generate_key(selector: str, domain: str, out: Path) -> str:
         raise DkimError(CANNOT_WRITE.format(path=out, reason=exc.strerror)) from exc
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return zone_line(selector, domain, public)
+    return zone_line(selector, domain, _public_der(key))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
+import json
 import logging
 import random
 import re
@@ -23,6 +24,18 @@ from typing import Any
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from simulator.esp import replies
+from simulator.esp.auth import (
+    Judgement,
+    Verdicts,
+    authenticate,
+    header_value,
+    judge,
+    judge_mail,
+    read_facts,
+    stamp,
+)
+from simulator.esp.auth.dmarc import suffix_list
+from simulator.esp.auth.rules import BOUNCE, REFUSE, SPAM
 from simulator.esp.controls import Controls
 from simulator.esp.faults import Fault, StageFaults, stage_faults
 from simulator.esp.headers import (
@@ -63,7 +76,12 @@ UNDECODED_META = (
 DECODED_META = "X-CleverTap_META from %s was RFC 2047 encoded-words: decoded (%d -> %d bytes)"
 MANGLED_META = "X-CleverTap_META from %s echoed mangled (callbacks.meta_mangling = %r): %r -> %r"
 UNMANGLEABLE_META = "X-CleverTap_META from %s echoed unchanged: %s (callbacks.meta_mangling = %r)"
+WHY_JUDGED = "rule {rule!r} (authentication, blocklist or bulk-sender rules)"
 DROPPED_EVENT = "event for %s dropped, never reported (drop_rate of the scenario or its rule)"
+REFUSED_BY_RULE = "message from %s refused at %s: %s"
+JUDGED_BY_RULE = "message from %s accepted, reported as %s: %s"
+# What a rule's `bounce` and `spam` actions report for every recipient of the message.
+RULE_OUTCOMES = {BOUNCE: "hard_bounce", SPAM: "spam"}
 STALL_FOREVER = 3600.0
 # `<local@domain>` with both parts RFC 5322 dot-atoms in ASCII: the address of nearly every
 # MAIL and RCPT, parsed without the stdlib's token tree (FaultySMTP._getaddr).
@@ -78,6 +96,10 @@ def auth_delay(failures: int) -> float:
     if failures <= 0:
         return 0.0
     return min(AUTH_BACKOFF_CAP, AUTH_BACKOFF_BASE * 2 ** (failures - 1))
+
+
+def _peer(session: Session) -> str:
+    return f"{session.peer[0]}:{session.peer[1]}" if session.peer else "?"
 
 
 def callback_bytes(record: MessageRecord) -> int:
@@ -212,7 +234,15 @@ class ESPHandler:
             self.handle_EHLO = self._ehlo
         if self.credentials or ("auth" in self.stages and self.stages["auth"].rated):
             self.handle_AUTH = self._auth
-        if "mail" in self.stages:
+        self._authentication = scenario.authentication
+        self._blocklist = scenario.blocklist
+        self._enforcement = scenario.enforcement
+        # Verdicts and rules run at DATA only when the scenario asks for them.
+        self._judging = self._authentication is not None or bool(self._blocklist)
+        if self._authentication is not None:
+            suffix_list()
+        listing_at_mail = bool(self._blocklist) and self._enforcement.blocklisted == REFUSE
+        if "mail" in self.stages or listing_at_mail:
             self.handle_MAIL = self._mail
         # What aiosmtpd's SMTP.__init__ looks up on a handler; see FaultySMTP.
         self._hook_names = tuple(
@@ -233,6 +263,11 @@ class ESPHandler:
             scenario = replace(self.scenario, outcomes=dict(controls.outcomes))
             self.decider = Decider(scenario, self.decider.seed)
         self.chaos = controls if any(f.rate > 0 for f in controls.faults.values()) else None
+
+    def _refused(self, stage: str, addresses: tuple[str, ...], judgement: Judgement) -> None:
+        """Spool a rule's refusal, for the dashboard's list of what SMTP refused and why."""
+        why = WHY_JUDGED.format(rule=judgement.rule)
+        self.writer.refused(Refusal(stage, addresses, "reply", judgement.reply, why))
 
     def _fault(self, stage: str, addresses: tuple[str, ...] = ()) -> Fault | None:
         """The scenario's fault for this stage, else a runtime one; a refusal is spooled."""
@@ -368,10 +403,16 @@ class ESPHandler:
         address: str,
         mail_options: list[str],
     ) -> str:
-        """handle_MAIL, installed only when the sender address can fault (rules or coded)."""
+        """handle_MAIL, installed only when the sender address can fault (rules or coded) or a
+        blocklist refuses at MAIL FROM."""
         fault = self._fault("mail", (address,))
         if fault is not None and (reply := await self._apply(server, "mail", fault)) is not None:
             return reply
+        listed = judge_mail(self._blocklist, self._enforcement, self._client_ip(session), address)
+        if listed is not None:
+            log.info(REFUSED_BY_RULE, _peer(session), "MAIL", listed.reply)
+            self._refused("mail", (address,), listed)
+            return listed.reply
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return replies.OK
@@ -419,8 +460,40 @@ class ESPHandler:
             log.info(MANGLED_META, peer, mode, meta[:80], echoed[:80])
         return echoed
 
-    def _record(self, session: Session, envelope: Envelope, raw: bytes) -> MessageRecord:
-        peer = f"{session.peer[0]}:{session.peer[1]}" if session.peer else "?"
+    def _client_ip(self, session: Session) -> str:
+        """The IP verdicts and blocklist see: the scenario's `client_ip`, else the peer's."""
+        if self._authentication is not None and self._authentication.client_ip:
+            return self._authentication.client_ip
+        return str(session.peer[0]) if session.peer else ""
+
+    def _judge(
+        self, server: SMTP, session: Session, envelope: Envelope, raw: bytes
+    ) -> tuple[bytes, Verdicts | None, str | None, Judgement | None]:
+        """The message as stored (with its Authentication-Results header when verified), the
+        verdicts, the header's value, and the rule that decides its fate, if any."""
+        client_ip = self._client_ip(session)
+        mail_from = envelope.mail_from or ""
+        facts = read_facts(raw)
+        verdicts = results = None
+        if self._authentication is not None:
+            helo = self._authentication.helo or session.host_name or ""
+            zone = self._authentication.zone
+            verdicts = authenticate(raw, zone, client_ip, mail_from, helo, facts)
+            results = header_value(server.hostname, verdicts)
+            raw = stamp(raw, results)
+        judgement = judge(verdicts, facts, self._blocklist, self._enforcement, client_ip, mail_from)
+        return raw, verdicts, results, judgement
+
+    def _record(
+        self,
+        session: Session,
+        envelope: Envelope,
+        raw: bytes,
+        verdicts: Verdicts | None = None,
+        results: str | None = None,
+        judgement: Judgement | None = None,
+    ) -> MessageRecord:
+        peer = _peer(session)
         meta_bytes = extract_header(raw, unfolding=self.scenario.callbacks.meta_unfolding)
         as_arrived = raw_header(raw)
         meta: str | None = None
@@ -445,19 +518,23 @@ class ESPHandler:
                 continue
             if meta is None and callbacks.missing_meta == "drop":
                 continue
-            if decision.outcome == DELIVERED and not callbacks.report_delivered:
+            outcome, description, why = decision.outcome, decision.description, decision.why
+            if judgement is not None:
+                outcome, description = RULE_OUTCOMES[judgement.action], judgement.description
+                why = WHY_JUDGED.format(rule=judgement.rule)
+            if outcome == DELIVERED and not callbacks.report_delivered:
                 continue
             events.append(
                 EventRecord(
-                    group=SUCCESS if decision.outcome == DELIVERED else FAILED,
-                    type=decision.outcome,
+                    group=SUCCESS if outcome == DELIVERED else FAILED,
+                    type=outcome,
                     email=recipient,
                     meta=echoed,
-                    description=decision.description,
+                    description=description,
                     mutation=decision.mutation,
                     extra_keys=decision.extra_keys,
                     duplicate_after=callbacks.duplicate_delay if decision.duplicate else None,
-                    why=decision.why,
+                    why=why,
                 )
             )
         return MessageRecord(
@@ -470,6 +547,8 @@ class ESPHandler:
             events=tuple(events),
             echo=echoed,
             raw_meta=None if as_arrived is None else as_arrived.decode("utf-8", "replace"),
+            authentication_results=results,
+            auth=None if verdicts is None else json.dumps(verdicts.as_dict()),
         )
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -481,7 +560,16 @@ class ESPHandler:
         if spool_bytes >= self._spool_quota:
             log.warning(REFUSED_SPOOL_FULL, session.peer, spool_bytes, self._spool_quota)
             return replies.SPOOL_FULL
-        record = self._record(session, envelope, raw)
+        verdicts = results = judgement = None
+        if self._judging:
+            raw, verdicts, results, judgement = self._judge(server, session, envelope, raw)
+            if judgement is not None and judgement.action == REFUSE:
+                log.info(REFUSED_BY_RULE, _peer(session), "DATA", judgement.reply)
+                self._refused("data", tuple(envelope.rcpt_tos), judgement)
+                return judgement.reply
+            if judgement is not None:
+                log.info(JUDGED_BY_RULE, _peer(session), judgement.action, judgement.description)
+        record = self._record(session, envelope, raw, verdicts, results, judgement)
         weight = callback_bytes(record)
         if weight > self._message_quota:
             log.warning(REFUSED_OVER_QUOTA, session.peer, weight, self._message_quota)

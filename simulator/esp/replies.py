@@ -1,12 +1,13 @@
 """Every SMTP reply the fake ESP gives, or quotes, by name: one table, in the manner of aiosmtpd's
 `testing/statuscodes.py`.
 
-Three groups: what the session answers on its own (the handler), what an injected fault answers
-when the scenario or a coded address gives only a code (`faults.py`), and the remote servers'
-replies the ESP quotes in a bounce's callback description (`outcomes.py`). Texts follow RFC 5321
-codes with RFC 3463 enhanced status codes. Tests import these names instead of repeating the
-strings, so changing a text is one edit. Replies aiosmtpd writes itself (greeting, 503 sequence
-errors, 530 STARTTLS required, ...) are its own and not repeated here.
+Four groups: what the session answers on its own (the handler), what an injected fault answers
+when the scenario or a coded address gives only a code (`faults.py`), the remote servers'
+replies the ESP quotes in a bounce's callback description (`outcomes.py`), and what the
+bulk-sender rules and the blocklist answer or report (`auth/rules.py`), each naming its rule.
+Texts follow RFC 5321 codes with RFC 3463 enhanced status codes. Tests import these names
+instead of repeating the strings, so changing a text is one edit. Replies aiosmtpd writes itself
+(greeting, 503 sequence errors, 530 STARTTLS required, ...) are its own and not repeated here.
 """
 
 from __future__ import annotations
@@ -22,9 +23,13 @@ __all__ = [
     "CONNECT_REFUSED",
     "DELIVERED_REPLIES",
     "DELIVERED_TO_MAILBOX",
+    "DMARC_NOT_PASSED",
     "FAULT_TEXT",
     "HARD_BOUNCE_REPLIES",
     "HELO",
+    "LISTED_CODE",
+    "LISTED_DOMAIN",
+    "LISTED_IP",
     "LOCAL_ERROR",
     "MAILBOX_DISABLED",
     "MAILBOX_FULL",
@@ -32,17 +37,25 @@ __all__ = [
     "MESSAGE_TOO_BIG",
     "NOT_AUTHORIZED",
     "NO_ANSWER_FROM_HOST",
+    "NO_HTTPS_UNSUBSCRIBE",
+    "NO_LIST_UNSUBSCRIBE",
+    "NO_ONE_CLICK",
+    "NO_ONE_CLICK_POST",
     "NULL_MX",
     "OK",
+    "ONE_CLICK_CODE",
     "OVER_MESSAGE_QUOTA",
     "QUEUED",
     "SERVICE_NOT_AVAILABLE",
     "SOFT_BOUNCE_REPLIES",
+    "SPAM_FOLDER",
     "SPOOL_FAILED",
     "SPOOL_FULL",
     "STALL_TIMEOUT",
     "TOO_MANY_RECIPIENTS",
     "TRANSACTION_FAILED",
+    "UNAUTHENTICATED",
+    "UNAUTHENTICATED_CODE",
     "UNDEFINED_STATUS",
     "USER_NOT_LOCAL",
     "USER_UNKNOWN",
@@ -125,3 +138,32 @@ SOFT_BOUNCE_REPLIES = (
 )
 """The first is the canonical one, used by the SES-style address rules."""
 DELIVERED_REPLIES = (DELIVERED_TO_MAILBOX,)
+
+# --- Bulk-sender rules and the blocklist (auth/rules.py) ----------------------------------------
+# A refusal is `<code> <text>`; a bounce callback's description is the same line, and a spam
+# callback's is SPAM_FOLDER around the text. Every text ends naming the rule that fired.
+UNAUTHENTICATED_CODE = "550 5.7.26"
+"""Gmail's code for mail that fails its sender-authentication requirements."""
+ONE_CLICK_CODE = "550 5.7.1"
+LISTED_CODE = "554 5.7.1"
+UNAUTHENTICATED = (
+    "This mail has been blocked because the sender is unauthenticated: it passed neither SPF"
+    " nor DKIM (bulk-sender rule {rule})"
+)
+DMARC_NOT_PASSED = (
+    "Unauthenticated email from {domain} is not accepted due to the domain's DMARC policy:"
+    " dmarc={result}, {reason} (bulk-sender rule {rule})"
+)
+NO_ONE_CLICK = (
+    "Bulk mail must offer one-click unsubscribe (RFC 8058): {problem} (bulk-sender rule {rule})"
+)
+NO_LIST_UNSUBSCRIBE = "no List-Unsubscribe header"
+NO_HTTPS_UNSUBSCRIBE = "List-Unsubscribe has no https URI"
+NO_ONE_CLICK_POST = "no List-Unsubscribe-Post: List-Unsubscribe=One-Click"
+LISTED_IP = (
+    "Service unavailable; client host [{ip}] is on the blocklist (listed: {listing}; {rule})"
+)
+LISTED_DOMAIN = (
+    "Message refused: the {where} domain {domain} is on the blocklist (listed: {listing}; {rule})"
+)
+SPAM_FOLDER = "Delivered to the spam folder: {reason}"

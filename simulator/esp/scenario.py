@@ -11,6 +11,7 @@ key are described in docs/simulator.md.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
 import re
 import tomllib
@@ -19,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from simulator.errors import SimulatorError
+from simulator.esp.auth.rules import ACTIONS as ENFORCEMENT_ACTIONS
+from simulator.esp.auth.rules import OFF, REFUSE, AuthSettings, Blocklist, Enforcement
+from simulator.esp.auth.zone import Zone, normal_name
 from simulator.esp.catalog import SCENARIO_KINDS, UnknownShipped, resolve_path
 from simulator.esp.headers import REMOVE, UNFOLDINGS
 
@@ -52,6 +56,17 @@ DEFAULT_MESSAGE_QUOTA = 64 * 1024 * 1024
 MAX_QUOTA = 1024 * 1024 * 1024 * 1024
 DEFAULT_AUTH_FAILURES = 3
 _REPLY = re.compile(r"[2-5][0-9]{2}( .*)?")
+# A DNS name as a zone or a blocklist writes it: labels of letters, digits, hyphens and (for
+# `_dmarc`, `_domainkey`) underscores; a trailing dot is allowed.
+_DNS_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+NOT_DNS_NAME = "{value!r} is not a DNS name (dot-separated labels of letters, digits, - and _)"
+NOT_IP = "{value!r} is not an IP address (e.g. '192.0.2.10')"
+NOT_NETWORK = "{value!r} is not an IP address or network (e.g. '203.0.113.7', '198.51.100.0/24')"
+NOT_TXT_LIST = 'must be a list of TXT records, each one string, e.g. ["v=spf1 ip4:192.0.2.10 -all"]'
+SAME_NAME = "names the same DNS name as {other!r} (names ignore case and a trailing dot)"
+NEEDS_AUTHENTICATION = (
+    "{action!r} needs an [authentication] table: the DNS zone the verdicts are checked against"
+)
 
 
 class ScenarioError(SimulatorError, ValueError):
@@ -142,6 +157,10 @@ class Scenario:
     rules: tuple[AddressRule, ...] = ()
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     callbacks: CallbackSettings = field(default_factory=CallbackSettings)
+    # None: no [authentication] table, so nothing is verified and no header is added.
+    authentication: AuthSettings | None = None
+    blocklist: Blocklist = field(default_factory=Blocklist)
+    enforcement: Enforcement = field(default_factory=Enforcement)
 
 
 class _Reader:
@@ -429,7 +448,112 @@ def _callbacks(reader: _Reader) -> CallbackSettings:
     )
 
 
-TOP_KEYS = ("name", "description", "outcomes", "rules", "smtp", "callbacks")
+def _dns_name(value: str) -> bool:
+    labels = value.rstrip(".").split(".")
+    return 0 < len(value) <= 253 and all(_DNS_LABEL.fullmatch(label) for label in labels)
+
+
+def _zone(reader: _Reader) -> Zone:
+    records: dict[str, list[str]] = {}
+    seen: dict[str, str] = {}
+    for name, values in reader.table.items():
+        key = f'{reader.prefix}."{name}"'
+        if not _dns_name(name):
+            reader.problems.append((key, NOT_DNS_NAME.format(value=name)))
+            continue
+        if normal_name(name) in seen:
+            reader.problems.append((key, SAME_NAME.format(other=seen[normal_name(name)])))
+            continue
+        seen[normal_name(name)] = name
+        if (
+            not isinstance(values, list)
+            or not values
+            or not all(isinstance(v, str) for v in values)
+        ):
+            reader.problems.append((key, NOT_TXT_LIST))
+            continue
+        records[name] = values
+    return Zone.of(records)
+
+
+def _authentication(reader: _Reader) -> AuthSettings:
+    reader.only("client_ip", "helo", "dns")
+    client_ip = reader.string("client_ip")
+    if client_ip is not None:
+        try:
+            client_ip = str(ipaddress.ip_address(client_ip))
+        except ValueError:
+            reader.fail("client_ip", NOT_IP.format(value=client_ip))
+            client_ip = None
+    helo = reader.string("helo")
+    if helo is not None and not _dns_name(helo):
+        reader.fail("helo", NOT_DNS_NAME.format(value=helo))
+        helo = None
+    return AuthSettings(zone=_zone(reader.sub("dns")), client_ip=client_ip, helo=helo)
+
+
+def _strings(reader: _Reader, name: str) -> list[tuple[str, str]]:
+    """(dotted key, value) of each string in list `name`; anything else is a problem."""
+    value = reader.table.get(name, [])
+    if not isinstance(value, list):
+        reader.fail(name, "must be a list of strings")
+        return []
+    items = []
+    for index, item in enumerate(value):
+        key = f"{reader.key(name)}[{index}]"
+        if isinstance(item, str):
+            items.append((key, item))
+        else:
+            reader.problems.append((key, f"must be a string, got {item!r}"))
+    return items
+
+
+def _blocklist(reader: _Reader) -> Blocklist:
+    reader.only("ips", "domains")
+    ips = []
+    for key, value in _strings(reader, "ips"):
+        try:
+            ips.append(ipaddress.ip_network(value, strict=False))
+        except ValueError:
+            reader.problems.append((key, NOT_NETWORK.format(value=value)))
+    domains = []
+    for key, value in _strings(reader, "domains"):
+        if _dns_name(value):
+            domains.append(normal_name(value))
+        else:
+            reader.problems.append((key, NOT_DNS_NAME.format(value=value)))
+    return Blocklist(tuple(ips), tuple(domains))
+
+
+ENFORCEMENT_KEYS = ("unauthenticated", "unaligned", "unsubscribe", "blocklisted")
+
+
+def _enforcement(reader: _Reader, authenticating: bool) -> Enforcement:
+    reader.only(*ENFORCEMENT_KEYS)
+    actions = {
+        name: reader.string(
+            name, REFUSE if name == "blocklisted" else OFF, choices=ENFORCEMENT_ACTIONS
+        )
+        for name in ENFORCEMENT_KEYS
+    }
+    if not authenticating:
+        for name in ("unauthenticated", "unaligned"):
+            if actions[name] != OFF:
+                reader.fail(name, NEEDS_AUTHENTICATION.format(action=actions[name]))
+    return Enforcement(**actions)
+
+
+TOP_KEYS = (
+    "name",
+    "description",
+    "outcomes",
+    "rules",
+    "smtp",
+    "callbacks",
+    "authentication",
+    "blocklist",
+    "enforcement",
+)
 
 
 def parse_scenario(data: dict[str, Any], source: str) -> Scenario:
@@ -441,6 +565,9 @@ def parse_scenario(data: dict[str, Any], source: str) -> Scenario:
     top = _Reader(source, "", data, problems)
     top.only(*TOP_KEYS)
     rules = _rules(top)
+    authentication = (
+        _authentication(top.sub("authentication")) if "authentication" in top.table else None
+    )
     scenario = Scenario(
         name=top.string("name", Path(source).stem),
         description=top.string("description", ""),
@@ -449,6 +576,9 @@ def parse_scenario(data: dict[str, Any], source: str) -> Scenario:
         rules=rules,
         smtp=_smtp(top.sub("smtp")),
         callbacks=_callbacks(top.sub("callbacks")),
+        authentication=authentication,
+        blocklist=_blocklist(top.sub("blocklist")),
+        enforcement=_enforcement(top.sub("enforcement"), authentication is not None),
     )
     if problems:
         raise ScenarioError(source, problems)

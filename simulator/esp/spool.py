@@ -45,7 +45,9 @@ CREATE TABLE IF NOT EXISTS messages (
     meta TEXT,
     message_key TEXT NOT NULL,
     size INTEGER NOT NULL,
-    echo TEXT
+    echo TEXT,
+    authentication_results TEXT,
+    auth TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -112,6 +114,8 @@ TABLES = ("attempts", "dead_letters", "batches", "events", "messages", "refusals
 # Columns added since the first spool format, for a spool file made by an older version.
 _ADDED_COLUMNS = (
     ("messages", "echo", "TEXT"),
+    ("messages", "authentication_results", "TEXT"),
+    ("messages", "auth", "TEXT"),
     ("events", "echo_ref", "INTEGER NOT NULL DEFAULT 0"),
     ("batches", "event_ids", "TEXT"),
     ("batches", "bytes", "INTEGER NOT NULL DEFAULT 0"),
@@ -154,6 +158,10 @@ class MessageRecord:
     # The meta as the events echo it, stored once on the message: an event whose meta is this
     # string references it instead of holding a copy, so 100 recipients cost one meta, not 100.
     echo: str | None = None
+    # With a scenario [authentication]: the value of the Authentication-Results header put in
+    # front of the message, and the verdicts (`Verdicts.as_dict`) as JSON.
+    authentication_results: str | None = None
+    auth: str | None = None
     # The X-CleverTap_META header lines exactly as they arrived (folding included), for the
     # dashboard: what the sender wrote, next to `meta`, what the ESP extracted from it.
     raw_meta: str | None = None
@@ -203,7 +211,7 @@ def connect(path: str | Path, check_same_thread: bool = True) -> sqlite3.Connect
 
 _INSERT_MESSAGE = (
     "INSERT INTO messages (id, received_at, peer, mail_from, recipients, meta, message_key, size,"
-    " echo, raw_meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " echo, authentication_results, auth, raw_meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_EVENT = (
     "INSERT INTO events (id, message_id, grp, type, email, meta, echo_ref, description,"
@@ -249,6 +257,8 @@ def insert_messages(conn: sqlite3.Connection, records: list[MessageRecord]) -> l
                 record.message_key,
                 record.size,
                 record.echo,
+                record.authentication_results,
+                record.auth,
                 record.raw_meta,
             )
         )
@@ -651,9 +661,11 @@ class SpoolReader:
         return int(events + batches)
 
     def messages(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Newest first; `authentication_results` and `auth` are None unless the scenario has an
+        [authentication] table."""
         rows = self.conn.execute(
-            "SELECT id, received_at, peer, mail_from, recipients, meta, size FROM messages"
-            " ORDER BY id DESC LIMIT ?",
+            "SELECT id, received_at, peer, mail_from, recipients, meta, size,"
+            " authentication_results, auth FROM messages ORDER BY id DESC LIMIT ?",
             (limit,),
         ).fetchall()
         return [
@@ -665,6 +677,8 @@ class SpoolReader:
                 "recipients": json.loads(row[4]),
                 "meta": row[5],
                 "size": row[6],
+                "authentication_results": row[7],
+                "auth": None if row[8] is None else json.loads(row[8]),
             }
             for row in rows
         ]

@@ -50,6 +50,24 @@ PUBLIC = {
         "replies",
         "shipped",
     ],
+    "simulator.esp.auth": [
+        "ACTIONS",
+        "RESULTS",
+        "RULES",
+        "AuthSettings",
+        "Blocklist",
+        "Enforcement",
+        "Judgement",
+        "MessageFacts",
+        "Verdicts",
+        "Zone",
+        "authenticate",
+        "header_value",
+        "judge",
+        "judge_mail",
+        "read_facts",
+        "stamp",
+    ],
     "simulator.protocol": [
         "BuiltBatch",
         "Difference",
@@ -114,7 +132,13 @@ PUBLIC = {
         "read_ledgers",
     ],
 }
-PACKAGES = ["simulator.esp", "simulator.protocol", "simulator.conformance", "simulator.load"]
+PACKAGES = [
+    "simulator.esp",
+    "simulator.esp.auth",
+    "simulator.protocol",
+    "simulator.conformance",
+    "simulator.load",
+]
 
 
 @pytest.mark.parametrize("package", sorted(PUBLIC))
@@ -161,7 +185,8 @@ def test_every_error_a_package_raises_is_exported_by_it(package: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "package", ["simulator.protocol", "simulator.conformance", "simulator.load"]
+    "package",
+    ["simulator.esp.auth", "simulator.protocol", "simulator.conformance", "simulator.load"],
 )
 def test_a_package_namespace_holds_no_public_name_outside_all(package: str) -> None:
     """What a package's `__init__` imports is either listed or one of its own submodules."""

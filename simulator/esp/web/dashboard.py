@@ -24,8 +24,8 @@ from simulator.esp.web.app import WebConfig
 SHOWN = 50
 """Rows of each table the dashboard shows (newest first); the read API pages the rest."""
 ATTEMPTS_SHOWN = 500
-AUTH_FIELDS = ("authentication_results", "auth")
-"""Per-message verification verdicts (DKIM, SPF, DMARC), shown when the spool records them."""
+AUTH_FIELDS = (("authentication_results", "Authentication-Results"), ("auth", "verdicts"))
+"""Per-message verification (DKIM, SPF, DMARC) and its label, shown when the spool records it."""
 STREAM_RETRY_MS = 1000
 KEEPALIVE_SECONDS = 1.0
 """A comment line this often when nothing changed: a closed tab is noticed (the write fails)

@@ -159,7 +159,7 @@ def test_an_unknown_scenario_lists_the_shipped_ones_and_suggests_the_closest_exi
     line = assert_one_line_operator_error(result)
     assert "scenario smok: is neither a file nor the name of a shipped scenario" in line
     assert "did you mean 'smoke'?" in line
-    assert "shipped: batch-limit, mixed," in line
+    assert "shipped: batch-limit, bulk-sender-rules, mixed," in line
 
 
 def test_an_exposed_api_without_a_token_is_one_line_exit_2(tmp_path: Path) -> None:

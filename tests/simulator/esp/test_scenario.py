@@ -22,6 +22,7 @@ REQUIRED = {
     "partial-failure",
     "retry-storm",
     "smtp-faults",
+    "bulk-sender-rules",
 }
 
 
@@ -279,3 +280,55 @@ def test_a_typo_in_one_rate_is_not_reported_again_as_a_wrong_sum() -> None:
     with pytest.raises(ScenarioError) as error:
         parse_scenario({"outcomes": {"delivered": "all"}}, "x.toml")
     assert error.value.keys == ["outcomes.delivered"]
+
+
+# --- [authentication], [blocklist], [enforcement] (issue 16) -----------------------------------
+
+
+def test_the_shipped_bulk_sender_rules_scenario_applies_the_gmail_yahoo_rules() -> None:
+    scenario = load_scenario("bulk-sender-rules")
+    assert scenario.authentication is not None
+    assert scenario.authentication.client_ip == "192.0.2.10"
+    assert scenario.authentication.zone.txt("_DMARC.Platform.Example.")
+    enforcement = scenario.enforcement
+    assert (enforcement.unauthenticated, enforcement.unaligned) == ("refuse", "refuse")
+    assert (enforcement.unsubscribe, enforcement.blocklisted) == ("spam", "refuse")
+    assert scenario.blocklist.domain_listing("spammy.example") == "spammy.example"
+
+
+def test_authentication_blocklist_and_enforcement_problems_are_all_listed_at_once() -> None:
+    data = {
+        "outcomes": {"delivered": 1.0},
+        "authentication": {
+            "client_ip": "192.0.2",
+            "hello": "x",
+            "dns": {"bad name": ["v=spf1 -all"], "a.example": "v=spf1 -all"},
+        },
+        "blocklist": {"ips": ["203.0.113.300"], "domain": ["x.example"]},
+        "enforcement": {"unauthenticated": "refuze", "unsubscribe": "spam"},
+    }
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(data, "auth.toml")
+    reasons = dict(caught.value.problems)
+    assert "did you mean 'helo'?" in reasons["authentication.hello"]
+    assert "not an IP address" in reasons["authentication.client_ip"]
+    assert "not a DNS name" in reasons['authentication.dns."bad name"']
+    assert "list of TXT records" in reasons['authentication.dns."a.example"']
+    assert "not an IP address or network" in reasons["blocklist.ips[0]"]
+    assert "did you mean 'domains'?" in reasons["blocklist.domain"]
+    assert "did you mean 'refuse'?" in reasons["enforcement.unauthenticated"]
+    assert len(caught.value.problems) == 7
+
+
+def test_authentication_rules_need_the_authentication_table() -> None:
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(
+            {"enforcement": {"unaligned": "spam"}, "outcomes": {"delivered": 1}}, "x.toml"
+        )
+    (key,) = caught.value.keys
+    assert key == "enforcement.unaligned"
+
+
+def test_a_scenario_without_the_tables_verifies_nothing_and_blocks_nothing() -> None:
+    scenario = parse_scenario({"outcomes": {"delivered": 1.0}}, "x.toml")
+    assert scenario.authentication is None and not scenario.blocklist

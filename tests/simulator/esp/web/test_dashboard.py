@@ -14,39 +14,40 @@ from simulator.esp.web.dashboard import clock, dashboard_state, timeline
 AUTH_RESULTS = "fake-esp.bounceback.test; dkim=pass header.d=example.com; spf=pass; dmarc=pass"
 
 
-def _render(spool: Path, extra: dict[str, object]) -> str:
+def _render(spool: Path) -> str:
     app = create_app(WebConfig(spool))
     reader = SpoolReader(spool)
     try:
         state = dashboard_state(reader, app.config["ESP"], time.time())
     finally:
         reader.close()
-    for message in state["messages"]:
-        message.update(extra)
     with app.test_request_context("/"):
         return render_template("_state.html", **state)
 
 
-def _one_message(spool: Path) -> None:
+def _one_message(spool: Path, results: str | None = None, auth: str | None = None) -> None:
     conn = connect(spool)
     conn.execute(
         "INSERT INTO messages (id, received_at, peer, mail_from, recipients, meta, message_key,"
-        " size, echo, raw_meta) VALUES (1, 0, '127.0.0.1:1', 's@x', '[\"r@x\"]', 'm|', 'k', 9,"
-        " 'm|', 'X-CleverTap_META: m|')"
+        " size, echo, raw_meta, authentication_results, auth) VALUES (1, 0, '127.0.0.1:1', 's@x',"
+        " '[\"r@x\"]', 'm|', 'k', 9, 'm|', 'X-CleverTap_META: m|', ?, ?)",
+        (results, auth),
     )
     conn.close()
 
 
 def test_verification_verdicts_are_shown_when_the_spool_records_them(tmp_path: Path) -> None:
-    """The spool's messages may carry `authentication_results` (RFC 8601) and `auth` (verdicts
-    per method); the dashboard shows them when present and nothing when absent."""
-    spool = tmp_path / "spool.sqlite3"
-    _one_message(spool)
-    shown = _render(spool, {"authentication_results": AUTH_RESULTS, "auth": {"dkim": "pass"}})
-    assert "authentication results" in shown and "dkim=pass header.d=example.com" in shown
-    assert "&#34;dkim&#34;: &#34;pass&#34;" in shown or '"dkim": "pass"' in shown
-    plain = _render(spool, {})
-    assert "authentication results" not in plain
+    """With a scenario's [authentication], the spool's messages carry `authentication_results`
+    (RFC 8601) and `auth` (verdicts per method); the dashboard shows them, and nothing when
+    absent."""
+    verified, plain = tmp_path / "verified.sqlite3", tmp_path / "plain.sqlite3"
+    _one_message(verified, AUTH_RESULTS, '{"dkim": "pass"}')
+    _one_message(plain)
+    shown = _render(verified)
+    assert "Authentication-Results" in shown and "dkim=pass header.d=example.com" in shown
+    assert '"dkim": "pass"' in shown and "verdicts" in shown
+    plain = _render(plain)
+    assert "Authentication-Results" not in plain and "verdicts" not in plain
     assert "X-CleverTap_META: m|" in plain, "the header as it arrived"
 
 
