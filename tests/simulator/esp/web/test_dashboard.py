@@ -1,12 +1,19 @@
-"""Issue 15, what the dashboard shows, rendered by its real templates from a real spool."""
+"""Issue 15, what the dashboard shows, rendered by its real templates from a real spool, and
+from real SMTP into a scenario that verifies DKIM, SPF and DMARC."""
 
 from __future__ import annotations
 
+import smtplib
 import time
 from pathlib import Path
 
+import httpx
+import pytest
 from flask import render_template
 
+from reference_impl.receiver.server import RunningReceiver
+from simulator.conformance.esp_fixtures import SmtpSender
+from simulator.esp.server import FakeESP
 from simulator.esp.spool import SpoolReader, connect
 from simulator.esp.web.app import WebConfig, create_app
 from simulator.esp.web.dashboard import clock, dashboard_state, timeline
@@ -56,3 +63,22 @@ def test_the_timeline_spans_the_first_batch_to_the_last_retry() -> None:
     assert timeline(batches, now=200.0) == (50.0, 400.0)
     assert timeline([], now=200.0) == (200.0, 201.0), "never an empty window"
     assert clock(0.25) == "00:00:00.250" and clock(None) == ""
+
+
+def test_verdicts_and_the_rule_behind_an_outcome_or_a_refusal_are_shown(
+    receiver: RunningReceiver,
+) -> None:
+    """Real SMTP into the shipped `bulk-sender-rules` scenario: a campaign from the authorised
+    domain is accepted with its Authentication-Results and judged spam (no one-click unsubscribe),
+    one from an unauthenticated domain is refused at DATA; the dashboard names each rule."""
+    with FakeESP(
+        "bulk-sender-rules", receiver.callback_url, tls="none", api_port=0, batch_delay=0.0
+    ) as esp:
+        SmtpSender(esp.host, esp.port, from_address="news@platform.example").send("r@example.com")
+        with pytest.raises(smtplib.SMTPDataError):
+            SmtpSender(esp.host, esp.port, from_address="x@elsewhere.example").send("r@example.com")
+        esp.wait_delivered(messages=1)
+        shown = httpx.get(esp.api_url + "/dashboard/state").text
+    assert "Authentication-Results" in shown and "spf=pass" in shown
+    assert "rule &#39;one-click-unsubscribe&#39;" in shown
+    assert "rule &#39;unauthenticated&#39;" in shown and "550 5.7.26" in shown
