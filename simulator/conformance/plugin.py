@@ -328,6 +328,15 @@ def fake_esp(request: pytest.FixtureRequest, callback_receiver: Any) -> Iterator
 
 
 @pytest.fixture
+def fake_esp_control(fake_esp: Any) -> Any:
+    """`fake_esp`'s runtime controls and reset over its API: `.fault("rcpt", 1.0)`, `.pause()`,
+    `.resume()`, `.receiver_down()`, `.outcomes(...)`, `.restore()`, `.reset()`."""
+    from simulator.conformance.esp_fixtures import control_for
+
+    return control_for(fake_esp)
+
+
+@pytest.fixture
 def smtp_sender(fake_esp: Any) -> Any:
     """Sends mail to `fake_esp`, each message stamped with a fresh `X-CleverTap_META`."""
     from simulator.conformance.esp_fixtures import sender_for

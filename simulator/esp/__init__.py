@@ -2,8 +2,9 @@
 
 `FakeESP` runs it (tests and `bounceback esp`); `load_scenario` reads a scenario file or a
 shipped one by name; `SpoolReader` and `SpoolAPI` show what it received and sent back; `replies`
-names every SMTP reply it gives. The names are loaded on first use (PEP 562): the catalog of
-shipped files, which the platform side's `certify` uses, does not pull in aiosmtpd.
+names every SMTP reply it gives; `ControlError` is a runtime control change it refused. The
+names are loaded on first use (PEP 562): the catalog of shipped files, which the platform side's
+`certify` uses, does not pull in aiosmtpd.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib
 from typing import Any
 
 __all__ = [
+    "ControlError",
     "ESPConfigError",
     "ESPTimeout",
     "FakeESP",
@@ -31,6 +33,7 @@ __all__ = [
 ]
 
 _HOMES = {
+    "ControlError": "simulator.esp.controls",
     "ESPConfigError": "simulator.esp.preflight",
     "ESPTimeout": "simulator.esp.server",
     "FakeESP": "simulator.esp.server",

@@ -3,17 +3,14 @@
 `GET /messages`, `/batches`, `/attempts`, `/dead-letters` (each `?limit=N`, newest first) and
 `/stats`, as JSON. `/dead-letters` lists the batches no receiver took (unreadable JSON, a single
 event still too large, or a spent retry schedule), each with its reason and the last answer.
-A plain stdlib server on its own thread; each request opens its own spool connection.
+`SpoolAPI` serves them over a spool file (`web/` holds the app and its waitress runner);
+`FakeESP(api_port=...)` serves them, the dashboard and the controls while it runs.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from simulator.esp.spool import SpoolReader
 
@@ -42,52 +39,33 @@ def listing(reader: SpoolReader, route: str, limit: int) -> Any:
 
 
 class SpoolAPI:
-    """`with SpoolAPI(spool, port=0) as api: httpx.get(api.url + "/messages")`."""
+    """`with SpoolAPI(spool, port=0) as api: httpx.get(api.url + "/messages")`.
 
-    def __init__(self, spool_path: str | Path, host: str = "127.0.0.1", port: int = 0) -> None:
-        spool = spool_path
+    The read API and the dashboard over a spool file, without a running ESP (so without its
+    controls): the same app `FakeESP` serves, on its own waitress thread.
+    """
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet: the ESP's own log says what matters."""
+    def __init__(
+        self,
+        spool_path: str | Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        read_token: str | None = None,
+    ) -> None:
+        from simulator.esp.web.app import WebConfig, create_app
+        from simulator.esp.web.guard import is_loopback
+        from simulator.esp.web.server import WebServer
 
-            def _send(self, status: int, document: Any) -> None:
-                body = json.dumps(document).encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                if parts.path not in ROUTES:
-                    self._send(404, {"error": NOT_FOUND})
-                    return
-                raw = parse_qs(parts.query).get("limit", [str(DEFAULT_LIMIT)])[0]
-                if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-                    self._send(400, {"error": BAD_LIMIT})
-                    return
-                reader = SpoolReader(spool)
-                try:
-                    self._send(200, listing(reader, parts.path, int(raw)))
-                finally:
-                    reader.close()
-
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        config = WebConfig(Path(spool_path), read_token, exposed=not is_loopback(host))
+        self._server = WebServer(create_app(config), host, port)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def __enter__(self) -> SpoolAPI:
-        self._thread.start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        self._server.stop()

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from simulator.esp.api import DEFAULT_LIMIT, TABLE_ROUTES, SpoolAPI, listing
+from simulator.esp.api import DEFAULT_LIMIT, TABLE_ROUTES, listing
 from simulator.esp.preflight import ESPConfigError, preflight
 from simulator.esp.redaction import SecretFilter, masked_url
 from simulator.esp.scenario import load_scenario
@@ -59,19 +59,6 @@ def _print_listing(spool: Path, limit: int) -> None:
     click.echo(json.dumps(document, indent=2))
 
 
-def _api(spool: Path, host: str, port: int | None) -> SpoolAPI | None:
-    """The read API, if asked for; a port taken since the preflight is the same one-line error."""
-    if port is None:
-        return None
-    try:
-        return SpoolAPI(spool, host, port)
-    except OSError as exc:
-        raise ESPConfigError(
-            f"--api-port {host}:{port} cannot be listened on ({exc.strerror or exc});"
-            " choose another --api-port"
-        ) from exc
-
-
 @click.command("esp")
 @click.option("--smtp-host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--smtp-port", default=2525, show_default=True, type=int, help="0 = a free port.")
@@ -103,7 +90,22 @@ def _api(spool: Path, host: str, port: int | None) -> SpoolAPI | None:
     "--batch-delay", type=float, help="Seconds a partial batch waits (default: scenario)."
 )
 @click.option("--callback-timeout", type=float, help="Seconds per POST (default: scenario).")
-@click.option("--api-port", type=int, help="Serve GET /messages, /batches, /attempts, /stats.")
+@click.option(
+    "--api-port",
+    type=int,
+    help="Serve the dashboard (/), the read API (/messages, ...) and the controls (/api/chaos).",
+)
+@click.option("--api-host", help="Address the API listens on (default: --smtp-host).")
+@click.option(
+    "--read-token",
+    envvar="BOUNCEBACK_ESP_READ_TOKEN",
+    help="Token the dashboard and API ask for (Bearer, or /?token= once); needed beyond loopback.",
+)
+@click.option(
+    "--public-read",
+    is_flag=True,
+    help="Serve the dashboard and read API beyond loopback without a token (controls stay off).",
+)
 @click.option("--list", "list_only", is_flag=True, help="Print what the spool holds, and exit.")
 @click.option("--limit", default=DEFAULT_LIMIT, show_default=True, help="Rows per --list table.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every SMTP command and HTTP request.")
@@ -123,6 +125,9 @@ def esp(
     batch_delay: float | None,
     callback_timeout: float | None,
     api_port: int | None,
+    api_host: str | None,
+    read_token: str | None,
+    public_read: bool,
     list_only: bool,
     limit: int,
     verbose: bool,
@@ -149,6 +154,9 @@ def esp(
         api_port=api_port,
         spool=spool,
         callback_url=callback_url,
+        api_host=api_host,
+        read_token=read_token,
+        public_read=public_read,
     )
     loaded = load_scenario(scenario)
     logging.basicConfig(
@@ -177,6 +185,10 @@ def esp(
         retry_schedule=_schedule(retry_schedule),
         batch_delay=batch_delay,
         callback_timeout=callback_timeout,
+        api_port=api_port,
+        api_host=api_host,
+        read_token=read_token,
+        public_read=public_read,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -190,10 +202,9 @@ def esp(
             server.ca.cert_pem.write_to_path(str(ca_path))
             click.echo(f"TLS certificate made on the fly; trust the CA in {ca_path}")
         click.echo(f"callbacks to {masked_url(callback_url)}; spool {spool}")
-        api = _api(spool, smtp_host, api_port)
-        if api is not None:
-            api.__enter__()
-            click.echo(f"GET {api.url}/messages, /batches, /attempts, /stats")
+        if api_port is not None:
+            click.echo(f"dashboard {server.api_url}/ ; GET /messages, /batches, /attempts, /stats")
+            click.echo(f"controls: GET/PUT/DELETE {server.api_url}/api/chaos, DELETE /api/state")
         click.echo("press Ctrl-C to stop", nl=True)
         last: dict[str, int] = {}
         try:
@@ -205,6 +216,4 @@ def esp(
                     )
                     last = stats
         finally:
-            if api is not None:
-                api.__exit__(None, None, None)
             click.echo("stopping; pending callbacks stay in the spool for the next start")

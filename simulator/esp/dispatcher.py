@@ -14,11 +14,13 @@ import logging
 import random
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from simulator.esp import delivery_policy as policy
+from simulator.esp.controls import Controls
 from simulator.esp.outcomes import rng_for
 from simulator.esp.scenario import CallbackSettings
 from simulator.esp.spool import DEAD_LETTER, DELIVERED, PENDING, DueBatch, SpoolReader
@@ -38,6 +40,23 @@ SPLITTING = "callback batch %d: %s -> batches %d and %d"
 REDIRECTED = "callback batch %d: %s"
 POLICY_WARNING = "callback batch %d: %s"
 PROTOCOL_DIFFERENCE = "callback batch %d: response differs from PROTOCOL.md section 4: %s"
+RECEIVER_DOWN = "receiver down (simulated by the control API): no request sent"
+RESET_DONE = "spool reset: %s"
+RESET_WAIT_SECONDS = 30.0
+RESET_BUSY = (
+    "reset refused: a callback POST stayed in flight for {seconds:g}s; nothing was removed, "
+    "try again (or pause delivery first)"
+)
+RESET_LOGGED = "spool reset: removed {removed}"
+
+
+@dataclass
+class _Reset:
+    """A reset asked of the dispatcher thread, carried out between two of its passes."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    removed: dict[str, int] | None = None
+    error: BaseException | None = None
 
 
 class Dispatcher:
@@ -64,6 +83,9 @@ class Dispatcher:
         # still needed then (0: nothing was pending, so any commit starts the batch delay).
         self._committed = 0
         self._room = 0
+        # Runtime controls (pause, simulated outage), handed over whole by the control panel.
+        self.controls: Controls | None = None
+        self._reset: _Reset | None = None
         self._thread = threading.Thread(target=self._run, name="callback-dispatcher", daemon=True)
 
     def start(self) -> None:
@@ -73,6 +95,50 @@ class Dispatcher:
         self._stop.set()
         self._wake.set()
         self._thread.join()
+
+    def apply_controls(self, controls: Controls) -> None:
+        """A runtime change: paused stops making and sending batches after the POST in
+        flight; receiver down fails every attempt without a request (retried on the schedule)."""
+        self.controls = controls
+        self._wake.set()
+
+    @property
+    def paused(self) -> bool:
+        return self.controls is not None and self.controls.paused
+
+    def reset(self, timeout: float) -> dict[str, int] | None:
+        """Empty the spool between two passes, so no answer lands on a batch that is gone;
+        the rows removed, or None if the POST in flight outlasted `timeout` (nothing removed).
+
+        The thread ends its pass after the POST in flight, so the wait is at most about one
+        callback timeout (a paused dispatcher answers at once).
+        """
+        request = _Reset()
+        with self._lock:
+            self._reset = request
+        self._wake.set()
+        if not request.done.wait(timeout):
+            with self._lock:
+                if self._reset is request:
+                    self._reset = None
+                    return None
+            request.done.wait()  # taken up meanwhile: it is quick from here
+        if request.error is not None:
+            raise request.error
+        return request.removed
+
+    def _reset_if_asked(self, reader: SpoolReader) -> None:
+        with self._lock:
+            request, self._reset = self._reset, None
+        if request is None:
+            return
+        try:
+            request.removed = reader.clear()
+            log.warning(RESET_DONE, request.removed)
+        except BaseException as exc:
+            request.error = exc
+        finally:
+            request.done.set()
 
     def wake(self, events: int = 1) -> None:
         """Nudge the thread after a commit of `events` new events, if they can matter now.
@@ -123,6 +189,8 @@ class Dispatcher:
         self, client: httpx.Client, url: str, body: bytes
     ) -> tuple[httpx.Response | None, str | None, str | None]:
         """One POST: the response, or None with the error kind and text."""
+        if self.controls is not None and self.controls.receiver_down:
+            return None, policy.CONNECT_ERROR, RECEIVER_DOWN
         try:
             return client.post(url, content=body), None, None
         except httpx.TimeoutException as exc:
@@ -197,13 +265,15 @@ class Dispatcher:
         with httpx.Client(timeout=self.settings.timeout, headers=headers) as client:
             while not self._stop.is_set():
                 try:
+                    self._reset_if_asked(reader)
                     now = time.time()
-                    self._make_batches(reader, now)
-                    for batch in reader.due_batches(now):
-                        if self._stop.is_set():
+                    if not self.paused:
+                        self._make_batches(reader, now)
+                    for batch in () if self.paused else reader.due_batches(now):
+                        if self._stop.is_set() or self.paused or self._reset is not None:
                             break
                         self._send(reader, client, batch)
-                    pause = self._sleep_seconds(reader)
+                    pause = self.poll_seconds if self.paused else self._sleep_seconds(reader)
                 except Exception:
                     log.exception("dispatcher pass failed; retrying after %.2fs", POLL_SECONDS)
                     pause = POLL_SECONDS

@@ -18,6 +18,9 @@ from simulator.esp.outcomes import address_matches
 from simulator.esp.scenario import STAGES, FaultRule
 
 DEFAULT_STALL_SECONDS = 120.0
+WHY_CODED = "coded address {address}"
+WHY_MATCHED = "scenario fault matching {match!r}"
+WHY_RATED = "scenario fault at rate {rate:g}"
 CODED_STAGES = ("mail", "rcpt", "data")
 CODED_ADDRESS = re.compile(
     r"(?P<stage>mail|rcpt|data)(?:(?P<code>[2-5][0-9]{2})(?:_(?P<status>[245]\.[0-9]{1,3}\.[0-9]{1,3}))?"
@@ -32,6 +35,8 @@ class Fault:
     action: str
     reply: str | None = None
     seconds: float = 0.0
+    why: str = ""
+    """What triggered it (a coded address, a scenario rule, a runtime rate): the dashboard's."""
 
 
 def reply_for(code: str, status: str | None = None) -> str:
@@ -56,18 +61,23 @@ def coded_fault(stage: str, address: str) -> Fault | None:
     found = CODED_ADDRESS.fullmatch(local)
     if found is None or found["stage"] != stage:
         return None
+    why = WHY_CODED.format(address=address)
     if found["action"] == "stall":
-        return Fault("stall", replies.STALL_TIMEOUT, DEFAULT_STALL_SECONDS)
+        return Fault("stall", replies.STALL_TIMEOUT, DEFAULT_STALL_SECONDS, why)
     if found["action"] == "drop":
-        return Fault("drop")
-    return Fault("reply", reply_for(found["code"], found["status"]))
+        return Fault("drop", why=why)
+    return Fault("reply", reply_for(found["code"], found["status"]), why=why)
 
 
 def _from_rule(rule: FaultRule) -> Fault:
     reply = rule.reply
     if reply is None and rule.action == "stall":
         reply = replies.STALL_TIMEOUT
-    return Fault(rule.action, reply, rule.seconds)
+    if rule.match is not None:
+        why = WHY_MATCHED.format(match=rule.match)
+    else:
+        why = WHY_RATED.format(rate=rule.rate)
+    return Fault(rule.action, reply, rule.seconds, why)
 
 
 @dataclass(frozen=True, slots=True)

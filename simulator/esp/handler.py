@@ -16,6 +16,7 @@ import random
 import re
 import weakref
 from collections.abc import Iterable
+from dataclasses import replace
 from email._header_value_parser import get_addr_spec, get_angle_addr
 from email.errors import HeaderParseError
 from typing import Any
@@ -35,17 +36,19 @@ from simulator.esp.auth import (
 )
 from simulator.esp.auth.dmarc import suffix_list
 from simulator.esp.auth.rules import BOUNCE, REFUSE, SPAM
+from simulator.esp.controls import Controls
 from simulator.esp.faults import Fault, StageFaults, stage_faults
 from simulator.esp.headers import (
     decode_encoded_words,
     extract_header,
     has_encoded_word,
     message_key,
+    raw_header,
 )
 from simulator.esp.mangling import MetaManglingError, mangle
 from simulator.esp.outcomes import Decider, rng_for
 from simulator.esp.scenario import DELIVERED, Scenario
-from simulator.esp.spool import EventRecord, MessageRecord, SpoolWriter
+from simulator.esp.spool import EventRecord, MessageRecord, Refusal, SpoolWriter
 from simulator.protocol.payloads import FAILED, SUCCESS
 
 log = logging.getLogger("simulator.smtp")
@@ -73,6 +76,7 @@ UNDECODED_META = (
 DECODED_META = "X-CleverTap_META from %s was RFC 2047 encoded-words: decoded (%d -> %d bytes)"
 MANGLED_META = "X-CleverTap_META from %s echoed mangled (callbacks.meta_mangling = %r): %r -> %r"
 UNMANGLEABLE_META = "X-CleverTap_META from %s echoed unchanged: %s (callbacks.meta_mangling = %r)"
+WHY_JUDGED = "rule {rule!r} (authentication, blocklist or bulk-sender rules)"
 DROPPED_EVENT = "event for %s dropped, never reported (drop_rate of the scenario or its rule)"
 REFUSED_BY_RULE = "message from %s refused at %s: %s"
 JUDGED_BY_RULE = "message from %s accepted, reported as %s: %s"
@@ -222,6 +226,9 @@ class ESPHandler:
         )
         self._peer_failures: dict[str, int] = {}
         self._fault_rng: random.Random = rng_for(seed, "faults")
+        # Runtime controls (controls.py) with a fault rate above 0, handed over whole by the
+        # control panel; None otherwise, so a run without runtime faults pays one test per stage.
+        self.chaos: Controls | None = None
         if "helo" in self.stages:
             self.handle_HELO = self._helo
             self.handle_EHLO = self._ehlo
@@ -249,9 +256,28 @@ class ESPHandler:
             return self._hook_names
         return super().__dir__()
 
+    def apply_controls(self, controls: Controls) -> None:
+        """A runtime change: its faults answer from the next command on, its outcome rates
+        decide from the next message on (a new Decider: the same seeded pool, new rates)."""
+        if dict(controls.outcomes) != self.decider.scenario.outcomes:
+            scenario = replace(self.scenario, outcomes=dict(controls.outcomes))
+            self.decider = Decider(scenario, self.decider.seed)
+        self.chaos = controls if any(f.rate > 0 for f in controls.faults.values()) else None
+
+    def _refused(self, stage: str, addresses: tuple[str, ...], judgement: Judgement) -> None:
+        """Spool a rule's refusal, for the dashboard's list of what SMTP refused and why."""
+        why = WHY_JUDGED.format(rule=judgement.rule)
+        self.writer.refused(Refusal(stage, addresses, "reply", judgement.reply, why))
+
     def _fault(self, stage: str, addresses: tuple[str, ...] = ()) -> Fault | None:
+        """The scenario's fault for this stage, else a runtime one; a refusal is spooled."""
         faults = self.stages.get(stage)
-        return None if faults is None else faults.pick(addresses, self._fault_rng)
+        fault = None if faults is None else faults.pick(addresses, self._fault_rng)
+        if fault is None and self.chaos is not None:
+            fault = self.chaos.fault(stage, self._fault_rng)
+        if fault is not None and fault.action != "delay":
+            self.writer.refused(Refusal(stage, addresses, fault.action, fault.reply, fault.why))
+        return fault
 
     async def _apply(self, server: SMTP, stage: str, fault: Fault) -> str | None:
         """Carry out a fault: the reply to send instead, or None to go on normally."""
@@ -385,6 +411,7 @@ class ESPHandler:
         listed = judge_mail(self._blocklist, self._enforcement, self._client_ip(session), address)
         if listed is not None:
             log.info(REFUSED_BY_RULE, _peer(session), "MAIL", listed.reply)
+            self._refused("mail", (address,), listed)
             return listed.reply
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -468,6 +495,7 @@ class ESPHandler:
     ) -> MessageRecord:
         peer = _peer(session)
         meta_bytes = extract_header(raw, unfolding=self.scenario.callbacks.meta_unfolding)
+        as_arrived = raw_header(raw)
         meta: str | None = None
         if meta_bytes is None:
             log.info(NO_META, peer)
@@ -490,9 +518,10 @@ class ESPHandler:
                 continue
             if meta is None and callbacks.missing_meta == "drop":
                 continue
-            outcome, description = decision.outcome, decision.description
+            outcome, description, why = decision.outcome, decision.description, decision.why
             if judgement is not None:
                 outcome, description = RULE_OUTCOMES[judgement.action], judgement.description
+                why = WHY_JUDGED.format(rule=judgement.rule)
             if outcome == DELIVERED and not callbacks.report_delivered:
                 continue
             events.append(
@@ -505,6 +534,7 @@ class ESPHandler:
                     mutation=decision.mutation,
                     extra_keys=decision.extra_keys,
                     duplicate_after=callbacks.duplicate_delay if decision.duplicate else None,
+                    why=why,
                 )
             )
         return MessageRecord(
@@ -516,6 +546,7 @@ class ESPHandler:
             size=len(raw),
             events=tuple(events),
             echo=echoed,
+            raw_meta=None if as_arrived is None else as_arrived.decode("utf-8", "replace"),
             authentication_results=results,
             auth=None if verdicts is None else json.dumps(verdicts.as_dict()),
         )
@@ -534,6 +565,7 @@ class ESPHandler:
             raw, verdicts, results, judgement = self._judge(server, session, envelope, raw)
             if judgement is not None and judgement.action == REFUSE:
                 log.info(REFUSED_BY_RULE, _peer(session), "DATA", judgement.reply)
+                self._refused("data", tuple(envelope.rcpt_tos), judgement)
                 return judgement.reply
             if judgement is not None:
                 log.info(JUDGED_BY_RULE, _peer(session), judgement.action, judgement.description)

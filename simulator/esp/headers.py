@@ -86,6 +86,19 @@ def extract_header(raw: bytes, name: bytes = META_HEADER, unfolding: str = REMOV
     return b"".join(pieces).strip(_WSP)
 
 
+def raw_header(raw: bytes, name: bytes = META_HEADER) -> bytes | None:
+    """The first `name` header's lines exactly as they arrived (name, colon, folds and all), or
+    None: what the dashboard shows beside the value `extract_header` took from them."""
+    block = header_block(raw)
+    start = _header_start(block, name.lower() + b":")
+    if start < 0:
+        return None
+    end = block.find(b"\n", start)
+    while end >= 0 and block[end + 1 : end + 2] in _CONTINUATION:
+        end = block.find(b"\n", end + 1)
+    return (block[start:] if end < 0 else block[start : end + 1]).rstrip(b"\r\n")
+
+
 def message_key(raw: bytes, meta: bytes | None) -> str:
     """A stable identity for a message, for seeding its outcomes: meta, else Message-ID, else hash.
 

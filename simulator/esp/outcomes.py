@@ -36,6 +36,9 @@ FAKER_POOL = 512
 # The drop draw has its own hash (an extra part), so adding it left every other decision as it was.
 DROP_PART = "drop"
 DRAWS_PER_DECISION = 6
+WHY_RULE = "address rule {match!r}"
+WHY_RATE = "outcome rates"
+"""Why an outcome was chosen, stored with each event and shown by the dashboard."""
 _UNIT = 2.0**-64
 
 
@@ -54,6 +57,7 @@ class Decision:
     extra_keys: bool = False
     duplicate: bool = False
     dropped: bool = False
+    why: str = WHY_RATE
 
 
 def strip_label(address: str) -> str:
@@ -138,11 +142,12 @@ class Decider:
         drop_rate = callbacks.drop_rate
         if rule is not None:
             outcome, base = rule.outcome, rule.description
+            why = WHY_RULE.format(match=rule.match)
             if rule.drop_rate is not None:
                 drop_rate = rule.drop_rate
         else:
             outcome = _pick(self.scenario.outcomes, outcome_draw, OUTCOMES) or DELIVERED
-            base = None
+            base, why = None, WHY_RATE
         mutation = _pick(callbacks.mutations, mutation_draw, self._mutation_order)
         return Decision(
             outcome=outcome,
@@ -151,6 +156,7 @@ class Decider:
             extra_keys=extra_draw < callbacks.extra_keys_rate,
             duplicate=duplicate_draw < callbacks.duplicate_rate,
             dropped=drop_rate > 0 and self.drop_draw(key, recipient) < drop_rate,
+            why=why,
         )
 
     def drop_draw(self, key: str, recipient: str) -> float:

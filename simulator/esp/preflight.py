@@ -17,11 +17,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from simulator.errors import SimulatorError
+from simulator.esp.web.guard import is_loopback
 
 __all__ = [
     "CALLBACK_SCHEMES",
     "ESPConfigError",
     "check_callback_url",
+    "check_exposure",
     "check_port",
     "check_spool",
     "preflight",
@@ -35,6 +37,10 @@ NO_FOLDER = "--spool {path}: the folder {folder} does not exist; create it or ch
 NOT_A_FOLDER = "--spool {path}: {folder} is not a folder; choose another path"
 NOT_WRITABLE = "--spool {path}: {what} is not writable; choose a path you can write to"
 BAD_URL = "--callback-url {url!r}: {reason}; give a full URL such as {example}"
+EXPOSED = (
+    "--api-host {host} is reachable from other machines and the spool holds recipients' "
+    "addresses: give --read-token TOKEN (or --public-read to serve it to anyone)"
+)
 
 
 class ESPConfigError(SimulatorError, ValueError):
@@ -107,6 +113,13 @@ def check_port(host: str, port: int, option: str) -> None:
                 ) from exc
 
 
+def check_exposure(api_host: str, read_token: str | None, public_read: bool) -> None:
+    """Refuse to serve the read API and dashboard beyond loopback without a token, unless the
+    operator says, with `--public-read`, that anyone may read them."""
+    if not is_loopback(api_host) and read_token is None and not public_read:
+        raise ESPConfigError(EXPOSED.format(host=api_host))
+
+
 def check_spool(path: Path) -> None:
     """Refuse a spool path whose folder is missing or read-only, before SQLite says it vaguely."""
     folder = path.parent if str(path.parent) else Path(".")
@@ -128,12 +141,17 @@ def preflight(
     api_port: int | None,
     spool: Path,
     callback_url: str,
+    api_host: str | None = None,
+    read_token: str | None = None,
+    public_read: bool = False,
 ) -> None:
     """Every operator check of `bounceback esp`, in the order the options are usually typed."""
     check_callback_url(callback_url)
     check_spool(spool)
+    if api_port is not None:
+        check_exposure(api_host or host, read_token, public_read)
     if api_port is not None and api_port == smtp_port and api_port != 0:
         raise ESPConfigError(SAME_PORT.format(port=api_port))
     check_port(host, smtp_port, "--smtp-port")
     if api_port is not None:
-        check_port(host, api_port, "--api-port")
+        check_port(api_host or host, api_port, "--api-port")

@@ -269,6 +269,22 @@ def _outcomes(reader: _Reader, has_rules: bool) -> dict[str, float]:
     return rates
 
 
+def is_smtp_reply(text: str) -> bool:
+    """`<code> <text>` with a 2xx to 5xx code: what a fault may answer, in a file or at runtime."""
+    return _REPLY.fullmatch(text) is not None
+
+
+def change_reader(table: Any, prefix: str, problems: list[tuple[str, str]]) -> _Reader:
+    """A checker for one table of a runtime change (`controls.py`), with the types, ranges and
+    did-you-mean hints of a scenario file's keys, so each rule is stated once."""
+    return _Reader("", prefix, table, problems)
+
+
+def outcome_rates(reader: _Reader) -> dict[str, float]:
+    """The five outcome rates of a table, checked as a scenario's `[outcomes]` is (sum 1)."""
+    return _outcomes(reader, has_rules=False)
+
+
 def _rules(reader: _Reader) -> tuple[AddressRule, ...]:
     rules = []
     for rule in reader.tables("rules"):
@@ -296,7 +312,7 @@ def _fault(reader: _Reader) -> FaultRule:
     # The raw value: an unknown action is one problem, not also a missing reply.
     if reader.table.get("action", "reply") == "reply" and "reply" not in reader.table:
         reader.fail("reply", "is required when action = 'reply' (e.g. '451 4.3.0 Try later')")
-    if reply is not None and not _REPLY.fullmatch(reply):
+    if reply is not None and not is_smtp_reply(reply):
         reader.fail("reply", f"{reply!r} is not an SMTP reply ('<code> <text>')")
     mark = reader.mark()
     rate = reader.rate("rate")

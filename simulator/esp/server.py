@@ -1,7 +1,9 @@
 """`FakeESP`: the whole simulator as a context manager, for tests and for the CLI.
 
-It owns an aiosmtpd `Controller` (its own thread and loop), the spool writer thread and the
-callback dispatcher thread. Nothing lives at module level, so tests may run several at once.
+It owns an aiosmtpd `Controller` (its own thread and loop), the spool writer thread, the
+callback dispatcher thread and, with `api_port`, the waitress thread serving the read API, the
+dashboard and the runtime controls (`web/`). Nothing lives at module level, so tests may run
+several at once.
 """
 
 from __future__ import annotations
@@ -23,9 +25,23 @@ import trustme
 from aiosmtpd.controller import Controller
 
 from simulator.errors import SimulatorError
-from simulator.esp.dispatcher import POLL_SECONDS, Dispatcher
+from simulator.esp.controls import Controls
+from simulator.esp.dispatcher import (
+    POLL_SECONDS,
+    RESET_BUSY,
+    RESET_LOGGED,
+    RESET_WAIT_SECONDS,
+    Dispatcher,
+)
 from simulator.esp.handler import ESPHandler, FaultySMTP
-from simulator.esp.preflight import ESPConfigError, check_callback_url, check_port
+from simulator.esp.panel import ControlPanel
+from simulator.esp.preflight import (
+    ESPConfigError,
+    check_callback_url,
+    check_exposure,
+    check_port,
+)
+from simulator.esp.redaction import masked_url
 from simulator.esp.scenario import Scenario, load_scenario
 from simulator.esp.spool import SpoolReader, SpoolWriter
 
@@ -138,6 +154,10 @@ class FakeESP:
         callback_timeout: float | None = None,
         poll_seconds: float = POLL_SECONDS,
         smtp_timeout: float = 300.0,
+        api_port: int | None = None,
+        api_host: str | None = None,
+        read_token: str | None = None,
+        public_read: bool = False,
     ) -> None:
         check_aiosmtpd()
         if tls not in TLS_MODES:
@@ -148,6 +168,11 @@ class FakeESP:
                 "use tls='smtp', 'starttls' or 'smtps', or allow_auth_without_tls=True"
             )
         check_callback_url(callback_url)
+        self.api_host = api_host or host
+        self.api_port = api_port
+        self.read_token = read_token
+        if api_port is not None:
+            check_exposure(self.api_host, read_token, public_read)
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         callbacks = self.scenario.callbacks
         if retry_schedule is not None:
@@ -179,6 +204,8 @@ class FakeESP:
         self._writer: SpoolWriter | None = None
         self._dispatcher: Dispatcher | None = None
         self._reader: SpoolReader | None = None
+        self._web: Any = None
+        self.panel: ControlPanel | None = None
 
     @property
     def port(self) -> int:
@@ -216,6 +243,8 @@ class FakeESP:
             aiosmtpd_log.addFilter(_KnownNoise())
         # Before any thread starts: aiosmtpd would only report a taken port after its ready timeout.
         check_port(self.host, self._requested_port, "SMTP port")
+        if self.api_port is not None:
+            check_port(self.api_host, self.api_port, "API port")
         if not self.credentials:
             log.warning(OPEN_SERVER)
         self._dispatcher = Dispatcher(
@@ -245,8 +274,13 @@ class FakeESP:
             raise ESPConfigError(
                 f"cannot listen on {self.host}:{self._requested_port}: {exc.strerror or exc}"
             ) from exc
+        self.panel = ControlPanel(
+            Controls.of(self.scenario), (handler.apply_controls, self._dispatcher.apply_controls)
+        )
         self._dispatcher.start()
         self._reader = SpoolReader(self.spool_path)
+        if self.api_port is not None:
+            self._start_web()
         log.info(
             "fake ESP listening on %s:%d (tls=%s), scenario %s, callbacks to %s, spool %s",
             self.host,
@@ -258,7 +292,60 @@ class FakeESP:
         )
         return self
 
+    def _start_web(self) -> None:
+        """The read API, dashboard and controls on their waitress thread."""
+        from simulator.esp.web.app import WebConfig, create_app
+        from simulator.esp.web.guard import is_loopback
+        from simulator.esp.web.server import WebServer
+
+        assert self._dispatcher is not None and self.api_port is not None
+        config = WebConfig(
+            spool_path=self.spool_path,
+            read_token=self.read_token,
+            exposed=not is_loopback(self.api_host),
+            panel=self.panel,
+            reset=self._reset_spool,
+            title=f"fake ESP: scenario {self.scenario.name}, callbacks to "
+            f"{masked_url(self.callback_url)}",
+        )
+        try:
+            self._web = WebServer(create_app(config), self.api_host, self.api_port).start()
+        except OSError as exc:
+            self.stop()
+            raise ESPConfigError(
+                f"--api-port {self.api_host}:{self.api_port} cannot be listened on "
+                f"({exc.strerror or exc}); choose another --api-port"
+            ) from exc
+
+    @property
+    def api_url(self) -> str:
+        """Where the read API, the dashboard (`/`) and the controls (`/api/...`) answer."""
+        if self._web is None:
+            raise ESPConfigError("no API: start the fake ESP with api_port (0 = a free port)")
+        return str(self._web.url)
+
+    def _reset_spool(self, source: str) -> dict[str, int] | None:
+        """Empty the spool between two dispatcher passes and log it with the control changes;
+        None (nothing removed) when a callback POST stayed in flight too long."""
+        if self._dispatcher is None or self.panel is None:
+            raise ESPConfigError("the fake ESP is not running: use it as a context manager")
+        removed = self._dispatcher.reset(RESET_WAIT_SECONDS)
+        if removed is not None:
+            shown = ", ".join(f"{count} {table}" for table, count in removed.items())
+            self.panel.record([RESET_LOGGED.format(removed=shown)], source)
+        return removed
+
+    def reset(self) -> dict[str, int]:
+        """Empty the spool between tests, as `DELETE /api/state` does; the rows removed."""
+        removed = self._reset_spool("python")
+        if removed is None:
+            raise ESPTimeout(RESET_BUSY.format(seconds=RESET_WAIT_SECONDS))
+        return removed
+
     def stop(self) -> None:
+        if self._web is not None:
+            self._web.stop()
+            self._web = None
         if self._controller is not None:
             self._controller.stop()
         if self._writer is not None:

@@ -99,7 +99,18 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     last_body TEXT,
     event_count INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS refusals (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    stage TEXT NOT NULL,
+    addresses TEXT NOT NULL,
+    action TEXT NOT NULL,
+    reply TEXT,
+    why TEXT NOT NULL
+);
 """
+TABLES = ("attempts", "dead_letters", "batches", "events", "messages", "refusals")
+"""Every table of the spool, children before parents: what `clear` empties."""
 # Columns added since the first spool format, for a spool file made by an older version.
 _ADDED_COLUMNS = (
     ("messages", "echo", "TEXT"),
@@ -108,6 +119,8 @@ _ADDED_COLUMNS = (
     ("events", "echo_ref", "INTEGER NOT NULL DEFAULT 0"),
     ("batches", "event_ids", "TEXT"),
     ("batches", "bytes", "INTEGER NOT NULL DEFAULT 0"),
+    ("messages", "raw_meta", "TEXT"),
+    ("events", "why", "TEXT"),
 )
 
 
@@ -128,6 +141,8 @@ class EventRecord:
     mutation: str | None = None
     extra_keys: bool = False
     duplicate_after: float | None = None
+    # Why the outcome was chosen (an address rule, or the outcome rates): shown by the dashboard.
+    why: str | None = None
 
 
 @dataclass(slots=True)
@@ -147,6 +162,21 @@ class MessageRecord:
     # front of the message, and the verdicts (`Verdicts.as_dict`) as JSON.
     authentication_results: str | None = None
     auth: str | None = None
+    # The X-CleverTap_META header lines exactly as they arrived (folding included), for the
+    # dashboard: what the sender wrote, next to `meta`, what the ESP extracted from it.
+    raw_meta: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A fault answered an SMTP stage: what the dashboard lists as refused, and why."""
+
+    stage: str
+    addresses: tuple[str, ...]
+    action: str
+    reply: str | None
+    why: str
+    at: float = field(default_factory=time.time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,11 +211,14 @@ def connect(path: str | Path, check_same_thread: bool = True) -> sqlite3.Connect
 
 _INSERT_MESSAGE = (
     "INSERT INTO messages (id, received_at, peer, mail_from, recipients, meta, message_key, size,"
-    " echo, authentication_results, auth) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " echo, authentication_results, auth, raw_meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_EVENT = (
     "INSERT INTO events (id, message_id, grp, type, email, meta, echo_ref, description,"
-    " mutation, extra_keys, due_at, dup_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " mutation, extra_keys, why, due_at, dup_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_REFUSAL = (
+    "INSERT INTO refusals (at, stage, addresses, action, reply, why) VALUES (?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -226,6 +259,7 @@ def insert_messages(conn: sqlite3.Connection, records: list[MessageRecord]) -> l
                 record.echo,
                 record.authentication_results,
                 record.auth,
+                record.raw_meta,
             )
         )
         for event in record.events:
@@ -240,6 +274,7 @@ def insert_messages(conn: sqlite3.Connection, records: list[MessageRecord]) -> l
                 event.description,
                 event.mutation,
                 int(event.extra_keys),
+                event.why,
             )
             first = event_id
             events.append((first, *row, record.received_at, None))
@@ -266,6 +301,8 @@ class SpoolWriter:
         self._path = path
         self._on_commit = on_commit
         self._pending: list[tuple[MessageRecord, asyncio.Future[int]]] = []
+        self._refusals: list[Refusal] = []
+        self._flush_scheduled = False
         self._conn: sqlite3.Connection | None = None
         connect(path).close()
 
@@ -281,9 +318,18 @@ class SpoolWriter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
         self._pending.append((record, future))
-        if len(self._pending) == 1:
-            loop.call_soon(self._flush)
+        self._schedule(loop)
         return future
+
+    def refused(self, refusal: Refusal) -> None:
+        """Note a fault's refusal; it goes in with the next group commit (nobody waits on it)."""
+        self._refusals.append(refusal)
+        self._schedule(asyncio.get_running_loop())
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -292,12 +338,22 @@ class SpoolWriter:
 
     def _flush(self) -> None:
         work, self._pending = self._pending, []
+        refusals, self._refusals = self._refusals, []
+        self._flush_scheduled = False
         if self._conn is None:
             self._conn = connect(self._path, check_same_thread=False)
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
             ids = insert_messages(conn, [record for record, _ in work])
+            if refusals:
+                conn.executemany(
+                    _INSERT_REFUSAL,
+                    [
+                        (r.at, r.stage, _json_strings(r.addresses), r.action, r.reply, r.why)
+                        for r in refusals
+                    ],
+                )
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
@@ -310,7 +366,7 @@ class SpoolWriter:
         for (_, future), message_id in zip(work, ids, strict=True):
             if not future.done():
                 future.set_result(message_id)
-        if self._on_commit is not None:
+        if self._on_commit is not None and work:
             self._on_commit(sum(len(record.events) for record, _ in work))
 
 
@@ -671,3 +727,63 @@ class SpoolReader:
         return [
             {**dict(zip(keys, row, strict=True)), "problems": json.loads(row[6])} for row in rows
         ]
+
+    def message_details(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        """What the dashboard shows beside each listed message: the meta header as it arrived,
+        the meta echoed, and each recipient's outcome with why it was chosen (its events,
+        duplicates left out). Kept apart from `messages()` so that listing stays as it was."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        details: dict[int, dict[str, Any]] = {
+            row[0]: {"raw_meta": row[1], "echo": row[2], "outcomes": []}
+            for row in self.conn.execute(
+                f"SELECT id, raw_meta, echo FROM messages WHERE id IN ({marks})", ids
+            )
+        }
+        for row in self.conn.execute(
+            "SELECT message_id, email, type, description, why, mutation, state, batch_id"
+            f" FROM events WHERE dup_of IS NULL AND message_id IN ({marks}) ORDER BY id",
+            ids,
+        ):
+            keys = ("email", "type", "description", "why", "mutation", "state", "batch_id")
+            details[row[0]]["outcomes"].append(dict(zip(keys, row[1:], strict=True)))
+        return details
+
+    def refusals(self, limit: int = 100) -> list[dict[str, Any]]:
+        """SMTP stages a fault answered, newest first: mail the ESP never accepted, and why."""
+        rows = self.conn.execute(
+            "SELECT id, at, stage, addresses, action, reply, why FROM refusals"
+            " ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        keys = ("id", "at", "stage", "addresses", "action", "reply", "why")
+        return [
+            {**dict(zip(keys, row, strict=True)), "addresses": json.loads(row[3])} for row in rows
+        ]
+
+    def next_attempts(self, ids: list[int]) -> dict[int, float]:
+        """When each pending batch of `ids` is next tried: the dashboard's timeline."""
+        marks = ",".join("?" * len(ids))
+        rows = self.conn.execute(
+            f"SELECT id, next_at FROM batches WHERE state = ? AND id IN ({marks})",
+            (PENDING, *ids),
+        )
+        return {row[0]: row[1] for row in rows}
+
+    def clear(self) -> dict[str, int]:
+        """Empty every table in one transaction (a reset between tests); the rows removed.
+
+        The caller makes sure no delivery is in flight (`Dispatcher.held`): a batch answered
+        after the reset would otherwise record an attempt for a batch that no longer exists.
+        """
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            removed = {table: conn.execute(f"DELETE FROM {table}").rowcount for table in TABLES}
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._built.clear()
+        return removed

@@ -15,6 +15,7 @@ from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.installed.conftest import Installed
@@ -47,6 +48,7 @@ HEADLINE_COMMANDS = {
 }
 META = "user1@example.com|1568798080|1730714617|20241104|0|wzrk_default|-17005907|"
 LISTENING = re.compile(r"SMTP listening on 127\.0\.0\.1:(\d+)")
+DASHBOARD = re.compile(r"dashboard (http://127\.0\.0\.1:\d+)/")
 WAIT_SECONDS = 30.0
 
 
@@ -167,7 +169,8 @@ def _wait_for(
 def test_esp_smoke_starts_takes_one_message_posts_its_callback_and_stops(
     installed: Installed, empty_folder: Path, callback_url: tuple[str, queue.Queue[bytes]]
 ):
-    """`bounceback esp --scenario smoke`: real SMTP in, the meta echoed in a real callback out."""
+    """`bounceback esp --scenario smoke`: real SMTP in, the meta echoed in a real callback out;
+    the dashboard (issue 15) renders from the wheel's templates and serves its script."""
     url, bodies = callback_url
     esp = subprocess.Popen(
         [
@@ -181,6 +184,8 @@ def test_esp_smoke_starts_takes_one_message_posts_its_callback_and_stops(
             "none",
             "--callback-url",
             url,
+            "--api-port",
+            "0",
         ],
         cwd=empty_folder,
         env=installed.env(),
@@ -192,6 +197,7 @@ def test_esp_smoke_starts_takes_one_message_posts_its_callback_and_stops(
     try:
         lines = _lines(esp.stdout)
         port = int(_wait_for(lines, LISTENING, seen).group(1))
+        dashboard = _wait_for(lines, DASHBOARD, seen).group(1)
         message = EmailMessage()
         message["From"] = "sender@bounceback.test"
         message["To"] = "user1@example.com"
@@ -203,6 +209,9 @@ def test_esp_smoke_starts_takes_one_message_posts_its_callback_and_stops(
         body = json.loads(bodies.get(timeout=WAIT_SECONDS))
         events = [event for group in body["events"].values() for event in group]
         assert [event["meta"] for event in events] == [META]
+        page = httpx.get(dashboard + "/", timeout=WAIT_SECONDS)
+        assert page.status_code == 200 and "user1@example.com" in page.text
+        assert httpx.get(dashboard + "/static/dashboard.js", timeout=WAIT_SECONDS).is_success
     finally:
         esp.send_signal(signal.SIGINT)
         code = esp.wait(timeout=WAIT_SECONDS)

@@ -63,6 +63,19 @@ def test_every_shipped_file_is_in_the_wheel(installed: Installed) -> None:
             assert relative in names, f"{relative} is not in the wheel: add it to package-data"
 
 
+def test_the_dashboards_templates_and_static_files_are_in_the_wheel(installed: Installed) -> None:
+    """Issue 15: the fake ESP's dashboard has no build step; it is served from package data."""
+    names = _names(installed)
+    web = ROOT / "simulator" / "esp" / "web"
+    shipped = [*web.glob("templates/*"), *web.glob("static/*")]
+    assert shipped
+    for path in shipped:
+        relative = path.relative_to(ROOT).as_posix()
+        assert relative in names, (
+            f"{relative} is not in the wheel: add it to [tool.setuptools.package-data]"
+        )
+
+
 def test_the_wheel_holds_no_tests_or_benches(installed: Installed) -> None:
     tops = {name.split("/", 1)[0] for name in _names(installed)}
     assert not tops & {"tests", "bench", "scenarios", "docs", "examples"}, tops

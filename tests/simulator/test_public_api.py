@@ -32,6 +32,7 @@ PUBLIC = {
         "strategies",
     ],
     "simulator.esp": [
+        "ControlError",
         "ESPConfigError",
         "ESPTimeout",
         "FakeESP",

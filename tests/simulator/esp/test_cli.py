@@ -160,3 +160,12 @@ def test_an_unknown_scenario_lists_the_shipped_ones_and_suggests_the_closest_exi
     assert "scenario smok: is neither a file nor the name of a shipped scenario" in line
     assert "did you mean 'smoke'?" in line
     assert "shipped: batch-limit, bulk-sender-rules, mixed," in line
+
+
+def test_an_exposed_api_without_a_token_is_one_line_exit_2(tmp_path: Path) -> None:
+    """Issue 15: beyond loopback the dashboard and API need --read-token, or --public-read."""
+    args = start_args(tmp_path, **{"--api-port": "0", "--api-host": "0.0.0.0"})
+    line = assert_one_line_operator_error(run_esp(*args, cwd=tmp_path))
+    assert "--api-host 0.0.0.0 is reachable from other machines" in line
+    assert "--read-token" in line and "--public-read" in line
+    assert not (tmp_path / "spool.sqlite3").exists(), "nothing may start before the checks"

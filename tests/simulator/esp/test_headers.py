@@ -17,6 +17,7 @@ from simulator.esp.headers import (
     extract_header,
     header_block,
     message_key,
+    raw_header,
 )
 
 META = b"user1@example.com|1568798080|1730714617|20241104|0|wzrk_default|-17005907|"
@@ -162,3 +163,12 @@ def test_meta_extraction_is_byte_exact_on_any_mix_of_line_breaks_and_folds(
     expected = _reference_extract(raw, b"X-CleverTap_META", unfolding)
     assert extract_header(raw, unfolding=unfolding) == expected
     assert extract_header(raw, b"To", unfolding) == _reference_extract(raw, b"To", unfolding)
+
+
+def test_the_header_as_it_arrived_keeps_its_folding_for_the_dashboard() -> None:
+    """Issue 15: the dashboard shows the meta header's lines as sent, next to the value taken."""
+    raw = b"From: a@b\r\nX-CleverTap_META: u@ex.co|1|\r\n 2|3|\r\nSubject: s\r\n\r\nbody"
+    assert raw_header(raw) == b"X-CleverTap_META: u@ex.co|1|\r\n 2|3|"
+    assert extract_header(raw) == b"u@ex.co|1|2|3|"
+    assert raw_header(b"x-clevertap_meta:v") == b"x-clevertap_meta:v"
+    assert raw_header(b"From: a@b\r\n\r\nX-CleverTap_META: in the body") is None
