@@ -109,7 +109,7 @@ def receiver(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = ReceiverConfig(db_path, token, max_body_bytes, keys, read_token=read_token)
     if workers > 1:
-        _serve_workers(config, host, port, threads, workers, ids, show_token)
+        _serve_workers(config, host, port, threads, workers, ids, show_token, request_timeout)
         return
     click.echo(f"Opening store {describe(db_path)}")
     app = create_app(config)
@@ -146,6 +146,7 @@ def _serve_workers(
     workers: int,
     key_ids: list[str],
     show_token: bool,
+    request_timeout: float,
 ) -> None:
     # Imported here: gunicorn is loaded only by the command that runs it.
     from reference_impl.receiver import workers as w
@@ -164,4 +165,4 @@ def _serve_workers(
         _announce(base, config, key_ids, show_token)
         click.echo(f"Serving with gunicorn, {workers} worker processes; press Ctrl+C to stop.")
 
-    w.WorkerServer(config, sock, workers, threads, on_ready=ready).run()
+    w.WorkerServer(config, sock, workers, threads, ready, request_timeout).run()
