@@ -38,14 +38,14 @@ def postgres_url(postgres_cluster: Cluster) -> str:
     return postgres_cluster.create_database()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def chromium() -> Iterator[object]:
-    """One headless Chromium (a Playwright `Browser`) for a module's browser tests.
+    """A headless Chromium (a Playwright `Browser`) for one browser test.
 
-    Per module, not per session: while Playwright's sync API runs, the main thread has a running
-    asyncio loop, so any later test calling `asyncio.run` (the SMTP tests do) would fail with
-    "cannot be called from a running event loop". Skipped, with the reason, where Debian's
-    chromium is not installed.
+    Per test, not per session: while Playwright's sync API is open it keeps an event loop
+    running on the main thread, so every later test in the process that calls `asyncio.run`
+    failed ("cannot be called from a running event loop"). Skipped, with the reason, where
+    Debian's chromium is not installed.
     """
     if chromium_path() is None:
         pytest.skip(NO_CHROMIUM)

@@ -128,7 +128,7 @@ def receiver(
     check_exposure(host, config.effective_read_token, public_read)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if workers > 1:
-        _serve_workers(config, host, port, threads, workers, ids, show_token)
+        _serve_workers(config, host, port, threads, workers, ids, show_token, request_timeout)
         return
     click.echo(f"Opening store {describe(db_path)}")
     app = create_app(config)
@@ -166,6 +166,7 @@ def _serve_workers(
     workers: int,
     key_ids: list[str],
     show_token: bool,
+    request_timeout: float,
 ) -> None:
     # Imported here: gunicorn is loaded only by the command that runs it.
     from reference_impl.receiver import workers as w
@@ -184,4 +185,4 @@ def _serve_workers(
         _announce(base, config, key_ids, show_token)
         click.echo(f"Serving with gunicorn, {workers} worker processes; press Ctrl+C to stop.")
 
-    w.WorkerServer(config, sock, workers, threads, on_ready=ready).run()
+    w.WorkerServer(config, sock, workers, threads, ready, request_timeout).run()

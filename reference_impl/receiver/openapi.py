@@ -559,6 +559,11 @@ def _preferences_item() -> dict[str, Any]:
         " stored.",
         "content": html,
     }
+    one_click = {
+        "type": "object",
+        "properties": {"List-Unsubscribe": {"const": "One-Click"}},
+        "required": ["List-Unsubscribe"],
+    }
     return {
         "parameters": [meta, signature],
         "get": {
@@ -572,18 +577,21 @@ def _preferences_item() -> dict[str, Any]:
         "post": {
             "summary": "Unsubscribe the recipient of `meta` (RFC 8058 one-click).",
             "requestBody": {
+                "required": True,
+                "description": "The RFC 8058 one-click pair, form-encoded; any other body is a"
+                " 400 and nothing is stored.",
                 "content": {
-                    "application/x-www-form-urlencoded": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {"List-Unsubscribe": {"const": "One-Click"}},
-                        }
-                    }
-                }
+                    media: {"schema": one_click}
+                    for media in ("multipart/form-data", "application/x-www-form-urlencoded")
+                },
             },
             "responses": {
                 "200": {"description": "Unsubscribed; the page.", "content": html},
-                "400": invalid,
+                "400": {
+                    **invalid,
+                    "description": f"{invalid['description']} Or the body is not"
+                    " `List-Unsubscribe=One-Click`, form-encoded; nothing is stored.",
+                },
                 "403": refused,
             },
         },

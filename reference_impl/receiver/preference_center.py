@@ -64,6 +64,11 @@ def preference_blueprint(store: Store, link_keys: tuple[LinkKey, ...] = ()) -> B
             # Logging it anyway would store a callback with no event and unsubscribe nobody.
             log.warning("preference link for %r unusable: %s", meta.email, batch.unprocessed)
             return _page(preferences.UNUSABLE_LINK, 400)
+        if request.method == "POST" and not preferences.is_one_click(
+            request.form.getlist(preferences.ONE_CLICK_FIELD)
+        ):
+            log.warning("preference post for %r refused: not a one-click body", meta.email)
+            return _page(preferences.NOT_ONE_CLICK, 400)
         if request.method == "POST":
             raw = RawCallback(body, request.remote_addr, JSON_TYPE, time.time())
             store.record_callback(raw, batch)

@@ -1,8 +1,9 @@
 """Serving a WSGI app with waitress, on the main thread (the CLI) or a background one (tests).
 
 waitress is a production server with no C extensions, so the same server runs under the CLI, the
-demo and the tests. Stopping it from another thread must happen on its own loop: the trigger runs
-`close_all` there, the map empties and `run()` returns.
+demo and the tests, and inside each gunicorn worker of `--workers N` (workers.py). Stopping it
+from another thread must happen on its own loop: the trigger runs `close_all` there, the map
+empties and `run()` returns.
 
 Three hooks make waitress keep the receiver's promises; each is a documented extension point of
 waitress (`channel_class`, `parser_class`, `error_task_class`, `maintenance`), checked against
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -124,6 +126,47 @@ class _Server(TcpWSGIServer):
                 channel.will_close = True
 
 
+def hardened_server(
+    app: WSGIApp,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    threads: int = 4,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    sock: socket.socket | None = None,
+) -> TcpWSGIServer:
+    """A waitress server with the three hooks above, listening on `host:port`, or on `sock`.
+
+    `sock` is a socket already bound and listening (a gunicorn worker's inherited listener), so
+    every process serving the receiver keeps the same promises (`workers.WaitressWorker`).
+    """
+    adjustments = Adjustments(
+        host=host,
+        port=port,
+        threads=threads,
+        max_request_body_size=2 * max_body_bytes + 1024 * 1024,
+        ident="bounceback",
+        clear_untrusted_proxy_headers=True,
+        channel_timeout=IDLE_TIMEOUT,
+        cleanup_interval=1,
+        connection_limit=CONNECTION_LIMIT,
+        asyncore_use_poll=True,
+    )
+    try:
+        if sock is None:
+            server = _Server(app, map={}, adj=adjustments)
+        else:
+            info = (sock.family, sock.type, sock.proto, sock.getsockname())
+            server = _Server(
+                app, map={}, _sock=sock, adj=adjustments, sockinfo=info, bind_socket=False
+            )
+    except OSError as exc:
+        raise ServerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    server.request_timeout = request_timeout
+    return server
+
+
 class BackgroundServer:
     """A waitress server on a daemon thread; `url` is known as soon as it is constructed."""
 
@@ -136,23 +179,14 @@ class BackgroundServer:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     ) -> None:
-        adjustments = Adjustments(
+        self._server = hardened_server(
+            app,
             host=host,
             port=port,
             threads=threads,
-            max_request_body_size=2 * max_body_bytes + 1024 * 1024,
-            ident="bounceback",
-            clear_untrusted_proxy_headers=True,
-            channel_timeout=IDLE_TIMEOUT,
-            cleanup_interval=1,
-            connection_limit=CONNECTION_LIMIT,
-            asyncore_use_poll=True,
+            max_body_bytes=max_body_bytes,
+            request_timeout=request_timeout,
         )
-        try:
-            self._server = _Server(app, map={}, adj=adjustments)
-        except OSError as exc:
-            raise ServerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-        self._server.request_timeout = request_timeout
         self.host = host
         self.port = int(self._server.effective_port)
         shown = f"[{host}]" if ":" in host else host

@@ -10,22 +10,35 @@ Each worker builds its own app after the fork (`load`), so each has its own conn
 projection thread; nothing opened before the fork is shared. The listening socket is bound here,
 before gunicorn starts, so a taken port is one line like the single-process server's, and port 0
 works (gunicorn is handed the socket as `fd://`).
+
+Inside each worker the requests are served by the same hardened waitress server as the single
+process (`server.hardened_server`), not by gunicorn's own HTTP workers: gunicorn's gthread worker
+reads a request's headers and body on a pool thread with a blocking socket, so a few clients
+trickling a header hold every thread (slowloris), and no setting bounds that read (`timeout` is
+the worker's heartbeat, `keepalive` only the wait between requests). waitress reads requests on
+its event loop and hands a thread only a complete one, and the server's hooks give the request
+deadline, the framing refusals and the JSON shape of every refusal, so `--workers N` keeps the
+same promises as one process (docs/receiver.md, "What applies under --workers").
 """
 
 from __future__ import annotations
 
+import os
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.base import Worker
+from waitress import wasyncore
 
 from reference_impl.receiver.app import ReceiverConfig, create_app
-from reference_impl.receiver.server import ServerError
+from reference_impl.receiver.server import DEFAULT_REQUEST_TIMEOUT, ServerError, hardened_server
 from reference_impl.receiver.stores import is_postgres_url, open_store
 
-WORKER_CLASS = "gthread"
-"""Threads inside each worker: a callback waiting on the commit's fsync leaves the process free."""
+# How often (seconds) a worker's loop tells the master it is alive and checks it should stop.
+HEARTBEAT = 1.0
 
 
 def check_workers(location: object, workers: int) -> None:
@@ -52,6 +65,45 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+class WaitressWorker(Worker):
+    """A gunicorn worker process whose requests the hardened waitress server reads and answers.
+
+    gunicorn keeps what it is for: forking, supervising and replacing workers, and their signals
+    (TERM stops gracefully, QUIT and INT at once). Each worker runs waitress's event loop on the
+    inherited listener, with `threads` request threads, beating the heartbeat every second.
+    """
+
+    def run(self) -> None:
+        receiver: WorkerServer = self.app
+        (listener,) = self.sockets  # WorkerServer binds exactly one socket
+        server = hardened_server(
+            self.wsgi,
+            threads=self.cfg.threads,
+            max_body_bytes=receiver.receiver_config.max_body_bytes,
+            request_timeout=receiver.request_timeout,
+            sock=listener.sock,
+        )
+        while self.alive and os.getppid() == self.ppid:
+            self.notify()
+            wasyncore.loop(timeout=HEARTBEAT, use_poll=True, map=server._map, count=1)
+        self._finish(server)
+
+    def _finish(self, server: Any) -> None:
+        """Stop accepting, give requests under way `graceful_timeout` to be answered, then close."""
+        server.close()
+        deadline = time.monotonic() + self.cfg.graceful_timeout
+        while time.monotonic() < deadline and any(_busy(c) for c in server._map.values()):
+            self.notify()
+            wasyncore.loop(timeout=0.1, use_poll=True, map=server._map, count=1)
+        wasyncore.close_all(server._map)
+        server.task_dispatcher.shutdown(timeout=1)
+
+
+def _busy(channel: Any) -> bool:
+    """A connection with a request being answered or an answer still being written."""
+    return bool(getattr(channel, "requests", None)) or getattr(channel, "total_outbufs_len", 0) > 0
+
+
 class WorkerServer(BaseApplication):
     """gunicorn with `workers` forked processes serving the receiver app on `sock`."""
 
@@ -62,13 +114,15 @@ class WorkerServer(BaseApplication):
         workers: int,
         threads: int,
         on_ready: Callable[[], None] = lambda: None,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     ) -> None:
         self.receiver_config = config
+        self.request_timeout = request_timeout
         self.sock = sock
         self.options = {
             "bind": [f"fd://{sock.fileno()}"],
             "workers": workers,
-            "worker_class": WORKER_CLASS,
+            "worker_class": WaitressWorker,
             "threads": threads,
             "accesslog": None,
             "loglevel": "warning",

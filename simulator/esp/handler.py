@@ -56,6 +56,7 @@ log = logging.getLogger("simulator.smtp")
 AUTH_CLOSED = "AUTH from %s: %d failed attempts on one connection, closed with 421"
 REFUSED_SPOOL_FULL = "message from %s refused with 452: spool is %d bytes, quota %d"
 REFUSED_OVER_QUOTA = "message from %s refused with 552: %d callback bytes, quota %d"
+REFUSED_CONNECTION = "connection from %s refused with 421: %d sessions open, the limit"
 AUTH_SLOWED = "AUTH from %s delayed %.2fs after %d failed attempt(s) from that address"
 AUTH_BACKOFF_BASE = 0.25
 AUTH_BACKOFF_CAP = 8.0
@@ -156,8 +157,17 @@ class FaultySMTP(SMTP):
         return addr, rest
 
     async def _handle_client(self) -> None:
-        if await self.event_handler.on_connect(self):
+        handler = self.event_handler
+        if not isinstance(handler, ESPHandler):
             await super()._handle_client()
+            return
+        if not await handler.admit(self):
+            return
+        try:
+            if await handler.on_connect(self):
+                await super()._handle_client()
+        finally:
+            handler.disconnected()
 
 
 @functools.cache
@@ -220,6 +230,8 @@ class ESPHandler:
         self._spool_quota = smtp.spool_quota
         self._message_quota = smtp.message_quota
         self._max_auth_failures = smtp.max_auth_failures
+        self._max_connections = smtp.max_connections
+        self._sessions = 0  # admitted by on_connect, not yet ended; touched on the loop only
         # Failed AUTH attempts per session and per peer address (since its last success).
         self._session_failures: weakref.WeakKeyDictionary[Session, int] = (
             weakref.WeakKeyDictionary()
@@ -293,6 +305,24 @@ class ESPHandler:
         if fault.action == "stall":
             await asyncio.sleep(fault.seconds)
         return fault.reply
+
+    async def admit(self, server: SMTP) -> bool:
+        """Count a new session in, or refuse it with 421 while `smtp.max_connections` are open:
+        each may hold a message of up to `max_message_size` in memory while it arrives, so this
+        bounds the ESP's memory. An admitted session is counted out by `disconnected`."""
+        if self._sessions >= self._max_connections:
+            peer = server.session.peer if server.session is not None else "?"
+            log.warning(REFUSED_CONNECTION, peer, self._sessions)
+            await server.push(replies.TOO_MANY_CONNECTIONS)
+            if server.transport is not None:
+                server.transport.close()
+            return False
+        self._sessions += 1
+        return True
+
+    def disconnected(self) -> None:
+        """A session `admit` counted in has ended."""
+        self._sessions -= 1
 
     async def on_connect(self, server: SMTP) -> bool:
         """The `connect` stage: refuse (554 greeting), drop, delay or stall before the greeting."""

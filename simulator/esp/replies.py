@@ -52,6 +52,7 @@ __all__ = [
     "SPOOL_FAILED",
     "SPOOL_FULL",
     "STALL_TIMEOUT",
+    "TOO_MANY_CONNECTIONS",
     "TOO_MANY_RECIPIENTS",
     "TRANSACTION_FAILED",
     "UNAUTHENTICATED",
@@ -91,6 +92,8 @@ BAD_MAILBOX_SYNTAX = "553 5.1.3 Bad destination mailbox address syntax"
 TRANSACTION_FAILED = "554 5.6.0 Transaction failed"
 CONNECT_REFUSED = "554 5.3.2 No SMTP service here"
 """The greeting of a `connect` fault that gives no reply of its own."""
+TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"
+"""The greeting while `smtp.max_connections` sessions are open; the connection is then closed."""
 STALL_TIMEOUT = "451 4.4.2 Timeout waiting for data"
 FAULT_TEXT = "Fault injected by the fake ESP"
 """The text after a code that `BY_CODE` does not know (`rcpt299@`)."""

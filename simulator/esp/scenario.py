@@ -55,6 +55,10 @@ DEFAULT_SPOOL_QUOTA = 1024 * 1024 * 1024
 DEFAULT_MESSAGE_QUOTA = 64 * 1024 * 1024
 MAX_QUOTA = 1024 * 1024 * 1024 * 1024
 DEFAULT_AUTH_FAILURES = 3
+# Open SMTP sessions at once (Postfix's default smtpd process limit). Each may hold a message of up
+# to max_message_size in memory while it arrives, so this is what bounds the ESP's memory.
+DEFAULT_MAX_CONNECTIONS = 100
+MAX_CONNECTIONS_CEILING = 10_000
 _REPLY = re.compile(r"[2-5][0-9]{2}( .*)?")
 # A DNS name as a zone or a blocklist writes it: labels of letters, digits, hyphens and (for
 # `_dmarc`, `_domainkey`) underscores; a trailing dot is allowed.
@@ -125,6 +129,7 @@ class SmtpSettings:
     spool_quota: int = DEFAULT_SPOOL_QUOTA
     message_quota: int = DEFAULT_MESSAGE_QUOTA
     max_auth_failures: int = DEFAULT_AUTH_FAILURES
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +346,7 @@ def _smtp(reader: _Reader) -> SmtpSettings:
         "spool_quota",
         "message_quota",
         "max_auth_failures",
+        "max_connections",
     )
     return SmtpSettings(
         max_message_size=reader.integer(
@@ -352,6 +358,9 @@ def _smtp(reader: _Reader) -> SmtpSettings:
         spool_quota=reader.integer("spool_quota", DEFAULT_SPOOL_QUOTA, 1024 * 1024, MAX_QUOTA),
         message_quota=reader.integer("message_quota", DEFAULT_MESSAGE_QUOTA, 1024, MAX_QUOTA),
         max_auth_failures=reader.integer("max_auth_failures", DEFAULT_AUTH_FAILURES, 1, 100),
+        max_connections=reader.integer(
+            "max_connections", DEFAULT_MAX_CONNECTIONS, 1, MAX_CONNECTIONS_CEILING
+        ),
     )
 
 

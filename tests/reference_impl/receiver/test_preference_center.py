@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -66,7 +67,7 @@ def test_every_page_answer_forbids_framing(api: OpenAPIChecked, status_of: str) 
     page = api.request("GET", "/preferences", params=params[status_of])
     assert page.headers["content-security-policy"] == "frame-ancestors 'none'"
     assert page.headers["x-frame-options"] == "DENY"
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
 
 
 def test_one_click_unsubscribe_is_recorded_once_and_dedups_with_the_esp(
@@ -168,6 +169,53 @@ def test_the_pages_own_button_posts_same_origin_and_works(
     assert (page.status_code, "is unsubscribed" in page.text) == (200, True)
 
 
+NOT_ONE_CLICK = {
+    "no body": {"content": b""},
+    "an empty form": {"content": b"", "headers": ONE_CLICK["headers"]},
+    "JSON": {"json": {"List-Unsubscribe": "One-Click"}},
+    "the pair as text/plain": {
+        "content": b"List-Unsubscribe=One-Click",
+        "headers": {"content-type": "text/plain"},
+    },
+    "another value": {"data": {"List-Unsubscribe": "Yes"}},
+    "the value twice": {"content": b"List-Unsubscribe=One-Click&List-Unsubscribe=One-Click"}
+    | {"headers": ONE_CLICK["headers"]},
+    "another field": {"data": {"unsubscribe": "One-Click"}},
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_ONE_CLICK))
+def test_a_post_whose_body_is_not_the_one_click_pair_is_a_400_and_stores_nothing(
+    api: OpenAPIChecked, case: str
+) -> None:
+    """RFC 8058 section 3.2: the POST's body is `List-Unsubscribe=One-Click`, form-encoded; a
+    signed link posted with anything else unsubscribes nobody."""
+    page = api.request("POST", "/preferences", params=link(META), **NOT_ONE_CLICK[case])
+    assert page.status_code == 400
+    assert preferences.NOT_ONE_CLICK in page.text.replace("&#x27;", "'")
+    assert stored(api)["callbacks"] == 0
+    assert profile_status(api, "pat@example.com") == 404
+
+
+def test_a_multipart_one_click_post_unsubscribes(api: OpenAPIChecked) -> None:
+    """RFC 8058 section 3.2 prefers multipart/form-data; urlencoded is allowed too."""
+    files = {"List-Unsubscribe": (None, "One-Click")}
+    page = api.request("POST", "/preferences", params=link(META), files=files)
+    assert (page.status_code, "is unsubscribed" in page.text) == (200, True)
+    assert stored(api)["events"] == 1
+
+
+def test_the_pages_button_unsubscribes_in_a_real_browser(keyed: RunningReceiver, page: Any) -> None:
+    """The page's own form, clicked in Chromium: a same-origin form post of the one-click pair."""
+    query = "&".join(f"{k}={quote(v, safe='')}" for k, v in link(META).items())
+    page.goto(f"{keyed.url}/preferences?{query}")
+    assert "pat@example.com receives these emails" in page.content()
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert "pat@example.com is unsubscribed from these emails" in page.content()
+    assert keyed.store.profile("pat@example.com")["subscribed"] is False
+
+
 @pytest.mark.parametrize("meta", ["", "not-a-meta", META.replace("20241104", "20241105")])
 def test_preference_link_with_a_bad_meta_is_a_clear_400(api: OpenAPIChecked, meta: str) -> None:
     for method in ("GET", "POST"):
@@ -224,3 +272,4 @@ def test_a_custom_preference_center_unsubscribes_through_the_callback_url(
 
 def test_the_refusal_texts_are_named_constants() -> None:
     assert {preferences.NO_LINK_KEYS, preferences.UNVERIFIED_LINK, preferences.CROSS_SITE}
+    assert preferences.NOT_ONE_CLICK

@@ -10,6 +10,7 @@ import json
 import smtplib
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -318,6 +319,32 @@ def test_a_full_spool_answers_452_instead_of_growing(receiver) -> None:
                 except smtplib.SMTPDataError as exc:
                     codes.append(exc.smtp_code)
     assert 250 in codes and codes[-1] == 452
+
+
+def test_sessions_past_max_connections_get_421_and_a_closed_one_frees_its_slot() -> None:
+    """Each open session may hold a message in memory while it arrives, so their number is what
+    bounds the ESP's memory: one over `smtp.max_connections` is greeted 421 and closed."""
+    sc = scenario()
+    sc = replace(sc, smtp=replace(sc.smtp, max_connections=2))
+    with esp(sc, "http://127.0.0.1:9/") as fake:
+        first = smtplib.SMTP("127.0.0.1", fake.port, timeout=30)
+        second = smtplib.SMTP("127.0.0.1", fake.port, timeout=30)
+        with pytest.raises(smtplib.SMTPConnectError) as refused:
+            smtplib.SMTP("127.0.0.1", fake.port, timeout=30)
+        assert refused.value.smtp_code == 421
+        first.quit()
+        second.ehlo()  # still served
+        deadline = time.monotonic() + 10
+        while True:  # the freed slot is counted out once the server sees the QUIT's close
+            try:
+                third = smtplib.SMTP("127.0.0.1", fake.port, timeout=30)
+                break
+            except smtplib.SMTPConnectError:
+                assert time.monotonic() < deadline, "the closed session's slot was never freed"
+                time.sleep(0.05)
+        assert third.noop()[0] == 250
+        third.quit()
+        second.quit()
 
 
 def test_auth_delay_grows_with_an_address_failures_up_to_a_cap() -> None:

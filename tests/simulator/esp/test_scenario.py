@@ -332,3 +332,16 @@ def test_authentication_rules_need_the_authentication_table() -> None:
 def test_a_scenario_without_the_tables_verifies_nothing_and_blocks_nothing() -> None:
     scenario = parse_scenario({"outcomes": {"delivered": 1.0}}, "x.toml")
     assert scenario.authentication is None and not scenario.blocklist
+
+
+def test_max_connections_is_read_and_range_checked(tmp_path: Path) -> None:
+    """The session limit that bounds the ESP's memory (docs/simulator.md, What bounds memory)."""
+    assert load_scenario("smoke").smtp.max_connections == 100
+    good = tmp_path / "good.toml"
+    good.write_text('name = "g"\n[outcomes]\ndelivered = 1.0\n[smtp]\nmax_connections = 7\n')
+    assert load_scenario(good).smtp.max_connections == 7
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "b"\n[outcomes]\ndelivered = 1.0\n[smtp]\nmax_connections = 0\n')
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(bad)
+    assert error.value.keys == ["smtp.max_connections"]
