@@ -41,6 +41,7 @@ from reference_impl.sender.deliverability import (
     worst,
 )
 from reference_impl.sender.deliverability.checks import (
+    check_accepted,
     check_headers,
     check_list_unsubscribe,
     check_reported,
@@ -196,8 +197,10 @@ def _deliverability(
             nickname=provider.nickname, to=to, ip=zone.client_ip, zone=zone_path
         )
     elif address is not None and esp_api is not None:
-        send_probe(provider, probe, *address)
-        findings = check_reported(fetch_results(esp_api, probe.meta_text))
+        refusal = send_probe(provider, probe, *address)
+        findings = [check_accepted(esp, refusal)]
+        if refusal is None:
+            findings += check_reported(fetch_results(esp_api, probe.meta_text))
         findings += check_headers(probe.data, probe.meta_text)
         document |= {"esp": esp, "esp_api": esp_api}
         head = REPORT_HEAD_ESP.format(nickname=provider.nickname, to=to, esp=esp, api=esp_api)

@@ -38,6 +38,7 @@ from reference_impl.sender.message import (
 )
 
 __all__ = [
+    "ACCEPTED",
     "CHECKS",
     "DKIM",
     "DMARC",
@@ -53,6 +54,7 @@ __all__ = [
     "WARN",
     "DkimOutcome",
     "Finding",
+    "check_accepted",
     "check_dkim",
     "check_dmarc",
     "check_headers",
@@ -64,6 +66,7 @@ __all__ = [
     "check_one_click",
     "check_reported",
     "check_spf",
+    "dmarc_verdict",
     "evaluate_dkim",
     "evaluate_spf",
     "spf_verdict",
@@ -85,6 +88,8 @@ IDS = "message-id-date"
 LINES = "line-length"
 META = "meta-header"
 CHECKS = (DKIM, SPF, DMARC, UNSUBSCRIBE, ONE_CLICK_POST, IDS, LINES, META)
+# With --esp only, reported first: did the receiving server take the probe at all?
+ACCEPTED = "accepted"
 
 DKIM_UNSIGNED = "the message carries no DKIM-Signature"
 DKIM_SIGN = (
@@ -154,6 +159,12 @@ ONE_CLICK_WRONG = f"{LIST_UNSUBSCRIBE_POST} is {{value!r}}, not {ONE_CLICK!r}"
 ONE_CLICK_ADVICE = f"send {LIST_UNSUBSCRIBE_POST}: {ONE_CLICK} with every {LIST_UNSUBSCRIBE}"
 ONE_CLICK_PASS = f"{LIST_UNSUBSCRIBE_POST}: {ONE_CLICK}"
 
+ACCEPTED_PASS = "the ESP at {where} accepted the probe"
+REFUSED = "the ESP at {where} refused the probe at {stage}: {reply}"
+REFUSED_ADVICE = (
+    "the reply names the rule the probe broke; run with --zone and the same DNS records to see"
+    " which check fails"
+)
 REPORTED = "{by} reported {said}"
 NOT_REPORTED = "no {method} result"
 REPORTED_DKIM = (
@@ -347,6 +358,14 @@ def check_spf(result: str, explanation: str, zone: Zone, mail_from: str) -> Find
     return Finding(SPF, spf_verdict(result), detail, advice)
 
 
+def dmarc_verdict(aligned: bool, policy: str | None) -> str:
+    """DMARC FAILs unless DKIM or SPF passed aligned; aligned under `p=none` only WARNs, since
+    the domain then asks receivers to deliver failing mail too, so nothing protects it yet."""
+    if not aligned:
+        return FAIL
+    return WARN if (policy or "").lower() == "none" else PASS
+
+
 def _aligned(domain: str | None, from_domain: str, mode: str) -> bool:
     """RFC 7489 3.1: strict is the same name; relaxed the same organisational domain."""
     if domain is None:
@@ -403,7 +422,8 @@ def check_dmarc(
     spf_domain = _domain_of(mail_from)
     if spf_result == "pass" and _aligned(spf_domain, from_domain, aspf):
         via.append(f"SPF {spf_domain}")
-    if not via:
+    verdict = dmarc_verdict(bool(via), policy)
+    if verdict == FAIL:
         detail = DMARC_UNALIGNED.format(
             domain=from_domain,
             dkim=f"d={dkim_outcome.domain}, {'valid' if dkim_outcome.valid else 'not valid'}",
@@ -413,7 +433,7 @@ def check_dmarc(
         fix_dkim = _aligned(dkim_outcome.domain, from_domain, adkim)
         advice = DMARC_FIX_DKIM_ADVICE if fix_dkim else DMARC_UNALIGNED_ADVICE
         return Finding(DMARC, FAIL, detail, advice.format(domain=from_domain))
-    if policy == "none":
+    if verdict == WARN:
         detail = DMARC_MONITOR.format(via=", ".join(via), name=name)
         return Finding(DMARC, WARN, detail, DMARC_MONITOR_ADVICE)
     return Finding(DMARC, PASS, DMARC_PASS.format(via=", ".join(via), policy=policy, name=name))
@@ -512,6 +532,17 @@ def check_headers(message: bytes, meta_text: str) -> list[Finding]:
     ]
 
 
+def check_accepted(where: str, refusal: tuple[str, str] | None) -> Finding:
+    """Whether the receiving server took the probe: `refusal` is the stage and reply of a
+    permanent refusal. A policy refusal (`550 5.7.26 ... dmarc-unaligned`) is the strongest
+    deliverability verdict there is, so it is a FAIL line naming the reply, not an error."""
+    if refusal is None:
+        return Finding(ACCEPTED, PASS, ACCEPTED_PASS.format(where=where))
+    stage, reply = refusal
+    detail = REFUSED.format(where=where, stage=stage.upper(), reply=reply)
+    return Finding(ACCEPTED, FAIL, detail, REFUSED_ADVICE)
+
+
 def _said(result: MethodResult) -> str:
     """How a reported result reads in a finding: `dkim=fail (reason) header.d=...`."""
     reason = f" ({result.reason})" if result.reason else ""
@@ -541,11 +572,9 @@ def check_reported(results: AuthenticationResults) -> list[Finding]:
         detail = REPORTED.format(by=by, said=_said(found[0]))
         if check == SPF:
             verdict = spf_verdict(found[0].result)
-        elif found[0].result != "pass":
-            verdict = FAIL
-        elif found[0].tag("p") == "none":
-            verdict, detail, advice = WARN, f"{detail} (p=none)", DMARC_MONITOR_ADVICE
         else:
-            verdict = PASS
+            verdict = dmarc_verdict(found[0].result == "pass", found[0].tag("p"))
+            if verdict == WARN:
+                detail, advice = f"{detail} (p=none)", DMARC_MONITOR_ADVICE
         findings.append(Finding(check, verdict, detail, advice if verdict != PASS else ""))
     return findings
