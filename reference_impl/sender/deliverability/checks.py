@@ -375,8 +375,14 @@ def _aligned(domain: str | None, from_domain: str, mode: str) -> bool:
     return _organisational_domain(domain) == _organisational_domain(from_domain)
 
 
+# RFC 7489 6.4: `"v" *WSP "=" *WSP "DMARC1"` opens the record, the value exactly DMARC1 (its
+# ABNF spells it %x44 %x4d ...); 6.6.3 discards every other record at the name.
+_DMARC_VERSION = re.compile(r"\s*[vV][ \t]*=[ \t]*DMARC1[ \t]*(;|$)")
+POLICIES = ("none", "quarantine", "reject")
+
+
 def _dmarc_records(zone: Zone, name: str) -> list[str]:
-    return [r for r in zone.txt(name) if r.strip().startswith("v=DMARC1")]
+    return [r for r in zone.txt(name) if _DMARC_VERSION.match(r)]
 
 
 def check_dmarc(
@@ -409,9 +415,13 @@ def check_dmarc(
         tags, problem = {}, str(exc)
     else:
         problem = ""
+    # RFC 7489 6.6.3: an invalid p=, or an sp= present and invalid, leaves no policy to apply,
+    # for the organisational domain and its subdomains alike.
+    for tag in ("p", "sp"):
+        value = tags.get(tag, tags.get("p"))
+        if not problem and value not in POLICIES:
+            problem = f"{tag}={value!r} is not none, quarantine or reject"
     policy = tags.get("sp", tags.get("p")) if name != f"_dmarc.{from_domain}" else tags.get("p")
-    if not problem and policy not in ("none", "quarantine", "reject"):
-        problem = f"p={tags.get('p')!r} is not none, quarantine or reject"
     if problem:
         detail = DMARC_INVALID.format(name=name, why=problem)
         return Finding(DMARC, FAIL, detail, DMARC_INVALID_ADVICE.format(name=name))

@@ -224,6 +224,37 @@ def test_an_invalid_dmarc_policy_fails(keys: Keys) -> None:
     assert "invalid" in finding.detail
 
 
+@pytest.mark.parametrize("from_sub", [False, True])
+def test_an_invalid_sp_leaves_no_policy_and_fails_naming_sp(keys: Keys, from_sub: bool) -> None:
+    """RFC 7489 6.6.3: an sp= that is not valid leaves no policy, for the organisational domain
+    and a subdomain From alike. Before, the subdomain's finding blamed p=."""
+    sub = f"news.{DOMAIN}"
+    zone = zone_table(
+        keys,
+        {sub: [f"v=spf1 ip4:{CLIENT_IP} -all"], f"_dmarc.{DOMAIN}": ["v=DMARC1; p=reject; sp=x"]},
+    )
+    provider = make_provider(keys, from_address=f"a@{sub}" if from_sub else f"a@{DOMAIN}")
+    finding = _only(_judge(provider, zone), c.DMARC)
+    assert "sp='x' is not none" in finding.detail
+
+
+@pytest.mark.parametrize(
+    ("record", "found"),
+    [
+        ("v=dmarc1; p=reject", False),
+        ("v=DMARC10; p=reject", False),
+        ("p=reject; v=DMARC1", False),
+        ("v = DMARC1 ; p=reject", True),
+        ("V=DMARC1; p=reject", True),
+    ],
+)
+def test_a_dmarc_record_starts_with_the_exact_version(keys: Keys, record: str, found: bool) -> None:
+    """RFC 7489 6.4: `"v" *WSP "=" *WSP "DMARC1"` first, the value case-sensitive; any other
+    record at the name is discarded (6.6.3), as if there were none."""
+    findings = _judge(make_provider(keys), zone_table(keys, {f"_dmarc.{DOMAIN}": [record]}))
+    assert _not_passed(findings) == {} if found else list(_not_passed(findings)) == [c.DMARC]
+
+
 def test_an_http_unsubscribe_link_fails(keys: Keys) -> None:
     provider = make_provider(keys, preference_center_url="http://acme.example/u?e={email}")
     finding = _only(_judge(provider, zone_table(keys)), c.UNSUBSCRIBE)

@@ -138,6 +138,33 @@ def test_dmarc_record_tags_and_defaults() -> None:
     assert parse_record("v=DMARC1; rua=mailto:x@example.com") is None
 
 
+def test_dmarc_an_invalid_sp_leaves_no_policy() -> None:
+    """RFC 7489 6.6.3: an sp= that is not valid makes the record unusable, not p= for
+    subdomains; before, sp fell back to p and a subdomain From passed under p=reject."""
+    assert parse_record("v=DMARC1; p=reject; sp=bogus") is None
+    zone = Zone.of({"_dmarc.example.com": ["v=DMARC1; p=reject; sp=bogus"]})
+    verdict = evaluate_dmarc(zone, "news.example.com", None, ["example.com"], FAIL, None)
+    assert verdict.result == PERMERROR
+
+
+@pytest.mark.parametrize(
+    ("record", "found"),
+    [
+        ("v=dmarc1; p=reject", False),
+        ("v=DMARC10; p=reject", False),
+        ("p=reject; v=DMARC1", False),
+        ("v = DMARC1 ; p=reject", True),
+        ("V=DMARC1; p=reject", True),
+    ],
+)
+def test_dmarc_a_record_starts_with_the_exact_version(record: str, found: bool) -> None:
+    """RFC 7489 6.4: `"v" *WSP "=" *WSP "DMARC1"` first, the value case-sensitive (%x44 ...);
+    6.6.3 discards other records. Before, `v=dmarc1` was taken for a record."""
+    zone = Zone.of({"_dmarc.example.com": [record]})
+    verdict = evaluate_dmarc(zone, "example.com", None, ["example.com"], FAIL, None)
+    assert verdict.result == (PASS if found else NONE)
+
+
 DMARC = {"_dmarc.example.com": ["v=DMARC1; p=reject; sp=quarantine"]}
 
 
