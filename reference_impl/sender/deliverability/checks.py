@@ -109,6 +109,7 @@ DKIM_INVALID_ADVICE = (
 DKIM_VALID = "d={domain} s={selector}: the signature verifies against {name}"
 
 SPF_PASS = "{ip} may send for {domain} (spf=pass)"
+SPF_SINGLE_LABEL = "{domain} is not a multi-label domain name (RFC 7208 4.3)"
 SPF_NO_RECORD = "{domain} has no SPF record (spf=none)"
 SPF_NOT_LISTED = "{ip} is not authorised by {domain}'s SPF record (spf={result}{why})"
 SPF_BROKEN = "{domain}'s SPF record cannot be evaluated (spf={result}{why})"
@@ -328,6 +329,11 @@ class _ZoneQuery(spf.query):
 def evaluate_spf(zone: Zone, mail_from: str) -> tuple[str, str]:
     """pyspf's result (`pass`, `fail`, `softfail`, `neutral`, `none`, `permerror`,
     `temperror`) and explanation for mail from `zone.client_ip` with envelope `mail_from`."""
+    domain = _domain_of(mail_from)
+    if "." not in domain:
+        # RFC 7208 4.3: check_host() returns none at once for a name that is not multi-label;
+        # pyspf would look it up.
+        return "none", SPF_SINGLE_LABEL.format(domain=domain)
     query = _ZoneQuery(zone, i=zone.client_ip, s=mail_from, h=zone.helo)
     result, _code, explanation = query.check()
     return str(result), str(explanation)
@@ -350,7 +356,8 @@ def check_spf(result: str, explanation: str, zone: Zone, mail_from: str) -> Find
     if result == "pass":
         return Finding(SPF, PASS, SPF_PASS.format(ip=ip, domain=domain))
     if result == "none":
-        return Finding(SPF, FAIL, SPF_NO_RECORD.format(domain=domain), advice)
+        detail = SPF_NO_RECORD.format(domain=domain) + (f"{why}" if "." not in domain else "")
+        return Finding(SPF, FAIL, detail, advice)
     if result in ("permerror", "temperror"):
         detail = SPF_BROKEN.format(domain=domain, result=result, why=why)
         return Finding(SPF, FAIL, detail, SPF_FIX.format(domain=domain, why=explanation))

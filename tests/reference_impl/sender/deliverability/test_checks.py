@@ -139,6 +139,18 @@ def test_no_spf_record_fails(keys: Keys) -> None:
     assert "spf=none" in finding.detail
 
 
+def test_a_single_label_mail_from_domain_is_spf_none_without_a_lookup() -> None:
+    """RFC 7208 4.3: check_host() returns none for a name that is not multi-label; before, a
+    record published at `localhost` was looked up and passed."""
+    zone = parse_zone(
+        {"authentication": {"client_ip": CLIENT_IP, "dns": {"localhost": ["v=spf1 +all"]}}}, "t"
+    )
+    result, why = c.evaluate_spf(zone, "news@localhost")
+    assert result == "none" and "multi-label" in why
+    finding = c.check_spf(result, why, zone, "news@localhost")
+    assert finding.verdict == FAIL and "multi-label" in finding.detail
+
+
 def test_two_spf_records_are_a_permerror(keys: Keys) -> None:
     zone = zone_table(keys, {DOMAIN: ["v=spf1 -all", f"v=spf1 ip4:{CLIENT_IP} -all"]})
     finding = _only(_judge(make_provider(keys), zone), c.SPF)

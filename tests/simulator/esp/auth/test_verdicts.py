@@ -107,6 +107,24 @@ def test_spf_a_null_sender_checks_the_helo_name() -> None:
     assert (verdict.result, verdict.scope, verdict.domain) == (PASS, HELO, "mail.example.com")
 
 
+@pytest.mark.parametrize("helo", ["MAIL.example.com", "mail.example.com."])
+def test_spf_a_null_senders_helo_is_checked_as_the_domain_it_names(helo: str) -> None:
+    """DNS names ignore case and the root's dot; before, pyspf found no record for a HELO
+    written with the dot and said none while the header named mail.example.com."""
+    verdict = check_spf(Zone.of(SPF), IP, "", helo)
+    assert (verdict.result, verdict.domain, verdict.identity) == (PASS, "mail.example.com", helo)
+
+
+@pytest.mark.parametrize(("sender", "helo"), [("", "localhost"), ("news@localhost", "h.example")])
+def test_spf_a_single_label_name_is_none_without_a_lookup(sender: str, helo: str) -> None:
+    """RFC 7208 4.3: check_host() returns none for a name that is not multi-label, such as
+    the `localhost` a misconfigured host says in HELO; before, its record was looked up."""
+    zone = Zone.of({"localhost": ["v=spf1 +all"]})
+    verdict = check_spf(zone, IP, sender, helo)
+    assert (verdict.result, verdict.domain) == (NONE, "localhost")
+    assert "multi-label" in (verdict.reason or "")
+
+
 def test_spf_mechanisms_needing_a_or_mx_records_find_nothing_in_a_txt_zone() -> None:
     """The zone is TXT only: `a`/`mx` are void lookups, never a network query."""
     zone = Zone.of({"amx.example": ["v=spf1 a mx -all"]})
