@@ -9,7 +9,7 @@ exact `provider check --deliverability --esp` command that shows the verdicts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from simulator.esp.auth.rules import AuthSettings, Blocklist, Enforcement
 
@@ -88,10 +88,7 @@ def start_lines(
     file (then the hint is to copy it, since the shipped one cannot be edited)."""
     spf, dmarc, dkim = _names(settings)
     hint = COPY_SHIPPED.format(name=scenario) if shipped else EDIT_FILE.format(name=scenario)
-    actions = ", ".join(
-        f"{name}={getattr(enforcement, name)}"
-        for name in ("unauthenticated", "unaligned", "unsubscribe", "blocklisted")
-    )
+    actions = ", ".join(f"{f.name}={getattr(enforcement, f.name)}" for f in fields(enforcement))
     listed = [
         str(network.network_address if network.num_addresses == 1 else network)
         for network in blocklist.ips
