@@ -87,3 +87,26 @@ def test_any_passing_signature_passes_dkim_and_a_missing_method_fails() -> None:
     value = "esp; dkim=fail header.d=other.example; dkim=pass header.d=acme.example"
     verdicts = _verdicts(value)
     assert verdicts == {c.DKIM: PASS, c.SPF: FAIL, c.DMARC: FAIL}
+
+
+def test_quoted_property_values_are_read_unquoted() -> None:
+    """RFC 8601 2.2: a pvalue that is no address, domain or token is a quoted-string, e.g. an
+    address-literal HELO checked for a null sender."""
+    results = parse_authentication_results(
+        'esp.test; spf=none smtp.helo="[192.0.2.10]"; dkim=pass header.s="a\\"b"'
+    )
+    (spf,) = results.of("spf")
+    (dkim,) = results.of("dkim")
+    assert spf.properties == {"smtp.helo": "[192.0.2.10]"}
+    assert dkim.properties == {"header.s": 'a"b'}
+
+
+def test_a_dmarc_policy_comment_in_capitals_still_warns() -> None:
+    """Servers write the policy as they like (`(p=NONE sp=NONE dis=NONE)`); p=none only
+    monitors however it is spelled. Before, only a lower-case `p=none` warned."""
+    results = parse_authentication_results(
+        "mx.example; dkim=pass header.d=a.example; spf=pass smtp.mailfrom=n@a.example;"
+        " dmarc=pass (p=NONE sp=NONE dis=NONE) header.from=a.example"
+    )
+    (dmarc,) = [f for f in c.check_reported(results) if f.check == c.DMARC]
+    assert dmarc.verdict == WARN

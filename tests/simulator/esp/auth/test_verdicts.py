@@ -248,6 +248,25 @@ def test_the_verdicts_and_their_authentication_results_header(signer: Signer) ->
     )
 
 
+@pytest.mark.parametrize(
+    ("sender", "helo", "written"),
+    [
+        ("", "[192.0.2.10]", 'smtp.helo="[192.0.2.10]"'),
+        ('"john doe"@example.com', "h.example", 'smtp.mailfrom="\\"john doe\\"@example.com"'),
+        ("news@example.com", "h.example", "smtp.mailfrom=news@example.com"),
+        ("", "mail.example.com", "smtp.helo=mail.example.com"),
+    ],
+)
+def test_the_header_quotes_a_property_value_rfc_8601_does_not_allow_bare(
+    sender: str, helo: str, written: str
+) -> None:
+    """RFC 8601 2.2: a pvalue is an address, a domain name or a token, else a quoted-string;
+    before, an address-literal HELO was written bare (`[` and `]` are not in a token)."""
+    verdicts = authenticate(message(), Zone.of(SPF), IP, sender, helo)
+    assert f"spf={verdicts.spf} " in header_value("esp.test", verdicts)
+    assert header_value("esp.test", verdicts).split("; ")[2].endswith(written)
+
+
 def test_the_header_quotes_reasons_on_one_line(signer: Signer) -> None:
     verdicts = authenticate(message(), Zone.of(SPF), OTHER_IP, "news@example.com", "h")
     value = header_value("esp.test", verdicts)
