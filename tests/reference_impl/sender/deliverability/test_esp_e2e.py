@@ -195,3 +195,33 @@ def test_the_zone_check_and_the_fake_esp_agree_on_the_same_zone(
     esp_said = {check: _verdicts(by_esp)[check] for check in AUTH}
     assert esp_said == zone_said, stored[0]["authentication_results"]
     assert tuple(zone_said.values()) == case.expected
+
+
+def test_a_listed_client_ip_is_a_fail_line_at_mail_from(tmp_path: Path, keys: Keys) -> None:
+    """The shipped blocklist refuses 203.0.113.7 at MAIL FROM with 554 5.7.1: a FAIL naming the
+    listing, exit 1, whatever DKIM, SPF and DMARC would have said."""
+    scenario = _files(tmp_path, keys, Case(("PASS", "FAIL", "PASS"), client_ip="203.0.113.7"), None)
+    code, document, stored = _through_esp(tmp_path, scenario)
+    assert code == 1 and stored == []
+    (refused,) = [f for f in document["checks"] if f["check"] == ACCEPTED]
+    assert refused["verdict"] == "FAIL"
+    assert "at MAIL: 554 5.7.1" in refused["detail"] and "listed: 203.0.113.7" in refused["detail"]
+
+
+def test_a_temporary_refusal_says_nothing_of_the_message_one_line_exit_2(
+    tmp_path: Path, keys: Keys
+) -> None:
+    """A 451 at DATA (the coded address `data451@`) is no verdict: one line, exit 2."""
+    scenario = _files(tmp_path, keys, CASES["all-pass"], None)
+    with (
+        FakeESP(
+            scenario, "http://127.0.0.1:9/callback", spool=tmp_path / "esp.db", tls="none"
+        ) as esp,
+        SpoolAPI(esp.spool_path) as api,
+    ):
+        args = ["provider", "check", str(tmp_path / "provider.toml"), "--deliverability"]
+        address = ["--esp", f"127.0.0.1:{esp.port}", "--esp-api", api.url]
+        result = CliRunner().invoke(main, [*args, *address, "--to", "data451@example.com"])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1
+    assert "did not take the probe" in result.output and "451" in result.output
