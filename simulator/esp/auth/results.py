@@ -113,8 +113,10 @@ def _pvalue(value: str) -> str:
 
 
 def _reason(reason: str | None) -> str:
-    """` reason="..."`, on one line and cut to `MAX_REASON` characters."""
-    return f" reason={_quoted(' '.join(reason.split())[:MAX_REASON])}" if reason else ""
+    """` reason="..."`, on one line and cut to `MAX_REASON` characters; nothing for a reason
+    that is only whitespace (an empty `reason=""` says nothing)."""
+    flat = " ".join((reason or "").split())[:MAX_REASON]
+    return f" reason={_quoted(flat)}" if flat else ""
 
 
 def header_value(authserv_id: str, verdicts: Verdicts) -> str:
