@@ -127,6 +127,7 @@ DMARC_NONE_ADVICE = (
 DMARC_SEVERAL = "{name} has {count} DMARC records; receivers then apply none"
 DMARC_SEVERAL_ADVICE = "keep one v=DMARC1 record at {name}"
 DMARC_INVALID = "the DMARC record at {name} is invalid: {why}"
+DMARC_READ_AS_NONE = " (the record is invalid, {why}; with its rua= it is read as p=none)"
 DMARC_INVALID_ADVICE = "fix the record at {name}: v=DMARC1 first, then p=none|quarantine|reject"
 DMARC_UNALIGNED = (
     "DMARC fails for From domain {domain}: neither DKIM ({dkim}) nor SPF ({spf}) passes aligned"
@@ -388,6 +389,16 @@ _DMARC_VERSION = re.compile(r"\s*[vV][ \t]*=[ \t]*DMARC1[ \t]*(;|$)")
 POLICIES = ("none", "quarantine", "reject")
 
 
+def _reports_to(rua: str | None) -> bool:
+    """RFC 7489 6.6.3's test: `rua=` holds at least one syntactically valid URI (6.2: a URI,
+    then an optional `!size`)."""
+    for part in (rua or "").split(","):
+        uri = part.strip().split("!", 1)[0]
+        if urlsplit(uri).scheme and ":" in uri and uri.split(":", 1)[1]:
+            return True
+    return False
+
+
 def _dmarc_records(zone: Zone, name: str) -> list[str]:
     return [r for r in zone.txt(name) if _DMARC_VERSION.match(r)]
 
@@ -428,10 +439,14 @@ def check_dmarc(
         value = tags.get(tag, tags.get("p"))
         if not problem and value not in POLICIES:
             problem = f"{tag}={value!r} is not none, quarantine or reject"
-    policy = tags.get("sp", tags.get("p")) if name != f"_dmarc.{from_domain}" else tags.get("p")
-    if problem:
+    if problem and not _reports_to(tags.get("rua")):
         detail = DMARC_INVALID.format(name=name, why=problem)
         return Finding(DMARC, FAIL, detail, DMARC_INVALID_ADVICE.format(name=name))
+    if problem:
+        # RFC 7489 6.6.3: with a valid reporting URI, receivers SHOULD read the record as
+        # `v=DMARC1; p=none`; the finding still says what is wrong with it.
+        tags = {"p": "none"}
+    policy = tags.get("sp", tags.get("p")) if name != f"_dmarc.{from_domain}" else tags.get("p")
     adkim, aspf = tags.get("adkim", "r"), tags.get("aspf", "r")
     via = []
     if dkim_outcome.valid and _aligned(dkim_outcome.domain, from_domain, adkim):
@@ -452,6 +467,9 @@ def check_dmarc(
         return Finding(DMARC, FAIL, detail, advice.format(domain=from_domain))
     if verdict == WARN:
         detail = DMARC_MONITOR.format(via=", ".join(via), name=name)
+        if problem:
+            detail += DMARC_READ_AS_NONE.format(why=problem)
+            return Finding(DMARC, WARN, detail, DMARC_INVALID_ADVICE.format(name=name))
         return Finding(DMARC, WARN, detail, DMARC_MONITOR_ADVICE)
     return Finding(DMARC, PASS, DMARC_PASS.format(via=", ".join(via), policy=policy, name=name))
 

@@ -40,6 +40,8 @@ __all__ = [
 RELAXED = "r"
 STRICT = "s"
 POLICIES = ("none", "quarantine", "reject")
+NO_POLICY = POLICIES[0]
+_SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*")
 # Section 6.4's ABNF: `"v" *WSP "=" *WSP %x44 %x4d %x41 %x52 %x43 %x31`, the tag name any case
 # but the value exactly DMARC1, and first (6.6.3: other records are discarded).
 VERSION = re.compile(r"\s*[vV][ \t]*=[ \t]*DMARC1[ \t]*(;|$)")
@@ -83,21 +85,31 @@ class DmarcRecord:
     aspf: str = RELAXED
 
 
+def _reports_to(rua: str | None) -> bool:
+    """Whether `rua=` names at least one syntactically valid URI (section 6.2: a URI with a
+    scheme, then an optional `!size`)."""
+    for part in (rua or "").split(","):
+        scheme, colon, rest = part.strip().split("!", 1)[0].partition(":")
+        if colon and rest and _SCHEME.fullmatch(scheme):
+            return True
+    return False
+
+
 def parse_record(text: str) -> DmarcRecord | None:
-    """The policy of a `v=DMARC1` record, None when its p= is not valid or it has an sp= that
-    is not (section 6.6.3: then no DMARC policy applies, not even p= to a subdomain). Unknown
-    tags and bad adkim=/aspf= values are ignored, falling back to the defaults (section 6.3)."""
+    """The policy of a `v=DMARC1` record. Its p= not valid, or an sp= that is not (section
+    6.6.3): a record with a valid rua= is read as `p=none` (the SHOULD there), any other gives
+    None: no DMARC policy applies, not even p= to a subdomain. Unknown tags and bad
+    adkim=/aspf= values are ignored, falling back to the defaults (section 6.3)."""
     tags: dict[str, str] = {}
     for part in text.split(";"):
         name, equals, value = part.partition("=")
         if equals:
             tags.setdefault(name.strip().lower(), value.strip().lower())
     p = tags.get("p")
-    if p not in POLICIES:
-        return None
     sp = tags.get("sp", p)
-    if sp not in POLICIES:
-        return None
+    if p not in POLICIES or sp not in POLICIES:
+        # Section 6.6.3: with a usable reporting address, as if the record said only p=none.
+        return DmarcRecord(p=NO_POLICY, sp=NO_POLICY) if _reports_to(tags.get("rua")) else None
     return DmarcRecord(
         p=p,
         sp=sp,

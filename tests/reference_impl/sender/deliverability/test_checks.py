@@ -251,6 +251,22 @@ def test_an_invalid_sp_leaves_no_policy_and_fails_naming_sp(keys: Keys, from_sub
 
 
 @pytest.mark.parametrize(
+    ("rua", "verdict"),
+    [("mailto:d@acme.example", WARN), ("https://r.example/d!10m", WARN), ("x", FAIL)],
+)
+def test_an_invalid_policy_with_a_reporting_uri_reads_as_p_none(
+    keys: Keys, rua: str, verdict: str
+) -> None:
+    """RFC 7489 6.6.3: a record without a valid p= but with a valid rua= URI is read as
+    `v=DMARC1; p=none` (a WARN that still names what is wrong); without one, no policy (FAIL).
+    Before, every invalid record FAILed."""
+    zone = zone_table(keys, {f"_dmarc.{DOMAIN}": [f"v=DMARC1; p=block; rua={rua}"]})
+    finding = _only(_judge(make_provider(keys), zone), c.DMARC, verdict)
+    assert "p='block' is not none" in finding.detail
+    assert ("read as p=none" in finding.detail) == (verdict == WARN)
+
+
+@pytest.mark.parametrize(
     ("record", "found"),
     [
         ("v=dmarc1; p=reject", False),

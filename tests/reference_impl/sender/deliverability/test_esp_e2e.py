@@ -106,6 +106,12 @@ CASES = {
         records={f"_dmarc.{DOMAIN}": ["v=DMARC1; p=reject; sp=bogus"]},
         provider={"from_address": f"news@{SUBDOMAIN}"},
     ),
+    # RFC 7489 6.6.3: the same, but a valid rua= makes receivers read it as p=none.
+    "invalid-sp-with-rua-reads-as-p-none": Case(
+        ("PASS", "FAIL", "WARN"),
+        records={f"_dmarc.{DOMAIN}": ["v=DMARC1; p=reject; sp=bogus; rua=mailto:d@acme.example"]},
+        provider={"from_address": f"news@{SUBDOMAIN}"},
+    ),
 }
 MAIN = ("all-pass", "dkim-key-missing", "spf-fail-for-the-ip", "dmarc-unaligned", "dmarc-p-none")
 

@@ -153,7 +153,22 @@ def test_dmarc_record_tags_and_defaults() -> None:
     assert record is not None
     assert (record.p, record.sp, record.adkim, record.aspf) == ("reject", "reject", "s", "r")
     assert parse_record("v=DMARC1; p=bogus") is None
-    assert parse_record("v=DMARC1; rua=mailto:x@example.com") is None
+    assert parse_record("v=DMARC1; rua=not-a-uri") is None
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        "v=DMARC1; rua=mailto:d@example.com",
+        "v=DMARC1; p=bogus; rua=mailto:d@example.com!10m",
+        "v=DMARC1; p=reject; sp=x; rua=bad, https://r.example/dmarc",
+    ],
+)
+def test_dmarc_an_invalid_policy_with_a_reporting_uri_reads_as_p_none(record: str) -> None:
+    """RFC 7489 6.6.3: without a valid p= (or with an invalid sp=), a record whose rua= holds
+    a valid URI is read as `v=DMARC1; p=none`. Before, it was permerror."""
+    parsed = parse_record(record)
+    assert parsed is not None and (parsed.p, parsed.sp, parsed.adkim) == ("none", "none", "r")
 
 
 def test_dmarc_an_invalid_sp_leaves_no_policy() -> None:
