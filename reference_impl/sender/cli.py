@@ -41,6 +41,7 @@ from reference_impl.sender.deliverability import (
     worst,
 )
 from reference_impl.sender.deliverability.checks import (
+    check_accepted,
     check_headers,
     check_list_unsubscribe,
     check_reported,
@@ -48,7 +49,7 @@ from reference_impl.sender.deliverability.checks import (
 from reference_impl.sender.deliverability.esp import fetch_results, send_probe
 from reference_impl.sender.deliverability.probe import PROBE_TO
 from reference_impl.sender.demo import DEFAULT_AUDIENCE, DEFAULT_SCENARIO, DemoSummary, run_demo
-from reference_impl.sender.dkim import generate_key, txt_name
+from reference_impl.sender.dkim import generate_key, public_der, txt_name, zone_entry
 from reference_impl.sender.message import TEST_LABEL, MessageError, build_test_email, to_bytes
 from reference_impl.sender.progress import campaign_progress
 from reference_impl.sender.provider import Provider, load_providers, select_provider
@@ -125,6 +126,8 @@ ESP_TOGETHER = (
     "--esp and --esp-api go together: the probe is sent to one, its verdicts read from the other"
 )
 BAD_ESP = "--esp {value!r} is not HOST:PORT with a port from 1 to 65535"
+KEYGEN_FORMATS = ("dns", "toml")
+KEYGEN_TOML = "Add this line under [authentication.dns] of the scenario or zone file:"
 REPORT_HEAD = "Deliverability of {nickname}: a probe to {to}, sent from {ip} (zone {zone})"
 REPORT_HEAD_ESP = (
     "Deliverability of {nickname}: a probe to {to}, sent through the ESP at {esp}"
@@ -196,8 +199,10 @@ def _deliverability(
             nickname=provider.nickname, to=to, ip=zone.client_ip, zone=zone_path
         )
     elif address is not None and esp_api is not None:
-        send_probe(provider, probe, *address)
-        findings = check_reported(fetch_results(esp_api, probe.meta_text))
+        refusal = send_probe(provider, probe, *address)
+        findings = [check_accepted(esp, refusal)]
+        if refusal is None:
+            findings += check_reported(fetch_results(esp_api, probe.meta_text))
         findings += check_headers(probe.data, probe.meta_text)
         document |= {"esp": esp, "esp_api": esp_api}
         head = REPORT_HEAD_ESP.format(nickname=provider.nickname, to=to, esp=esp, api=esp_api)
@@ -412,13 +417,26 @@ def provider_test_email(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where the private key goes (PEM, mode 0600); an existing file is never overwritten.",
 )
-def provider_dkim_keygen(selector: str, domain: str, out: Path) -> None:
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(KEYGEN_FORMATS),
+    default="dns",
+    show_default=True,
+    help="dns: the zone-file line to publish; toml: the line for a bounceback zone (a fake ESP"
+    " scenario's [authentication.dns], or a --zone file).",
+)
+def provider_dkim_keygen(selector: str, domain: str, out: Path, output: str) -> None:
     """Make an RSA-2048 DKIM key pair: the private key into --out, the DNS TXT record printed.
 
     Publish the record, then name the selector, domain and key in the provider file
     (dkim_selector, dkim_domain, dkim_key_file or dkim_key_env).
     """
     record = generate_key(selector, domain, out)
+    if output == "toml":
+        click.echo(f"Wrote the private key to {out} (mode 0600). {KEYGEN_TOML}", err=True)
+        click.echo(zone_entry(selector, domain, public_der(out.read_bytes())))
+        return
     click.echo(
         f"Wrote the private key to {out} (mode 0600). Publish this DNS TXT record:", err=True
     )

@@ -42,6 +42,7 @@ __all__ = [
     "sign_message",
     "txt_name",
     "txt_value",
+    "zone_entry",
     "zone_line",
 ]
 
@@ -135,6 +136,14 @@ def zone_line(selector: str, domain: str, public_der: bytes) -> str:
     strings = [value[i : i + TXT_STRING_MAX] for i in range(0, len(value), TXT_STRING_MAX)]
     quoted = " ".join(f'"{s}"' for s in strings)
     return f"{txt_name(selector, domain)} IN TXT {quoted}"
+
+
+def zone_entry(selector: str, domain: str, public_der: bytes) -> str:
+    """The record as a line of a bounceback zone, the `[authentication.dns]` table of a fake ESP
+    scenario or a `--zone` file: TOML, the name without the root's dot, the value one string
+    (a zone holds whole records, where DNS splits them at 255 bytes)."""
+    name = txt_name(selector, domain).rstrip(".")
+    return f'"{name}" = ["{txt_value(public_der)}"]'
 
 
 def _public_der(key: rsa.RSAPrivateKey) -> bytes:

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from simulator.esp.api import DEFAULT_LIMIT, TABLE_ROUTES, listing
+from simulator.esp.auth.summary import Listening, start_lines
 from simulator.esp.preflight import ESPConfigError, preflight
 from simulator.esp.redaction import SecretFilter, masked_url
 from simulator.esp.scenario import load_scenario
@@ -197,6 +198,7 @@ def esp(
         summary = loaded.description.splitlines()[0] if loaded.description else ""
         click.echo(f"scenario {loaded.name}: {summary}")
         click.echo(f"SMTP listening on {smtp_host}:{server.port} (tls={tls}, seed={seed})", nl=True)
+        ca_path = None
         if server.ca is not None:
             ca_path = spool.with_name(spool.name + ".ca.pem")
             server.ca.cert_pem.write_to_path(str(ca_path))
@@ -205,6 +207,23 @@ def esp(
         if api_port is not None:
             click.echo(f"dashboard {server.api_url}/ ; GET /messages, /batches, /attempts, /stats")
             click.echo(f"controls: GET/PUT/DELETE {server.api_url}/api/chaos, DELETE /api/state")
+        if loaded.authentication is not None:
+            where = Listening(
+                smtp_host,
+                server.port,
+                tls,
+                server.api_url if api_port is not None else None,
+                str(ca_path.resolve()) if ca_path is not None else None,
+            )
+            for line in start_lines(
+                loaded.authentication,
+                loaded.enforcement,
+                loaded.blocklist,
+                scenario=scenario,
+                shipped=not Path(scenario).is_file(),
+                where=where,
+            ):
+                click.echo(line)
         click.echo("press Ctrl-C to stop", nl=True)
         last: dict[str, int] = {}
         try:

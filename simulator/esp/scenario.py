@@ -15,13 +15,13 @@ import ipaddress
 import math
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from simulator.errors import SimulatorError
 from simulator.esp.auth.rules import ACTIONS as ENFORCEMENT_ACTIONS
-from simulator.esp.auth.rules import OFF, REFUSE, AuthSettings, Blocklist, Enforcement
+from simulator.esp.auth.rules import OFF, AuthSettings, Blocklist, Enforcement
 from simulator.esp.auth.zone import Zone, normal_name
 from simulator.esp.catalog import SCENARIO_KINDS, UnknownShipped, resolve_path
 from simulator.esp.headers import REMOVE, UNFOLDINGS
@@ -534,15 +534,15 @@ def _blocklist(reader: _Reader) -> Blocklist:
     return Blocklist(tuple(ips), tuple(domains))
 
 
-ENFORCEMENT_KEYS = ("unauthenticated", "unaligned", "unsubscribe", "blocklisted")
+# The rules and their default actions are the dataclass's, stated once in `auth/rules.py`.
+ENFORCEMENT_KEYS = tuple(f.name for f in fields(Enforcement))
 
 
 def _enforcement(reader: _Reader, authenticating: bool) -> Enforcement:
     reader.only(*ENFORCEMENT_KEYS)
+    defaults = Enforcement()
     actions = {
-        name: reader.string(
-            name, REFUSE if name == "blocklisted" else OFF, choices=ENFORCEMENT_ACTIONS
-        )
+        name: reader.string(name, getattr(defaults, name), choices=ENFORCEMENT_ACTIONS)
         for name in ENFORCEMENT_KEYS
     }
     if not authenticating:

@@ -218,3 +218,46 @@ def test_esp_smoke_starts_takes_one_message_posts_its_callback_and_stops(
     _wait_for(lines, re.compile("stopping"), seen)
     assert code == 0, "".join(seen)
     assert (empty_folder / "bounceback-esp.sqlite3").exists(), "the spool is the user's folder"
+
+
+def test_esp_bulk_sender_rules_starts_and_says_its_zone_and_how_to_reach_it(
+    installed: Installed, empty_folder: Path
+):
+    """Issue 16's demo path from the wheel alone: the shipped judging scenario starts (its
+    zone, the Public Suffix List inside publicsuffixlist, dkimpy and pyspf all found) and its
+    start lines say the zone, that DKIM needs a key and how to add one, and the check command."""
+    esp = subprocess.Popen(
+        [
+            str(installed.bin / "bounceback"),
+            "esp",
+            "--scenario",
+            "bulk-sender-rules",
+            "--smtp-port",
+            "0",
+            "--api-port",
+            "0",
+            "--tls",
+            "none",
+            "--callback-url",
+            "http://127.0.0.1:9/callback",
+        ],
+        cwd=empty_folder,
+        env=installed.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen: list[str] = []
+    try:
+        lines = _lines(esp.stdout)
+        _wait_for(lines, re.compile("press Ctrl-C"), seen)
+    finally:
+        esp.send_signal(signal.SIGINT)
+        code = esp.wait(timeout=WAIT_SECONDS)
+    text = "".join(seen)
+    assert code == 0, text
+    assert "every connection is taken to come from 192.0.2.10" in text
+    assert "zone: SPF for platform.example; DMARC for platform.example; DKIM keys: none" in text
+    assert "bounceback scenarios show bulk-sender-rules > mine.toml" in text
+    assert "from_address at platform.example" in text
+    assert re.search(r"--deliverability --esp 127\.0\.0\.1:\d+ --esp-api http://127", text)

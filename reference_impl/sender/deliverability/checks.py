@@ -38,6 +38,7 @@ from reference_impl.sender.message import (
 )
 
 __all__ = [
+    "ACCEPTED",
     "CHECKS",
     "DKIM",
     "DMARC",
@@ -53,6 +54,7 @@ __all__ = [
     "WARN",
     "DkimOutcome",
     "Finding",
+    "check_accepted",
     "check_dkim",
     "check_dmarc",
     "check_headers",
@@ -64,6 +66,7 @@ __all__ = [
     "check_one_click",
     "check_reported",
     "check_spf",
+    "dmarc_verdict",
     "evaluate_dkim",
     "evaluate_spf",
     "spf_verdict",
@@ -85,6 +88,8 @@ IDS = "message-id-date"
 LINES = "line-length"
 META = "meta-header"
 CHECKS = (DKIM, SPF, DMARC, UNSUBSCRIBE, ONE_CLICK_POST, IDS, LINES, META)
+# With --esp only, reported first: did the receiving server take the probe at all?
+ACCEPTED = "accepted"
 
 DKIM_UNSIGNED = "the message carries no DKIM-Signature"
 DKIM_SIGN = (
@@ -104,6 +109,7 @@ DKIM_INVALID_ADVICE = (
 DKIM_VALID = "d={domain} s={selector}: the signature verifies against {name}"
 
 SPF_PASS = "{ip} may send for {domain} (spf=pass)"
+SPF_SINGLE_LABEL = "{domain} is not a multi-label domain name (RFC 7208 4.3)"
 SPF_NO_RECORD = "{domain} has no SPF record (spf=none)"
 SPF_NOT_LISTED = "{ip} is not authorised by {domain}'s SPF record (spf={result}{why})"
 SPF_BROKEN = "{domain}'s SPF record cannot be evaluated (spf={result}{why})"
@@ -121,6 +127,7 @@ DMARC_NONE_ADVICE = (
 DMARC_SEVERAL = "{name} has {count} DMARC records; receivers then apply none"
 DMARC_SEVERAL_ADVICE = "keep one v=DMARC1 record at {name}"
 DMARC_INVALID = "the DMARC record at {name} is invalid: {why}"
+DMARC_READ_AS_NONE = " (the record is invalid, {why}; with its rua= it is read as p=none)"
 DMARC_INVALID_ADVICE = "fix the record at {name}: v=DMARC1 first, then p=none|quarantine|reject"
 DMARC_UNALIGNED = (
     "DMARC fails for From domain {domain}: neither DKIM ({dkim}) nor SPF ({spf}) passes aligned"
@@ -154,6 +161,12 @@ ONE_CLICK_WRONG = f"{LIST_UNSUBSCRIBE_POST} is {{value!r}}, not {ONE_CLICK!r}"
 ONE_CLICK_ADVICE = f"send {LIST_UNSUBSCRIBE_POST}: {ONE_CLICK} with every {LIST_UNSUBSCRIBE}"
 ONE_CLICK_PASS = f"{LIST_UNSUBSCRIBE_POST}: {ONE_CLICK}"
 
+ACCEPTED_PASS = "the ESP at {where} accepted the probe"
+REFUSED = "the ESP at {where} refused the probe at {stage}: {reply}"
+REFUSED_ADVICE = (
+    "the reply names the rule the probe broke; run with --zone and the same DNS records to see"
+    " which check fails"
+)
 REPORTED = "{by} reported {said}"
 NOT_REPORTED = "no {method} result"
 REPORTED_DKIM = (
@@ -317,6 +330,11 @@ class _ZoneQuery(spf.query):
 def evaluate_spf(zone: Zone, mail_from: str) -> tuple[str, str]:
     """pyspf's result (`pass`, `fail`, `softfail`, `neutral`, `none`, `permerror`,
     `temperror`) and explanation for mail from `zone.client_ip` with envelope `mail_from`."""
+    domain = _domain_of(mail_from)
+    if "." not in domain:
+        # RFC 7208 4.3: check_host() returns none at once for a name that is not multi-label;
+        # pyspf would look it up.
+        return "none", SPF_SINGLE_LABEL.format(domain=domain)
     query = _ZoneQuery(zone, i=zone.client_ip, s=mail_from, h=zone.helo)
     result, _code, explanation = query.check()
     return str(result), str(explanation)
@@ -339,12 +357,21 @@ def check_spf(result: str, explanation: str, zone: Zone, mail_from: str) -> Find
     if result == "pass":
         return Finding(SPF, PASS, SPF_PASS.format(ip=ip, domain=domain))
     if result == "none":
-        return Finding(SPF, FAIL, SPF_NO_RECORD.format(domain=domain), advice)
+        detail = SPF_NO_RECORD.format(domain=domain) + (f"{why}" if "." not in domain else "")
+        return Finding(SPF, FAIL, detail, advice)
     if result in ("permerror", "temperror"):
         detail = SPF_BROKEN.format(domain=domain, result=result, why=why)
         return Finding(SPF, FAIL, detail, SPF_FIX.format(domain=domain, why=explanation))
     detail = SPF_NOT_LISTED.format(ip=ip, domain=domain, result=result, why=why)
     return Finding(SPF, spf_verdict(result), detail, advice)
+
+
+def dmarc_verdict(aligned: bool, policy: str | None) -> str:
+    """DMARC FAILs unless DKIM or SPF passed aligned; aligned under `p=none` only WARNs, since
+    the domain then asks receivers to deliver failing mail too, so nothing protects it yet."""
+    if not aligned:
+        return FAIL
+    return WARN if (policy or "").lower() == "none" else PASS
 
 
 def _aligned(domain: str | None, from_domain: str, mode: str) -> bool:
@@ -356,8 +383,24 @@ def _aligned(domain: str | None, from_domain: str, mode: str) -> bool:
     return _organisational_domain(domain) == _organisational_domain(from_domain)
 
 
+# RFC 7489 6.4: `"v" *WSP "=" *WSP "DMARC1"` opens the record, the value exactly DMARC1 (its
+# ABNF spells it %x44 %x4d ...); 6.6.3 discards every other record at the name.
+_DMARC_VERSION = re.compile(r"\s*[vV][ \t]*=[ \t]*DMARC1[ \t]*(;|$)")
+POLICIES = ("none", "quarantine", "reject")
+
+
+def _reports_to(rua: str | None) -> bool:
+    """RFC 7489 6.6.3's test: `rua=` holds at least one syntactically valid URI (6.2: a URI,
+    then an optional `!size`)."""
+    for part in (rua or "").split(","):
+        uri = part.strip().split("!", 1)[0]
+        if urlsplit(uri).scheme and ":" in uri and uri.split(":", 1)[1]:
+            return True
+    return False
+
+
 def _dmarc_records(zone: Zone, name: str) -> list[str]:
-    return [r for r in zone.txt(name) if r.strip().startswith("v=DMARC1")]
+    return [r for r in zone.txt(name) if _DMARC_VERSION.match(r)]
 
 
 def check_dmarc(
@@ -390,12 +433,20 @@ def check_dmarc(
         tags, problem = {}, str(exc)
     else:
         problem = ""
-    policy = tags.get("sp", tags.get("p")) if name != f"_dmarc.{from_domain}" else tags.get("p")
-    if not problem and policy not in ("none", "quarantine", "reject"):
-        problem = f"p={tags.get('p')!r} is not none, quarantine or reject"
-    if problem:
+    # RFC 7489 6.6.3: an invalid p=, or an sp= present and invalid, leaves no policy to apply,
+    # for the organisational domain and its subdomains alike.
+    for tag in ("p", "sp"):
+        value = tags.get(tag, tags.get("p"))
+        if not problem and value not in POLICIES:
+            problem = f"{tag}={value!r} is not none, quarantine or reject"
+    if problem and not _reports_to(tags.get("rua")):
         detail = DMARC_INVALID.format(name=name, why=problem)
         return Finding(DMARC, FAIL, detail, DMARC_INVALID_ADVICE.format(name=name))
+    if problem:
+        # RFC 7489 6.6.3: with a valid reporting URI, receivers SHOULD read the record as
+        # `v=DMARC1; p=none`; the finding still says what is wrong with it.
+        tags = {"p": "none"}
+    policy = tags.get("sp", tags.get("p")) if name != f"_dmarc.{from_domain}" else tags.get("p")
     adkim, aspf = tags.get("adkim", "r"), tags.get("aspf", "r")
     via = []
     if dkim_outcome.valid and _aligned(dkim_outcome.domain, from_domain, adkim):
@@ -403,7 +454,8 @@ def check_dmarc(
     spf_domain = _domain_of(mail_from)
     if spf_result == "pass" and _aligned(spf_domain, from_domain, aspf):
         via.append(f"SPF {spf_domain}")
-    if not via:
+    verdict = dmarc_verdict(bool(via), policy)
+    if verdict == FAIL:
         detail = DMARC_UNALIGNED.format(
             domain=from_domain,
             dkim=f"d={dkim_outcome.domain}, {'valid' if dkim_outcome.valid else 'not valid'}",
@@ -413,8 +465,11 @@ def check_dmarc(
         fix_dkim = _aligned(dkim_outcome.domain, from_domain, adkim)
         advice = DMARC_FIX_DKIM_ADVICE if fix_dkim else DMARC_UNALIGNED_ADVICE
         return Finding(DMARC, FAIL, detail, advice.format(domain=from_domain))
-    if policy == "none":
+    if verdict == WARN:
         detail = DMARC_MONITOR.format(via=", ".join(via), name=name)
+        if problem:
+            detail += DMARC_READ_AS_NONE.format(why=problem)
+            return Finding(DMARC, WARN, detail, DMARC_INVALID_ADVICE.format(name=name))
         return Finding(DMARC, WARN, detail, DMARC_MONITOR_ADVICE)
     return Finding(DMARC, PASS, DMARC_PASS.format(via=", ".join(via), policy=policy, name=name))
 
@@ -512,6 +567,17 @@ def check_headers(message: bytes, meta_text: str) -> list[Finding]:
     ]
 
 
+def check_accepted(where: str, refusal: tuple[str, str] | None) -> Finding:
+    """Whether the receiving server took the probe: `refusal` is the stage and reply of a
+    permanent refusal. A policy refusal (`550 5.7.26 ... dmarc-unaligned`) is the strongest
+    deliverability verdict there is, so it is a FAIL line naming the reply, not an error."""
+    if refusal is None:
+        return Finding(ACCEPTED, PASS, ACCEPTED_PASS.format(where=where))
+    stage, reply = refusal
+    detail = REFUSED.format(where=where, stage=stage.upper(), reply=reply)
+    return Finding(ACCEPTED, FAIL, detail, REFUSED_ADVICE)
+
+
 def _said(result: MethodResult) -> str:
     """How a reported result reads in a finding: `dkim=fail (reason) header.d=...`."""
     reason = f" ({result.reason})" if result.reason else ""
@@ -541,11 +607,9 @@ def check_reported(results: AuthenticationResults) -> list[Finding]:
         detail = REPORTED.format(by=by, said=_said(found[0]))
         if check == SPF:
             verdict = spf_verdict(found[0].result)
-        elif found[0].result != "pass":
-            verdict = FAIL
-        elif found[0].tag("p") == "none":
-            verdict, detail, advice = WARN, f"{detail} (p=none)", DMARC_MONITOR_ADVICE
         else:
-            verdict = PASS
+            verdict = dmarc_verdict(found[0].result == "pass", found[0].tag("p"))
+            if verdict == WARN:
+                detail, advice = f"{detail} (p=none)", DMARC_MONITOR_ADVICE
         findings.append(Finding(check, verdict, detail, advice if verdict != PASS else ""))
     return findings

@@ -15,6 +15,7 @@ from dataclasses import replace
 import httpx
 
 from reference_impl.errors import PlatformError
+from reference_impl.sender import errors as e
 from reference_impl.sender.deliverability.authres import (
     AuthenticationResults,
     parse_authentication_results,
@@ -28,7 +29,9 @@ __all__ = ["WAIT_SECONDS", "EspProbeError", "fetch_results", "send_probe"]
 # How long the ESP may take to list the probe after accepting it (it spools asynchronously).
 WAIT_SECONDS = 10.0
 POLL_SECONDS = 0.2
-REFUSED = "the ESP at {where} refused the probe: {reason}"
+REFUSED = "the ESP at {where} did not take the probe: {reason}"
+# Stages whose permanent refusal is a verdict on the message, not on the session's setup.
+MESSAGE_STAGES = (e.MAIL, e.RCPT, e.DATA)
 API_FAILED = "cannot read {url}: {reason}; is --esp-api the fake ESP's API URL?"
 NOT_LISTED = "the ESP accepted the probe but {url} did not list it within {seconds:g}s"
 NOT_JUDGED = (
@@ -41,9 +44,15 @@ class EspProbeError(PlatformError, ValueError):
     """The probe could not be sent through the ESP, or its verdicts could not be read back."""
 
 
-def send_probe(provider: Provider, probe: Probe, host: str, port: int) -> None:
+def send_probe(provider: Provider, probe: Probe, host: str, port: int) -> tuple[str, str] | None:
     """One session to `host:port` with the provider's other settings (scheme, AUTH, ca_file),
-    sending the probe's unsigned bytes, which the session signs as it signs a campaign's."""
+    sending the probe's unsigned bytes, which the session signs as it signs a campaign's.
+
+    None when the ESP took the probe; the stage and reply when it refused it for good (a 5xx at
+    MAIL, RCPT or DATA): that is the ESP's verdict on the message, e.g. `550 5.7.26` naming a
+    bulk-sender rule, and is reported as such. A session that cannot be set up
+    (`SessionUnavailable`) and a temporary refusal, timeout or dropped connection
+    (`EspProbeError`) say nothing about the message: those are for the operator."""
     target = replace(provider, host=host, port=port)
     session = SmtpSession(target, tls_context(target), target.secret())
     where = f"{host}:{port}"
@@ -54,9 +63,13 @@ def send_probe(provider: Provider, probe: Probe, host: str, port: int) -> None:
     try:
         session.send(probe.to, probe.unsigned)
     except SendFailed as exc:
-        raise EspProbeError(REFUSED.format(where=where, reason=exc.failure.describe())) from exc
+        failure = exc.failure
+        if failure.stage in MESSAGE_STAGES and failure.code is not None and failure.code >= 500:
+            return failure.stage, failure.detail
+        raise EspProbeError(REFUSED.format(where=where, reason=failure.describe())) from exc
     finally:
         session.quit()
+    return None
 
 
 def fetch_results(

@@ -16,6 +16,7 @@ domain or a record without a usable `p=` (section 6.6.3 then applies no policy).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -39,10 +40,16 @@ __all__ = [
 RELAXED = "r"
 STRICT = "s"
 POLICIES = ("none", "quarantine", "reject")
-VERSION = "v=DMARC1"
+NO_POLICY = POLICIES[0]
+_SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*")
+# Section 6.4's ABNF: `"v" *WSP "=" *WSP %x44 %x4d %x41 %x52 %x43 %x31`, the tag name any case
+# but the value exactly DMARC1, and first (6.6.3: other records are discarded).
+VERSION = re.compile(r"\s*[vV][ \t]*=[ \t]*DMARC1[ \t]*(;|$)")
 NO_RECORD = "no DMARC record at _dmarc.{domain}"
 SEVERAL = "{count} DMARC records at _dmarc.{domain}"
-BAD_POLICY = "the DMARC record has no valid p= (one of none, quarantine, reject)"
+BAD_POLICY = (
+    "the DMARC record has no valid p=, or an sp= that is not valid (none, quarantine, reject)"
+)
 NOT_ALIGNED = "neither SPF domain {spf} nor DKIM domain {dkim} is aligned with {domain}"
 
 
@@ -78,21 +85,34 @@ class DmarcRecord:
     aspf: str = RELAXED
 
 
+def _reports_to(rua: str | None) -> bool:
+    """Whether `rua=` names at least one syntactically valid URI (section 6.2: a URI with a
+    scheme, then an optional `!size`)."""
+    for part in (rua or "").split(","):
+        scheme, colon, rest = part.strip().split("!", 1)[0].partition(":")
+        if colon and rest and _SCHEME.fullmatch(scheme):
+            return True
+    return False
+
+
 def parse_record(text: str) -> DmarcRecord | None:
-    """The policy of a `v=DMARC1` record, None when it has no usable p= (section 6.3: unknown
-    tags and bad optional values are ignored, falling back to the defaults)."""
+    """The policy of a `v=DMARC1` record. Its p= not valid, or an sp= that is not (section
+    6.6.3): a record with a valid rua= is read as `p=none` (the SHOULD there), any other gives
+    None: no DMARC policy applies, not even p= to a subdomain. Unknown tags and bad
+    adkim=/aspf= values are ignored, falling back to the defaults (section 6.3)."""
     tags: dict[str, str] = {}
     for part in text.split(";"):
         name, equals, value = part.partition("=")
         if equals:
             tags.setdefault(name.strip().lower(), value.strip().lower())
     p = tags.get("p")
-    if p not in POLICIES:
-        return None
     sp = tags.get("sp", p)
+    if p not in POLICIES or sp not in POLICIES:
+        # Section 6.6.3: with a usable reporting address, as if the record said only p=none.
+        return DmarcRecord(p=NO_POLICY, sp=NO_POLICY) if _reports_to(tags.get("rua")) else None
     return DmarcRecord(
         p=p,
-        sp=sp if sp in POLICIES else p,
+        sp=sp,
         adkim=STRICT if tags.get("adkim") == STRICT else RELAXED,
         aspf=STRICT if tags.get("aspf") == STRICT else RELAXED,
     )
@@ -103,9 +123,7 @@ def find_record(zone: Zone, from_domain: str) -> tuple[list[str], str]:
     they were found."""
     org = organizational_domain(from_domain)
     for domain in dict.fromkeys((from_domain, org)):
-        records = [
-            r for r in zone.txt(f"_dmarc.{domain}") if r.strip().upper().startswith(VERSION.upper())
-        ]
+        records = [r for r in zone.txt(f"_dmarc.{domain}") if VERSION.match(r)]
         if records:
             return records, domain
     return [], from_domain

@@ -9,6 +9,7 @@ reach the spool byte-exact and a DKIM signature (which never covers this header)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,13 +91,32 @@ class Verdicts:
 
 
 def _quoted(text: str) -> str:
-    """An RFC 2045 quoted-string for a `reason=`: one line, quotes and backslashes escaped."""
-    flat = " ".join(text.split())[:MAX_REASON]
-    return '"' + flat.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """An RFC 2045 quoted-string: quotes and backslashes escaped."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# RFC 8601 2.2: a property's pvalue is `[local-part] "@" domain-name`, a domain-name, or an RFC
+# 2045 value (a token, else a quoted-string). An address literal HELO (`[192.0.2.1]`) or a
+# quoted local part is none of the first two, and `[`, `]`, `"` and spaces are not in a token.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+"
+_ADDRESS_OR_DOMAIN = re.compile(
+    rf"(?:(?:{_ATEXT}(?:\.{_ATEXT})*)?@)?[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*"
+)
+_TOKEN = re.compile(r'[^\x00-\x20\x7f-\U0010ffff()<>@,;:\\"/\[\]?=]+')
+
+
+def _pvalue(value: str) -> str:
+    """A property value as RFC 8601 allows it: as is when it may stand bare, else quoted."""
+    if _ADDRESS_OR_DOMAIN.fullmatch(value) or _TOKEN.fullmatch(value):
+        return value
+    return _quoted(value)
 
 
 def _reason(reason: str | None) -> str:
-    return f" reason={_quoted(reason)}" if reason else ""
+    """` reason="..."`, on one line and cut to `MAX_REASON` characters; nothing for a reason
+    that is only whitespace (an empty `reason=""` says nothing)."""
+    flat = " ".join((reason or "").split())[:MAX_REASON]
+    return f" reason={_quoted(flat)}" if flat else ""
 
 
 def header_value(authserv_id: str, verdicts: Verdicts) -> str:
@@ -105,19 +125,19 @@ def header_value(authserv_id: str, verdicts: Verdicts) -> str:
     for signature in verdicts.signatures or (DkimResult(NONE),):
         text = f"dkim={signature.result}{_reason(signature.reason)}"
         if signature.domain:
-            text += f" header.d={signature.domain}"
+            text += f" header.d={_pvalue(signature.domain)}"
         if signature.selector:
-            text += f" header.s={signature.selector}"
+            text += f" header.s={_pvalue(signature.selector)}"
         parts.append(text)
     spf = f"spf={verdicts.spf}{_reason(verdicts.spf_reason)}"
     if verdicts.spf_identity:
-        spf += f" smtp.{verdicts.spf_scope}={verdicts.spf_identity}"
+        spf += f" smtp.{verdicts.spf_scope}={_pvalue(verdicts.spf_identity)}"
     parts.append(spf)
     dmarc = f"dmarc={verdicts.dmarc}{_reason(verdicts.dmarc_reason)}"
     if verdicts.dmarc_policy:
         dmarc += f" (p={verdicts.dmarc_policy})"
     if verdicts.from_domain:
-        dmarc += f" header.from={verdicts.from_domain}"
+        dmarc += f" header.from={_pvalue(verdicts.from_domain)}"
     parts.append(dmarc)
     return "; ".join(parts)
 

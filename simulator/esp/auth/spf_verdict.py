@@ -26,6 +26,7 @@ MAILFROM = "mailfrom"
 HELO = "helo"
 TXT_TYPES = ("TXT", "SPF")
 NO_IDENTITY = "neither a MAIL FROM domain nor a HELO name to check"
+SINGLE_LABEL = "{domain} is not a multi-label domain name (RFC 7208 section 4.3)"
 VOID_LIMIT = "void lookup limit of {limit} exceeded"
 
 
@@ -69,7 +70,18 @@ def check_spf(zone: Zone, client_ip: str, mail_from: str, helo: str) -> SpfVerdi
         scope, identity, domain = HELO, helo, (helo.rstrip(".").lower() or None)
     if domain is None:
         return SpfVerdict(NONE, None, scope, identity, NO_IDENTITY)
-    query = _ZoneQuery(zone, i=client_ip, s=mail_from if scope == MAILFROM else "", h=helo)
+    if "." not in domain:
+        # Section 4.3: check_host() returns none at once for a name that is not multi-label,
+        # such as a bare `localhost` HELO; pyspf would look it up.
+        return SpfVerdict(NONE, domain, scope, identity, SINGLE_LABEL.format(domain=domain))
+    # A HELO name is passed as the domain it names: pyspf finds nothing for `mail.example.`
+    # with the root's dot, which DNS names the same as `mail.example`.
+    query = _ZoneQuery(
+        zone,
+        i=client_ip,
+        s=mail_from if scope == MAILFROM else "",
+        h=domain if scope == HELO else helo,
+    )
     try:
         result, _code, explanation = query.check()
     except (spf.PermError, ValueError) as exc:

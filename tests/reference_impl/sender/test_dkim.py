@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+import tomllib
 from email import message_from_bytes
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from dkim.util import parse_tag_value
 from reference_impl.cli import main
 from reference_impl.protocol.meta import HEADER_NAME
 from reference_impl.sender.campaign import Campaign
-from reference_impl.sender.dkim import SIGNED_HEADERS, generate_key
+from reference_impl.sender.dkim import SIGNED_HEADERS, generate_key, public_der, txt_value
 from reference_impl.sender.provider import ProviderError, dump_providers, parse_providers
 from tests.reference_impl.sender.conftest import Capture
 
@@ -228,3 +229,30 @@ def test_provider_check_says_where_the_dkim_key_is_published(
     result = CliRunner().invoke(main, ["provider", "check", str(path), "--offline"])
     assert result.exit_code == 0, result.output
     assert f"DKIM-signed, key at {SELECTOR}._domainkey.{DOMAIN}." in result.output
+
+
+def test_keygen_toml_format_prints_a_zone_entry_for_the_same_key(tmp_path: Path) -> None:
+    """`--format toml`: the line for a scenario's [authentication.dns] (or a --zone file), the
+    name without the root's dot and the record one string; the key file is the same kind."""
+    out = tmp_path / "key.pem"
+    done = subprocess.run(
+        [
+            *KEYGEN,
+            "--selector",
+            SELECTOR,
+            "--domain",
+            DOMAIN,
+            "--out",
+            str(out),
+            "--format",
+            "toml",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    (name, values), *_ = tomllib.loads(done.stdout).items()
+    assert name == f"{SELECTOR}._domainkey.{DOMAIN}"
+    assert values == [txt_value(public_der(out.read_bytes()))]
+    assert "under [authentication.dns]" in done.stderr

@@ -139,6 +139,18 @@ def test_no_spf_record_fails(keys: Keys) -> None:
     assert "spf=none" in finding.detail
 
 
+def test_a_single_label_mail_from_domain_is_spf_none_without_a_lookup() -> None:
+    """RFC 7208 4.3: check_host() returns none for a name that is not multi-label; before, a
+    record published at `localhost` was looked up and passed."""
+    zone = parse_zone(
+        {"authentication": {"client_ip": CLIENT_IP, "dns": {"localhost": ["v=spf1 +all"]}}}, "t"
+    )
+    result, why = c.evaluate_spf(zone, "news@localhost")
+    assert result == "none" and "multi-label" in why
+    finding = c.check_spf(result, why, zone, "news@localhost")
+    assert finding.verdict == FAIL and "multi-label" in finding.detail
+
+
 def test_two_spf_records_are_a_permerror(keys: Keys) -> None:
     zone = zone_table(keys, {DOMAIN: ["v=spf1 -all", f"v=spf1 ip4:{CLIENT_IP} -all"]})
     finding = _only(_judge(make_provider(keys), zone), c.SPF)
@@ -222,6 +234,53 @@ def test_an_invalid_dmarc_policy_fails(keys: Keys) -> None:
     zone = zone_table(keys, {f"_dmarc.{DOMAIN}": ["v=DMARC1; p=block"]})
     finding = _only(_judge(make_provider(keys), zone), c.DMARC)
     assert "invalid" in finding.detail
+
+
+@pytest.mark.parametrize("from_sub", [False, True])
+def test_an_invalid_sp_leaves_no_policy_and_fails_naming_sp(keys: Keys, from_sub: bool) -> None:
+    """RFC 7489 6.6.3: an sp= that is not valid leaves no policy, for the organisational domain
+    and a subdomain From alike. Before, the subdomain's finding blamed p=."""
+    sub = f"news.{DOMAIN}"
+    zone = zone_table(
+        keys,
+        {sub: [f"v=spf1 ip4:{CLIENT_IP} -all"], f"_dmarc.{DOMAIN}": ["v=DMARC1; p=reject; sp=x"]},
+    )
+    provider = make_provider(keys, from_address=f"a@{sub}" if from_sub else f"a@{DOMAIN}")
+    finding = _only(_judge(provider, zone), c.DMARC)
+    assert "sp='x' is not none" in finding.detail
+
+
+@pytest.mark.parametrize(
+    ("rua", "verdict"),
+    [("mailto:d@acme.example", WARN), ("https://r.example/d!10m", WARN), ("x", FAIL)],
+)
+def test_an_invalid_policy_with_a_reporting_uri_reads_as_p_none(
+    keys: Keys, rua: str, verdict: str
+) -> None:
+    """RFC 7489 6.6.3: a record without a valid p= but with a valid rua= URI is read as
+    `v=DMARC1; p=none` (a WARN that still names what is wrong); without one, no policy (FAIL).
+    Before, every invalid record FAILed."""
+    zone = zone_table(keys, {f"_dmarc.{DOMAIN}": [f"v=DMARC1; p=block; rua={rua}"]})
+    finding = _only(_judge(make_provider(keys), zone), c.DMARC, verdict)
+    assert "p='block' is not none" in finding.detail
+    assert ("read as p=none" in finding.detail) == (verdict == WARN)
+
+
+@pytest.mark.parametrize(
+    ("record", "found"),
+    [
+        ("v=dmarc1; p=reject", False),
+        ("v=DMARC10; p=reject", False),
+        ("p=reject; v=DMARC1", False),
+        ("v = DMARC1 ; p=reject", True),
+        ("V=DMARC1; p=reject", True),
+    ],
+)
+def test_a_dmarc_record_starts_with_the_exact_version(keys: Keys, record: str, found: bool) -> None:
+    """RFC 7489 6.4: `"v" *WSP "=" *WSP "DMARC1"` first, the value case-sensitive; any other
+    record at the name is discarded (6.6.3), as if there were none."""
+    findings = _judge(make_provider(keys), zone_table(keys, {f"_dmarc.{DOMAIN}": [record]}))
+    assert _not_passed(findings) == {} if found else list(_not_passed(findings)) == [c.DMARC]
 
 
 def test_an_http_unsubscribe_link_fails(keys: Keys) -> None:

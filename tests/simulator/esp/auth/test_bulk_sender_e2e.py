@@ -181,6 +181,20 @@ def _delivered(outcome: Outcome, dkim: str, spf: str) -> None:
     assert '"delivered"' in callback["body"] and json.dumps(outcome.result.meta) in callback["body"]
 
 
+def _bounced(outcome: Outcome, code: str, rule: str) -> str:
+    """Accepted (250), then a hard bounce naming the rule: Notification Failed with Error = hard
+    bounce and the reply as Description, and Channel Unsubscribed with it as `reason`."""
+    assert outcome.result.error is None
+    events = outcome.events("hard_bounce")
+    (failed,) = [ev for ev in events if ev["name"] == "Notification Failed"]
+    (unsubscribed,) = [ev for ev in events if ev["name"] == "Channel Unsubscribed"]
+    description = failed["properties"]["Description"]
+    assert failed["properties"]["Error"] == "hard bounce"
+    assert description.startswith(code) and rule in description
+    assert unsubscribed["properties"]["reason"] == description
+    return description
+
+
 def _reported(outcome: Outcome, kind: str, rule: str) -> dict[str, Any]:
     """Accepted (250), then a callback of `kind` whose description names the rule."""
     assert outcome.result.error is None
@@ -268,11 +282,7 @@ def test_unauthenticated_with_bounce_is_accepted_then_a_hard_bounce_names_the_ru
 ) -> None:
     change = _both(_set_ip(UNAUTHORISED_IP), _enforce(unauthenticated="bounce", unaligned="off"))
     outcome = run(tmp_path, receiver, Case(signer=None, scenario=change))
-    assert outcome.result.error is None
-    failed = next(ev for ev in outcome.events("hard_bounce") if ev["name"] == "Notification Failed")
-    assert failed["properties"]["Error"] == "hard bounce"
-    assert UNAUTHENTICATED in failed["properties"]["Description"]
-    assert failed["properties"]["Description"].startswith(replies.UNAUTHENTICATED_CODE)
+    _bounced(outcome, replies.UNAUTHENTICATED_CODE, UNAUTHENTICATED)
     (message,) = outcome.esp_messages
     assert message["auth"]["spf"] == "fail" and message["auth"]["dkim"] == "none"
 
@@ -311,8 +321,52 @@ def test_a_listed_domain_with_bounce_is_a_hard_bounce_naming_the_listing(
     outcome = run(
         tmp_path, receiver, Case(scenario=_both(_list_domain, _enforce(blocklisted="bounce")))
     )
-    assert outcome.result.error is None
-    failed = next(ev for ev in outcome.events("hard_bounce") if ev["name"] == "Notification Failed")
-    description = failed["properties"]["Description"]
-    assert description.startswith(replies.LISTED_CODE)
-    assert f"listed: {DOMAIN}" in description and BLOCKLISTED in description
+    description = _bounced(outcome, replies.LISTED_CODE, BLOCKLISTED)
+    assert f"listed: {DOMAIN}" in description
+
+
+def test_a_listed_dkim_signing_domain_is_refused_at_data(
+    tmp_path: Path, receiver: RunningReceiver
+) -> None:
+    """The signer's d= is known only with the message: refused at DATA, naming the signer."""
+
+    def list_signer(data: dict[str, Any]) -> None:
+        data["blocklist"]["domains"].append(OTHER_SIGNER)
+
+    outcome = run(tmp_path, receiver, Case(signer=OTHER_SIGNER, scenario=list_signer))
+    text = _refused(outcome, e.DATA, replies.LISTED_CODE, BLOCKLISTED)
+    assert f"the DKIM signing (d=) domain {OTHER_SIGNER} is on the blocklist" in text
+
+
+def test_a_listed_ip_with_spam_is_delivered_to_spam_naming_the_listing(
+    tmp_path: Path, receiver: RunningReceiver
+) -> None:
+    change = _both(_set_ip(LISTED_IP), _enforce(blocklisted="spam"))
+    properties = _reported(run(tmp_path, receiver, Case(scenario=change)), "spam", BLOCKLISTED)
+    assert LISTED_IP in properties["reason"]
+
+
+# --- each action of one rule, end to end ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", ["refuse", "bounce", "spam", "off"])
+def test_the_one_click_rule_gives_each_actions_documented_outcome(
+    tmp_path: Path, receiver: RunningReceiver, action: str
+) -> None:
+    """An http-only link under `unsubscribe = <action>`: refused at DATA (550 5.7.1, the
+    sender's Notification Failed), a hard bounce, spam (Channel Unsubscribed `reason`), or, off,
+    delivered; every report names the rule and what is missing."""
+    case = Case(
+        provider={"preference_center_url": HTTP_PAGE}, scenario=_enforce(unsubscribe=action)
+    )
+    outcome = run(tmp_path, receiver, case)
+    if action == "refuse":
+        text = _refused(outcome, e.DATA, replies.ONE_CLICK_CODE, ONE_CLICK_UNSUBSCRIBE)
+    elif action == "bounce":
+        text = _bounced(outcome, replies.ONE_CLICK_CODE, ONE_CLICK_UNSUBSCRIBE)
+    elif action == "spam":
+        text = _reported(outcome, "spam", ONE_CLICK_UNSUBSCRIBE)["reason"]
+    else:
+        _delivered(outcome, dkim="pass", spf="pass")
+        return
+    assert replies.NO_HTTPS_UNSUBSCRIBE in text

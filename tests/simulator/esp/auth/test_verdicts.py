@@ -107,6 +107,24 @@ def test_spf_a_null_sender_checks_the_helo_name() -> None:
     assert (verdict.result, verdict.scope, verdict.domain) == (PASS, HELO, "mail.example.com")
 
 
+@pytest.mark.parametrize("helo", ["MAIL.example.com", "mail.example.com."])
+def test_spf_a_null_senders_helo_is_checked_as_the_domain_it_names(helo: str) -> None:
+    """DNS names ignore case and the root's dot; before, pyspf found no record for a HELO
+    written with the dot and said none while the header named mail.example.com."""
+    verdict = check_spf(Zone.of(SPF), IP, "", helo)
+    assert (verdict.result, verdict.domain, verdict.identity) == (PASS, "mail.example.com", helo)
+
+
+@pytest.mark.parametrize(("sender", "helo"), [("", "localhost"), ("news@localhost", "h.example")])
+def test_spf_a_single_label_name_is_none_without_a_lookup(sender: str, helo: str) -> None:
+    """RFC 7208 4.3: check_host() returns none for a name that is not multi-label, such as
+    the `localhost` a misconfigured host says in HELO; before, its record was looked up."""
+    zone = Zone.of({"localhost": ["v=spf1 +all"]})
+    verdict = check_spf(zone, IP, sender, helo)
+    assert (verdict.result, verdict.domain) == (NONE, "localhost")
+    assert "multi-label" in (verdict.reason or "")
+
+
 def test_spf_mechanisms_needing_a_or_mx_records_find_nothing_in_a_txt_zone() -> None:
     """The zone is TXT only: `a`/`mx` are void lookups, never a network query."""
     zone = Zone.of({"amx.example": ["v=spf1 a mx -all"]})
@@ -135,7 +153,49 @@ def test_dmarc_record_tags_and_defaults() -> None:
     assert record is not None
     assert (record.p, record.sp, record.adkim, record.aspf) == ("reject", "reject", "s", "r")
     assert parse_record("v=DMARC1; p=bogus") is None
-    assert parse_record("v=DMARC1; rua=mailto:x@example.com") is None
+    assert parse_record("v=DMARC1; rua=not-a-uri") is None
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        "v=DMARC1; rua=mailto:d@example.com",
+        "v=DMARC1; p=bogus; rua=mailto:d@example.com!10m",
+        "v=DMARC1; p=reject; sp=x; rua=bad, https://r.example/dmarc",
+    ],
+)
+def test_dmarc_an_invalid_policy_with_a_reporting_uri_reads_as_p_none(record: str) -> None:
+    """RFC 7489 6.6.3: without a valid p= (or with an invalid sp=), a record whose rua= holds
+    a valid URI is read as `v=DMARC1; p=none`. Before, it was permerror."""
+    parsed = parse_record(record)
+    assert parsed is not None and (parsed.p, parsed.sp, parsed.adkim) == ("none", "none", "r")
+
+
+def test_dmarc_an_invalid_sp_leaves_no_policy() -> None:
+    """RFC 7489 6.6.3: an sp= that is not valid makes the record unusable, not p= for
+    subdomains; before, sp fell back to p and a subdomain From passed under p=reject."""
+    assert parse_record("v=DMARC1; p=reject; sp=bogus") is None
+    zone = Zone.of({"_dmarc.example.com": ["v=DMARC1; p=reject; sp=bogus"]})
+    verdict = evaluate_dmarc(zone, "news.example.com", None, ["example.com"], FAIL, None)
+    assert verdict.result == PERMERROR
+
+
+@pytest.mark.parametrize(
+    ("record", "found"),
+    [
+        ("v=dmarc1; p=reject", False),
+        ("v=DMARC10; p=reject", False),
+        ("p=reject; v=DMARC1", False),
+        ("v = DMARC1 ; p=reject", True),
+        ("V=DMARC1; p=reject", True),
+    ],
+)
+def test_dmarc_a_record_starts_with_the_exact_version(record: str, found: bool) -> None:
+    """RFC 7489 6.4: `"v" *WSP "=" *WSP "DMARC1"` first, the value case-sensitive (%x44 ...);
+    6.6.3 discards other records. Before, `v=dmarc1` was taken for a record."""
+    zone = Zone.of({"_dmarc.example.com": [record]})
+    verdict = evaluate_dmarc(zone, "example.com", None, ["example.com"], FAIL, None)
+    assert verdict.result == (PASS if found else NONE)
 
 
 DMARC = {"_dmarc.example.com": ["v=DMARC1; p=reject; sp=quarantine"]}
@@ -201,6 +261,25 @@ def test_the_verdicts_and_their_authentication_results_header(signer: Signer) ->
         " spf=pass smtp.mailfrom=news@example.com;"
         " dmarc=pass (p=reject) header.from=example.com"
     )
+
+
+@pytest.mark.parametrize(
+    ("sender", "helo", "written"),
+    [
+        ("", "[192.0.2.10]", 'smtp.helo="[192.0.2.10]"'),
+        ('"john doe"@example.com', "h.example", 'smtp.mailfrom="\\"john doe\\"@example.com"'),
+        ("news@example.com", "h.example", "smtp.mailfrom=news@example.com"),
+        ("", "mail.example.com", "smtp.helo=mail.example.com"),
+    ],
+)
+def test_the_header_quotes_a_property_value_rfc_8601_does_not_allow_bare(
+    sender: str, helo: str, written: str
+) -> None:
+    """RFC 8601 2.2: a pvalue is an address, a domain name or a token, else a quoted-string;
+    before, an address-literal HELO was written bare (`[` and `]` are not in a token)."""
+    verdicts = authenticate(message(), Zone.of(SPF), IP, sender, helo)
+    assert f"spf={verdicts.spf} " in header_value("esp.test", verdicts)
+    assert header_value("esp.test", verdicts).split("; ")[2].endswith(written)
 
 
 def test_the_header_quotes_reasons_on_one_line(signer: Signer) -> None:
