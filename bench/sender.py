@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from _procs import python, spread, start, stop
-from esp_smtp import BARE_SERVER
+from esp_smtp import PIPELINING_SERVER
 
 import reference_impl.sender.campaign as campaign
 from reference_impl.protocol.links import LinkKey
@@ -42,18 +42,6 @@ from reference_impl.sender.session import SendFailed, SmtpSession, open_session
 LABEL = "wzrk_default"
 RECEIVER = "http://127.0.0.1:9"
 BATCH_SIZE = campaign.BATCH_SIZE
-# Bare aiosmtpd, saying PIPELINING in its EHLO reply (a handler hook; its reading is unchanged).
-SINK_SERVER = BARE_SERVER.replace(
-    """        return "250 OK"
-""",
-    """        return "250 OK"
-
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):
-        session.host_name = hostname
-        return [*responses[:-1], "250-PIPELINING", responses[-1]]
-""",
-)
-assert "PIPELINING" in SINK_SERVER
 
 
 class StdlibBuild(Template):
@@ -151,7 +139,7 @@ def main() -> None:
         help="issue: stdlib build and smtplib's commands; build: stdlib build, current session",
     )
     args = parser.parse_args()
-    sink, port = start([python(), "-c", SINK_SERVER])
+    sink, port = start([python(), "-c", PIPELINING_SERVER])
     rates: dict[str, list[float]] = {"sender": [], "baseline": []}
     try:
         with tempfile.TemporaryDirectory() as folder:
