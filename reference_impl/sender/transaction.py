@@ -124,16 +124,19 @@ class ReplyParser:
         for line in lines:
             if len(line) >= MAX_REPLY_LINE:  # MAX_REPLY_LINE counts the newline
                 return self._too_long(replies)
-            self._lines.append(line[4:].strip(b" \t\r\n"))
+            text = line[4:].strip(b" \t\r\n")
             try:
                 code = int(line[:3])
             except ValueError:
                 code = -1
             else:
                 if line[3:4] == b"-":
+                    self._lines.append(text)
                     continue
-            replies.append(Reply(code, b"\n".join(self._lines)))
-            self._lines = []
+            if self._lines:
+                text = b"\n".join([*self._lines, text])
+                self._lines = []
+            replies.append(Reply(code, text))
         if len(self._buffer) > MAX_REPLY_LINE:
             return self._too_long(replies)
         return replies
