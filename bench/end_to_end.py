@@ -5,7 +5,8 @@ own process, `mixed` scenario), which posts v2 callbacks to the reference receiv
 SQLite); the clock stops when the receiver's read API holds an event for every message sent and
 none unattributed. B (the baseline): the same `bounceback send` to bare aiosmtpd, which accepts and
 discards (saying PIPELINING, as the fake ESP does, so both sends group their commands); the clock
-stops when the send exits. Both sends record what they sent with `--store`.
+stops when the send exits. Both sends record what they sent with `--store`, and mail every
+recipient each round (`--no-suppress`: round 1's bounces and unsubscribes would be skipped next).
 Rounds interleave A and B. Reported: seconds per side (min / median / max) and the ratio per round;
 last line `ratio=<median A / B>` (target: at most 1.5). Nothing may be lost or misattributed: a
 round whose events are not exactly the messages sent stops the bench.
@@ -50,7 +51,7 @@ def send(
     command = [
         python(), "-m", "reference_impl.cli", "send", "--provider", str(provider),
         "--audience", str(audience), "--store", str(store), "--label", label,
-        "--connections", str(connections), "--retries", "0",
+        "--connections", str(connections), "--retries", "0", "--no-suppress",
     ]  # fmt: skip
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
