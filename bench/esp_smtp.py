@@ -54,6 +54,20 @@ print(f"bare aiosmtpd listening on 127.0.0.1:{controller.port}", flush=True)
 threading.Event().wait()
 """
 
+# Bare aiosmtpd saying PIPELINING in its EHLO reply, as Postfix and the fake ESP do (a handler
+# hook; how it reads commands is unchanged): the sink for benches of the sender, which pipelines.
+PIPELINING_SERVER = BARE_SERVER.replace(
+    """        return "250 OK"
+""",
+    """        return "250 OK"
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+""",
+)
+assert "PIPELINING" in PIPELINING_SERVER
+
 SINK_SERVER = """
 import json, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

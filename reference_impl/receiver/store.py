@@ -24,6 +24,8 @@ a time by key. A store from an older version gets its counters computed once, wh
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import re
 import sqlite3
@@ -126,6 +128,11 @@ CREATE TABLE IF NOT EXISTS sent_tallies (
     PRIMARY KEY (message_id, label)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sent_tallies_label ON sent_tallies(label);
+-- The paged event read walks callbacks in time order and each one's events, and failures in time
+-- order (SQLiteStore.event_page); without these it sorted every system event for each page.
+CREATE INDEX IF NOT EXISTS callbacks_received ON callbacks(received_at);
+CREATE INDEX IF NOT EXISTS events_callback ON events(callback_id);
+CREATE INDEX IF NOT EXISTS send_failures_failed ON send_failures(failed_at);
 CREATE VIEW IF NOT EXISTS system_events AS
     SELECT e.id * 2 + r.ordinal AS id, r.name, e.profile, e.type AS cause, e.meta, e.message_id,
            e.label, e.variant, e.email, e.description, NULL AS error, c.received_at AS created_at
@@ -478,6 +485,77 @@ RESET_TABLES = ("events", "callbacks", "sent_messages", "send_failures")
 """What a reset empties on both stores (SQLite also empties its counters)."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Arm:
+    """One half of the `system_events` view, read a page at a time in the view's order.
+
+    The view (raised events, then send failures, UNION ALL) cannot be read in order by an index:
+    every page sorted every system event, 170 ms at 100,000 events. Each half can: raised events
+    by walking `callbacks_received` and each callback's events (`events_callback`; CROSS JOIN
+    keeps that order, as SQLite would otherwise scan all events), failures by
+    `send_failures_failed`. `SQLiteStore.event_page` merges the two pages. The columns are the
+    view's, so a row reads as a view row (`system_event_item`).
+    """
+
+    select: str
+    time: str
+    key: str
+    name: str
+    label: str
+
+    def page(
+        self,
+        type: str | None,
+        message_id: int | None,
+        after: EventCursor | None,
+        name: str | None = None,
+        label: str | None = None,
+    ) -> tuple[str, list[Any]]:
+        sql, args = self.select, []
+        for column, value in (("cause", type), (self.name, name), (self.label, label)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                args.append(value)
+        if message_id is not None:
+            # A campaign's events are found by its index, then sorted: walking every callback in
+            # time order for one campaign would read them all.
+            sql = sql.replace("CROSS JOIN", "JOIN") + " AND message_id = ?"
+            args.append(message_id)
+        if after is not None:
+            # (created_at, abs(id), id) > the cursor, with the time bound alone first so the
+            # index range starts at the cursor.
+            sql += (
+                f" AND {self.time} >= ? AND ({self.time} > ?"
+                f" OR (abs({self.key}), {self.key}) > (abs(?), ?))"
+            )
+            args += [after.created_at, after.created_at, after.id, after.id]
+        return f"{sql} ORDER BY {self.time}, abs({self.key}), {self.key}", args
+
+
+_EVENT_ARM = _Arm(
+    "SELECT e.id * 2 + r.ordinal AS id, r.name, e.profile, e.type AS cause, e.meta,"
+    " e.message_id, e.label, e.variant, e.email, e.description, NULL AS error,"
+    " c.received_at AS created_at"
+    " FROM callbacks AS c CROSS JOIN events AS e ON e.callback_id = c.id"
+    " JOIN raises AS r ON r.type = e.type"
+    " WHERE e.duplicate = 0",
+    "c.received_at",
+    "(e.id * 2 + r.ordinal)",
+    "r.name",
+    "e.label",
+)
+_FAILURE_ARM = _Arm(
+    "SELECT -f.id AS id, 'Notification Failed' AS name, f.profile, 'send_failed' AS cause,"
+    " f.meta, f.message_id, f.label, f.variant, f.recipient AS email, f.detail AS description,"
+    " f.error, f.failed_at AS created_at"
+    " FROM send_failures AS f WHERE 1 = 1",
+    "f.failed_at",
+    "(-f.id)",
+    "'Notification Failed'",
+    "f.label",
+)
+
+
 class SQLiteStore:
     """SQLite behind the `Store` interface: one connection per thread, writes serialised."""
 
@@ -695,23 +773,15 @@ class SQLiteStore:
         `after`; `type` filters on the causing type, `name` on the system event's own name. A
         page's memory is bounded by `limit`."""
         self.projection.catch_up()
-        sql = "SELECT * FROM system_events WHERE 1 = 1"
-        args: list[Any] = []
-        for column, value in (
-            ("cause", type),
-            ("message_id", message_id),
-            ("name", name),
-            ("label", label),
-        ):
-            if value is not None:
-                sql += f" AND {column} = ?"
-                args.append(value)
-        if after is not None:
-            sql += " AND (created_at, abs(id), id) > (?, abs(?), ?)"
-            args += [after.created_at, after.id, after.id]
-        sql += " ORDER BY created_at, abs(id), id LIMIT ?"
-        rows = self._connection().execute(sql, [*args, limit])
-        return [system_event_item(row) for row in rows]
+        db = self._connection()
+        arms = []
+        for arm in (_EVENT_ARM, _FAILURE_ARM):
+            sql, args = arm.page(type, message_id, after, name, label)
+            arms.append(db.execute(f"{sql} LIMIT ?", [*args, limit]))
+        rows = heapq.merge(*arms, key=lambda r: (r["created_at"], abs(r["id"]), r["id"]))
+        return [
+            system_event_item(row) for row in itertools.islice(rows, limit if limit >= 0 else None)
+        ]
 
     def callbacks(
         self, after_id: int = 0, limit: int = PAGE_SIZE, max_bytes: int | None = None

@@ -1,7 +1,8 @@
 """The sending side: provider settings, campaigns stamped with X-CleverTap_META, the demo.
 
 `provider` reads and checks provider files; `message` builds one message (pure); `session` is one
-SMTP session, every failure classified by `errors` into a PROTOCOL.md section 6 error, whose
+SMTP session running each mail `transaction` (pure; pipelined where the server offers it), every
+failure classified by `errors` into a PROTOCOL.md section 6 error, whose
 final bytes `dkim` signs when the provider names a key (`dkim` also makes key pairs); `campaign`
 is the pool of sessions sending to an audience (`audience` reads it from CSV), skipping the
 profiles `suppression` says the receiver has unsubscribed; `demo` runs the

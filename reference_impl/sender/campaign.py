@@ -335,7 +335,7 @@ class Campaign:
                 index, recipient, meta_text, message_id, e.classify(failure), failure
             ), session
         try:
-            data = template.render(meta)
+            data = template.render(meta, meta_text)
         except MessageError as exc:
             failure = e.Failure(e.DATA, str(exc))
             return Result(

@@ -12,14 +12,18 @@ relaxed/relaxed canonicalisation: refolding or re-spacing a header does not brea
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
 import os
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dkim
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
+from dkim.canonicalization import CanonicalizationPolicy
 from dkim.crypto import parse_pem_private_key
 
 from reference_impl.errors import PlatformError
@@ -40,6 +44,7 @@ __all__ = [
     "name_problem",
     "public_der",
     "sign_message",
+    "signature_header",
     "txt_name",
     "txt_value",
     "zone_entry",
@@ -109,15 +114,79 @@ def sign_message(provider: Provider, data: bytes) -> bytes:
     pem = provider.dkim_key()
     if pem is None:
         raise DkimError(NO_KEY.format(nickname=provider.nickname, env=provider.dkim_key_env))
-    signature = dkim.sign(
+    header = signature_header(
         data,
         provider.dkim_selector.encode("ascii"),
         provider.dkim_domain.encode("ascii"),
-        pem,
-        canonicalize=CANONICALIZATION,
-        include_headers=[name.encode("ascii") for name in SIGNED_HEADERS],
+        _private_key(pem),
     )
-    return signature + data
+    return header + data
+
+
+@functools.lru_cache(maxsize=16)
+def _private_key(pem: bytes) -> rsa.RSAPrivateKey:
+    """The key, parsed once per PEM text (a provider signs every message with the same one)."""
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise DkimError(NOT_PEM.format(reason=exc)) from exc
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise DkimError(NOT_PEM.format(reason=f"a {type(key).__name__}"))
+    return key
+
+
+_POLICY = CanonicalizationPolicy.from_c_value(b"/".join(CANONICALIZATION))
+_INCLUDED = tuple(name.lower().encode("ascii") for name in SIGNED_HEADERS)
+_HEADER = b"DKIM-Signature"
+_CRLF = b"\r\n"
+# dkimpy writes a placeholder b= first so that filling it in refolds nothing before it.
+_PLACEHOLDER = b"0" * 60
+
+
+def signature_header(data: bytes, selector: bytes, domain: bytes, key: rsa.RSAPrivateKey) -> bytes:
+    """The DKIM-Signature line `dkim.sign` writes for `data` (rsa-sha256, relaxed/relaxed,
+    `SIGNED_HEADERS`), with the RSA step done by `cryptography` (OpenSSL).
+
+    dkimpy's RSA is modular arithmetic in Python on a key it parses again for every message, five
+    times the cost of building the message; everything else is dkimpy's own: its message parser,
+    canonicalisation, header hashing and folding, in the order its `DKIM.sign` uses them. RSA
+    PKCS#1 v1.5 is deterministic, so the line is byte for byte dkimpy's (tests/.../test_dkim.py
+    compares them and verifies with `dkim.verify`).
+    """
+    message = dkim.DKIM(data)
+    body_hash = hashlib.sha256(_POLICY.canonicalize_body(message.body)).digest()
+    fields = [
+        (b"v", b"1"),
+        (b"a", b"rsa-sha256"),
+        (b"c", _POLICY.to_c_value()),
+        (b"d", domain),
+        (b"i", b"@" + domain),
+        (b"q", b"dns/txt"),
+        (b"s", selector),
+        (b"t", str(int(time.time())).encode("ascii")),
+        (b"h", b" : ".join(_INCLUDED)),
+        (b"bh", base64.b64encode(body_hash)),
+        (b"b", _PLACEHOLDER),
+    ]
+    unsigned = dkim.fold(_joined(fields), namelen=len(_HEADER), linesep=_CRLF)
+    unsigned = dkim.RE_BTAG.sub(b"\\1", unsigned)
+    hasher = hashlib.sha256()
+    dkim.hash_headers(
+        hasher,
+        _POLICY,
+        _POLICY.canonicalize_headers(message.headers),
+        _INCLUDED,
+        (_HEADER, b" " + unsigned),
+        dict(fields),
+    )
+    signature = key.sign(hasher.digest(), padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
+    fields[-1] = (b"b", base64.b64encode(signature))
+    value = dkim.fold(_joined(fields) + _CRLF, namelen=len(_HEADER), linesep=_CRLF)
+    return _HEADER + b": " + value
+
+
+def _joined(fields: list[tuple[bytes, bytes]]) -> bytes:
+    return b"; ".join(name + b"=" + value for name, value in fields)
 
 
 def txt_name(selector: str, domain: str) -> str:

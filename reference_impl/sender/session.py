@@ -1,6 +1,9 @@
 """One SMTP session through a provider: connect, greeting, EHLO, TLS, AUTH, then transactions.
 
-The I/O is kept thin. `SmtpSession` drives smtplib one stage at a time so every exception is turned
+The I/O is kept thin. `SmtpSession` drives smtplib through set-up (connect, EHLO, STARTTLS,
+AUTH) one stage at a time, and runs each mail transaction itself over smtplib's socket, as the pure
+`transaction.Transaction` says (MAIL, RCPT and DATA pipelined where the server offers PIPELINING;
+smtplib's one round trip per command cost more CPU than the message). Every exception is turned
 into an `errors.Failure` naming the stage it happened in; `errors.classify` (pure) turns that into
 a PROTOCOL.md section 6 error. The campaign pool (`campaign`) and certification (`certify.smtp`)
 both send through it, so the vendor is certified against what the platform really sends.
@@ -25,6 +28,15 @@ from reference_impl.sender import errors as e
 from reference_impl.sender.address import is_plain
 from reference_impl.sender.dkim import DkimError, sign_message
 from reference_impl.sender.provider import Provider
+from reference_impl.sender.transaction import (
+    LINE_TOO_LONG,
+    Refusal,
+    Reply,
+    ReplyParser,
+    Transaction,
+    command,
+    mail_command,
+)
 
 __all__ = [
     "DEFAULT_RETRIES",
@@ -55,6 +67,11 @@ NOT_OPEN = "the session is not open"
 UNTRUSTED = "{reason}; if the server's certificate is from a private CA, name it in ca_file"
 UNREACHABLE = "could not reach {where}: {reason}"
 NO_SESSION = "could not open an SMTP session with {where}: {reason}"
+# The wording of smtplib's own errors, so a failure reads the same whoever read the reply.
+DISCONNECTED = "Connection unexpectedly closed"
+NOT_CONNECTED = "please run connect() first"
+READ_SIZE = 65536
+RSET = command("rset")
 BAD_CA_FILE = "ca_file: cannot load {path!r} ({reason}); give a PEM file of CA certificates"
 
 
@@ -96,6 +113,10 @@ def tls_context(provider: Provider, override: ssl.SSLContext | None = None) -> s
 def _reply_failure(stage: str, code: int, text: bytes | str, retryable: bool) -> e.Failure:
     message = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     return e.Failure(stage, f"{code} {message}".strip(), code, retryable=retryable)
+
+
+def _refusal_failure(refusal: Refusal) -> e.Failure:
+    return _reply_failure(refusal.stage, refusal.reply.code, refusal.reply.text, retryable=False)
 
 
 def _timed_out(exc: BaseException | None) -> bool:
@@ -152,6 +173,9 @@ class SmtpSession:
         self.local_hostname = local_hostname
         self.client: smtplib.SMTP | None = None
         self.steps: list[str] = []
+        self.pipelining = False
+        self._parser = ReplyParser()
+        self._mail = mail_command(_path(provider.from_address))
 
     def _step(self, text: str) -> None:
         self.steps.append(text)
@@ -170,6 +194,8 @@ class SmtpSession:
                 encrypted = True
             if p.username is not None:
                 self._auth(client, encrypted)
+            self.pipelining = client.has_extn("pipelining")
+            self._parser = ReplyParser()
         except SendFailed:
             self.close()
             raise
@@ -247,6 +273,7 @@ class SmtpSession:
         """One transaction: MAIL, RCPT, DATA. A refusal resets the session for the next one.
 
         The bytes are final here, whoever built them, so this is where they are DKIM-signed.
+        MAIL, RCPT and DATA go as one group where the server offers PIPELINING (`transaction`).
         """
         client = self.client
         if client is None:
@@ -255,37 +282,61 @@ class SmtpSession:
             data = sign_message(self.provider, data)
         except DkimError as exc:
             raise SendFailed(e.Failure(e.SENDER, str(exc))) from exc
-        stage = e.MAIL
+        transaction = Transaction(self._mail, _path(recipient), data, pipelining=self.pipelining)
         try:
-            code, text = client.docmd("mail", f"FROM:{_path(self.provider.from_address)}")
-            if code != 250:
-                self._refused(e.MAIL, code, text)
-            stage = e.RCPT
-            code, text = client.docmd("rcpt", f"TO:{_path(recipient)}")
-            if code not in (250, 251):
-                self._refused(e.RCPT, code, text)
-            stage = e.DATA
-            code, text = client.data(data)
-            if code != 250:
-                self._refused(e.DATA, code, text)
-        except SendFailed:
-            raise
-        except smtplib.SMTPDataError as exc:
-            self._refused(e.DATA, exc.smtp_code, exc.smtp_error)
+            in_step = self._run(client, transaction)
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
-            raise SendFailed(_io_failure(stage, exc, retryable=False)) from exc
-
-    def _refused(self, stage: str, code: int, text: bytes) -> None:
-        failure = _reply_failure(stage, code, text, retryable=False)
-        if code == 421 or self.client is None:
+            if transaction.refusal is not None:
+                raise SendFailed(_refusal_failure(transaction.refusal)) from exc
+            raise SendFailed(_io_failure(transaction.stage, exc, retryable=False)) from exc
+        if transaction.refusal is not None:
+            self._reset(transaction.closing or not in_step)
+            raise SendFailed(_refusal_failure(transaction.refusal))
+        if not in_step:
             self.close()
-        else:
+
+    def _run(self, client: smtplib.SMTP, transaction: Transaction) -> bool:
+        """Write and read until the transaction is done; False if the server said more than it
+        was asked, which the next transaction would take for its own replies."""
+        client.send(transaction.start())
+        while True:
+            replies = self._replies(client)
+            for n, reply in enumerate(replies):
+                if reply is LINE_TOO_LONG:
+                    raise smtplib.SMTPResponseException(reply.code, reply.text)
+                if out := transaction.receive(reply):
+                    client.send(out)
+                if transaction.done:
+                    return n + 1 == len(replies) and not self._parser.pending
+
+    def _replies(self, client: smtplib.SMTP) -> list[Reply]:
+        """The replies the next read completes, read as smtplib's `getreply` reads them."""
+        sock = client.sock
+        if sock is None:
+            raise smtplib.SMTPServerDisconnected(NOT_CONNECTED)
+        while True:
             try:
-                self.client.rset()
-            except (OSError, smtplib.SMTPException):
-                self.close()
-        raise SendFailed(failure)
+                chunk = sock.recv(READ_SIZE)
+            except OSError as exc:
+                raise smtplib.SMTPServerDisconnected(f"{DISCONNECTED}: {exc}") from exc
+            if not chunk:
+                raise smtplib.SMTPServerDisconnected(DISCONNECTED)
+            if replies := self._parser.feed(chunk):
+                return replies
+
+    def _reset(self, closing: bool) -> None:
+        """RSET after a refusal, so the session serves the next recipient; closed if it cannot."""
+        if closing or self.client is None:
+            self.close()
+            return
+        try:
+            self.client.send(RSET)
+            in_step = len(self._replies(self.client)) == 1 and not self._parser.pending
+        except (OSError, smtplib.SMTPException):
+            in_step = False
+        if not in_step:
+            self.close()
 
     def quit(self) -> None:
         if self.client is None:

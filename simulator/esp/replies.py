@@ -45,6 +45,7 @@ __all__ = [
     "OK",
     "ONE_CLICK_CODE",
     "OVER_MESSAGE_QUOTA",
+    "PIPELINING",
     "QUEUED",
     "SERVICE_NOT_AVAILABLE",
     "SOFT_BOUNCE_REPLIES",
@@ -67,6 +68,8 @@ OK = "250 2.0.0 OK"
 QUEUED = "250 2.0.0 OK: queued as {id}"
 """DATA accepted: only after the message and its events are committed to the spool."""
 HELO = "250 {hostname}"
+PIPELINING = "250-PIPELINING"
+"""The EHLO line offering RFC 2920 pipelining (aiosmtpd serves it, but does not list it)."""
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
 SPOOL_FAILED = "451 4.3.0 Spool unavailable, try again later"

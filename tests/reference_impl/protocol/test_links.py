@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -56,3 +60,14 @@ def test_the_secret_never_shows_in_a_repr():
 def test_a_malformed_key_names_what_is_wrong(text, names):
     with pytest.raises(LinkKeyError, match=names):
         parse_link_key(text)
+
+
+@given(st.text(max_size=80))
+def test_the_signature_is_hmac_sha256_of_the_meta_text_base64url_unpadded(meta: str) -> None:
+    """The key state is made once per key and copied per message (issue 13): the value must stay
+    exactly the HMAC a receiver computes from scratch, message after message."""
+    key = LinkKey("k1", b"s" * 20)
+    mac = hmac.new(key.secret, meta.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+    expected = "k1." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+    assert sign_meta(meta, key) == expected
+    assert sign_meta(meta, key) == expected

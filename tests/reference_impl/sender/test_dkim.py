@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 import tomllib
 from email import message_from_bytes
 from pathlib import Path
@@ -22,7 +23,15 @@ from dkim.util import parse_tag_value
 from reference_impl.cli import main
 from reference_impl.protocol.meta import HEADER_NAME
 from reference_impl.sender.campaign import Campaign
-from reference_impl.sender.dkim import SIGNED_HEADERS, generate_key, public_der, txt_value
+from reference_impl.sender.dkim import (
+    CANONICALIZATION,
+    SIGNED_HEADERS,
+    _private_key,
+    generate_key,
+    public_der,
+    signature_header,
+    txt_value,
+)
 from reference_impl.sender.provider import ProviderError, dump_providers, parse_providers
 from tests.reference_impl.sender.conftest import Capture
 
@@ -256,3 +265,30 @@ def test_keygen_toml_format_prints_a_zone_entry_for_the_same_key(tmp_path: Path)
     assert name == f"{SELECTOR}._domainkey.{DOMAIN}"
     assert values == [txt_value(public_der(out.read_bytes()))]
     assert "under [authentication.dns]" in done.stderr
+
+
+@pytest.mark.parametrize("ends", [b"\r\n", b""])
+def test_the_signature_is_byte_for_byte_dkimpys_with_the_rsa_step_in_openssl(
+    key: tuple[Path, str], monkeypatch: pytest.MonkeyPatch, ends: bytes
+) -> None:
+    """Issue 13: `signature_header` does the RSA step with `cryptography`; RSA PKCS#1 v1.5 is
+    deterministic, so at the same second its line is exactly `dkim.sign`'s, and it verifies."""
+    path, zone = key
+    pem = path.read_bytes()
+    monkeypatch.setattr(time, "time", lambda: 1_767_225_600.5)
+    message = (
+        f"From: Acme <news@{DOMAIN}>\r\nTo: user@example.com\r\nSubject: hi\r\n"
+        f"{HEADER_NAME}: user@example.com|1|2|20260101|0|wzrk_default|-1|\r\n"
+        "X-Not-Signed: x\r\n\r\n.dot line\r\nbody  with   spaces \r\n\r\n"
+    ).encode() + ends
+    ours = signature_header(message, SELECTOR.encode(), DOMAIN.encode(), _private_key(pem))
+    theirs = dkim.sign(
+        message,
+        SELECTOR.encode(),
+        DOMAIN.encode(),
+        pem,
+        canonicalize=CANONICALIZATION,
+        include_headers=[name.encode() for name in SIGNED_HEADERS],
+    )
+    assert ours == theirs
+    assert dkim.verify(ours + message, dnsfunc=_dns(zone))

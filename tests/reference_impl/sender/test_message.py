@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email
 from email import policy
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from hypothesis import given
@@ -18,6 +18,7 @@ from reference_impl.sender.message import (
     MAX_LABEL,
     ONE_CLICK,
     MessageError,
+    _quote,
     build_message,
     build_test_email,
     to_bytes,
@@ -152,3 +153,10 @@ def test_a_test_email_link_is_never_signed() -> None:
     provider = Provider(**{**_fields(PROVIDER), "preference_center": "clevertap", "link_key": KEY})
     raw = to_bytes(build_test_email(provider, meta_for(), receiver_url="http://127.0.0.1:8025"))
     assert "sig" not in parse_qs(urlsplit(_link(raw)).query)
+
+
+@given(st.text(max_size=60))
+def test_the_fast_quote_is_urllib_quote_with_nothing_safe(text: str) -> None:
+    """Issue 13: the preference link's meta is quoted on every message; the C-speed form must
+    write exactly what `urllib.parse.quote(text, safe="")` writes (any text, ASCII or not)."""
+    assert _quote(text) == quote(text, safe="")

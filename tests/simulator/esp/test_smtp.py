@@ -339,3 +339,24 @@ def test_mail_without_fault_hooks_is_still_accepted_and_spooled(tmp_path: Path) 
                 == 250
             )
         assert esp.stats()["messages"] == 1
+
+
+def test_ehlo_offers_pipelining_and_a_pipelined_group_is_answered_in_order() -> None:
+    """RFC 2920: the EHLO reply lists PIPELINING (with or without the scenario's EHLO faults),
+    and MAIL, RCPT and DATA written in one piece get their three replies, in order."""
+    for scenario in ("smoke", "smtp-faults"):
+        with FakeESP(scenario, UNUSED_URL, tls="none") as esp:
+            with smtplib.SMTP("127.0.0.1", esp.port, timeout=5) as client:
+                assert "pipelining" in ehlo_features(client)
+            with socket.create_connection(("127.0.0.1", esp.port), timeout=5) as sock:
+                reader = sock.makefile("rb")
+                assert reader.readline().startswith(b"220")
+                sock.sendall(b"EHLO client.example\r\n")
+                while (line := reader.readline())[3:4] == b"-":
+                    pass
+                assert line.startswith(b"250 ")
+                sock.sendall(
+                    b"MAIL FROM:<a@example.com>\r\nRCPT TO:<rcpt550_5.1.1@example.com>\r\nDATA\r\n"
+                )
+                codes = [reader.readline()[:3] for _ in range(3)]
+                assert codes == [b"250", b"550", b"503"], scenario

@@ -17,7 +17,7 @@ from aiosmtpd.smtp import SMTP
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from simulator.esp.handler import ESPHandler, FaultySMTP
+from simulator.esp.handler import ESPHandler, FaultySMTP, _advertise_pipelining
 from simulator.esp.scenario import load_scenario
 from simulator.esp.spool import SpoolWriter
 
@@ -150,8 +150,15 @@ def test_connection_finds_the_same_mechanisms_commands_and_hooks(
         n: f for n, (f, _) in bound(theirs._smtp_methods).items()
     }
     assert all(m.__self__ is ours for m in ours._smtp_methods.values())
-    assert bound(ours._handle_hooks) == bound(theirs._handle_hooks)
-    assert ours._ehlo_hook_ver == theirs._ehlo_hook_ver
+    ours_hooks, theirs_hooks = dict(ours._handle_hooks), dict(theirs._handle_hooks)
+    advertise = ours_hooks.pop("EHLO")
+    their_ehlo = theirs_hooks.pop("EHLO", None)
+    assert bound(ours_hooks) == bound(theirs_hooks)
+    # EHLO alone differs on purpose: PIPELINING is listed, then the handler's own hook runs.
+    assert advertise.func is _advertise_pipelining
+    assert bound({"EHLO": advertise.args[0]}) == bound({"EHLO": their_ehlo})
+    assert ours._ehlo_hook_ver == "new"
+    assert theirs._ehlo_hook_ver in (None, "new")
 
 
 def test_dir_is_whole_once_constructed(loop: asyncio.AbstractEventLoop) -> None:
