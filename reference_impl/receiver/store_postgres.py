@@ -45,6 +45,7 @@ from reference_impl.receiver.store import (
     CALLBACK_COLUMNS,
     PAGE_SIZE,
     SCAN_PER_ITEM,
+    TOTALS,
     EventCursor,
     Page,
     RawCallback,
@@ -153,7 +154,43 @@ CREATE INDEX send_failures_message ON send_failures(message_id);
 CREATE INDEX send_failures_label ON send_failures(label);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+_V3 = """
+CREATE TABLE totals (
+    name TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+INSERT INTO totals (name, value)
+    SELECT 'callbacks', count(*) FROM callbacks WHERE projected
+    UNION ALL SELECT 'events', count(*) FROM events
+    UNION ALL SELECT 'system_events', count(*) FROM system_events
+    UNION ALL SELECT 'profiles', count(DISTINCT profile) FROM events WHERE NOT duplicate
+    UNION ALL SELECT 'sent_messages', count(*) FROM sent_messages;
+CREATE TABLE tallies (
+    message_id BIGINT NOT NULL,
+    label TEXT NOT NULL,
+    type TEXT NOT NULL,
+    first_seen BIGINT NOT NULL,
+    duplicates BIGINT NOT NULL,
+    PRIMARY KEY (message_id, label, type)
+);
+CREATE INDEX tallies_label ON tallies(label);
+INSERT INTO tallies
+    SELECT message_id, label, type, count(*) FILTER (WHERE NOT duplicate),
+           count(*) FILTER (WHERE duplicate)
+    FROM events GROUP BY message_id, label, type;
+CREATE TABLE sent_tallies (
+    message_id BIGINT NOT NULL,
+    label TEXT NOT NULL,
+    sent BIGINT NOT NULL,
+    PRIMARY KEY (message_id, label)
+);
+CREATE INDEX sent_tallies_label ON sent_tallies(label);
+INSERT INTO sent_tallies SELECT message_id, label, count(*) FROM sent_messages GROUP BY 1, 2;
+DROP INDEX events_label;
+DROP INDEX sent_messages_label;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 """Version N is reached by running `MIGRATIONS[N - 1]` on version N - 1.
 
 1: the SQLite layout, a projection cursor included.
@@ -162,15 +199,24 @@ MIGRATIONS: tuple[str, ...] = (_V1, _V2)
    uncompressed (compressing 150 KB on every commit cost more than the insert); the events'
    foreign key dropped (only the projection writes events, from callbacks it has just read, and
    checking it cost as much as inserting the row).
+3: the counters SQLite keeps (`totals` for `/healthz`, `tallies` and `sent_tallies` for the
+   campaign and label reports), counted once from the tables when upgrading; the label indexes
+   on events and sent messages, which only those reports read, dropped (one index fewer on every
+   event row the projection writes). `totals` counts projected callbacks only: the projection's
+   step adds each callback it projects, so a callback still waiting is counted exactly once.
 """
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # The projection's one statement. Each meta is split on its pipes from the right, as `parse_meta`
 # reads it (the email may hold pipes, the label may not): the last element is the empty trailer,
 # then message id, label, variant; everything before the six fixed fields is the email. The metas
-# were validated before the 200, so this only reads them. The first-seen insert skips any
-# (meta, type) already stored, earlier in the step or before it (the partial unique index, ON
-# CONFLICT DO NOTHING); the second logs what it skipped as duplicates.
+# were validated before the 200, so this only reads them. An event is a duplicate when its
+# (meta, type) was stored by an earlier step or comes earlier in this one; one step runs at a
+# time (the advisory lock), so that decision cannot race, and the partial unique index still makes
+# a second first-seen row an error. Rows go in as SQLite writes them: callback by callback, its
+# first-seen events before its duplicates, each in position order. The rows inserted are counted
+# into the report tallies and the totals in the same statement; every part of it reads the
+# snapshot from before it, so the EXISTS tests see only earlier steps' rows.
 _PROJECT = """
 WITH pending AS (
     SELECT id, accepted FROM callbacks WHERE NOT projected AND id = ANY(%(ids)s)
@@ -189,30 +235,64 @@ rows AS (
          ) WITH ORDINALITY AS e(position, grp, type, email, meta, description, ord)
 ),
 fields AS (
-    SELECT r.*, cardinality(f) AS n FROM rows AS r
+    SELECT r.*, cardinality(f) AS n,
+           row_number() OVER (PARTITION BY meta, type ORDER BY callback_id, ord) > 1
+           OR EXISTS (SELECT 1 FROM events AS e
+                      WHERE e.meta = r.meta AND e.type = r.type AND NOT e.duplicate) AS duplicate
+    FROM rows AS r
 ),
-first_seen AS (
+added AS (
     INSERT INTO events (callback_id, position, grp, type, email, meta, profile, message_id, label,
                         variant, description, duplicate)
     SELECT callback_id, position, grp, type, email, meta,
            lower(array_to_string(f[1:n - 7], '|')), f[n - 1]::bigint, f[n - 2], f[n - 3]::bigint,
-           description, false
+           description, duplicate
     FROM fields
-    ORDER BY callback_id, ord
-    ON CONFLICT (meta, type) WHERE NOT duplicate DO NOTHING
-    RETURNING callback_id, position
+    ORDER BY callback_id, duplicate, ord
+    RETURNING type, profile, message_id, label, duplicate
 ),
-repeats AS (
-    INSERT INTO events (callback_id, position, grp, type, email, meta, profile, message_id, label,
-                        variant, description, duplicate)
-    SELECT callback_id, position, grp, type, email, meta,
-           lower(array_to_string(f[1:n - 7], '|')), f[n - 1]::bigint, f[n - 2], f[n - 3]::bigint,
-           description, true
-    FROM fields
-    WHERE (callback_id, position) NOT IN (SELECT callback_id, position FROM first_seen)
-    ORDER BY callback_id, ord
+tallied AS (
+    INSERT INTO tallies AS t (message_id, label, type, first_seen, duplicates)
+    SELECT message_id, label, type, count(*) FILTER (WHERE NOT duplicate),
+           count(*) FILTER (WHERE duplicate)
+    FROM added
+    GROUP BY message_id, label, type
+    ON CONFLICT (message_id, label, type) DO UPDATE
+    SET first_seen = t.first_seen + excluded.first_seen,
+        duplicates = t.duplicates + excluded.duplicates
+),
+counted AS (
+    UPDATE totals AS t SET value = t.value + d.amount
+    FROM (VALUES
+        ('callbacks', (SELECT count(*) FROM pending)),
+        ('events', (SELECT count(*) FROM added)),
+        ('system_events', (SELECT count(*) FROM added JOIN raises USING (type)
+                           WHERE NOT added.duplicate)),
+        ('profiles', (SELECT count(DISTINCT a.profile) FROM added AS a
+                      WHERE NOT a.duplicate
+                        AND NOT EXISTS (SELECT 1 FROM events AS e
+                                        WHERE e.profile = a.profile AND NOT e.duplicate)))
+    ) AS d(name, amount)
+    WHERE t.name = d.name AND d.amount <> 0
 )
 UPDATE callbacks SET projected = true WHERE id IN (SELECT id FROM pending)
+"""
+# A step of sent messages, with its tallies and total: rows the meta's unique constraint skips
+# (sent before) are not counted.
+_RECORD_SENT = """
+WITH sent AS (
+    INSERT INTO sent_messages (recipient, meta, message_id, label, variant, sent_at)
+    SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::bigint[],
+                         %s::float8[])
+    ON CONFLICT DO NOTHING
+    RETURNING message_id, label
+),
+tallied AS (
+    INSERT INTO sent_tallies AS t (message_id, label, sent)
+    SELECT message_id, label, count(*) FROM sent GROUP BY message_id, label
+    ON CONFLICT (message_id, label) DO UPDATE SET sent = t.sent + excluded.sent
+)
+UPDATE totals SET value = value + (SELECT count(*) FROM sent) WHERE name = 'sent_messages'
 """
 
 
@@ -372,20 +452,25 @@ class PostgresStore:
         return int(row[0]) if row else 0
 
     def record_sent(self, messages: Iterable[SentMessage]) -> None:
-        rows = [
-            (m.recipient, m.meta, m.message_id, m.label, m.variant, m.sent_at) for m in messages
-        ]
-        with self._pool.connection() as db, db.transaction(), db.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO sent_messages (recipient, meta, message_id, label, variant, sent_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                rows,
+        """Record sent messages, counting the new ones into the report tallies and the totals."""
+        columns = list(
+            zip(
+                *(
+                    (m.recipient, m.meta, m.message_id, m.label, m.variant, m.sent_at)
+                    for m in messages
+                ),
+                strict=True,
             )
+        )
+        if not columns:
+            return
+        with self._pool.connection() as db:
+            db.execute(_RECORD_SENT, [list(column) for column in columns])
 
     def record_send_failure(self, recipient: str, meta: str, error: str, detail: str) -> None:
         """A message that never reached the ESP raises Notification Failed with that Error."""
         parsed = parse_meta(meta)
-        with self._pool.connection() as db:
+        with self._pool.connection() as db, db.transaction():
             db.execute(
                 "INSERT INTO send_failures (recipient, profile, meta, message_id, label, variant,"
                 " error, detail, failed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -401,6 +486,7 @@ class PostgresStore:
                     time.time(),
                 ),
             )
+            db.execute("UPDATE totals SET value = value + 1 WHERE name = 'system_events'")
 
     def sent_messages(self) -> list[SentMessage]:
         with self._pool.connection() as db:
@@ -503,22 +589,26 @@ class PostgresStore:
             return callback_page(cursor, max_bytes)
 
     def _report(self, column: str, value: Any) -> dict[str, Any] | None:
+        """Counts from the tallies: a few rows per campaign, whatever its size."""
         counts = dict.fromkeys(effects.REPORT_COUNTERS, 0)
         duplicates = 0
         with self._read() as db:
-            for kind, duplicate, count in db.execute(
-                f"SELECT type, duplicate, count(*) FROM events WHERE {column} = %s"
-                " GROUP BY type, duplicate",
+            for kind, first_seen, repeated in db.execute(
+                "SELECT type, sum(first_seen)::bigint, sum(duplicates)::bigint FROM tallies"
+                f" WHERE {column} = %s GROUP BY type",
                 (value,),
             ):
-                if duplicate:
-                    duplicates += count
-                else:
-                    counts[kind] = count
+                duplicates += repeated
+                if first_seen:
+                    counts[kind] = first_seen
             counts[effects.SEND_FAILED] = _scalar(
                 db, f"SELECT count(*) FROM send_failures WHERE {column} = %s", value
             )
-            sent = _scalar(db, f"SELECT count(*) FROM sent_messages WHERE {column} = %s", value)
+            sent = _scalar(
+                db,
+                f"SELECT coalesce(sum(sent), 0)::bigint FROM sent_tallies WHERE {column} = %s",
+                value,
+            )
         if not (sent or duplicates or any(counts.values())):
             return None
         return {"sent": sent, "counts": counts, "duplicates_ignored": duplicates}
@@ -532,15 +622,10 @@ class PostgresStore:
         return None if report is None else {"label": label, **report}
 
     def counts(self) -> dict[str, int]:
+        """The totals kept by the projection's steps and the send records: no table is counted."""
         with self._read() as db:
-            row = db.execute(
-                "SELECT (SELECT count(*) FROM callbacks), (SELECT count(*) FROM events),"
-                " (SELECT count(*) FROM system_events),"
-                " (SELECT count(DISTINCT profile) FROM events WHERE NOT duplicate),"
-                " (SELECT count(*) FROM sent_messages)"
-            ).fetchone()
-        names = ("callbacks", "events", "system_events", "profiles", "sent_messages")
-        return dict(zip(names, row or (0,) * len(names), strict=True))
+            totals = dict(db.execute("SELECT name, value FROM totals").fetchall())
+        return {name: totals.get(name, 0) for name in TOTALS}
 
 
 def _scalar(db: psycopg.Connection[Any], sql: str, value: Any) -> int:
