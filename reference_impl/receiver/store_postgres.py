@@ -216,7 +216,9 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # a second first-seen row an error. Rows go in as SQLite writes them: callback by callback, its
 # first-seen events before its duplicates, each in position order. The rows inserted are counted
 # into the report tallies and the totals in the same statement; every part of it reads the
-# snapshot from before it, so the EXISTS tests see only earlier steps' rows.
+# snapshot from before it, so the lookups of earlier rows see only earlier steps'. Each lookup is
+# a LATERAL ... LIMIT 1, one probe of its index per event: a plain EXISTS let the planner hash
+# the whole events table once per step, a cost growing with the store.
 _PROJECT = """
 WITH pending AS (
     SELECT id, accepted FROM callbacks WHERE NOT projected AND id = ANY(%(ids)s)
@@ -236,10 +238,13 @@ rows AS (
 ),
 fields AS (
     SELECT r.*, cardinality(f) AS n,
-           row_number() OVER (PARTITION BY meta, type ORDER BY callback_id, ord) > 1
-           OR EXISTS (SELECT 1 FROM events AS e
-                      WHERE e.meta = r.meta AND e.type = r.type AND NOT e.duplicate) AS duplicate
+           row_number() OVER (PARTITION BY r.meta, r.type ORDER BY r.callback_id, r.ord) > 1
+           OR earlier.seen IS NOT NULL AS duplicate
     FROM rows AS r
+    LEFT JOIN LATERAL (
+        SELECT true AS seen FROM events AS e
+        WHERE e.meta = r.meta AND e.type = r.type AND NOT e.duplicate LIMIT 1
+    ) AS earlier ON true
 ),
 added AS (
     INSERT INTO events (callback_id, position, grp, type, email, meta, profile, message_id, label,
@@ -269,9 +274,11 @@ counted AS (
         ('system_events', (SELECT count(*) FROM added JOIN raises USING (type)
                            WHERE NOT added.duplicate)),
         ('profiles', (SELECT count(DISTINCT a.profile) FROM added AS a
-                      WHERE NOT a.duplicate
-                        AND NOT EXISTS (SELECT 1 FROM events AS e
-                                        WHERE e.profile = a.profile AND NOT e.duplicate)))
+                      LEFT JOIN LATERAL (
+                          SELECT true AS seen FROM events AS e
+                          WHERE e.profile = a.profile AND NOT e.duplicate LIMIT 1
+                      ) AS earlier ON true
+                      WHERE NOT a.duplicate AND earlier.seen IS NULL))
     ) AS d(name, amount)
     WHERE t.name = d.name AND d.amount <> 0
 )
