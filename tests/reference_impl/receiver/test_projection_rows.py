@@ -126,8 +126,16 @@ _STORED = (
 )
 
 
-def _check_against_oracles(store: Store, query: Query, payloads: list[bytes]) -> None:
-    for payload in payloads:
+def _check_against_oracles(
+    store: Store, query: Query, payloads: list[bytes], cuts: list[bool]
+) -> None:
+    """Log the payloads, projecting after those `cuts` marks, so a profile or (meta, type) seen
+    in an earlier step and one seen earlier in the same step are both exercised."""
+    for payload, cut in zip(payloads, cuts, strict=False):
+        store.record_callback(RawCallback(payload, None, None, 0.0), read_batch(payload))
+        if cut:
+            store.projection.catch_up()
+    for payload in payloads[len(cuts) :]:
         store.record_callback(RawCallback(payload, None, None, 0.0), read_batch(payload))
     store.projection.catch_up()
     stored = [(*row[:-1], int(row[-1])) for row in query(_STORED, ())]
@@ -144,8 +152,13 @@ def _payloads(batches: list[list[Any]]) -> list[bytes]:
     ]
 
 
-@given(bodies)
-def test_projected_rows_are_the_rows_the_protocol_states(batches: list[list[Any]]) -> None:
+cuts = st.lists(st.booleans(), max_size=6)
+
+
+@given(bodies, cuts)
+def test_projected_rows_are_the_rows_the_protocol_states(
+    batches: list[list[Any]], cut_after: list[bool]
+) -> None:
     """Receiver requirement: every accepted event is one row with its meta decoded, a retry is
     kept as a duplicate, nothing else is stored; non-objects, unicode, numbers near 2**63,
     pipes in emails and repeated batches included. The totals and report tallies kept with the
@@ -156,16 +169,19 @@ def test_projected_rows_are_the_rows_the_protocol_states(batches: list[list[Any]
             store.projection.stop()
             db = store._connection()
             _check_against_oracles(
-                store, lambda sql, args: db.execute(sql, args).fetchall(), _payloads(batches)
+                store,
+                lambda sql, args: db.execute(sql, args).fetchall(),
+                _payloads(batches),
+                cut_after,
             )
         finally:
             store.close()
 
 
 @settings(max_examples=25)
-@given(batches=bodies)
+@given(batches=bodies, cut_after=cuts)
 def test_postgresql_projects_the_same_rows_and_keeps_the_same_counters(
-    postgres_cluster: Cluster, batches: list[list[Any]]
+    postgres_cluster: Cluster, batches: list[list[Any]], cut_after: list[bool]
 ) -> None:
     """The same requirement on PostgreSQL, whose projection is one SQL statement: the same rows,
     and the totals and tallies its step keeps in the same transaction equal the tables' counts.
@@ -179,6 +195,7 @@ def test_postgresql_projects_the_same_rows_and_keeps_the_same_counters(
                 store,
                 lambda sql, args: db.execute(sql.replace("?", "%s"), args).fetchall(),
                 _payloads(batches),
+                cut_after,
             )
     finally:
         store.close()
