@@ -10,8 +10,9 @@ What differs, and why:
 
 - The projection runs inside the database, set-based: each callback row carries the columns of
   its accepted events (`accepted`, JSON written with the row, in the same transaction), and one
-  `INSERT ... SELECT` over `jsonb_array_elements` turns a step of callbacks into event rows. No
-  Python object is built per event, and no event crosses the wire twice.
+  statement per callback (`INSERT ... SELECT` over `jsonb_array_elements`, all of a step's sent
+  in one pipeline) turns it into event rows and moves the counters. No Python object is built per
+  event, and no event crosses the wire twice.
 - Several processes commit callbacks at once, so ids commit out of order: a cursor ("projected up
   to id N") would skip an id that commits after a larger one. Each callback row has a `projected`
   flag instead, set in the transaction that writes its event rows; a partial index finds the rest.
@@ -207,21 +208,21 @@ MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 """
 SCHEMA_VERSION = len(MIGRATIONS)
 
-# The projection's one statement. Each meta is split on its pipes from the right, as `parse_meta`
-# reads it (the email may hold pipes, the label may not): the last element is the empty trailer,
-# then message id, label, variant; everything before the six fixed fields is the email. The metas
-# were validated before the 200, so this only reads them. An event is a duplicate when its
-# (meta, type) was stored by an earlier step or comes earlier in this one; one step runs at a
-# time (the advisory lock), so that decision cannot race, and the partial unique index still makes
-# a second first-seen row an error. Rows go in as SQLite writes them: callback by callback, its
-# first-seen events before its duplicates, each in position order. The rows inserted are counted
-# into the report tallies and the totals in the same statement; every part of it reads the
-# snapshot from before it, so the lookups of earlier rows see only earlier steps'. Each lookup is
-# a LATERAL ... LIMIT 1, one probe of its index per event: a plain EXISTS let the planner hash
-# the whole events table once per step, a cost growing with the store.
+# The projection's statement, run once per callback in the step's transaction. Each meta is split
+# on its pipes from the right, as `parse_meta` reads it (the email may hold pipes, the label may
+# not): the last element is the empty trailer, then message id, label, variant; everything before
+# the six fixed fields is the email. The metas were validated before the 200, so this only reads
+# them. The first-seen insert skips any (meta, type) already stored, earlier in this callback or
+# before it (the partial unique index, ON CONFLICT DO NOTHING); the second logs what it skipped
+# as duplicates, after them (it reads the first insert's result whole before writing a row). So
+# the rows go in as SQLite writes them: callback by callback, first-seen events before
+# duplicates, each in position order. The rows inserted are counted into the report tallies and
+# the totals in the same statement; every part of it reads the snapshot from before it, so the
+# lookup of a profile sees earlier callbacks' rows only (one index probe per event: a LATERAL ...
+# LIMIT 1, where a plain EXISTS may let the planner hash the whole events table).
 _PROJECT = """
 WITH pending AS (
-    SELECT id, accepted FROM callbacks WHERE NOT projected AND id = ANY(%(ids)s)
+    SELECT id, accepted FROM callbacks WHERE id = %(id)s AND NOT projected
 ),
 rows AS (
     SELECT p.id AS callback_id, e.ord, e.position::int AS position, e.grp, e.type, e.email,
@@ -237,30 +238,38 @@ rows AS (
          ) WITH ORDINALITY AS e(position, grp, type, email, meta, description, ord)
 ),
 fields AS (
-    SELECT r.*, cardinality(f) AS n,
-           row_number() OVER (PARTITION BY r.meta, r.type ORDER BY r.callback_id, r.ord) > 1
-           OR earlier.seen IS NOT NULL AS duplicate
-    FROM rows AS r
-    LEFT JOIN LATERAL (
-        SELECT true AS seen FROM events AS e
-        WHERE e.meta = r.meta AND e.type = r.type AND NOT e.duplicate LIMIT 1
-    ) AS earlier ON true
+    SELECT r.*, cardinality(f) AS n FROM rows AS r
 ),
-added AS (
+first_seen AS (
     INSERT INTO events (callback_id, position, grp, type, email, meta, profile, message_id, label,
                         variant, description, duplicate)
     SELECT callback_id, position, grp, type, email, meta,
            lower(array_to_string(f[1:n - 7], '|')), f[n - 1]::bigint, f[n - 2], f[n - 3]::bigint,
-           description, duplicate
+           description, false
     FROM fields
-    ORDER BY callback_id, duplicate, ord
-    RETURNING type, profile, message_id, label, duplicate
+    ORDER BY ord
+    ON CONFLICT (meta, type) WHERE NOT duplicate DO NOTHING
+    RETURNING position, type, profile, message_id, label
+),
+repeats AS (
+    INSERT INTO events (callback_id, position, grp, type, email, meta, profile, message_id, label,
+                        variant, description, duplicate)
+    SELECT callback_id, position, grp, type, email, meta,
+           lower(array_to_string(f[1:n - 7], '|')), f[n - 1]::bigint, f[n - 2], f[n - 3]::bigint,
+           description, true
+    FROM fields
+    WHERE position NOT IN (SELECT position FROM first_seen)
+    ORDER BY ord
+    RETURNING type, message_id, label
+),
+added AS (
+    SELECT message_id, label, type, 1 AS fresh, 0 AS repeated FROM first_seen
+    UNION ALL
+    SELECT message_id, label, type, 0, 1 FROM repeats
 ),
 tallied AS (
     INSERT INTO tallies AS t (message_id, label, type, first_seen, duplicates)
-    SELECT message_id, label, type, count(*) FILTER (WHERE NOT duplicate),
-           count(*) FILTER (WHERE duplicate)
-    FROM added
+    SELECT message_id, label, type, sum(fresh), sum(repeated) FROM added
     GROUP BY message_id, label, type
     ON CONFLICT (message_id, label, type) DO UPDATE
     SET first_seen = t.first_seen + excluded.first_seen,
@@ -271,14 +280,13 @@ counted AS (
     FROM (VALUES
         ('callbacks', (SELECT count(*) FROM pending)),
         ('events', (SELECT count(*) FROM added)),
-        ('system_events', (SELECT count(*) FROM added JOIN raises USING (type)
-                           WHERE NOT added.duplicate)),
-        ('profiles', (SELECT count(DISTINCT a.profile) FROM added AS a
+        ('system_events', (SELECT count(*) FROM first_seen JOIN raises USING (type))),
+        ('profiles', (SELECT count(DISTINCT f.profile) FROM first_seen AS f
                       LEFT JOIN LATERAL (
                           SELECT true AS seen FROM events AS e
-                          WHERE e.profile = a.profile AND NOT e.duplicate LIMIT 1
+                          WHERE e.profile = f.profile AND NOT e.duplicate LIMIT 1
                       ) AS earlier ON true
-                      WHERE NOT a.duplicate AND earlier.seen IS NULL))
+                      WHERE earlier.seen IS NULL))
     ) AS d(name, amount)
     WHERE t.name = d.name AND d.amount <> 0
 )
@@ -369,8 +377,8 @@ class PostgresProjection:
                     (up_to if up_to is not None else 2**63 - 1, limit),
                 )
             ]
-            if ids:
-                db.execute(_PROJECT, {"ids": ids})
+            with db.cursor() as cursor:
+                cursor.executemany(_PROJECT, [{"id": callback_id} for callback_id in ids])
             return len(ids)
 
 
