@@ -3,155 +3,170 @@
 Three receivers, each `bounceback receiver` in processes of its own: (a) on SQLite (waitress, the
 embedded default), (b) on PostgreSQL with `--workers 1` (waitress) and (c) with `--workers 2`
 (gunicorn), the database a throwaway cluster with its durable defaults (fsync on,
-`synchronous_commit` on). The load is the same sustained flood against each: `--clients` client
-processes with `--threads` senders each, posting fresh 1000-event batches (new metas every post),
-`--batches` in all. The clock stops when every event is projected and visible to a read
-(`/healthz`), so the figure is events fully projected per second, not acknowledged.
+`synchronous_commit` on). The load is the same sustained flood against each, from Locust with two
+worker processes (`--processes 2`: a master and two forked workers, headless): `--users` users
+posting fresh 1000-event batches back to back for `--seconds` (`scale_users.py`; each batch one
+campaign of 1000 recipients, new metas every post). The clock runs from the first POST until every
+event acknowledged is projected and visible to a read (`/healthz`, which catches up first), so the
+figure is events fully projected per second, not acknowledged.
 
-The clients are plain processes rather than Locust: on a 2-core machine every client CPU-second is
-taken from the receivers, and Locust's master, workers and statistics cost more of it than a loop
-posting prebuilt bodies; `bounceback load callbacks` (simulator/load) remains the tool for load
-against a remote receiver. Rounds interleave (a b c a b c ...), since this machine's speed drifts.
+Rounds interleave (a b c a b c ...), since this machine's speed drifts. Reported per receiver:
+events/s (min / median / max over rounds), receiver CPU per event (the server processes) and
+PostgreSQL server CPU per event (every process of the cluster), and the load generator's CPU per
+event (Locust's master and workers), so it is plain which part takes the cores. Last line:
+`ratio=<median PG 2 workers / PG 1 worker events/s>`.
 
-Reported per receiver: events/s (min / median / max over rounds) and receiver CPU per event. Last
-line: `ratio=<median PG 2 workers / PG 1 worker events/s>`.
-
-    .venv/bin/python bench/scale.py [--rounds 3] [--batches 120] [--clients 2] [--threads 3]
+    .venv/bin/python bench/scale.py [--rounds 3] [--seconds 15] [--users 6]
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
+import contextlib
+import os
 import re
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
 from _procs import ROOT, cpu_seconds, python, spread, start, stop
-from receiver import BATCH, batch
 
 sys.path.insert(0, str(ROOT))
 from tests.postgres import Cluster, start_cluster
 
 RECEIVER_LINE = re.compile(r"Callback URL: http://127\.0\.0\.1:(\d+)")
+USERS_FILE = Path(__file__).with_name("scale_users.py")
+BATCH = 1000
 
 
-def client(base: str, seeds: list[int], threads: int, ready, go) -> None:
-    """One client process: build its bodies first, then post them over `threads` senders."""
-    from concurrent.futures import ThreadPoolExecutor
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its live children (gunicorn's workers, the cluster's
+    backends); children already reaped are in the parent's own count."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [pid, *map(int, children.read_text().split())] if children.exists() else [pid]
+    total = 0.0
+    for each in pids:
+        with contextlib.suppress(FileNotFoundError):  # a backend that just exited
+            total += cpu_seconds(each)
+    return total
 
-    bodies = [batch(seed) for seed in seeds]
-    ready.put(len(bodies))
-    go.wait()
 
-    def send(share: list[bytes]) -> None:
+def flood(base: str, seconds: int, users: int) -> tuple[float, int, float]:
+    """Locust floods `base` for `seconds`; returns the seconds from its first POST until every
+    event acknowledged is visible to a read, the events then visible, and Locust's CPU seconds
+    (the master's and its forked workers', which it reaps)."""
+    with tempfile.TemporaryDirectory() as marks:
+        env = {**os.environ, "SCALE_MARKS": marks, "PYTHONPATH": str(ROOT)}
+        command = [python(), "-m", "locust", "-f", str(USERS_FILE), "--host", base, "--headless"]
+        command += ["--processes", "2", "--users", str(users), "--spawn-rate", str(users)]
+        command += ["--run-time", f"{seconds}s", "--only-summary", "--loglevel", "WARNING"]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        locust = subprocess.run(
+            command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 300
+        )
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if locust.returncode != 0:
+            output = locust.stdout + locust.stderr
+            raise SystemExit(f"Locust failed (exit {locust.returncode}):\n{output[-3000:]}")
         with httpx.Client(timeout=600) as http:
-            for body in share:
-                reply = http.post(
-                    f"{base}/callback", content=body, headers={"Content-Type": "application/json"}
-                )
-                if reply.status_code != 200:
-                    raise SystemExit(f"POST refused: {reply.status_code} {reply.text[:200]}")
-
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(send, [bodies[i::threads] for i in range(threads)]))
+            events = http.get(f"{base}/healthz").json()["counts"]["events"]
+        finished = time.time()
+        started = min(float(mark.read_text()) for mark in Path(marks).iterdir())
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return finished - started, events, cpu
 
 
-def flood(base: str, first_seed: int, batches: int, clients: int, threads: int) -> float:
-    """Seconds from the first POST until every event of the flood is visible to a read."""
-    context = multiprocessing.get_context("fork")
-    ready, go = context.Queue(), context.Event()
-    seeds = list(range(first_seed, first_seed + batches))
-    processes = [
-        context.Process(target=client, args=(base, seeds[i::clients], threads, ready, go))
-        for i in range(clients)
-    ]
-    for process in processes:
-        process.start()
-    for _ in processes:
-        ready.get()
-    started = time.perf_counter()
-    go.set()
-    for process in processes:
-        process.join()
-        if process.exitcode:
-            raise SystemExit(f"a client failed (exit {process.exitcode})")
-    expected = batches * BATCH
-    with httpx.Client(timeout=600) as http:
-        while http.get(f"{base}/healthz").json()["counts"]["events"] < expected:
-            time.sleep(0.05)
-    return time.perf_counter() - started
-
-
-def receiver(db: str, workers: int) -> tuple[object, str, list[int]]:
+def receiver(db: str, workers: int) -> tuple[subprocess.Popen[str], str]:
     command = [python(), "-m", "reference_impl.cli", "receiver", "--port", "0", "--db", db]
     process, port = start([*command, "--workers", str(workers)], RECEIVER_LINE)
-    base = f"http://127.0.0.1:{port}"
-    return process, base, [process.pid]
+    return process, f"http://127.0.0.1:{port}"
 
 
-def worker_pids(pid: int) -> list[int]:
-    """The server's own pid and its children's (gunicorn's workers)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    return [pid, *map(int, children.read_text().split())] if children.exists() else [pid]
+@dataclass
+class Figures:
+    """One flood's results: events/s, and CPU microseconds per event of each part."""
+
+    rate: float
+    receiver: float
+    database: float
+    load: float
 
 
-def run_one(db: str, workers: int, seed: int, args: argparse.Namespace) -> tuple[float, float]:
-    """events/s and receiver CPU microseconds per event for one flood on a fresh receiver."""
-    process, base, _ = receiver(db, workers)
+def run_one(db: str, workers: int, cluster: Cluster, args: argparse.Namespace) -> Figures:
+    """One flood on a fresh receiver (and a fresh database)."""
+    process, base = receiver(db, workers)
+    postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
     try:
-        httpx.post(f"{base}/callback", content=batch(10**6 + seed), timeout=60)
         httpx.get(f"{base}/healthz", timeout=60)
-        pids = worker_pids(process.pid)
-        cpu_before = sum(map(cpu_seconds, pids))
-        seconds = flood(base, seed, args.batches, args.clients, args.threads)
-        cpu = sum(map(cpu_seconds, pids)) - cpu_before
+        receiver_before, database_before = tree_cpu(process.pid), tree_cpu(postmaster)
+        seconds, events, load = flood(base, args.seconds, args.users)
+        receiver_cpu = tree_cpu(process.pid) - receiver_before
+        database_cpu = tree_cpu(postmaster) - database_before
     finally:
         stop(process)
-    events = args.batches * BATCH
-    return events / seconds, cpu / events * 1e6
+    if not events:
+        raise SystemExit(f"no event reached {base} in {args.seconds} s")
+    per_event = 1e6 / events
+    return Figures(
+        events / seconds, receiver_cpu * per_event, database_cpu * per_event, load * per_event
+    )
+
+
+def drop(cluster: Cluster, url: str) -> None:
+    """Drop a flood's database, so the server's background work on it (autovacuum) is not
+    counted in a later flood's CPU."""
+    with psycopg.connect(cluster.url(), autocommit=True) as db:
+        db.execute(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batches", type=int, default=120)
-    parser.add_argument("--clients", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=15, help="Locust's --run-time per flood")
+    parser.add_argument("--users", type=int, default=6, help="Locust users over its 2 workers")
     args = parser.parse_args()
     cluster: Cluster = start_cluster(durable=True)
     names = ("SQLite, 1 process", "PostgreSQL, --workers 1", "PostgreSQL, --workers 2")
-    rates: dict[str, list[float]] = {name: [] for name in names}
-    cpus: dict[str, list[float]] = {name: [] for name in names}
+    figures: dict[str, list[Figures]] = {name: [] for name in names}
     try:
         with tempfile.TemporaryDirectory() as folder:
             for round_ in range(args.rounds):
                 for n, name in enumerate(names):
-                    seed = (round_ * len(names) + n) * args.batches
                     if n == 0:
                         db, workers = str(Path(folder) / f"scale{round_}.sqlite3"), 1
                     else:
                         db, workers = cluster.create_database("scale"), n
-                    rate, cpu = run_one(db, workers, seed, args)
-                    rates[name].append(rate)
-                    cpus[name].append(cpu)
-                    print(f"round {round_ + 1} {name}: {rate:,.0f} events/s", flush=True)
+                    result = run_one(db, workers, cluster, args)
+                    if n:
+                        drop(cluster, db)
+                    figures[name].append(result)
+                    print(
+                        f"round {round_ + 1} {name}: {result.rate:,.0f} events/s"
+                        f" (load average {os.getloadavg()[0]:.1f})",
+                        flush=True,
+                    )
     finally:
         cluster.stop()
     print(
-        f"flood: {args.batches} fresh {BATCH}-event batches, {args.clients} client processes x"
-        f" {args.threads} senders, fully projected; {args.rounds} rounds, min / median / max"
+        f"flood: Locust --processes 2, {args.users} users, {args.seconds} s of fresh"
+        f" {BATCH}-event batches, fully projected; {args.rounds} rounds, min / median / max"
     )
     for name in names:
+        rows = figures[name]
         print(
-            f"{name:26} {spread(rates[name], 0)} events/s;"
-            f" receiver CPU {spread(cpus[name], 1)} us/event"
+            f"{name:26} {spread([f.rate for f in rows], 0)} events/s; CPU us/event:"
+            f" receiver {spread([f.receiver for f in rows], 1)},"
+            f" PostgreSQL {spread([f.database for f in rows], 1)},"
+            f" Locust {spread([f.load for f in rows], 1)}"
         )
-    median = {name: statistics.median(values) for name, values in rates.items()}
+    median = {name: statistics.median(f.rate for f in rows) for name, rows in figures.items()}
     print(f"PG 2 workers / SQLite: {median[names[2]] / median[names[0]]:.2f}")
     print(f"ratio={median[names[2]] / median[names[1]]:.2f}")
 

@@ -10,8 +10,9 @@ What differs, and why:
 
 - The projection runs inside the database, set-based: each callback row carries the columns of
   its accepted events (`accepted`, JSON written with the row, in the same transaction), and one
-  `INSERT ... SELECT` over `jsonb_array_elements` turns a step of callbacks into event rows. No
-  Python object is built per event, and no event crosses the wire twice.
+  statement per callback (`INSERT ... SELECT` over `jsonb_array_elements`, all of a step's sent
+  in one pipeline) turns it into event rows and moves the counters. No Python object is built per
+  event, and no event crosses the wire twice.
 - Several processes commit callbacks at once, so ids commit out of order: a cursor ("projected up
   to id N") would skip an id that commits after a larger one. Each callback row has a `projected`
   flag instead, set in the transaction that writes its event rows; a partial index finds the rest.
@@ -47,6 +48,7 @@ from reference_impl.receiver.store import (
     PAGE_SIZE,
     RESET_TABLES,
     SCAN_PER_ITEM,
+    TOTALS,
     EventCursor,
     EventState,
     Page,
@@ -161,7 +163,43 @@ CREATE INDEX send_failures_message ON send_failures(message_id);
 CREATE INDEX send_failures_label ON send_failures(label);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+_V3 = """
+CREATE TABLE totals (
+    name TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+INSERT INTO totals (name, value)
+    SELECT 'callbacks', count(*) FROM callbacks WHERE projected
+    UNION ALL SELECT 'events', count(*) FROM events
+    UNION ALL SELECT 'system_events', count(*) FROM system_events
+    UNION ALL SELECT 'profiles', count(DISTINCT profile) FROM events WHERE NOT duplicate
+    UNION ALL SELECT 'sent_messages', count(*) FROM sent_messages;
+CREATE TABLE tallies (
+    message_id BIGINT NOT NULL,
+    label TEXT NOT NULL,
+    type TEXT NOT NULL,
+    first_seen BIGINT NOT NULL,
+    duplicates BIGINT NOT NULL,
+    PRIMARY KEY (message_id, label, type)
+);
+CREATE INDEX tallies_label ON tallies(label);
+INSERT INTO tallies
+    SELECT message_id, label, type, count(*) FILTER (WHERE NOT duplicate),
+           count(*) FILTER (WHERE duplicate)
+    FROM events GROUP BY message_id, label, type;
+CREATE TABLE sent_tallies (
+    message_id BIGINT NOT NULL,
+    label TEXT NOT NULL,
+    sent BIGINT NOT NULL,
+    PRIMARY KEY (message_id, label)
+);
+CREATE INDEX sent_tallies_label ON sent_tallies(label);
+INSERT INTO sent_tallies SELECT message_id, label, count(*) FROM sent_messages GROUP BY 1, 2;
+DROP INDEX events_label;
+DROP INDEX sent_messages_label;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 """Version N is reached by running `MIGRATIONS[N - 1]` on version N - 1.
 
 1: the SQLite layout, a projection cursor included.
@@ -170,18 +208,29 @@ MIGRATIONS: tuple[str, ...] = (_V1, _V2)
    uncompressed (compressing 150 KB on every commit cost more than the insert); the events'
    foreign key dropped (only the projection writes events, from callbacks it has just read, and
    checking it cost as much as inserting the row).
+3: the counters SQLite keeps (`totals` for `/healthz`, `tallies` and `sent_tallies` for the
+   campaign and label reports), counted once from the tables when upgrading; the label indexes
+   on events and sent messages, which only those reports read, dropped (one index fewer on every
+   event row the projection writes). `totals` counts projected callbacks only: the projection's
+   step adds each callback it projects, so a callback still waiting is counted exactly once.
 """
 SCHEMA_VERSION = len(MIGRATIONS)
 
-# The projection's one statement. Each meta is split on its pipes from the right, as `parse_meta`
-# reads it (the email may hold pipes, the label may not): the last element is the empty trailer,
-# then message id, label, variant; everything before the six fixed fields is the email. The metas
-# were validated before the 200, so this only reads them. The first-seen insert skips any
-# (meta, type) already stored, earlier in the step or before it (the partial unique index, ON
-# CONFLICT DO NOTHING); the second logs what it skipped as duplicates.
+# The projection's statement, run once per callback in the step's transaction. Each meta is split
+# on its pipes from the right, as `parse_meta` reads it (the email may hold pipes, the label may
+# not): the last element is the empty trailer, then message id, label, variant; everything before
+# the six fixed fields is the email. The metas were validated before the 200, so this only reads
+# them. The first-seen insert skips any (meta, type) already stored, earlier in this callback or
+# before it (the partial unique index, ON CONFLICT DO NOTHING); the second logs what it skipped
+# as duplicates, after them (it reads the first insert's result whole before writing a row). So
+# the rows go in as SQLite writes them: callback by callback, first-seen events before
+# duplicates, each in position order. The rows inserted are counted into the report tallies and
+# the totals in the same statement; every part of it reads the snapshot from before it, so the
+# lookup of a profile sees earlier callbacks' rows only (one index probe per event: a LATERAL ...
+# LIMIT 1, where a plain EXISTS may let the planner hash the whole events table).
 _PROJECT = """
 WITH pending AS (
-    SELECT id, accepted FROM callbacks WHERE NOT projected AND id = ANY(%(ids)s)
+    SELECT id, accepted FROM callbacks WHERE id = %(id)s AND NOT projected
 ),
 rows AS (
     SELECT p.id AS callback_id, e.ord, e.position::int AS position, e.grp, e.type, e.email,
@@ -206,9 +255,9 @@ first_seen AS (
            lower(array_to_string(f[1:n - 7], '|')), f[n - 1]::bigint, f[n - 2], f[n - 3]::bigint,
            description, false
     FROM fields
-    ORDER BY callback_id, ord
+    ORDER BY ord
     ON CONFLICT (meta, type) WHERE NOT duplicate DO NOTHING
-    RETURNING callback_id, position
+    RETURNING position, type, profile, message_id, label
 ),
 repeats AS (
     INSERT INTO events (callback_id, position, grp, type, email, meta, profile, message_id, label,
@@ -217,10 +266,56 @@ repeats AS (
            lower(array_to_string(f[1:n - 7], '|')), f[n - 1]::bigint, f[n - 2], f[n - 3]::bigint,
            description, true
     FROM fields
-    WHERE (callback_id, position) NOT IN (SELECT callback_id, position FROM first_seen)
-    ORDER BY callback_id, ord
+    WHERE position NOT IN (SELECT position FROM first_seen)
+    ORDER BY ord
+    RETURNING type, message_id, label
+),
+added AS (
+    SELECT message_id, label, type, 1 AS fresh, 0 AS repeated FROM first_seen
+    UNION ALL
+    SELECT message_id, label, type, 0, 1 FROM repeats
+),
+tallied AS (
+    INSERT INTO tallies AS t (message_id, label, type, first_seen, duplicates)
+    SELECT message_id, label, type, sum(fresh), sum(repeated) FROM added
+    GROUP BY message_id, label, type
+    ON CONFLICT (message_id, label, type) DO UPDATE
+    SET first_seen = t.first_seen + excluded.first_seen,
+        duplicates = t.duplicates + excluded.duplicates
+),
+counted AS (
+    UPDATE totals AS t SET value = t.value + d.amount
+    FROM (VALUES
+        ('callbacks', (SELECT count(*) FROM pending)),
+        ('events', (SELECT count(*) FROM added)),
+        ('system_events', (SELECT count(*) FROM first_seen JOIN raises USING (type))),
+        ('profiles', (SELECT count(DISTINCT f.profile) FROM first_seen AS f
+                      LEFT JOIN LATERAL (
+                          SELECT true AS seen FROM events AS e
+                          WHERE e.profile = f.profile AND NOT e.duplicate LIMIT 1
+                      ) AS earlier ON true
+                      WHERE earlier.seen IS NULL))
+    ) AS d(name, amount)
+    WHERE t.name = d.name AND d.amount <> 0
 )
 UPDATE callbacks SET projected = true WHERE id IN (SELECT id FROM pending)
+"""
+# A step of sent messages, with its tallies and total: rows the meta's unique constraint skips
+# (sent before) are not counted.
+_RECORD_SENT = """
+WITH sent AS (
+    INSERT INTO sent_messages (recipient, meta, message_id, label, variant, sent_at)
+    SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::bigint[],
+                         %s::float8[])
+    ON CONFLICT DO NOTHING
+    RETURNING message_id, label
+),
+tallied AS (
+    INSERT INTO sent_tallies AS t (message_id, label, sent)
+    SELECT message_id, label, count(*) FROM sent GROUP BY message_id, label
+    ON CONFLICT (message_id, label) DO UPDATE SET sent = t.sent + excluded.sent
+)
+UPDATE totals SET value = value + (SELECT count(*) FROM sent) WHERE name = 'sent_messages'
 """
 
 
@@ -290,8 +385,8 @@ class PostgresProjection:
                     (up_to if up_to is not None else 2**63 - 1, limit),
                 )
             ]
-            if ids:
-                db.execute(_PROJECT, {"ids": ids})
+            with db.cursor() as cursor:
+                cursor.executemany(_PROJECT, [{"id": callback_id} for callback_id in ids])
             return len(ids)
 
 
@@ -380,20 +475,25 @@ class PostgresStore:
         return int(row[0]) if row else 0
 
     def record_sent(self, messages: Iterable[SentMessage]) -> None:
-        rows = [
-            (m.recipient, m.meta, m.message_id, m.label, m.variant, m.sent_at) for m in messages
-        ]
-        with self._pool.connection() as db, db.transaction(), db.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO sent_messages (recipient, meta, message_id, label, variant, sent_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                rows,
+        """Record sent messages, counting the new ones into the report tallies and the totals."""
+        columns = list(
+            zip(
+                *(
+                    (m.recipient, m.meta, m.message_id, m.label, m.variant, m.sent_at)
+                    for m in messages
+                ),
+                strict=True,
             )
+        )
+        if not columns:
+            return
+        with self._pool.connection() as db:
+            db.execute(_RECORD_SENT, [list(column) for column in columns])
 
     def record_send_failure(self, recipient: str, meta: str, error: str, detail: str) -> None:
         """A message that never reached the ESP raises Notification Failed with that Error."""
         parsed = parse_meta(meta)
-        with self._pool.connection() as db:
+        with self._pool.connection() as db, db.transaction():
             db.execute(
                 "INSERT INTO send_failures (recipient, profile, meta, message_id, label, variant,"
                 " error, detail, failed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -409,6 +509,7 @@ class PostgresStore:
                     time.time(),
                 ),
             )
+            db.execute("UPDATE totals SET value = value + 1 WHERE name = 'system_events'")
 
     def sent_messages(self) -> list[SentMessage]:
         with self._pool.connection() as db:
@@ -586,25 +687,31 @@ class PostgresStore:
         runs. The projection lock keeps every process's step out meanwhile; ids keep counting."""
         with self._pool.connection() as db, db.transaction():
             db.execute("SELECT pg_advisory_xact_lock(%s)", (PROJECTION_LOCK,))
-            db.execute(f"TRUNCATE {', '.join(RESET_TABLES)}")
+            db.execute(f"TRUNCATE {', '.join((*RESET_TABLES, 'tallies', 'sent_tallies'))}")
+            # The totals' rows are named once at creation and only ever updated: zero, not drop.
+            db.execute("UPDATE totals SET value = 0")
 
     def _report(self, column: str, value: Any) -> dict[str, Any] | None:
+        """Counts from the tallies: a few rows per campaign, whatever its size."""
         counts = dict.fromkeys(effects.REPORT_COUNTERS, 0)
         duplicates = 0
         with self._read() as db:
-            for kind, duplicate, count in db.execute(
-                f"SELECT type, duplicate, count(*) FROM events WHERE {column} = %s"
-                " GROUP BY type, duplicate",
+            for kind, first_seen, repeated in db.execute(
+                "SELECT type, sum(first_seen)::bigint, sum(duplicates)::bigint FROM tallies"
+                f" WHERE {column} = %s GROUP BY type",
                 (value,),
             ):
-                if duplicate:
-                    duplicates += count
-                else:
-                    counts[kind] = count
+                duplicates += repeated
+                if first_seen:
+                    counts[kind] = first_seen
             counts[effects.SEND_FAILED] = _scalar(
                 db, f"SELECT count(*) FROM send_failures WHERE {column} = %s", value
             )
-            sent = _scalar(db, f"SELECT count(*) FROM sent_messages WHERE {column} = %s", value)
+            sent = _scalar(
+                db,
+                f"SELECT coalesce(sum(sent), 0)::bigint FROM sent_tallies WHERE {column} = %s",
+                value,
+            )
         if not (sent or duplicates or any(counts.values())):
             return None
         return {"sent": sent, "counts": counts, "duplicates_ignored": duplicates}
@@ -618,15 +725,10 @@ class PostgresStore:
         return None if report is None else {"label": label, **report}
 
     def counts(self) -> dict[str, int]:
+        """The totals kept by the projection's steps and the send records: no table is counted."""
         with self._read() as db:
-            row = db.execute(
-                "SELECT (SELECT count(*) FROM callbacks), (SELECT count(*) FROM events),"
-                " (SELECT count(*) FROM system_events),"
-                " (SELECT count(DISTINCT profile) FROM events WHERE NOT duplicate),"
-                " (SELECT count(*) FROM sent_messages)"
-            ).fetchone()
-        names = ("callbacks", "events", "system_events", "profiles", "sent_messages")
-        return dict(zip(names, row or (0,) * len(names), strict=True))
+            totals = dict(db.execute("SELECT name, value FROM totals").fetchall())
+        return {name: totals.get(name, 0) for name in TOTALS}
 
 
 def _scalar(db: psycopg.Connection[Any], sql: str, value: Any) -> int:

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hypothesis import given
+import psycopg
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference_impl.protocol import effects
 from reference_impl.protocol.meta import INT64_MAX, INT64_MIN, Meta, build_meta, parse_meta
 from reference_impl.protocol.payload import read_batch
-from reference_impl.receiver.store import RawCallback, SQLiteStore
+from reference_impl.receiver.store import RawCallback, SQLiteStore, Store
+from reference_impl.receiver.store_postgres import PostgresStore
+from tests.postgres import Cluster
 from tests.reference_impl.strategies import FAILED_TYPES, mixed_events
 
 _ODD_LOCAL = st.from_regex(r"[A-Za-z0-9|!#$%&'*+/=?^_`{}~.-]{1,12}", fullmatch=True)
@@ -82,29 +86,27 @@ def protocol_rows(payloads: list[bytes]) -> list[tuple[Any, ...]]:
     return rows
 
 
-def counted(store: SQLiteStore) -> dict[str, int]:
+Query = Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
+"""Runs SQL with `?` parameters on the store's database, outside the store."""
+
+
+def counted(query: Query) -> dict[str, int]:
     """What `/healthz` reports, counted over whole tables: the oracle for the kept totals."""
-    db = store._connection()
     queries = {
         "callbacks": "SELECT count(*) FROM callbacks",
         "events": "SELECT count(*) FROM events",
         "system_events": "SELECT count(*) FROM system_events",
-        "profiles": "SELECT count(DISTINCT profile) FROM events WHERE duplicate = 0",
+        "profiles": "SELECT count(DISTINCT profile) FROM events WHERE NOT duplicate",
         "sent_messages": "SELECT count(*) FROM sent_messages",
     }
-    return {name: db.execute(sql).fetchone()[0] for name, sql in queries.items()}
+    return {name: query(sql, ())[0][0] for name, sql in queries.items()}
 
 
-def _campaigns(store: SQLiteStore) -> list[tuple[int, str]]:
-    return store._connection().execute("SELECT DISTINCT message_id, label FROM events").fetchall()
-
-
-def report(store: SQLiteStore, column: str, value: object) -> dict[str, Any] | None:
+def report(query: Query, column: str, value: object) -> dict[str, Any] | None:
     """A campaign or label report counted over the events: the oracle for the tallies."""
-    db = store._connection()
     counts = dict.fromkeys(effects.REPORT_COUNTERS, 0)
     duplicates = 0
-    for kind, duplicate, count in db.execute(
+    for kind, duplicate, count in query(
         f"SELECT type, duplicate, count(*) FROM events WHERE {column} = ? GROUP BY type, duplicate",
         (value,),
     ):
@@ -118,30 +120,82 @@ def report(store: SQLiteStore, column: str, value: object) -> dict[str, Any] | N
     return {column: value, "sent": 0, "counts": counts, "duplicates_ignored": duplicates}
 
 
-@given(bodies)
-def test_projected_rows_are_the_rows_the_protocol_states(batches: list[list[Any]]) -> None:
+_STORED = (
+    "SELECT callback_id, position, grp, type, email, meta, profile, message_id, label, variant,"
+    " description, duplicate FROM events ORDER BY id"
+)
+
+
+def _check_against_oracles(
+    store: Store, query: Query, payloads: list[bytes], cuts: list[bool]
+) -> None:
+    """Log the payloads, projecting after those `cuts` marks, so a profile or (meta, type) seen
+    in an earlier step and one seen earlier in the same step are both exercised."""
+    for payload, cut in zip(payloads, cuts, strict=False):
+        store.record_callback(RawCallback(payload, None, None, 0.0), read_batch(payload))
+        if cut:
+            store.projection.catch_up()
+    for payload in payloads[len(cuts) :]:
+        store.record_callback(RawCallback(payload, None, None, 0.0), read_batch(payload))
+    store.projection.catch_up()
+    stored = [(*row[:-1], int(row[-1])) for row in query(_STORED, ())]
+    assert stored == protocol_rows(payloads)
+    assert store.counts() == counted(query)
+    for message_id, label in query("SELECT DISTINCT message_id, label FROM events", ()):
+        assert store.campaign(message_id) == report(query, "message_id", message_id)
+        assert store.label_report(label) == report(query, "label", label)
+
+
+def _payloads(batches: list[list[Any]]) -> list[bytes]:
+    return [
+        json.dumps({"version": "v2", "events": {"failed": events}}).encode() for events in batches
+    ]
+
+
+cuts = st.lists(st.booleans(), max_size=6)
+
+
+@given(bodies, cuts)
+def test_projected_rows_are_the_rows_the_protocol_states(
+    batches: list[list[Any]], cut_after: list[bool]
+) -> None:
     """Receiver requirement: every accepted event is one row with its meta decoded, a retry is
     kept as a duplicate, nothing else is stored; non-objects, unicode, numbers near 2**63,
     pipes in emails and repeated batches included. The totals and report tallies kept with the
     rows equal the same figures counted over whole tables."""
-    payloads = [
-        json.dumps({"version": "v2", "events": {"failed": events}}).encode() for events in batches
-    ]
     with tempfile.TemporaryDirectory() as folder:
         store = SQLiteStore(Path(folder) / "rows.sqlite3")
         try:
             store.projection.stop()
-            for payload in payloads:
-                store.record_callback(RawCallback(payload, None, None, 0.0), read_batch(payload))
-            store.projection.catch_up()
-            stored = store._connection().execute(
-                "SELECT callback_id, position, grp, type, email, meta, profile, message_id, label,"
-                " variant, description, duplicate FROM events ORDER BY id"
+            db = store._connection()
+            _check_against_oracles(
+                store,
+                lambda sql, args: db.execute(sql, args).fetchall(),
+                _payloads(batches),
+                cut_after,
             )
-            assert [tuple(row) for row in stored] == protocol_rows(payloads)
-            assert store.counts() == counted(store)
-            for message_id, label in _campaigns(store):
-                assert store.campaign(message_id) == report(store, "message_id", message_id)
-                assert store.label_report(label) == report(store, "label", label)
         finally:
             store.close()
+
+
+@settings(max_examples=25)
+@given(batches=bodies, cut_after=cuts)
+def test_postgresql_projects_the_same_rows_and_keeps_the_same_counters(
+    postgres_cluster: Cluster, batches: list[list[Any]], cut_after: list[bool]
+) -> None:
+    """The same requirement on PostgreSQL, whose projection is one SQL statement: the same rows,
+    and the totals and tallies its step keeps in the same transaction equal the tables' counts.
+    (A fresh database per example: fewer examples than on SQLite, each costs a database.)"""
+    url = postgres_cluster.create_database("rows")
+    store = PostgresStore(url)
+    try:
+        store.projection.stop()
+        with psycopg.connect(url, autocommit=True) as db:
+            _check_against_oracles(
+                store,
+                lambda sql, args: db.execute(sql.replace("?", "%s"), args).fetchall(),
+                _payloads(batches),
+                cut_after,
+            )
+    finally:
+        store.close()

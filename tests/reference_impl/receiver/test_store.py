@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from reference_impl.protocol import effects
 from reference_impl.protocol.payload import read_batch
 from reference_impl.receiver.store import (
     TIMELINE_BUCKETS,
@@ -120,6 +121,30 @@ def test_sent_messages_and_send_failures_feed_the_campaign_report(store: Store) 
     assert report["counts"]["send_failed"] == 1
     (failure,) = store.events(message_id=5)
     assert failure["properties"]["Error"] == "SMTP timeout"
+
+
+def test_healthz_totals_count_a_profile_once_across_projection_steps(store: Store) -> None:
+    """`/healthz` counts profiles (and events, system events, callbacks, sent messages) from the
+    counters kept with the writes: a profile first heard of in an earlier projection step, under
+    another type and with its email in other capitals, is not a new profile; a message recorded
+    as sent twice counts once; a send failure is one more system event."""
+    record(store, body(("hard_bounce", "a@example.com")))
+    assert store.counts()["profiles"] == 1
+    record(store, body(("spam", "A@example.com"), ("spam", "b@example.com")))
+    sent = SentMessage("c@example.com", meta_for("c@example.com"), 1, "spring", 1, 1.0)
+    store.record_sent([sent])
+    store.record_sent([sent])
+    store.record_send_failure("d@example.com", meta_for("d@example.com"), "SMTP timeout", "x")
+    hard_bounce, spam = (len(effects.RAISES[kind]) for kind in ("hard_bounce", "spam"))
+    assert store.counts() == {
+        "callbacks": 2,
+        "events": 3,
+        "system_events": hard_bounce + 2 * spam + 1,
+        "profiles": 2,
+        "sent_messages": 1,
+    }
+    report = store.label_report("spring")
+    assert (report["sent"], report["counts"]["spam"], report["counts"]["send_failed"]) == (1, 2, 1)
 
 
 def test_label_report_aggregates_all_messages_of_a_label(store: Store) -> None:

@@ -8,6 +8,7 @@ import json
 import psycopg
 import pytest
 
+from reference_impl.protocol import effects
 from reference_impl.protocol.payload import read_batch
 from reference_impl.receiver.store import StoreError
 from reference_impl.receiver.store_postgres import (
@@ -59,6 +60,78 @@ def test_a_version_1_database_upgrades_in_place_and_keeps_its_projection(
                 (SCHEMA_VERSION,)
             ]
             assert db.execute("SELECT to_regclass('projection')").fetchone() == (None,)
+    finally:
+        store.close()
+
+
+def _insert_event(db: psycopg.Connection, callback_id: int, email: str, duplicate: bool) -> None:
+    db.execute(
+        "INSERT INTO events (callback_id, position, grp, type, email, meta, profile,"
+        " message_id, label, variant, description, duplicate)"
+        " VALUES (%s, 0, 'failed', 'spam', %s, %s, lower(%s), 1, 'spring', 1, NULL, %s)",
+        (callback_id, email, meta_for(email), email, duplicate),
+    )
+
+
+def test_a_version_2_database_gets_its_counters_counted_once_when_upgraded(
+    postgres_url: str,
+) -> None:
+    """Version 3 keeps `/healthz` totals and report tallies in the projection's transaction
+    instead of counting tables on every read. A version 2 database with projected callbacks,
+    a callback still waiting, sent messages and a send failure upgrades in place: its counters
+    are counted once, the waiting callback is then projected and counted exactly once, and every
+    figure equals what the tables hold."""
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute(MIGRATIONS[0])
+        db.execute(MIGRATIONS[1])
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        db.execute("INSERT INTO schema_version VALUES (2)")
+        for kind, names in effects.RAISES.items():
+            for ordinal, name in enumerate(names):
+                db.execute("INSERT INTO raises VALUES (%s, %s, %s)", (kind, ordinal, name))
+        first = _log_v1_callback(db, body(("spam", "a@example.com"), ("spam", "a@example.com")))
+        _insert_event(db, first, "a@example.com", duplicate=False)
+        _insert_event(db, first, "a@example.com", duplicate=True)
+        db.execute("UPDATE callbacks SET projected = true WHERE id = %s", (first,))
+        _log_v1_callback(db, body(("spam", "a@example.com"), ("spam", "B@example.com")))
+        db.execute(
+            "INSERT INTO sent_messages (recipient, meta, message_id, label, variant, sent_at)"
+            " VALUES ('c@example.com', %s, 1, 'spring', 1, 0)",
+            (meta_for("c@example.com"),),
+        )
+        db.execute(
+            "INSERT INTO send_failures (recipient, profile, meta, message_id, label, variant,"
+            " error, detail, failed_at) VALUES ('d@example.com', 'd@example.com', %s, 1,"
+            " 'spring', 1, 'Bounced', 'no such user', 0)",
+            (meta_for("d@example.com"),),
+        )
+    store = PostgresStore(postgres_url)
+    try:
+        with psycopg.connect(postgres_url, autocommit=True) as db:
+            kept = dict(db.execute("SELECT name, value FROM totals").fetchall())
+            assert kept["callbacks"] == 1, "only the projected callback is counted at upgrade"
+            assert store.counts() == {
+                "callbacks": 2,
+                "events": 4,
+                "system_events": 2 * len(effects.RAISES["spam"]) + 1,
+                "profiles": 2,
+                "sent_messages": 1,
+            }
+            query = db.execute
+            assert store.counts() == {
+                name: query(sql).fetchone()[0]
+                for name, sql in (
+                    ("callbacks", "SELECT count(*) FROM callbacks"),
+                    ("events", "SELECT count(*) FROM events"),
+                    ("system_events", "SELECT count(*) FROM system_events"),
+                    ("profiles", "SELECT count(DISTINCT profile) FROM events WHERE NOT duplicate"),
+                    ("sent_messages", "SELECT count(*) FROM sent_messages"),
+                )
+            }
+        expected = {"sent": 1, "duplicates_ignored": 2}
+        for report in (store.campaign(1), store.label_report("spring")):
+            assert {key: report[key] for key in expected} == expected
+            assert (report["counts"]["spam"], report["counts"]["send_failed"]) == (2, 1)
     finally:
         store.close()
 
