@@ -578,7 +578,10 @@ def demo(keep: bool, audience_size: int, seed: int, scenario: str) -> None:
     console = Console()
 
     def hold(summary: DemoSummary) -> None:
-        console.print(f"Receiver still running at {summary.receiver_url} (API: /api/events)")
+        console.print(
+            f"Receiver still running: dashboard {summary.receiver_url}/ (live feed, profiles,"
+            f" reports), API {summary.receiver_url}/api/events"
+        )
         console.print("Press Ctrl+C to stop.")
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -587,5 +590,7 @@ def demo(keep: bool, audience_size: int, seed: int, scenario: str) -> None:
         console.print("Stopped; the temporary receiver database is removed.")
 
     summary = run_demo(console, audience_size, seed, scenario, keep=keep, on_ready=hold)
+    if not keep:
+        console.print("To browse the receiver's dashboard afterwards: bounceback demo --keep")
     if not summary.ok:
         raise SystemExit(EXIT_FAILED)

@@ -231,14 +231,20 @@ def test_a_campaign_with_a_bad_label_or_variant_sends_nothing() -> None:
         Campaign(provider, [], "ok").run()
 
 
-def test_demo_keep_leaves_the_receiver_running_for_on_ready() -> None:
+def test_demo_keep_leaves_the_receiver_and_its_dashboard_running_for_on_ready() -> None:
+    """`demo --keep` prints the dashboard's URL: the kept receiver serves it, with the run in it."""
     seen: list[int] = []
+    pages: list[str] = []
 
     def probe(summary: DemoSummary) -> None:
         seen.append(httpx.get(f"{summary.receiver_url}/healthz", timeout=5).status_code)
+        page = httpx.get(f"{summary.receiver_url}/", timeout=5)
+        seen.append(page.status_code)
+        pages.append(page.text)
 
     run_demo(Console(file=io.StringIO()), size=3, keep=True, on_ready=probe)
-    assert seen == [200]
+    assert seen == [200, 200]
+    assert "Live feed" in pages[0]
 
 
 @pytest.mark.parametrize(
