@@ -33,7 +33,8 @@ def small_disk(where: Path, size: str = "2m") -> Iterator[Path]:
         check=False,
     )
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs on {where}: {mounted.stderr.strip()}")
+        why = (mounted.stderr.strip().splitlines() or [f"exit {mounted.returncode}"])[0]
+        pytest.skip(f"cannot mount a tmpfs on {where}: {why}")
     try:
         yield where
     finally:
