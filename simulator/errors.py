@@ -9,6 +9,7 @@ holds the root and the map of the tree:
     ├── ESPConfigError           (esp.preflight: the fake ESP cannot start with these settings)
     ├── ESPTimeout               (esp.server: callbacks not delivered in time)
     ├── SpoolError               (esp.spool: the spool cannot be opened or written)
+    │   └── SpoolDiskFull        (esp.spool: a spool write met a full disk)
     ├── ControlError             (esp.controls: a runtime control change is wrong; every key)
     ├── MetaManglingError        (esp.mangling: a mangling policy cannot be applied)
     ├── UnknownShipped           (esp.catalog: no shipped scenario, plan or profile of that name)

@@ -48,13 +48,14 @@ from simulator.esp.headers import (
 from simulator.esp.mangling import MetaManglingError, mangle
 from simulator.esp.outcomes import Decider, rng_for
 from simulator.esp.scenario import DELIVERED, Scenario
-from simulator.esp.spool import EventRecord, MessageRecord, Refusal, SpoolWriter
+from simulator.esp.spool import EventRecord, MessageRecord, Refusal, SpoolDiskFull, SpoolWriter
 from simulator.protocol.payloads import FAILED, SUCCESS
 
 log = logging.getLogger("simulator.smtp")
 
 AUTH_CLOSED = "AUTH from %s: %d failed attempts on one connection, closed with 421"
 REFUSED_SPOOL_FULL = "message from %s refused with 452: spool is %d bytes, quota %d"
+REFUSED_DISK_FULL = "message from %s refused with 452: the spool's disk is full; free some space"
 REFUSED_OVER_QUOTA = "message from %s refused with 552: %d callback bytes, quota %d"
 REFUSED_CONNECTION = "connection from %s refused with 421: %d sessions open, the limit"
 AUTH_SLOWED = "AUTH from %s delayed %.2fs after %d failed attempt(s) from that address"
@@ -635,6 +636,9 @@ class ESPHandler:
             )
         try:
             message_id = await self.writer.submit(record)
+        except SpoolDiskFull:
+            log.error(REFUSED_DISK_FULL, session.peer)
+            return replies.SPOOL_DISK_FULL
         except Exception:
             log.exception("spool write failed; the client is told to retry")
             return replies.SPOOL_FAILED

@@ -50,6 +50,7 @@ __all__ = [
     "SERVICE_NOT_AVAILABLE",
     "SOFT_BOUNCE_REPLIES",
     "SPAM_FOLDER",
+    "SPOOL_DISK_FULL",
     "SPOOL_FAILED",
     "SPOOL_FULL",
     "STALL_TIMEOUT",
@@ -75,6 +76,9 @@ AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
 SPOOL_FAILED = "451 4.3.0 Spool unavailable, try again later"
 AUTH_TOO_MANY_FAILURES = "421 4.7.0 Too many failed AUTH attempts, closing connection"
 """After `max_auth_failures` on one connection: the connection is closed after it."""
+SPOOL_DISK_FULL = "452 4.3.1 Insufficient system storage: the spool's disk is full, try again later"
+"""DATA when committing the message to the spool met a full disk (SQLITE_FULL): the platform
+keeps the message and retries, as for a spool over its quota."""
 SPOOL_FULL = "452 4.3.1 Insufficient system storage: spool quota reached, try again later"
 OVER_MESSAGE_QUOTA = (
     "552 5.3.4 Message exceeds quota: its callbacks would be {bytes} bytes"

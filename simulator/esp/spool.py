@@ -128,6 +128,19 @@ class SpoolError(SimulatorError, RuntimeError):
     """The spool file cannot be opened or written; the message says which file and why."""
 
 
+class SpoolDiskFull(SpoolError):
+    """A write met a full disk (SQLITE_FULL): SMTP answers it as insufficient storage, 452 4.3.1,
+    rather than as a broken spool, since freeing space is what the operator has to do."""
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Undo the open transaction, if any. SQLite rolls back by itself on some errors (a full
+    disk among them), and a ROLLBACK then would raise "no transaction is active" instead of
+    the error that matters."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
 # EventRecord and MessageRecord are made for every message on the SMTP event loop: slots but not
 # frozen, since a frozen dataclass sets each field through object.__setattr__ and that made their
 # construction about three times as costly. Nothing changes them after construction.
@@ -356,9 +369,11 @@ class SpoolWriter:
                 )
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            error = SpoolError(f"spool {self._path}: write failed ({exc})")
+            _rollback(conn)
+            full = exc.sqlite_errorcode == sqlite3.SQLITE_FULL
+            error = (SpoolDiskFull if full else SpoolError)(
+                f"spool {self._path}: write failed ({exc})"
+            )
             for _, future in work:
                 if not future.done():
                     future.set_exception(error)
@@ -474,7 +489,7 @@ class SpoolReader:
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         self._keep(batch_id, built, body)
         return batch_id
@@ -564,7 +579,7 @@ class SpoolReader:
                 )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         if state != PENDING:
             self._built.pop(batch_id, None)
@@ -614,7 +629,7 @@ class SpoolReader:
                 halves.append(child)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         self._built.pop(batch_id, None)
         return halves[0], halves[1]
@@ -783,7 +798,7 @@ class SpoolReader:
             removed = {table: conn.execute(f"DELETE FROM {table}").rowcount for table in TABLES}
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         self._built.clear()
         return removed

@@ -41,6 +41,7 @@ PUBLIC = {
         "Scenario",
         "ScenarioError",
         "SpoolAPI",
+        "SpoolDiskFull",
         "SpoolError",
         "SpoolReader",
         "UnknownShipped",
