@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reference_impl.receiver.projection import HANDOFF_LIMIT
+from reference_impl.receiver.projection import _TALLY, HANDOFF_LIMIT
 from reference_impl.receiver.store import SQLiteStore, Store
 from tests.reference_impl.receiver.conftest import Backend
 from tests.reference_impl.receiver.logged import body, record
@@ -111,3 +111,13 @@ def test_backlog_past_the_memory_handoff_is_read_back_from_the_log(
         record(store, body(("spam", f"u{n}@example.com"), ("spam", f"u{n}@example.com")))
     assert store.counts()["events"] == 2 * total
     assert len(store.events()) == total
+
+
+def test_a_steps_tally_reads_only_the_steps_rows_by_id(sqlite_store: SQLiteStore) -> None:
+    """The report tallies are kept in each step at a cost that does not grow with the store: the
+    step's new rows are found by id, not by walking an index over every event (which made the
+    tally of a flood's step take 12 us per event at 800,000 events)."""
+    db = sqlite_store._connection()
+    plan = " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {_TALLY}", (0,)))
+    assert "SEARCH events USING INTEGER PRIMARY KEY (rowid>?)" in plan, plan
+    assert "SCAN events" not in plan, plan
