@@ -11,8 +11,6 @@ before or after, is in the log and projected: each address's profile shows the u
 from __future__ import annotations
 
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +22,7 @@ from reference_impl.protocol import replies as r
 from reference_impl.receiver.responses import JSON_TYPE
 from tests.diskfull import Filler, free_bytes, small_disk
 from tests.reference_impl.receiver.logged import body
-from tests.reference_impl.receiver.test_cli import free_port
+from tests.reference_impl.receiver.process import start_receiver_process
 
 pytestmark = pytest.mark.e2e
 EVENTS = 20  # per post, each for its own address
@@ -45,23 +43,9 @@ def payload(post: int) -> bytes:
 @contextmanager
 def receiver(db: Path, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`bounceback receiver` on a fresh port, its stderr kept in `log` (off the full disk)."""
-    port = free_port()
-    command = [sys.executable, "-m", "reference_impl.cli", "receiver", "--port", str(port)]
     with open(log, "wb") as stderr:
-        process = subprocess.Popen(
-            [*command, "--db", str(db)], stdout=subprocess.DEVNULL, stderr=stderr
-        )
-    base = f"http://127.0.0.1:{port}"
+        base, process = start_receiver_process(str(db), stderr=stderr, timeout=30)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/healthz", timeout=2)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "the receiver did not start"
-                assert process.poll() is None, "the receiver exited at start"
-                time.sleep(0.1)
         yield base, process
     finally:
         if process.poll() is None:

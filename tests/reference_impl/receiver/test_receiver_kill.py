@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import pytest
 
 from tests.postgres import Cluster
 from tests.reference_impl.receiver.logged import body
-from tests.reference_impl.receiver.test_cli import free_port
+from tests.reference_impl.receiver.process import start_receiver_process
 
 pytestmark = pytest.mark.e2e
 SENDERS = 4
@@ -39,25 +38,8 @@ def address(sender: int, post: int, event: int) -> str:
 @contextmanager
 def receiver(db: str, *options: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A receiver in its own process group, on a fresh port; killed with the group on exit."""
-    port = free_port()
-    command = [sys.executable, "-m", "reference_impl.cli", "receiver", "--port", str(port)]
-    process = subprocess.Popen(
-        [*command, "--db", db, *options],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    base, process = start_receiver_process(db, *options, start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/healthz", timeout=2)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "the receiver did not start"
-                assert process.poll() is None, "the receiver exited at start"
-                time.sleep(0.1)
         yield base, process
     finally:
         if process.poll() is None:
