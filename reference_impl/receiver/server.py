@@ -216,7 +216,8 @@ class BackgroundServer:
             log.warning("waitress loop already down (%s); closing its sockets directly", exc)
             wasyncore.close_all(server._map)
         server.task_dispatcher.shutdown(timeout=timeout)
-        self._thread.join(timeout)
+        if self._thread.ident is not None:  # started, so there is a thread to wait for
+            self._thread.join(timeout)
 
 
 @dataclass

@@ -49,11 +49,20 @@ class WebServer:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Close the sockets on the server's own loop, then wait for its worker threads."""
+        """Close the sockets on the server's own loop, then wait for its worker threads.
+
+        The loop may already be gone: waitress's loop can close its own trigger on a racing
+        EBADF (Pylons/waitress#468), and pulling a closed trigger raises. Then what is left is
+        closed from here, so stopping never fails the caller's `with` block.
+        """
         server = self._server
-        if self._thread.is_alive():
+        try:
+            if not self._thread.is_alive():
+                raise OSError("the server loop is not running")
             server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))  # type: ignore[union-attr]
+        except OSError as exc:
+            log.warning("waitress loop already down (%s); closing its sockets directly", exc)
+            wasyncore.close_all(server._map)  # type: ignore[union-attr]
+        if self._thread.ident is not None:  # started, so there is a thread to wait for
             self._thread.join(timeout)
-        else:
-            server.close()
         server.task_dispatcher.shutdown(timeout=timeout)  # type: ignore[union-attr]
