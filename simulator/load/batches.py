@@ -28,6 +28,17 @@ REFUSABLE_POOL = 64
 RETRY_MEMORY = 32
 
 
+def draw_refusable(count: int = REFUSABLE_POOL) -> list[Any]:
+    """Near-valid events from the public strategies: drawn once per process, as a draw costs
+    Hypothesis's whole machinery (about a second for the pool on a quiet machine)."""
+    from simulator.conformance.strategies import near_valid_events
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        strategy = near_valid_events(huge=False)
+        return [strategy.example() for _ in range(count)]
+
+
 @dataclass(frozen=True, slots=True)
 class Built:
     """One body to post and what kind it is (for the ledger and Locust's request names)."""
@@ -45,7 +56,9 @@ def _process_tag() -> int:
 class BatchFactory:
     """Builds load batches; one per Locust user process, not shared across threads."""
 
-    def __init__(self, seed: int | None = None, batch_size: int = 100) -> None:
+    def __init__(
+        self, seed: int | None = None, batch_size: int = 100, refusable: list[Any] | None = None
+    ) -> None:
         self.random = random.Random(seed)
         self.faker = Faker()
         self.faker.seed_instance(seed)
@@ -53,7 +66,7 @@ class BatchFactory:
         self.tag = _process_tag()
         self.counter = 0
         self.sent: deque[Built] = deque(maxlen=RETRY_MEMORY)
-        self._refusable: list[Any] | None = None
+        self._refusable = refusable
 
     def _meta(self, email: str) -> str:
         self.counter += 1
@@ -72,12 +85,7 @@ class BatchFactory:
 
     def refusable_events(self) -> list[Any]:
         if self._refusable is None:
-            from simulator.conformance.strategies import near_valid_events
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                strategy = near_valid_events(huge=False)
-                self._refusable = [strategy.example() for _ in range(REFUSABLE_POOL)]
+            self._refusable = draw_refusable()
         return self._refusable
 
     def _built(self, kind: str, events: list[Any]) -> Built:

@@ -11,11 +11,14 @@ import os
 import smtplib
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+import gevent
+from gevent.lock import Semaphore
 from locust import FastHttpUser, User, between, events, task
 
-from simulator.load.batches import BatchFactory, Built
+from simulator.load.batches import BatchFactory, Built, draw_refusable
 from simulator.load.ledger import Ledger, acknowledged_events
 from simulator.load.settings import BATCH_ENV, LEDGER_ENV, PATH_ENV, PER_SESSION_ENV
 
@@ -23,6 +26,8 @@ MORE_THAN_ALLOWED = "More than allowed events received."
 SENDER = "load@platform.example"
 
 _ledger: Ledger | None = None
+_refusable: list[Any] | None = None
+_drawing = Semaphore()
 
 
 def ledger() -> Ledger:
@@ -31,6 +36,19 @@ def ledger() -> Ledger:
     if _ledger is None:
         _ledger = Ledger(Path(os.environ.get(LEDGER_ENV, "bounceback-load-ledger")))
     return _ledger
+
+
+def refusable_pool() -> list[Any]:
+    """The process's near-valid events, drawn on a native thread of gevent's pool.
+
+    Drawn on the event loop, they held it for seconds on a loaded machine: no heartbeat reached
+    the master, which gave the workers up as missing and ended the run with nothing posted.
+    """
+    global _refusable
+    with _drawing:
+        if _refusable is None:
+            _refusable = gevent.get_hub().threadpool.apply(draw_refusable)
+    return _refusable
 
 
 @events.quitting.add_listener
@@ -46,7 +64,9 @@ class CallbackUser(FastHttpUser):
 
     def on_start(self) -> None:
         self.path = os.environ.get(PATH_ENV, "/callback")
-        self.factory = BatchFactory(batch_size=int(os.environ.get(BATCH_ENV, "100")))
+        self.factory = BatchFactory(
+            batch_size=int(os.environ.get(BATCH_ENV, "100")), refusable=refusable_pool()
+        )
 
     def _post(self, built: Built) -> None:
         headers = {"Content-Type": "application/json"}
