@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS callbacks (
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
     callback_id INTEGER NOT NULL REFERENCES callbacks(id),
+    received_at REAL NOT NULL,
     position INTEGER NOT NULL,
     grp TEXT NOT NULL,
     type TEXT NOT NULL,
@@ -72,7 +73,11 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE UNIQUE INDEX IF NOT EXISTS events_first_seen ON events(meta, type) WHERE duplicate = 0;
 DROP INDEX IF EXISTS events_profile;
 CREATE INDEX IF NOT EXISTS events_profile_first_seen ON events(profile) WHERE duplicate = 0;
-CREATE INDEX IF NOT EXISTS events_message ON events(message_id);
+DROP INDEX IF EXISTS events_message;
+-- A campaign's first-seen events in the order they arrived (its event page reads it, as does its
+-- timeline): `received_at` is the callback's, copied by the projection so one index holds both.
+CREATE INDEX IF NOT EXISTS events_message_received ON events(message_id, received_at)
+    WHERE duplicate = 0;
 CREATE TABLE IF NOT EXISTS sent_messages (
     id INTEGER PRIMARY KEY,
     recipient TEXT NOT NULL,
@@ -492,14 +497,18 @@ class _Arm:
     The view (raised events, then send failures, UNION ALL) cannot be read in order by an index:
     every page sorted every system event, 170 ms at 100,000 events. Each half can: raised events
     by walking `callbacks_received` and each callback's events (`events_callback`; CROSS JOIN
-    keeps that order, as SQLite would otherwise scan all events), failures by
-    `send_failures_failed`. `SQLiteStore.event_page` merges the two pages. The columns are the
-    view's, so a row reads as a view row (`system_event_item`).
+    keeps that order, as SQLite would otherwise scan all events), one campaign's by
+    `events_message_received`, failures by `send_failures_failed`. `SQLiteStore.event_page`
+    merges the two pages. The columns are the view's, so a row reads as a view row
+    (`system_event_item`). `order` sorts ties of `time` as (abs(key), key) does, in columns an
+    index already holds in that order (a raised event's key is its event id * 2 + ordinal, and no
+    type raises more than two).
     """
 
     select: str
     time: str
     key: str
+    order: str
     name: str
     label: str
 
@@ -512,15 +521,16 @@ class _Arm:
         label: str | None = None,
     ) -> tuple[str, list[Any]]:
         sql, args = self.select, []
-        for column, value in (("cause", type), (self.name, name), (self.label, label)):
+        filters = (
+            ("cause", type),
+            (self.name, name),
+            (self.label, label),
+            ("message_id", message_id),
+        )
+        for column, value in filters:
             if value is not None:
                 sql += f" AND {column} = ?"
                 args.append(value)
-        if message_id is not None:
-            # A campaign's events are found by its index, then sorted: walking every callback in
-            # time order for one campaign would read them all.
-            sql = sql.replace("CROSS JOIN", "JOIN") + " AND message_id = ?"
-            args.append(message_id)
         if after is not None:
             # (created_at, abs(id), id) > the cursor, with the time bound alone first so the
             # index range starts at the cursor.
@@ -529,21 +539,37 @@ class _Arm:
                 f" OR (abs({self.key}), {self.key}) > (abs(?), ?))"
             )
             args += [after.created_at, after.created_at, after.id, after.id]
-        return f"{sql} ORDER BY {self.time}, abs({self.key}), {self.key}", args
+        return f"{sql} ORDER BY {self.time}, {self.order}", args
 
 
-_EVENT_ARM = _Arm(
+_RAISED_COLUMNS = (
     "SELECT e.id * 2 + r.ordinal AS id, r.name, e.profile, e.type AS cause, e.meta,"
     " e.message_id, e.label, e.variant, e.email, e.description, NULL AS error,"
-    " c.received_at AS created_at"
+)
+_EVENT_ARM = _Arm(
+    f"{_RAISED_COLUMNS} c.received_at AS created_at"
     " FROM callbacks AS c CROSS JOIN events AS e ON e.callback_id = c.id"
     " JOIN raises AS r ON r.type = e.type"
     " WHERE e.duplicate = 0",
     "c.received_at",
     "(e.id * 2 + r.ordinal)",
+    "e.id, r.ordinal",
     "r.name",
     "e.label",
 )
+_CAMPAIGN_ARM = _Arm(
+    f"{_RAISED_COLUMNS} e.received_at AS created_at"
+    " FROM events AS e JOIN raises AS r ON r.type = e.type"
+    " WHERE e.duplicate = 0",
+    "e.received_at",
+    "(e.id * 2 + r.ordinal)",
+    "e.id, r.ordinal",
+    "r.name",
+    "e.label",
+)
+"""Raised events of one campaign: its slice of `events_message_received` is already in the
+view's order, so a page reads `limit` rows, where walking the callbacks would read them all and
+the campaign's events by `message_id` alone were sorted for every page (38 ms at a million)."""
 _FAILURE_ARM = _Arm(
     "SELECT -f.id AS id, 'Notification Failed' AS name, f.profile, 'send_failed' AS cause,"
     " f.meta, f.message_id, f.label, f.variant, f.recipient AS email, f.detail AS description,"
@@ -551,6 +577,7 @@ _FAILURE_ARM = _Arm(
     " FROM send_failures AS f WHERE 1 = 1",
     "f.failed_at",
     "(-f.id)",
+    "f.id",
     "'Notification Failed'",
     "f.label",
 )
@@ -576,7 +603,8 @@ class SQLiteStore:
             ) from exc
 
     def _create(self) -> None:
-        db = self._connection()
+        with self._write() as db:
+            _copy_received_at(db)
         db.executescript(SCHEMA)
         with self._write() as db:
             db.execute("DELETE FROM raises")
@@ -775,7 +803,7 @@ class SQLiteStore:
         self.projection.catch_up()
         db = self._connection()
         arms = []
-        for arm in (_EVENT_ARM, _FAILURE_ARM):
+        for arm in (_EVENT_ARM if message_id is None else _CAMPAIGN_ARM, _FAILURE_ARM):
             sql, args = arm.page(type, message_id, after, name, label)
             arms.append(db.execute(f"{sql} LIMIT ?", [*args, limit]))
         rows = heapq.merge(*arms, key=lambda r: (r["created_at"], abs(r["id"]), r["id"]))
@@ -896,6 +924,19 @@ class SQLiteStore:
         self.projection.catch_up()
         totals = dict(self._connection().execute("SELECT name, value FROM totals").fetchall())
         return {name: totals.get(name, 0) for name in TOTALS}
+
+
+def _copy_received_at(db: sqlite3.Connection) -> None:
+    """A store written before event rows kept their callback's `received_at` gets it copied
+    once, when opened, before its campaign index is built (about 15 s at a million events)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+    if not columns or "received_at" in columns:
+        return
+    db.execute("ALTER TABLE events ADD COLUMN received_at REAL NOT NULL DEFAULT 0")
+    db.execute(
+        "UPDATE events SET received_at ="
+        " (SELECT c.received_at FROM callbacks AS c WHERE c.id = events.callback_id)"
+    )
 
 
 TOTALS = ("callbacks", "events", "system_events", "profiles", "sent_messages")
