@@ -259,22 +259,34 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def unattributed_page(rows: Sequence[Sequence[Any]], after: int, limit: int, scan: int) -> Page:
-    """One page of `/api/unattributed` from a scan window of event rows, on either store.
+UNATTRIBUTED_WINDOW = (
+    "SELECT max(id), count(*) FROM (SELECT id FROM events WHERE id > {0}"
+    " ORDER BY id LIMIT {0}) AS w"
+)
+"""The scan window of a page of `/api/unattributed` (its last event id, its size), on either
+store (`{0}` is the placeholder): the ids alone, read from the table's own key."""
+UNATTRIBUTED_ROWS = (
+    "SELECT e.id, e.callback_id, e.position, e.type, e.email, e.meta FROM events AS e"
+    " WHERE e.id > {0} AND e.id <= {0}"
+    " AND NOT EXISTS (SELECT 1 FROM sent_messages AS s WHERE s.meta = e.meta)"
+    " ORDER BY e.id LIMIT {0}"
+)
+"""The window's events whose meta was never sent, on either store: only these leave the
+database (as one left join, every event of the window did, ten per item asked for)."""
 
-    Each row is (event id, callback_id, position, type, email, meta, never sent). The cursor is
-    the last event id looked at, so a window with no unattributed event still moves on.
-    """
+
+def unattributed_page(
+    window: Sequence[Any], rows: Sequence[Sequence[Any]], limit: int, scan: int
+) -> Page:
+    """One page of `/api/unattributed`, on either store, from its scan window (last event id,
+    events in it) and the window's unattributed events, `limit + 1` at most, in id order, each
+    (event id, callback_id, position, type, email, meta). The cursor is the last event id
+    looked at, so a window with no unattributed event still moves on."""
     keys = ("callback_id", "position", "type", "email", "meta")
-    items: list[dict[str, Any]] = []
-    last = after
-    for row in rows:
-        if row[6]:
-            if len(items) == limit:
-                return Page(items, last)
-            items.append(dict(zip(keys, row[1:6], strict=True)))
-            last = row[0]
-    return Page(items, rows[-1][0] if len(rows) == scan else None)
+    items = [dict(zip(keys, row[1:6], strict=True)) for row in rows[:limit]]
+    if len(rows) > limit:
+        return Page(items, rows[limit - 1][0])
+    return Page(items, window[0] if window[1] == scan else None)
 
 
 def profile_from_history(email: str, rows: Iterable[Sequence[Any]]) -> dict[str, Any] | None:
@@ -760,17 +772,12 @@ class SQLiteStore:
         """
         self.projection.catch_up()
         scan = SCAN_PER_ITEM * limit
-        rows = (
-            self._connection()
-            .execute(
-                "SELECT e.id, e.callback_id, e.position, e.type, e.email, e.meta, s.id IS NULL"
-                " FROM (SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?) AS e"
-                " LEFT JOIN sent_messages AS s ON s.meta = e.meta ORDER BY e.id",
-                (after, scan),
-            )
-            .fetchall()
-        )
-        return unattributed_page(rows, after, limit, scan)
+        db = self._connection()
+        window = db.execute(UNATTRIBUTED_WINDOW.format("?"), (after, scan)).fetchone()
+        rows = db.execute(
+            UNATTRIBUTED_ROWS.format("?"), (after, window[0] or after, limit + 1)
+        ).fetchall()
+        return unattributed_page(window, rows, limit, scan)
 
     def profile(self, email: str) -> dict[str, Any] | None:
         """Subscription state and history; unsubscribing is sticky, nothing re-subscribes."""
