@@ -329,9 +329,10 @@ CALLBACK_COLUMNS = (
 
 
 def callback_page(rows: Iterable[Mapping[str, Any]], max_bytes: int | None) -> list[dict[str, Any]]:
-    """A page of the raw log from its rows, on either store: the body as text, the stored reply
-    as JSON, and no more rows once the bodies pass `max_bytes` (rows are read one at a time, so
-    a page of large bodies is cut before it is all held)."""
+    """A page of the raw log from its rows, on either store: the body as text (and its size in
+    bytes as received), the stored reply as JSON, and no more rows once the bodies pass
+    `max_bytes` (rows are read one at a time, so a page of large bodies is cut before it is all
+    held)."""
     page: list[dict[str, Any]] = []
     size = 0
     for row in rows:
@@ -341,6 +342,7 @@ def callback_page(rows: Iterable[Mapping[str, Any]], max_bytes: int | None) -> l
                 **{name: row[name] for name in CALLBACK_COLUMNS},
                 "body": body.decode("utf-8", "replace"),
                 "response": json.loads(row["response"]),
+                "bytes": len(body),
             }
         )
         size += len(body)
@@ -349,7 +351,7 @@ def callback_page(rows: Iterable[Mapping[str, Any]], max_bytes: int | None) -> l
     return page
 
 
-FEED_COLUMNS = ("id", "received_at", "remote_addr", "status", "response")
+FEED_COLUMNS = ("id", "received_at", "remote_addr", "content_type", "status", "response")
 """The raw log's columns the live feed shows: everything but the body, whose size it shows."""
 
 
@@ -935,7 +937,7 @@ class SQLiteStore:
 
 def _copy_received_at(db: sqlite3.Connection) -> None:
     """A store written before event rows kept their callback's `received_at` gets it copied
-    once, when opened, before its campaign index is built (about 15 s at a million events)."""
+    once, when opened, before its campaign index is built (1.3 s at 100,000 events)."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
     if not columns or "received_at" in columns:
         return
