@@ -45,14 +45,17 @@ from reference_impl.receiver.projection import Projection, add_to_totals, profil
 from reference_impl.receiver.responses import QueryError
 
 SCHEMA = """
+-- The body comes last: SQLite stores a row's columns in order, and a large body spills into a
+-- chain of overflow pages that must be walked to reach any column after it, so a summary of 100
+-- callbacks (the feed, /api/callbacks) read about 40 pages per callback of 1000 events.
 CREATE TABLE IF NOT EXISTS callbacks (
     id INTEGER PRIMARY KEY,
     received_at REAL NOT NULL,
     remote_addr TEXT,
     content_type TEXT,
-    body BLOB NOT NULL,
     status INTEGER NOT NULL,
-    response TEXT NOT NULL
+    response TEXT NOT NULL,
+    body BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -617,6 +620,7 @@ class SQLiteStore:
             ) from exc
 
     def _create(self) -> None:
+        _put_bodies_last(self.path)
         with self._write() as db:
             _copy_received_at(db)
         db.executescript(SCHEMA)
@@ -933,6 +937,38 @@ class SQLiteStore:
         self.projection.catch_up()
         totals = dict(self._connection().execute("SELECT name, value FROM totals").fetchall())
         return {name: totals.get(name, 0) for name in TOTALS}
+
+
+_BODY_LAST = ("id", "received_at", "remote_addr", "content_type", "status", "response", "body")
+
+
+def _put_bodies_last(path: Path) -> None:
+    """A store written when `callbacks` held its body before `status` and `response` gets the
+    table rebuilt once, when opened, with the body last (0.2 s at 100 callbacks of 1000 events),
+    so reading a callback's summary never walks its body's overflow pages.
+
+    On a connection of its own, without foreign keys: dropping the old table would otherwise
+    check every event row against it. The view and the index on the table go with it, and the
+    schema creates them again.
+    """
+    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        columns = tuple(row[1] for row in db.execute("PRAGMA table_info(callbacks)"))
+        if columns and columns[-1] != "body":
+            listed = ", ".join(_BODY_LAST)
+            db.execute("DROP VIEW IF EXISTS system_events")
+            db.execute(
+                "CREATE TABLE callbacks_body_last (id INTEGER PRIMARY KEY,"
+                " received_at REAL NOT NULL, remote_addr TEXT, content_type TEXT,"
+                " status INTEGER NOT NULL, response TEXT NOT NULL, body BLOB NOT NULL)"
+            )
+            db.execute(f"INSERT INTO callbacks_body_last ({listed}) SELECT {listed} FROM callbacks")
+            db.execute("DROP TABLE callbacks")
+            db.execute("ALTER TABLE callbacks_body_last RENAME TO callbacks")
+        db.execute("COMMIT")
+    finally:
+        db.close()
 
 
 def _copy_received_at(db: sqlite3.Connection) -> None:

@@ -361,3 +361,52 @@ def test_unattributed_pages_give_every_unsent_event_once_in_log_order(
         after = page.after
     assert seen == expected
     assert pages <= n // (SCAN_PER_ITEM * limit) + len(expected) // limit + 1
+
+
+OLDER_CALLBACKS = """
+CREATE TABLE callbacks (
+    id INTEGER PRIMARY KEY,
+    received_at REAL NOT NULL,
+    remote_addr TEXT,
+    content_type TEXT,
+    body BLOB NOT NULL,
+    status INTEGER NOT NULL,
+    response TEXT NOT NULL
+)
+"""
+
+
+def test_sqlite_keeps_each_callbacks_body_after_its_summary_columns(tmp_path: Path) -> None:
+    """Issue 13: a summary of the log (`/api/callbacks`, the live feed) reads `status` and
+    `response`; in a row SQLite reaches a column only through every column before it, and a body
+    of 1000 events spans about 40 overflow pages, so those columns come before the body. A store
+    written with the body in the middle gets the table rebuilt once, when opened, and keeps every
+    callback, reply and projected event."""
+    path = tmp_path / "older.sqlite3"
+    older = sqlite3.connect(path, isolation_level=None)
+    older.execute(OLDER_CALLBACKS)
+    payload = body(("spam", "a@example.com"))
+    reply = json.dumps(read_batch(payload).reply().body)
+    older.execute(
+        "INSERT INTO callbacks (received_at, remote_addr, content_type, body, status, response)"
+        " VALUES (5.0, '127.0.0.1', 'application/json', ?, 200, ?)",
+        (payload, reply),
+    )
+    older.close()
+    store = SQLiteStore(path)
+    try:
+        record(store, body(("hard_bounce", "b@example.com")))
+        columns = [row[1] for row in store._connection().execute("PRAGMA table_info(callbacks)")]
+        assert columns[-1] == "body" and columns.index("response") < columns.index("body")
+        first, second = store.callbacks()
+        assert (first["body"].encode(), first["response"]) == (payload, json.loads(reply))
+        assert (first["received_at"], first["status"], first["content_type"]) == (
+            5.0,
+            200,
+            "application/json",
+        )
+        assert [row["bytes"] for row in store.feed(0, 10)] == [len(payload), second["bytes"]]
+        assert {e["profile"] for e in store.events()} == {"a@example.com", "b@example.com"}
+        assert store.counts()["callbacks"] == 2
+    finally:
+        store.close()
