@@ -174,9 +174,22 @@ _SCHEMAS: dict[str, Any] = {
             "body": {"type": "string"},
             "status": {"type": "integer"},
             "response": _ref("BatchResponse"),
+            "bytes": {"type": "integer", "description": "The body's size as received."},
         },
     },
-    "CallbackList": _paged("callbacks", _ref("RawCallback")),
+    "CallbackList": _paged(
+        "callbacks",
+        {
+            "allOf": [_ref("FeedRow")],
+            "type": "object",
+            "description": "A logged callback's summary; with `body=true` also its body and the"
+            " stored reply.",
+            "properties": {
+                "body": {"type": "string", "description": "Only with `body=true`."},
+                "response": {**_ref("BatchResponse"), "description": "Only with `body=true`."},
+            },
+        },
+    ),
     "CallbackDetail": {
         "allOf": [_ref("RawCallback")],
         "type": "object",
@@ -240,6 +253,7 @@ _SCHEMAS: dict[str, Any] = {
             "id",
             "received_at",
             "remote_addr",
+            "content_type",
             "status",
             "total",
             "processed",
@@ -251,6 +265,7 @@ _SCHEMAS: dict[str, Any] = {
             "id": {"type": "integer"},
             "received_at": {"type": "number"},
             "remote_addr": {"type": ["string", "null"]},
+            "content_type": {"type": ["string", "null"]},
             "status": {"type": "integer"},
             "total": {"type": "integer"},
             "processed": {"type": "integer"},
@@ -639,10 +654,19 @@ def openapi_document() -> dict[str, Any]:
                 paged=True,
             ),
             "/api/callbacks": _get(
-                "The raw log of processed callbacks, a page at a time; follow `next`. A page"
-                f" also ends once its bodies pass {CALLBACK_PAGE_BYTES} bytes (one at least).",
+                "The log of processed callbacks, a page at a time; follow `next`. Each item is"
+                " the callback's summary (status, the reply's counts and error, the body's"
+                " size); `body=true` adds the body as received and the stored reply, and a"
+                f" page then also ends once its bodies pass {CALLBACK_PAGE_BYTES} bytes (one at"
+                " least). One callback's body is also in `/api/callbacks/{callback_id}`.",
                 "CallbackList",
-                params=_PAGING,
+                params=[
+                    {
+                        **_param("body", "query", {"enum": ["true", "false", "1", "0"]}),
+                        "description": "Include each callback's body and stored reply.",
+                    },
+                    *_PAGING,
+                ],
                 paged=True,
             ),
             "/api/callbacks/{callback_id}": _get(

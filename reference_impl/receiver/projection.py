@@ -33,11 +33,11 @@ HANDOFF_LIMIT = 64
 the projection reads the bodies back from the log instead."""
 
 _EVENT_COLUMNS = (
-    "callback_id, position, grp, type, email, meta, profile, message_id, label, variant,"
-    " description, duplicate"
+    "callback_id, received_at, position, grp, type, email, meta, profile, message_id, label,"
+    " variant, description, duplicate"
 )
 _WIDTH = _EVENT_COLUMNS.count(",") + 1
-_POSITION = 1
+_POSITION = 2
 _MAX_ROWS = 256
 
 log = logging.getLogger("bounceback.projection")
@@ -80,11 +80,12 @@ def _rows_per_statement(db: sqlite3.Connection) -> int:
     return min(_MAX_ROWS, 1 << (fitting.bit_length() - 1))
 
 
-def _event_rows(callback_id: int, accepted: Accepted) -> list[tuple[Any, ...]]:
+def _event_rows(callback_id: int, received_at: float, accepted: Accepted) -> list[tuple[Any, ...]]:
     metas = meta_columns(accepted.metas)
     return list(
         zip(
             repeat(callback_id),
+            repeat(received_at),
             accepted.positions,
             accepted.groups,
             accepted.types,
@@ -107,9 +108,13 @@ def _insert(db: sqlite3.Connection, rows: list[tuple[Any, ...]], first_seen: boo
         done += count
 
 
-def _project_events(db: sqlite3.Connection, callback_id: int, accepted: Accepted) -> None:
-    """Insert a callback's events: first-seen ones, then the ones the unique index skipped."""
-    rows = _event_rows(callback_id, accepted)
+def _project_events(
+    db: sqlite3.Connection, callback_id: int, received_at: float, accepted: Accepted
+) -> None:
+    """Insert a callback's events: first-seen ones, then the ones the unique index skipped.
+    Each row keeps its callback's `received_at`, so a campaign's events are read in arrival
+    order from one index (`events_message_received`)."""
+    rows = _event_rows(callback_id, received_at, accepted)
     before = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
     changes = db.total_changes
     _insert(db, rows, first_seen=True)
@@ -270,26 +275,28 @@ class Projection:
 
     def _project_step(self, limit: int) -> int:
         done = self._projected_up_to()
-        pending = [
-            callback_id
-            for (callback_id,) in self._connect().execute(
-                "SELECT id FROM callbacks WHERE id > ? ORDER BY id LIMIT ?", (done, limit)
+        pending = (
+            self._connect()
+            .execute(
+                "SELECT id, received_at FROM callbacks WHERE id > ? ORDER BY id LIMIT ?",
+                (done, limit),
             )
-        ]
+            .fetchall()
+        )
         if not pending:
             self._forget_handoff(up_to=done)
             return 0
-        derived = [(callback_id, self._accepted(callback_id)) for callback_id in pending]
+        derived = [(row[0], row[1], self._accepted(row[0])) for row in pending]
         with self._write() as db:
             if self._projected_up_to() != done:
                 return len(pending)
             before = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-            for callback_id, accepted in derived:
+            for callback_id, received_at, accepted in derived:
                 if accepted is not None:
-                    _project_events(db, callback_id, accepted)
+                    _project_events(db, callback_id, received_at, accepted)
             _tally(db, before)
-            db.execute("UPDATE projection SET callback_id = ?", (pending[-1],))
-        self._forget_handoff(up_to=pending[-1])
+            db.execute("UPDATE projection SET callback_id = ?", (pending[-1][0],))
+        self._forget_handoff(up_to=pending[-1][0])
         return len(pending)
 
     def _forget_handoff(self, up_to: int) -> None:

@@ -9,7 +9,9 @@ The log holds recipients' addresses, so with a token set every `/api/` route ask
 Lists are paged: `limit` items at most (default 100, at most 1000), `next` is the `after` to send
 for the following page (opaque: send it back as given) and null once there is nothing more; a
 `Link: <...>; rel="next"` header carries the same page as a URL. A page may be short, even empty,
-and still have a `next`.
+and still have a `next`. `/api/callbacks` lists each callback's summary; its body (up to the
+receiver's body limit) comes with `body=true` or from `/api/callbacks/<id>`, so a default page
+costs the same whatever the callbacks hold.
 
 The dashboard (`dashboard/`) shows what these routes answer through the same functions (the
 store's reads, `feed_page`), so the page and the API cannot disagree.
@@ -32,6 +34,7 @@ from reference_impl.receiver.responses import (
     checked_int,
     json_response,
     not_found,
+    query_flag,
     query_int,
     reply,
 )
@@ -64,12 +67,16 @@ def unauthorized() -> Response:
 
 
 def callback_summary(item: dict[str, Any]) -> dict[str, Any]:
-    """A row of `Store.feed` as the live feed shows it: status, the reply's counts and error."""
+    """A logged callback as `/api/callbacks` lists it and the live feed shows it (a row of
+    `Store.feed` or `Store.callbacks`): status, the reply's counts and error, the body's size.
+    A summary is a few hundred bytes whatever the body, so a page of them costs the same for
+    callbacks of one event or of a thousand."""
     response = item["response"]
     return {
         "id": item["id"],
         "received_at": item["received_at"],
         "remote_addr": item["remote_addr"],
+        "content_type": item["content_type"],
         "status": item["status"],
         "total": response.get(r.TOTAL_KEY, 0),
         "processed": response.get(r.PROCESSED_KEY, 0),
@@ -77,6 +84,12 @@ def callback_summary(item: dict[str, Any]) -> dict[str, Any]:
         "error": response.get(r.ERROR_KEY),
         "bytes": item["bytes"],
     }
+
+
+def callback_with_body(item: dict[str, Any]) -> dict[str, Any]:
+    """A row of `Store.callbacks` as `/api/callbacks?body=true` lists it: the summary, the body
+    as received (as text) and the stored reply."""
+    return {**callback_summary(item), "body": item["body"], "response": item["response"]}
 
 
 def feed_page(store: Store, after: int, size: int) -> tuple[list[dict[str, Any]], int | None]:
@@ -147,9 +160,11 @@ def read_api_blueprint(store: Store, access: ReadAccess | None = None) -> Bluepr
     @blueprint.get("/api/callbacks")
     def callbacks() -> Response:
         size = limit()
+        if not query_flag("body"):
+            return _page_reply("callbacks", *feed_page(store, after_id(), size))
         page = store.callbacks(after_id(), size, CALLBACK_PAGE_BYTES)
         cursor = page[-1]["id"] if len(page) == size or _over(page) else None
-        return _page_reply("callbacks", page, cursor)
+        return _page_reply("callbacks", [callback_with_body(c) for c in page], cursor)
 
     @blueprint.get("/api/callbacks/<callback_id>")
     def callback(callback_id: str) -> Response:

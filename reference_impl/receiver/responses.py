@@ -20,6 +20,7 @@ JSON_TYPE = "application/json"
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 _INTEGER = re.compile(r"-?[0-9]{1,20}")
+_FLAGS = {"true": True, "1": True, "false": False, "0": False}
 
 
 class QueryError(PlatformError):
@@ -45,6 +46,17 @@ def query_int(name: str, low: int = INT64_MIN, high: int = INT64_MAX) -> int | N
     if value is None or value == "":
         return None
     return checked_int(f"query parameter {name!r}", value, low, high)
+
+
+def query_flag(name: str) -> bool:
+    """The query parameter `name` as a switch: `true` or `1` turns it on, `false`, `0`, empty or
+    absent leave it off; anything else is a QueryError, not silently off."""
+    value = request.args.get(name)
+    if value is None or value == "":
+        return False
+    if value not in _FLAGS:
+        raise QueryError(f"query parameter {name!r} must be true or false, got {value!r}")
+    return _FLAGS[value]
 
 
 def checked_int(what: str, value: str, low: int = INT64_MIN, high: int = INT64_MAX) -> int:

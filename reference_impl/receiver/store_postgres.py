@@ -49,6 +49,8 @@ from reference_impl.receiver.store import (
     RESET_TABLES,
     SCAN_PER_ITEM,
     TOTALS,
+    UNATTRIBUTED_ROWS,
+    UNATTRIBUTED_WINDOW,
     EventCursor,
     EventState,
     Page,
@@ -545,13 +547,11 @@ class PostgresStore:
         """
         scan = SCAN_PER_ITEM * limit
         with self._read() as db:
+            window = db.execute(UNATTRIBUTED_WINDOW.format("%s"), (after, scan)).fetchone()
             rows = db.execute(
-                "SELECT e.id, e.callback_id, e.position, e.type, e.email, e.meta, s.id IS NULL"
-                " FROM (SELECT * FROM events WHERE id > %s ORDER BY id LIMIT %s) AS e"
-                " LEFT JOIN sent_messages AS s ON s.meta = e.meta ORDER BY e.id",
-                (after, scan),
+                UNATTRIBUTED_ROWS.format("%s"), (after, window[0] or after, limit + 1)
             ).fetchall()
-        return unattributed_page(rows, after, limit, scan)
+        return unattributed_page(window, rows, limit, scan)
 
     def profile(self, email: str) -> dict[str, Any] | None:
         """Subscription state and history; unsubscribing is sticky, nothing re-subscribes."""

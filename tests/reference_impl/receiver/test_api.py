@@ -201,9 +201,51 @@ def test_read_endpoints_show_profile_events_and_campaign(api: OpenAPIChecked) ->
     assert missing.status_code == 404
     label = api.request("GET", "/api/labels/{label}", "/api/labels/wzrk_default").json()
     assert label["counts"]["spam"] == 1
-    raw = api.request("GET", "/api/callbacks").json()["callbacks"][0]
+    raw = api.request("GET", "/api/callbacks", params={"body": "true"}).json()["callbacks"][0]
     assert json.loads(raw["body"]) == sample("callback-request.json")
     assert api.request("GET", "/api/sent").json() == {"sent": [], "next": None}
+
+
+def test_the_callback_list_gives_summaries_and_each_body_only_when_asked(
+    api: OpenAPIChecked,
+) -> None:
+    """Issue 13: `/api/callbacks` costs the same whatever the callbacks hold. An item is the
+    callback's summary (a few hundred bytes, even for a thousand events); `body=true` adds the
+    body as received and the stored reply, as `/api/callbacks/<id>` gives them; both page by
+    `next`, and the `Link` keeps `body=true`."""
+    small = sample_bytes("callback-request.json")
+    metas = [f"u{n}@example.com|9|1730714617|20241104|1|spring|5|" for n in range(1000)]
+    large = envelope([{"type": "spam", "email": "u@example.com", "meta": m} for m in metas])
+    post(api, small)
+    post(api, large)
+    summaries = api.request("GET", "/api/callbacks").json()
+    assert summaries["next"] is None
+    first, second = summaries["callbacks"]
+    assert "body" not in second and "response" not in second
+    assert (second["total"], second["processed"], second["unprocessed"]) == (1000, 1000, 0)
+    assert (second["bytes"], second["content_type"]) == (len(large), "application/json")
+    assert len(json.dumps(second)) < 400 < len(large) / 100
+    paged: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"body": "true", "limit": 1}
+    while True:
+        page = api.request("GET", "/api/callbacks", params=params)
+        paged += page.json()["callbacks"]
+        if page.json()["next"] is None:
+            break
+        assert "body=true" in page.headers["Link"]
+        params = {**params, "after": page.json()["next"]}
+    assert [item["body"].encode() for item in paged] == [small, large]
+    for item, summary in zip(paged, summaries["callbacks"], strict=True):
+        assert {k: v for k, v in item.items() if k not in ("body", "response")} == summary
+        path = f"/api/callbacks/{item['id']}"
+        detail = api.request("GET", "/api/callbacks/{callback_id}", path).json()
+        assert (detail["body"], detail["response"]) == (item["body"], item["response"])
+    events = sample("callback-request.json")["events"]
+    assert (first["bytes"], first["total"]) == (len(small), sum(map(len, events.values())))
+    off = api.request("GET", "/api/callbacks", params={"body": "false"}).json()
+    assert off == summaries
+    wrong = api.request("GET", "/api/callbacks", params={"body": "yes"})
+    assert wrong.status_code == 400 and "'body'" in wrong.json()["error"]
 
 
 def test_bad_query_parameter_is_named_in_a_400(api: OpenAPIChecked) -> None:

@@ -8,6 +8,7 @@ pages with any filter and page size must give the rows of the view's own
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 from reference_impl.protocol.payload import read_batch
 from reference_impl.receiver.store import (
+    _CAMPAIGN_ARM,
     _EVENT_ARM,
     _FAILURE_ARM,
     EventCursor,
@@ -111,5 +113,57 @@ def test_an_event_page_is_read_by_index_not_by_sorting_every_event(tmp_path: Pat
                 )
                 assert index in plan, plan
                 assert "TEMP B-TREE FOR ORDER BY" not in plan, plan
+    finally:
+        store.close()
+
+
+def test_a_campaigns_event_page_reads_its_index_in_order_without_sorting(tmp_path: Path) -> None:
+    """Issue 13: `/api/events?message_id=` stays flat as the store grows. Before, the campaign's
+    events were found by `events_message` (message_id alone) and every one of them sorted for
+    each page (38 ms at a million events); `events_message_received` holds them in the view's
+    order, so a page reads `limit` rows and sorts none, not even within a callback."""
+    store = SQLiteStore(tmp_path / "rx.db")
+    try:
+        db = store._connection()
+        for type, after in ((None, None), ("spam", EventCursor(1.0, 5))):
+            for label in (None, "spring"):
+                sql, args = _CAMPAIGN_ARM.page(type, 7, after, label=label)
+                plan = " | ".join(
+                    row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql} LIMIT 100", args)
+                )
+                assert "USING INDEX events_message_received (message_id=?" in plan, plan
+                assert "TEMP B-TREE" not in plan, plan
+    finally:
+        store.close()
+
+
+def test_a_store_from_before_the_campaign_index_gets_each_events_arrival_time(
+    tmp_path: Path,
+) -> None:
+    """A file written before event rows kept their callback's `received_at` is upgraded when
+    opened: the column is copied from the log, and the campaign's pages are the view's order."""
+    path = tmp_path / "older.sqlite3"
+    store = SQLiteStore(path)
+    for at, events in ((30.0, [("spam", "a@x.com")]), (10.0, [("hard_bounce", "b@x.com")])):
+        payload = body(*events)
+        store.record_callback(RawCallback(payload, None, None, at), read_batch(payload))
+    store.projection.catch_up()
+    store.close()
+    older = sqlite3.connect(path, isolation_level=None)
+    older.executescript(
+        "DROP INDEX events_message_received; ALTER TABLE events DROP COLUMN received_at;"
+        " CREATE INDEX events_message ON events(message_id);"
+    )
+    older.close()
+    store = SQLiteStore(path)
+    try:
+        db = store._connection()
+        arrivals = db.execute("SELECT received_at FROM events ORDER BY id").fetchall()
+        assert [tuple(row) for row in arrivals] == [(30.0,), (10.0,)]
+        indexes = {row[1] for row in db.execute("PRAGMA index_list(events)")}
+        assert "events_message_received" in indexes and "events_message" not in indexes
+        expected = view_order(store, " AND message_id = ?", [1])
+        assert [e["created_at"] for e in expected] == [10.0, 10.0, 30.0]
+        assert walk(store, None, 1, 2) == expected
     finally:
         store.close()

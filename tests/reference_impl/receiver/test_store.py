@@ -7,10 +7,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reference_impl.protocol import effects
 from reference_impl.protocol.payload import read_batch
 from reference_impl.receiver.store import (
+    SCAN_PER_ITEM,
     TIMELINE_BUCKETS,
     RawCallback,
     SentMessage,
@@ -318,3 +321,92 @@ def test_the_feed_is_the_raw_log_without_bodies(store: Store) -> None:
     assert [row["bytes"] for row in feed] == [len(p) for p in payloads]
     assert [row["response"] for row in feed] == [row["response"] for row in raw]
     assert [row["id"] for row in store.feed(feed[0]["id"], 10)] == [feed[1]["id"]]
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.lists(st.booleans(), min_size=1, max_size=15), max_size=4), st.integers(1, 4))
+def test_unattributed_pages_give_every_unsent_event_once_in_log_order(
+    store: Store, callbacks: list[list[bool]], limit: int
+) -> None:
+    """Issue 13: `/api/unattributed` reads a bounded window of events per page (at most
+    `SCAN_PER_ITEM * limit`) and returns only the unattributed ones from the database; following
+    `after` still yields every event whose meta was never sent, once, in log order, with pages
+    of at most `limit` and a cursor that always moves on."""
+    store.reset()
+    expected, n = [], 0
+    for sent_flags in callbacks:
+        emails = [f"u{n + i}@example.com" for i in range(len(sent_flags))]
+        n += len(emails)
+        store.record_sent(
+            [
+                SentMessage(email, meta_for(email), 1, "spring", 1, 1.0)
+                for email, sent in zip(emails, sent_flags, strict=True)
+                if sent
+            ]
+        )
+        record(store, body(*[("spam", email) for email in emails]))
+        expected += [meta_for(e) for e, sent in zip(emails, sent_flags, strict=True) if not sent]
+    seen: list[str] = []
+    after, pages = 0, 0
+    while True:
+        page = store.unattributed(after, limit)
+        pages += 1
+        assert len(page.items) <= limit
+        seen += [item["meta"] for item in page.items]
+        if page.after is None:
+            break
+        assert page.after > after
+        after = page.after
+    assert seen == expected
+    assert pages <= n // (SCAN_PER_ITEM * limit) + len(expected) // limit + 1
+
+
+OLDER_CALLBACKS = """
+CREATE TABLE callbacks (
+    id INTEGER PRIMARY KEY,
+    received_at REAL NOT NULL,
+    remote_addr TEXT,
+    content_type TEXT,
+    body BLOB NOT NULL,
+    status INTEGER NOT NULL,
+    response TEXT NOT NULL
+)
+"""
+
+
+def test_sqlite_keeps_each_callbacks_body_after_its_summary_columns(tmp_path: Path) -> None:
+    """Issue 13: a summary of the log (`/api/callbacks`, the live feed) reads `status` and
+    `response`; in a row SQLite reaches a column only through every column before it, and a body
+    of 1000 events spans about 40 overflow pages, so those columns come before the body. A store
+    written with the body in the middle gets the table rebuilt once, when opened, and keeps every
+    callback, reply and projected event."""
+    path = tmp_path / "older.sqlite3"
+    older = sqlite3.connect(path, isolation_level=None)
+    older.execute(OLDER_CALLBACKS)
+    payload = body(("spam", "a@example.com"))
+    reply = json.dumps(read_batch(payload).reply().body)
+    older.execute(
+        "INSERT INTO callbacks (received_at, remote_addr, content_type, body, status, response)"
+        " VALUES (5.0, '127.0.0.1', 'application/json', ?, 200, ?)",
+        (payload, reply),
+    )
+    older.close()
+    store = SQLiteStore(path)
+    try:
+        record(store, body(("hard_bounce", "b@example.com")))
+        columns = [row[1] for row in store._connection().execute("PRAGMA table_info(callbacks)")]
+        assert columns[-1] == "body" and columns.index("response") < columns.index("body")
+        first, second = store.callbacks()
+        assert (first["body"].encode(), first["response"]) == (payload, json.loads(reply))
+        assert (first["received_at"], first["status"], first["content_type"]) == (
+            5.0,
+            200,
+            "application/json",
+        )
+        assert [row["bytes"] for row in store.feed(0, 10)] == [len(payload), second["bytes"]]
+        assert {e["profile"] for e in store.events()} == {"a@example.com", "b@example.com"}
+        assert store.counts()["callbacks"] == 2
+    finally:
+        store.close()

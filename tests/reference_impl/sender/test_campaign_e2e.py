@@ -91,7 +91,8 @@ def assert_loop_closed(esp: FakeESP, rx: RunningReceiver, report: CampaignReport
     esp.wait_delivered(timeout=20, messages=len(report.sent))
     spooled = {m["meta"] for m in esp.reader().messages(limit=10_000)}
     assert spooled == {r.meta for r in report.sent}
-    callbacks = httpx.get(f"{rx.url}/api/callbacks", params={"limit": 1000}).json()["callbacks"]
+    logged = httpx.get(f"{rx.url}/api/callbacks", params={"limit": 1000, "body": "true"})
+    callbacks = logged.json()["callbacks"]
     check = check_attribution(rx.store.sent_messages(), callbacks)
     assert check.ok, (check.lost, check.misattributed)
     assert check.matched == len(report.sent)
@@ -313,7 +314,7 @@ def test_longest_meta_reaches_the_esp_and_comes_back_byte_exact(
         esp.wait_delivered(timeout=20, messages=1)
         assert [m["meta"] for m in esp.reader().messages()] == [result.meta]
         assert parse_meta(result.meta).label == label
-    callbacks = httpx.get(f"{receiver.url}/api/callbacks").json()["callbacks"]
+    callbacks = httpx.get(f"{receiver.url}/api/callbacks?body=true").json()["callbacks"]
     assert check_attribution(receiver.store.sent_messages(), callbacks).matched == 1
 
 

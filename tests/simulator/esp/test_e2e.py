@@ -270,6 +270,6 @@ def test_a_2000_character_meta_folded_by_a_relay_reaches_the_receiver_whole(rece
     (event,) = batch["payload"]["events"]["failed"]
     assert event["meta"] == meta
     assert batch["last_status"] == 200
-    callbacks = read_all(receiver, "/api/callbacks", "callbacks")
+    callbacks = read_all(receiver, "/api/callbacks", "callbacks", body="true")
     assert meta in json.dumps(callbacks)
     assert_each_event_once(receiver, {recipient: "hard_bounce"})

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
+import httpx
+
+from reference_impl.receiver.server import RunningReceiver
 from simulator.load.ledger import Acknowledged, acknowledged_events
-from simulator.load.verify import difference
+from simulator.load.verify import difference, logged_metas
 
 GOOD = {"type": "spam", "email": "a@example.com", "meta": "a@example.com|1|2|19700101|0|l|1|"}
 BAD = {"type": "nope", "email": "b@example.com", "meta": "b@example.com|1|2|19700101|0|l|2|"}
@@ -55,3 +60,16 @@ def test_an_smtp_acceptance_counts_when_its_meta_came_back_in_a_callback():
     accepted = [Acknowledged(GOOD["meta"], "accepted", "smtp")]
     assert not difference(accepted, []).ok
     assert difference(accepted, [], [GOOD["meta"]]).ok
+
+
+def test_logged_metas_are_read_from_every_body_of_the_reference_receivers_log(
+    receiver: RunningReceiver,
+) -> None:
+    """Issue 13: the reference receiver lists each callback's summary unless asked for bodies;
+    `load verify` asks (`body=true`), so an SMTP ledger's metas are still found in its log."""
+    metas = [f"u{n}@example.com|1|2|19700101|0|l|{n}|" for n in range(3)]
+    for meta in metas:
+        event = {"type": "delivered", "email": meta.split("|")[0], "meta": meta}
+        payload = {"version": "v2", "events": {"success": [event]}}
+        assert httpx.post(f"{receiver.url}/callback", content=json.dumps(payload)).is_success
+    assert sorted(logged_metas(receiver.url)) == metas

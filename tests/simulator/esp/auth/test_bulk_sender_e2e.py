@@ -176,7 +176,9 @@ def _delivered(outcome: Outcome, dkim: str, spf: str) -> None:
     # Verification changed no byte: the meta came through the ESP and back unchanged.
     assert message["meta"] == outcome.result.meta
     assert outcome.events("send_failed") == [] and outcome.events("spam") == []
-    callbacks = httpx.get(f"{outcome.receiver.url}/api/callbacks", timeout=10).json()
+    callbacks = httpx.get(
+        f"{outcome.receiver.url}/api/callbacks", params={"body": "true"}, timeout=10
+    ).json()
     (callback,) = callbacks["callbacks"]
     assert '"delivered"' in callback["body"] and json.dumps(outcome.result.meta) in callback["body"]
 
