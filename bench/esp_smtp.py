@@ -15,14 +15,16 @@ default in-memory store, and TMPDIR set to the bench's temporary folder, where i
 message's `.eml` (removed with that folder).
 
 Before the rounds each server takes `--warmup` messages per mode that are not counted: maildev runs
-on Node.js, whose JIT compiles its hot code during the first few hundred messages, and a cold first
-round would flatter the fake ESP. Rounds interleave the servers (A B A B ...). A fake ESP round counts only once every callback of
-that round has reached the sink and each echoed meta equals, byte for byte, a meta that was sent.
-The figure is server CPU per message (from /proc: steadier than wall time on a shared machine), the
-fake ESP's until its callbacks are delivered. Reports min / median / max of the wall and CPU ratios
-per mode, messages/s per server, the fake ESP's throughput over maildev's (the issue's target: at
-least 3), each server's memory, and last `ratio=<median CPU ratio bare / fake ESP, worst mode>`:
-at or above 1.0 means the fake ESP costs no more CPU per message than bare aiosmtpd.
+on Node.js, whose JIT compiles its hot code during its first messages, and a cold first round would
+flatter the fake ESP. Rounds interleave the servers (A B A B ...). A fake ESP round counts only
+once every callback of that round has reached the sink and each echoed meta equals, byte for byte,
+a meta that was sent. The figure is server CPU per message (from /proc: steadier than wall time on
+a shared machine), the fake ESP's until its callbacks are delivered. Reports min / median / max of
+the wall and CPU ratios per mode, messages/s per server, the load generator's CPU per message (it
+shares the 2 cores, so it can set the pace), the fake ESP's throughput over maildev's (the issue's
+target: at least 3) and maildev's CPU per message over the fake ESP's, each server's memory, and
+last `ratio=<median CPU ratio bare / fake ESP, worst mode>`: at or above 1.0 means the fake ESP
+costs no more CPU per message than bare aiosmtpd.
 
 Run: `.venv/bin/python bench/esp_smtp.py [--rounds 5 --messages 5000 --sessions 20]
 [--maildev PATH]`.
@@ -235,17 +237,19 @@ class Sink:
 
 def one_batch(
     label: str, server: tuple, sink: Sink, batch: list[tuple[str, bytes]], args, reuse: bool
-) -> tuple[float, float]:
-    """Wall seconds of the SMTP exchange and the server's CPU seconds for one batch.
+) -> tuple[float, float, float]:
+    """Wall seconds of the SMTP exchange, the server's and the load generator's CPU seconds.
 
     The fake ESP's batch ends when its callbacks are drained and checked, so its CPU includes them.
+    The load generator's CPU shows when it, not the server, sets the pace (2 cores shared by all).
     """
     process, port = server
-    before = cpu_seconds(process.pid)
+    before, client = cpu_seconds(process.pid), time.process_time()
     wall = drive(port, batch, args.sessions, reuse)
+    client = time.process_time() - client
     if label == "fake ESP":
         sink.drain({header_meta(data) for _, data in batch}, args.callback_timeout)
-    return wall, cpu_seconds(process.pid) - before
+    return wall, cpu_seconds(process.pid) - before, client
 
 
 def find_maildev(option: str | None) -> str | None:
@@ -335,6 +339,7 @@ def main() -> None:
             cpu_ratio: dict[str, list[float]] = {m: [] for m in modes}
             wall_ratio: dict[str, list[float]] = {m: [] for m in modes}
             per_message: dict[tuple[str, str], list[float]] = {}
+            client_us: dict[tuple[str, str], list[float]] = {}
             throughput: dict[tuple[str, str], list[float]] = {}
             for mode in modes:
                 for label, server in procs.items():
@@ -348,9 +353,10 @@ def main() -> None:
                     for label, server in procs.items():
                         run += 1
                         batch = [message(i, run, args.size) for i in range(args.messages)]
-                        wall[label], cpu[label] = one_batch(
+                        wall[label], cpu[label], client = one_batch(
                             label, server, sink, batch, args, mode == "reuse"
                         )
+                        client_us.setdefault((mode, label), []).append(client * 1e6 / args.messages)
                         per_message.setdefault((mode, label), []).append(
                             cpu[label] * 1e6 / args.messages
                         )
@@ -372,6 +378,9 @@ def main() -> None:
             stop(*(p for p, _ in procs.values()), sink.process)
     for (mode, label), values in per_message.items():
         print(f"CPU per message, {mode}, {label}: {spread(values, 0)} us (min / median / max)")
+    for mode in modes:
+        medians = (f"{label} {statistics.median(client_us[(mode, label)]):.0f}" for label in procs)
+        print(f"load generator CPU per message, {mode}, median, to: {', '.join(medians)} us")
     for (mode, label), values in throughput.items():
         print(f"throughput, {mode}, {label}: {spread(values, 0)} msg/s")
     for mode in modes:
@@ -379,6 +388,11 @@ def main() -> None:
             pairs = zip(throughput[(mode, "fake ESP")], throughput[(mode, "maildev")], strict=True)
             over = [esp / maildev for esp, maildev in pairs]
             print(f"{mode}: fake ESP throughput over maildev's {spread(over)} (target: at least 3)")
+            pairs = zip(
+                per_message[(mode, "maildev")], per_message[(mode, "fake ESP")], strict=True
+            )
+            cost = [maildev / esp for maildev, esp in pairs]
+            print(f"{mode}: maildev's CPU per message over the fake ESP's {spread(cost)}")
         print(
             f"{mode}: wall ratio bare/ESP {spread(wall_ratio[mode])},"
             f" CPU ratio bare/ESP {spread(cpu_ratio[mode])}"
