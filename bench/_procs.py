@@ -84,12 +84,21 @@ def free_port() -> int:
 
 
 def start_on_port(
-    command: Callable[[int], Sequence[str]], timeout: float = 20.0
+    command: Callable[[int], Sequence[str]],
+    timeout: float = 20.0,
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[str], int]:
-    """Start a server that prints no port: give it a free one and wait until it accepts."""
+    """Start a server that prints no port: give it a free one and wait until it accepts.
+
+    `env` adds to this process's environment (maildev takes its mail folder from TMPDIR).
+    """
     port = free_port()
     process = subprocess.Popen(
-        list(command(port)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True
+        list(command(port)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, **(env or {})},
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

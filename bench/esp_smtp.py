@@ -5,17 +5,29 @@ the fake ESP takes its meta path (header extraction, outcome draw, spool, one ca
 message). Two load modes: connections reused (several messages per session) and one connection
 per message. Servers run in processes of their own: the fake ESP (`mixed` scenario) posting to a
 callback sink in a third process, bare aiosmtpd (a handler that accepts DATA), and, where
-installed, Postfix's `smtp-sink` and maildev. The load generator is this process (an asyncio
-SMTP client).
+installed, Postfix's `smtp-sink` and maildev (each skipped with the reason printed when absent).
+The load generator is this process (an asyncio SMTP client).
 
-Rounds interleave the servers (A B A B ...). A fake ESP round counts only once every callback of
-that round has reached the sink and each echoed meta equals, byte for byte, a meta that was sent.
-The figure is server CPU per message (from /proc: steadier than wall time on a shared machine), the
-fake ESP's until its callbacks are delivered. Reports min / median / max of the wall and CPU ratios
-per mode, each server's memory, and last `ratio=<median CPU ratio bare / fake ESP, worst mode>`:
-at or above 1.0 means the fake ESP costs no more CPU per message than bare aiosmtpd.
+maildev is found as `--maildev PATH`, else `maildev` on PATH, else in the folder the README's
+install command uses (`npm install --prefix ~/.cache/bounceback-bench maildev`). It runs with its
+web interface disabled (`--disable-web`: no web server, API or UI to update per message), its
+default in-memory store, and TMPDIR set to the bench's temporary folder, where it writes each
+message's `.eml` (removed with that folder).
 
-Run: `.venv/bin/python bench/esp_smtp.py [--rounds 5 --messages 5000 --sessions 20]`.
+Before the rounds each server takes `--warmup` messages per mode that are not counted: maildev runs
+on Node.js, whose JIT compiles its hot code during its first messages, and a cold first round would
+flatter the fake ESP. Rounds interleave the servers (A B A B ...). A fake ESP round counts only
+once every callback of that round has reached the sink and each echoed meta equals, byte for byte,
+a meta that was sent. The figure is server CPU per message (from /proc: steadier than wall time on
+a shared machine), the fake ESP's until its callbacks are delivered. Reports min / median / max of
+the wall and CPU ratios per mode, messages/s per server, the load generator's CPU per message (it
+shares the 2 cores, so it can set the pace), the fake ESP's throughput over maildev's (the issue's
+target: at least 3) and maildev's CPU per message over the fake ESP's, each server's memory, and
+last `ratio=<median CPU ratio bare / fake ESP, worst mode>`: at or above 1.0 means the fake ESP
+costs no more CPU per message than bare aiosmtpd.
+
+Run: `.venv/bin/python bench/esp_smtp.py [--rounds 5 --messages 5000 --sessions 20]
+[--maildev PATH]`.
 """
 
 from __future__ import annotations
@@ -26,12 +38,13 @@ import json
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-from _procs import cpu_seconds, free_port, python, rss_mb, spread, start, start_on_port, stop
+from _procs import cpu_seconds, python, rss_mb, spread, start, start_on_port, stop
 
 BARE_SERVER = """
 import threading
@@ -108,6 +121,8 @@ server.serve_forever()
 """
 
 SENDER = "campaigns@platform.example"
+MAILDEV_INSTALL = "npm install --prefix ~/.cache/bounceback-bench maildev"
+MAILDEV_CACHED = Path.home() / ".cache/bounceback-bench/node_modules/.bin/maildev"
 
 
 def meta(index: int, run: int) -> str:
@@ -220,7 +235,45 @@ class Sink:
                 time.sleep(0.05)
 
 
-def servers(folder: Path, sink: Sink) -> dict[str, tuple]:
+def one_batch(
+    label: str, server: tuple, sink: Sink, batch: list[tuple[str, bytes]], args, reuse: bool
+) -> tuple[float, float, float]:
+    """Wall seconds of the SMTP exchange, the server's and the load generator's CPU seconds.
+
+    The fake ESP's batch ends when its callbacks are drained and checked, so its CPU includes them.
+    The load generator's CPU shows when it, not the server, sets the pace (2 cores shared by all).
+    """
+    process, port = server
+    before, client = cpu_seconds(process.pid), time.process_time()
+    wall = drive(port, batch, args.sessions, reuse)
+    client = time.process_time() - client
+    if label == "fake ESP":
+        sink.drain({header_meta(data) for _, data in batch}, args.callback_timeout)
+    return wall, cpu_seconds(process.pid) - before, client
+
+
+def find_maildev(option: str | None) -> str | None:
+    """maildev's command: `--maildev PATH`, else `maildev` on PATH, else the install folder.
+
+    A path the operator names must be an executable file (one line, exit 2 if not); a looked-up
+    maildev may be absent, and is then skipped with the reason printed.
+    """
+    if option is not None:
+        path = Path(option).expanduser()
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            print(
+                f"--maildev {option}: no executable file there (install: {MAILDEV_INSTALL})",
+                file=sys.stderr,
+            )
+            raise SystemExit(2)
+        return str(path)
+    on_path = shutil.which("maildev")
+    if on_path:
+        return on_path
+    return str(MAILDEV_CACHED) if os.access(MAILDEV_CACHED, os.X_OK) else None
+
+
+def servers(folder: Path, sink: Sink, maildev: str | None) -> dict[str, tuple]:
     found = {}
     found["bare aiosmtpd"] = start([python(), "-c", BARE_SERVER])
     command = [
@@ -236,11 +289,19 @@ def servers(folder: Path, sink: Sink) -> dict[str, tuple]:
         found["smtp-sink"] = start_on_port(
             lambda port: [smtp_sink, *run_as, "-c", f"127.0.0.1:{port}", "1000"]
         )
-    maildev = shutil.which("maildev")
+    else:
+        print("smtp-sink: skipped, not installed (Postfix's test server, Debian package postfix)")
     if maildev:
-        web = free_port()
         found["maildev"] = start_on_port(
-            lambda port: [maildev, "--smtp", str(port), "--ip", "127.0.0.1", "--web", str(web)]
+            lambda port: [
+                maildev, "--smtp", str(port), "--ip", "127.0.0.1", "--disable-web", "--silent"
+            ],
+            env={"TMPDIR": str(folder)},
+        )  # fmt: skip
+    else:
+        print(
+            "maildev: skipped, not found (--maildev PATH, on PATH, or in ~/.cache/bounceback-bench;"
+            f" install: {MAILDEV_INSTALL})"
         )
     return found
 
@@ -253,41 +314,49 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per mode")
     parser.add_argument("--modes", default="reuse,per-message")
     parser.add_argument("--callback-timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=500,
+        help="messages per server and mode before the rounds, not counted (Node's JIT, caches)",
+    )
+    parser.add_argument("--maildev", metavar="PATH", help="maildev's command (else looked up)")
     args = parser.parse_args()
+    maildev = find_maildev(args.maildev)
     modes = args.modes.split(",")
     print(
         f"load: asyncio SMTP client, {args.sessions} sessions, {args.messages} messages of"
         f" {args.size} B with a unique meta each; modes {', '.join(modes)};"
-        f" {args.rounds} interleaved rounds per mode"
+        f" {args.rounds} interleaved rounds per mode, after {args.warmup} warm-up messages per"
+        " server and mode"
     )
     sink = Sink()
     run = 0
     with tempfile.TemporaryDirectory(prefix="bench-esp-") as name:
-        procs = servers(Path(name), sink)
+        procs = servers(Path(name), sink, maildev)
         try:
             idle = {label: rss_mb(p.pid)[0] for label, (p, _) in procs.items()}
             cpu_ratio: dict[str, list[float]] = {m: [] for m in modes}
             wall_ratio: dict[str, list[float]] = {m: [] for m in modes}
             per_message: dict[tuple[str, str], list[float]] = {}
+            client_us: dict[tuple[str, str], list[float]] = {}
             throughput: dict[tuple[str, str], list[float]] = {}
+            for mode in modes:
+                for label, server in procs.items():
+                    run += 1
+                    batch = [message(i, run, args.size) for i in range(args.warmup)]
+                    one_batch(label, server, sink, batch, args, mode == "reuse")
             for round_number in range(1, args.rounds + 1):
                 for mode in modes:
                     cpu: dict[str, float] = {}
                     wall: dict[str, float] = {}
-                    for label, (process, port) in procs.items():
+                    for label, server in procs.items():
                         run += 1
                         batch = [message(i, run, args.size) for i in range(args.messages)]
-                        before = cpu_seconds(process.pid)
-                        wall[label] = drive(port, batch, args.sessions, mode == "reuse")
-                        if label == "fake ESP":
-                            metas = {
-                                data.split(b"X-CleverTap_META: ", 1)[1]
-                                .split(b"\r\n", 1)[0]
-                                .decode()
-                                for _, data in batch
-                            }
-                            sink.drain(metas, args.callback_timeout)
-                        cpu[label] = cpu_seconds(process.pid) - before
+                        wall[label], cpu[label], client = one_batch(
+                            label, server, sink, batch, args, mode == "reuse"
+                        )
+                        client_us.setdefault((mode, label), []).append(client * 1e6 / args.messages)
                         per_message.setdefault((mode, label), []).append(
                             cpu[label] * 1e6 / args.messages
                         )
@@ -303,18 +372,27 @@ def main() -> None:
                         )
                     )
             final = {label: rss_mb(p.pid) for label, (p, _) in procs.items()}
-            spool_mb = sum(p.stat().st_size for p in Path(name).iterdir()) / 2**20
+            spool_mb = sum(p.stat().st_size for p in Path(name).glob("spool.sqlite3*")) / 2**20
+            maildev_mb = sum(p.stat().st_size for p in Path(name).glob("maildev/*")) / 2**20
         finally:
             stop(*(p for p, _ in procs.values()), sink.process)
     for (mode, label), values in per_message.items():
         print(f"CPU per message, {mode}, {label}: {spread(values, 0)} us (min / median / max)")
+    for mode in modes:
+        medians = (f"{label} {statistics.median(client_us[(mode, label)]):.0f}" for label in procs)
+        print(f"load generator CPU per message, {mode}, median, to: {', '.join(medians)} us")
     for (mode, label), values in throughput.items():
         print(f"throughput, {mode}, {label}: {spread(values, 0)} msg/s")
     for mode in modes:
         if (mode, "maildev") in throughput:
             pairs = zip(throughput[(mode, "fake ESP")], throughput[(mode, "maildev")], strict=True)
             over = [esp / maildev for esp, maildev in pairs]
-            print(f"{mode}: fake ESP throughput over maildev's {spread(over)}")
+            print(f"{mode}: fake ESP throughput over maildev's {spread(over)} (target: at least 3)")
+            pairs = zip(
+                per_message[(mode, "maildev")], per_message[(mode, "fake ESP")], strict=True
+            )
+            cost = [maildev / esp for maildev, esp in pairs]
+            print(f"{mode}: maildev's CPU per message over the fake ESP's {spread(cost)}")
         print(
             f"{mode}: wall ratio bare/ESP {spread(wall_ratio[mode])},"
             f" CPU ratio bare/ESP {spread(cpu_ratio[mode])}"
@@ -324,6 +402,8 @@ def main() -> None:
     print(
         f"spool on disk after all rounds: {spool_mb:.0f} MB; every callback meta checked byte-exact"
     )
+    if "maildev" in final:
+        print(f"maildev's .eml files on disk after all rounds: {maildev_mb:.0f} MB")
     worst = min(statistics.median(cpu_ratio[mode]) for mode in modes)
     print(f"ratio={worst:.2f}")
 
