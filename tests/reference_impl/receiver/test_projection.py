@@ -142,6 +142,19 @@ def test_the_log_commits_synced_even_after_the_same_thread_projected(
     assert db.execute("PRAGMA synchronous").fetchone()[0] == 2
 
 
+def test_the_background_thread_projects_one_callback_per_transaction(
+    sqlite_store: SQLiteStore,
+) -> None:
+    """A step holds the write lock every callback being logged waits for: under a flood the
+    thread's step is one callback, so a 200 waits for at most one callback's inserts."""
+    store = sqlite_store
+    store.projection.stop()
+    for n in range(3):
+        record(store, body(("spam", f"u{n}@example.com")))
+    assert [store.projection.background_step() for _ in range(4)] == [1, 1, 1, 0]
+    assert store.counts()["events"] == 3
+
+
 def test_the_projection_thread_checkpoints_after_its_step_not_inside_a_commit(
     sqlite_store: SQLiteStore,
 ) -> None:
