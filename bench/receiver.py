@@ -5,6 +5,12 @@ Two servers, each in a process of its own: the receiver (`bounceback receiver`, 
 and returns the counts. The load generator is this process: `--clients` concurrent senders posting
 fresh 1000-event batches (new metas every post, so deduplication cannot flatter the figure).
 
+Each event has a message id of its own, as a campaign's callbacks do: the meta's message id is
+unique per message, one message per recipient (PROTOCOL.md section 2, the vendor's samples, and
+`bounceback send`, which counts them down from one to the next). So every event opens a report
+tally of its own. `--message-ids N` gives the events of a batch N ids instead (as if an id named
+a whole campaign, the shape `bench/reads.py` fills its store with), for comparison.
+
 The receiver's clock stops when every event posted in the phase is projected and visible to a read
 (`/healthz` counts them, and reads catch the projection up first), not when the last 200 arrived.
 Each round runs a burst (`--burst` batches) and a sustained flood (`--flood` batches, at least 300
@@ -14,6 +20,7 @@ the receiver's CPU per event and memory. Last line: `ratio=<median receiver / ba
 sustained flood, fully projected>`.
 
     .venv/bin/python bench/receiver.py [--rounds 3] [--burst 40] [--flood 300] [--clients 4]
+        [--message-ids N]
 """
 
 from __future__ import annotations
@@ -57,12 +64,14 @@ server.run()
 """
 
 
-def batch(seed: int) -> bytes:
-    """A fresh 1000-event batch: every meta unique to `seed`, realistic field values."""
+def batch(seed: int, message_ids: int = 0) -> bytes:
+    """A fresh 1000-event batch: every meta unique to `seed`, realistic field values; each event
+    its own message id, or one of `message_ids` shared by the batch's events."""
     failed = []
     for i in range(BATCH):
         email = f"user{seed}-{i}@example.com"
-        meta = f"{email}|1568798080|1730714617|20241104|0|wzrk_default|{seed * BATCH + i}|"
+        message_id = seed * BATCH + (i % message_ids if message_ids else i)
+        meta = f"{email}|1568798080|1730714617|20241104|0|wzrk_default|{message_id}|"
         failed.append({"type": TYPES[i % 4], "email": email, "meta": meta, "description": "x"})
     return json.dumps({"version": "v2", "events": {"failed": failed}}).encode()
 
@@ -111,10 +120,21 @@ def main() -> None:
     parser.add_argument("--flood", type=int, default=300)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4, help="server threads, both servers")
+    parser.add_argument(
+        "--message-ids",
+        type=int,
+        default=0,
+        help="message ids per batch, shared by its events (default: one per event, as sent)",
+    )
     args = parser.parse_args()
     print(
         f"{args.clients} senders, fresh {BATCH}-event batches; per round a burst of {args.burst}"
-        f" and a flood of {args.flood} batches to each server, interleaved; {args.rounds} rounds"
+        f" and a flood of {args.flood} batches to each server, interleaved; {args.rounds} rounds;"
+        + (
+            f" {args.message_ids} message ids a batch"
+            if args.message_ids
+            else " one message id an event"
+        )
     )
     seed = 0
     rates: dict[tuple[str, str], list[float]] = {}
@@ -137,7 +157,7 @@ def main() -> None:
             for round_number in range(1, args.rounds + 1):
                 for name, count in (("burst", args.burst), ("flood", args.flood)):
                     for server in ("receiver", "bare"):
-                        bodies = [batch(seed + i) for i in range(count)]
+                        bodies = [batch(seed + i, args.message_ids) for i in range(count)]
                         seed += count
                         before = cpu_seconds(receiver.pid)
                         expected = posted + count * BATCH if server == "receiver" else None

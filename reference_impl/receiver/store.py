@@ -600,6 +600,17 @@ _FAILURE_ARM = _Arm(
 )
 
 
+_LOG_SYNC = "FULL"
+"""Every commit of the log waits for the disk: the 200 is sent only after it."""
+_DERIVED_SYNC = "NORMAL"
+"""The projection's commits, which the log can derive again, do not (see `SQLiteStore._write`)."""
+_AUTOCHECKPOINT_PAGES = 16384
+"""WAL pages (64 MB) after which a commit checkpoints, only a safety net: SQLite's 1000 made
+nearly every projection step's commit (a few MB of index pages) copy the WAL into the database
+while holding the write lock the callbacks wait for. The projection's thread checkpoints after
+each step instead, outside the lock (`Projection.background_step`)."""
+
+
 class SQLiteStore:
     """SQLite behind the `Store` interface: one connection per thread, writes serialised."""
 
@@ -644,7 +655,8 @@ class SQLiteStore:
                 self.path, isolation_level=None, timeout=30, check_same_thread=False
             )
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
+            db.execute(f"PRAGMA synchronous={_LOG_SYNC}")
+            db.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
             db.execute("PRAGMA foreign_keys=ON")
             db.row_factory = sqlite3.Row
             self._local.db = db
@@ -653,22 +665,36 @@ class SQLiteStore:
         return db
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, derived: bool = False) -> Iterator[sqlite3.Connection]:
         """One writer at a time. The in-process lock wakes waiters at once, where SQLite's busy
         handler would sleep in steps of up to 100 ms; `BEGIN IMMEDIATE` still guards against
-        writers in other processes."""
+        writers in other processes.
+
+        `derived`: the transaction writes only what the projection can derive from the log again
+        (its cursor moves with its rows), so its commit does not wait for the disk
+        (`synchronous=NORMAL`). It stays consistent: the WAL is appended in order, so the next
+        commit of the log, synced, makes it durable too, and a crash before that rolls the
+        projection back to a cursor it resumes from. The log's commits, which the 200 waits
+        for, keep `synchronous=FULL`.
+        """
         db = self._connection()
         with self._write_lock:
-            db.execute("BEGIN IMMEDIATE")
+            if derived:
+                db.execute(f"PRAGMA synchronous={_DERIVED_SYNC}")
             try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                # A failed COMMIT can leave the transaction open, and this thread's next
-                # BEGIN would then fail for good.
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                    db.execute("COMMIT")
+                except BaseException:
+                    # A failed COMMIT can leave the transaction open, and this thread's next
+                    # BEGIN would then fail for good.
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            finally:
+                if derived:
+                    db.execute(f"PRAGMA synchronous={_LOG_SYNC}")
 
     def close(self) -> None:
         self.projection.stop()

@@ -121,3 +121,51 @@ def test_a_steps_tally_reads_only_the_steps_rows_by_id(sqlite_store: SQLiteStore
     plan = " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {_TALLY}", (0,)))
     assert "SEARCH events USING INTEGER PRIMARY KEY (rowid>?)" in plan, plan
     assert "SCAN events" not in plan, plan
+
+
+def test_the_log_commits_synced_even_after_the_same_thread_projected(
+    sqlite_store: SQLiteStore,
+) -> None:
+    """The 200 is sent only once the log's commit is on disk (`synchronous=FULL`). The
+    projection's commits, which the log can derive again, skip that wait; the connection it used
+    is the thread's own, the one its next callback is logged with, so it must be handed back
+    synced, after a step and after a failed one alike."""
+    store = sqlite_store
+    store.projection.stop()
+    db = store._connection()
+    record(store, body(("spam", "a@example.com")))
+    assert store.counts()["events"] == 1  # projected on this thread's connection
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 2
+    with pytest.raises(RuntimeError), store._write(derived=True):
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 1
+        raise RuntimeError("the step failed")
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+def test_the_background_thread_projects_one_callback_per_transaction(
+    sqlite_store: SQLiteStore,
+) -> None:
+    """A step holds the write lock every callback being logged waits for: under a flood the
+    thread's step is one callback, so a 200 waits for at most one callback's inserts."""
+    store = sqlite_store
+    store.projection.stop()
+    for n in range(3):
+        record(store, body(("spam", f"u{n}@example.com")))
+    assert [store.projection.background_step() for _ in range(4)] == [1, 1, 1, 0]
+    assert store.counts()["events"] == 3
+
+
+def test_the_projection_thread_checkpoints_after_its_step_not_inside_a_commit(
+    sqlite_store: SQLiteStore,
+) -> None:
+    """A checkpoint copies the WAL into the database file. SQLite runs its automatic one inside
+    the commit that crosses its threshold, holding the write lock every callback waits for;
+    the threshold is now a far safety net and the thread checkpoints after its step instead."""
+    store = sqlite_store
+    store.projection.stop()
+    db = store._connection()
+    assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] >= 10_000
+    record(store, body(*[("spam", f"u{i}@example.com") for i in range(1000)]))
+    size = store.path.stat().st_size
+    assert store.projection.background_step() == 1
+    assert store.path.stat().st_size > size, "the step's pages are still only in the WAL"
