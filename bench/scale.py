@@ -36,7 +36,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from _procs import ROOT, cpu_seconds, python, spread, start, stop
+from _procs import ROOT, cpu_seconds, free_port, python, spread, start, stop
 
 sys.path.insert(0, str(ROOT))
 from tests.postgres import Cluster, start_cluster
@@ -67,6 +67,11 @@ def flood(base: str, seconds: int, users: int) -> tuple[float, int, float]:
         command = [python(), "-m", "locust", "-f", str(USERS_FILE), "--host", base, "--headless"]
         command += ["--processes", "2", "--users", str(users), "--spawn-rate", str(users)]
         command += ["--run-time", f"{seconds}s", "--only-summary", "--loglevel", "WARNING"]
+        # Locust's master and its workers talk over a port of their own: a free one, not the
+        # fixed default, so another Locust on the machine cannot take it or be taken.
+        port = str(free_port())
+        command += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port]
+        command += ["--master-host", "127.0.0.1", "--master-port", port]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         locust = subprocess.run(
             command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 300
