@@ -8,17 +8,20 @@ projects what was committed before it (read-your-writes), whichever process logg
 
 What differs, and why:
 
-- The projection runs inside the database, set-based: each callback row carries the columns of
-  its accepted events (`accepted`, JSON written with the row, in the same transaction), and one
-  statement per callback (`INSERT ... SELECT` over `jsonb_array_elements`, all of a step's sent
-  in one pipeline) turns it into event rows and moves the counters. No Python object is built per
-  event, and no event crosses the wire twice.
+- Each request writes its callback's event rows itself, in the transaction that commits the
+  callback row: one statement (`_LOG_DERIVED`, an `INSERT ... SELECT` over
+  `jsonb_array_elements`), so the heavy part of deriving events runs in parallel across every
+  thread of every process, with no Python object built per event. The unique index still decides
+  first-seen across concurrent writers (the second waits for the first to commit, then skips).
+- What must be counted once in order (the totals, the report tallies) is left to the
+  projection's step: the callback row keeps what its rows add (`derived`), and one step at a time
+  across every process (the transaction-level advisory lock `PROJECTION_LOCK`) adds that up and
+  marks the callback projected; a read catching up waits for the step in progress instead of
+  counting the same callbacks again. A callback whose events could not be written with it (a
+  fault) is committed alone, and the step writes its events first (`_DERIVE_LOGGED`).
 - Several processes commit callbacks at once, so ids commit out of order: a cursor ("projected up
   to id N") would skip an id that commits after a larger one. Each callback row has a `projected`
-  flag instead, set in the transaction that writes its event rows; a partial index finds the rest.
-- One projection advances at a time across every process: a step holds the transaction-level
-  advisory lock `PROJECTION_LOCK`, so a read catching up waits for the step in progress instead of
-  deriving the same callbacks again.
+  flag instead, set in the transaction that counts it; a partial index finds the rest.
 
 The schema is versioned (`schema_version`) and migrated in place when a store opens; `MIGRATIONS`
 lists every step from an empty database, so a database of any earlier version upgrades.
@@ -395,7 +398,8 @@ UPDATE totals SET value = value + (SELECT count(*) FROM sent) WHERE name = 'sent
 
 
 def _accepted_json(batch: Batch) -> str:
-    """The accepted events' columns as one JSON document: what the projection reads back."""
+    """The accepted events' columns as one JSON document: what the derivation statement reads
+    (a parameter, or the row of a callback logged without its events)."""
     accepted = batch.accepted
     return json.dumps(
         {
@@ -410,7 +414,7 @@ def _accepted_json(batch: Batch) -> str:
 
 
 class PostgresProjection:
-    """Event rows derived inside the database; the same `catch_up`/`project`/`stop` as SQLite's."""
+    """Counts added up one step at a time; the same `catch_up`/`project`/`stop` as SQLite's."""
 
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
