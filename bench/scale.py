@@ -2,11 +2,12 @@
 
 Three receivers, each `bounceback receiver` in processes of its own: (a) on SQLite (waitress, the
 embedded default), (b) on PostgreSQL with `--workers 1` (waitress) and (c) with `--workers 2`
-(gunicorn), the database a throwaway cluster with its durable defaults (fsync on,
-`synchronous_commit` on). The load is the same sustained flood against each, from Locust with two
-worker processes (`--processes 2`: a master and two forked workers, headless): `--users` users
-posting fresh 1000-event batches back to back for `--seconds` (`scale_users.py`; each batch one
-campaign of 1000 recipients, new metas every post). The clock runs from the first POST until every
+(gunicorn), the database a throwaway durable cluster (fsync and `synchronous_commit` on) with an
+operator's memory and WAL settings (`tests/postgres.py`, `OPERATOR_SETTINGS`). The load is the
+same sustained flood against each, from Locust with two worker processes (`--processes 2`: a
+master and two forked workers, headless): `--users` users posting fresh 1000-event batches back
+to back for `--seconds` (`scale_users.py`; each batch one campaign of 1000 recipients, new metas
+every post). The clock runs from the first POST until every
 event acknowledged is projected and visible to a read (`/healthz`, which catches up first), so the
 figure is events fully projected per second, not acknowledged.
 
