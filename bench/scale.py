@@ -2,11 +2,12 @@
 
 Three receivers, each `bounceback receiver` in processes of its own: (a) on SQLite (waitress, the
 embedded default), (b) on PostgreSQL with `--workers 1` (waitress) and (c) with `--workers 2`
-(gunicorn), the database a throwaway cluster with its durable defaults (fsync on,
-`synchronous_commit` on). The load is the same sustained flood against each, from Locust with two
-worker processes (`--processes 2`: a master and two forked workers, headless): `--users` users
-posting fresh 1000-event batches back to back for `--seconds` (`scale_users.py`; each batch one
-campaign of 1000 recipients, new metas every post). The clock runs from the first POST until every
+(gunicorn), the database a throwaway durable cluster (fsync and `synchronous_commit` on) with an
+operator's memory and WAL settings (`tests/postgres.py`, `OPERATOR_SETTINGS`). The load is the
+same sustained flood against each, from Locust with two worker processes (`--processes 2`: a
+master and two forked workers, headless): `--users` users posting fresh 1000-event batches back
+to back for `--seconds` (`scale_users.py`; each batch one campaign of 1000 recipients, new metas
+every post). The clock runs from the first POST until every
 event acknowledged is projected and visible to a read (`/healthz`, which catches up first), so the
 figure is events fully projected per second, not acknowledged.
 
@@ -39,7 +40,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from _procs import ROOT, cpu_seconds, python, spread, start, stop
+from _procs import ROOT, cpu_seconds, free_port, python, spread, start, stop
 
 sys.path.insert(0, str(ROOT))
 from tests.postgres import Cluster, start_cluster
@@ -70,6 +71,11 @@ def flood(base: str, seconds: int, users: int) -> tuple[float, int, float]:
         command = [python(), "-m", "locust", "-f", str(USERS_FILE), "--host", base, "--headless"]
         command += ["--processes", "2", "--users", str(users), "--spawn-rate", str(users)]
         command += ["--run-time", f"{seconds}s", "--only-summary", "--loglevel", "WARNING"]
+        # Locust's master and its workers talk over a port of their own: a free one, not the
+        # fixed default, so another Locust on the machine cannot take it or be taken.
+        port = str(free_port())
+        command += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port]
+        command += ["--master-host", "127.0.0.1", "--master-port", port]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         locust = subprocess.run(
             command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 300

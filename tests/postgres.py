@@ -22,6 +22,12 @@ from pathlib import Path
 import psycopg
 
 SERVER_USER = "postgres"
+# A durable cluster (a bench's) is set as an operator would set a database server, durability
+# untouched (fsync, full_page_writes and synchronous_commit keep their defaults, on): the default
+# 128 MB of shared buffers is smaller than one flood's tables and indexes, so backends would write
+# out evicted pages themselves, and the default 1 GB max_wal_size forces a checkpoint (then a full
+# page image in the WAL for every page touched again) every few floods.
+OPERATOR_SETTINGS = ("shared_buffers=1GB", "max_wal_size=8GB", "checkpoint_timeout=15min")
 BINARIES = ("initdb", "pg_ctl", "postgres")
 
 
@@ -87,14 +93,16 @@ class Cluster:
             "--locale=C",
         )
         # Tests need no crash safety from the cluster (the store's own commit rules are tested
-        # by what it answers); a bench measures the durable default.
+        # by what it answers); a bench measures a durable one.
         options = [
             f"-p {self.port}",
             "-c listen_addresses=127.0.0.1",
             f"-c unix_socket_directories={self.folder}",
             "-c max_connections=200",
         ]
-        if not self.durable:
+        if self.durable:
+            options += [f"-c {setting}" for setting in OPERATOR_SETTINGS]
+        else:
             options += ["-c fsync=off", "-c full_page_writes=off", "-c synchronous_commit=off"]
         self._run(
             str(self.bindir / "pg_ctl"),

@@ -8,17 +8,20 @@ projects what was committed before it (read-your-writes), whichever process logg
 
 What differs, and why:
 
-- The projection runs inside the database, set-based: each callback row carries the columns of
-  its accepted events (`accepted`, JSON written with the row, in the same transaction), and one
-  statement per callback (`INSERT ... SELECT` over `jsonb_array_elements`, all of a step's sent
-  in one pipeline) turns it into event rows and moves the counters. No Python object is built per
-  event, and no event crosses the wire twice.
+- Each request writes its callback's event rows itself, in the transaction that commits the
+  callback row: one statement (`_LOG_DERIVED`, an `INSERT ... SELECT` over
+  `jsonb_array_elements`), so the heavy part of deriving events runs in parallel across every
+  thread of every process, with no Python object built per event. The unique index still decides
+  first-seen across concurrent writers (the second waits for the first to commit, then skips).
+- What must be counted once in order (the totals, the report tallies) is left to the
+  projection's step: the callback row keeps what its rows add (`derived`), and one step at a time
+  across every process (the transaction-level advisory lock `PROJECTION_LOCK`) adds that up and
+  marks the callback projected; a read catching up waits for the step in progress instead of
+  counting the same callbacks again. A callback whose events could not be written with it (a
+  fault) is committed alone, and the step writes its events first (`_DERIVE_LOGGED`).
 - Several processes commit callbacks at once, so ids commit out of order: a cursor ("projected up
   to id N") would skip an id that commits after a larger one. Each callback row has a `projected`
-  flag instead, set in the transaction that writes its event rows; a partial index finds the rest.
-- One projection advances at a time across every process: a step holds the transaction-level
-  advisory lock `PROJECTION_LOCK`, so a read catching up waits for the step in progress instead of
-  deriving the same callbacks again.
+  flag instead, set in the transaction that counts it; a partial index finds the rest.
 
 The schema is versioned (`schema_version`) and migrated in place when a store opens; `MIGRATIONS`
 lists every step from an empty database, so a database of any earlier version upgrades.
@@ -27,6 +30,7 @@ lists every step from an empty database, so a database of any earlier version up
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -73,6 +77,7 @@ PROJECTION_LOCK = 0x626F756E6365
 MIGRATION_LOCK = PROJECTION_LOCK + 1
 """Held while the schema is created or upgraded, so processes starting together migrate once."""
 POOL_SIZE = 8
+log = logging.getLogger("bounceback.store")
 # Raw callbacks fetched per round trip while a page is filled up to its byte budget.
 CALLBACK_ROWS_PER_FETCH = 16
 
@@ -201,7 +206,15 @@ DROP INDEX events_label;
 DROP INDEX sent_messages_label;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+
+_V4 = """
+ALTER TABLE callbacks ADD COLUMN derived JSONB;
+ALTER TABLE callbacks ALTER COLUMN accepted DROP NOT NULL;
+CREATE TABLE profiles (profile TEXT PRIMARY KEY);
+INSERT INTO profiles SELECT DISTINCT profile FROM events WHERE NOT duplicate;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 """Version N is reached by running `MIGRATIONS[N - 1]` on version N - 1.
 
 1: the SQLite layout, a projection cursor included.
@@ -215,49 +228,62 @@ MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
    on events and sent messages, which only those reports read, dropped (one index fewer on every
    event row the projection writes). `totals` counts projected callbacks only: the projection's
    step adds each callback it projects, so a callback still waiting is counted exactly once.
+4: event rows are written with their callback, in the request's own transaction, so every
+   process writes them in parallel; the callback row keeps what they add to the counters
+   (`derived`, NULL until its events are written) for the projection's step to add up, and
+   `profiles` holds every profile with a first-seen event once, so concurrent callbacks count a
+   new profile once (its primary key decides, as the events' unique index decides first-seen).
+   Callbacks logged before version 4 and not yet projected have no events yet: the step writes
+   them (`derived` is NULL), as it writes those of a callback whose own transaction could not.
+   Only such callbacks keep `accepted` (NULL once their events are written: it
+   was about a quarter of the bytes written per event, read back by nothing else).
 """
 SCHEMA_VERSION = len(MIGRATIONS)
 
-# The projection's statement, run once per callback in the step's transaction. Each meta is split
-# on its pipes from the right, as `parse_meta` reads it (the email may hold pipes, the label may
-# not): the last element is the empty trailer, then message id, label, variant; everything before
-# the six fixed fields is the email. The metas were validated before the 200, so this only reads
-# them. The first-seen insert skips any (meta, type) already stored, earlier in this callback or
-# before it (the partial unique index, ON CONFLICT DO NOTHING); the second logs what it skipped
-# as duplicates, after them (it reads the first insert's result whole before writing a row). So
-# the rows go in as SQLite writes them: callback by callback, first-seen events before
-# duplicates, each in position order. The rows inserted are counted into the report tallies and
-# the totals in the same statement; every part of it reads the snapshot from before it, so the
-# lookup of a profile sees earlier callbacks' rows only (one index probe per event: a LATERAL ...
-# LIMIT 1, where a plain EXISTS may let the planner hash the whole events table).
-_PROJECT = """
-WITH pending AS (
-    SELECT id, accepted FROM callbacks WHERE id = %(id)s AND NOT projected
-),
+# The derivation of a callback's event rows, one statement. `{logged}` names the callback (its
+# id and accepted events' columns); `{write}` ends the statement by storing the counts in its
+# row (`derived`). Each meta is split on its pipes from the right, as `parse_meta` reads it (the
+# email may hold pipes, the label may not): the last element is the empty trailer, then message
+# id, label, variant; everything before the six fixed fields is the email. The metas were
+# validated before the 200, so this only reads them.
+#
+# Ids are drawn in position order first, then the first-seen insert skips any (meta, type)
+# already stored, earlier in this callback or committed before it (the partial unique index, ON
+# CONFLICT DO NOTHING), inserting in (meta, type) order: two transactions writing the same keys
+# then take them in the same order, so one waits for the other to commit (and then skips what it
+# wrote) and never deadlocks. The second insert logs what was skipped as duplicates, after them
+# with fresh ids (it reads the first insert's result whole before writing a row). So the rows'
+# ids are in SQLite's order: callback by callback, first-seen events before duplicates, each in
+# position order. `profiles` gains the profiles of the first-seen rows, in order too, and counts
+# those that are new; what the rows add to the report tallies and the totals is kept as JSON
+# for the projection's step, which adds them up one step at a time.
+_DERIVE = """
+WITH logged AS ({logged}),
 rows AS (
-    SELECT p.id AS callback_id, e.ord, e.position::int AS position, e.grp, e.type, e.email,
-           e.meta, e.description, string_to_array(e.meta, '|') AS f
-    FROM pending AS p,
+    SELECT l.id AS callback_id, nextval('events_id_seq') AS id, e.ord,
+           e.position::int AS position, e.grp, e.type, e.email, e.meta, e.description,
+           string_to_array(e.meta, '|') AS f
+    FROM logged AS l,
          ROWS FROM (
-             jsonb_array_elements_text(p.accepted -> 'positions'),
-             jsonb_array_elements_text(p.accepted -> 'groups'),
-             jsonb_array_elements_text(p.accepted -> 'types'),
-             jsonb_array_elements_text(p.accepted -> 'emails'),
-             jsonb_array_elements_text(p.accepted -> 'metas'),
-             jsonb_array_elements_text(p.accepted -> 'descriptions')
+             jsonb_array_elements_text(l.accepted -> 'positions'),
+             jsonb_array_elements_text(l.accepted -> 'groups'),
+             jsonb_array_elements_text(l.accepted -> 'types'),
+             jsonb_array_elements_text(l.accepted -> 'emails'),
+             jsonb_array_elements_text(l.accepted -> 'metas'),
+             jsonb_array_elements_text(l.accepted -> 'descriptions')
          ) WITH ORDINALITY AS e(position, grp, type, email, meta, description, ord)
 ),
-fields AS (
+fields AS MATERIALIZED (
     SELECT r.*, cardinality(f) AS n FROM rows AS r
 ),
 first_seen AS (
-    INSERT INTO events (callback_id, position, grp, type, email, meta, profile, message_id, label,
-                        variant, description, duplicate)
-    SELECT callback_id, position, grp, type, email, meta,
+    INSERT INTO events (id, callback_id, position, grp, type, email, meta, profile, message_id,
+                        label, variant, description, duplicate)
+    SELECT id, callback_id, position, grp, type, email, meta,
            lower(array_to_string(f[1:n - 7], '|')), f[n - 1]::bigint, f[n - 2], f[n - 3]::bigint,
            description, false
     FROM fields
-    ORDER BY ord
+    ORDER BY meta COLLATE "C", type COLLATE "C", ord
     ON CONFLICT (meta, type) WHERE NOT duplicate DO NOTHING
     RETURNING position, type, profile, message_id, label
 ),
@@ -272,35 +298,87 @@ repeats AS (
     ORDER BY ord
     RETURNING type, message_id, label
 ),
+new_profiles AS (
+    INSERT INTO profiles (profile)
+    SELECT DISTINCT profile FROM first_seen ORDER BY profile
+    ON CONFLICT DO NOTHING
+    RETURNING profile
+),
 added AS (
     SELECT message_id, label, type, 1 AS fresh, 0 AS repeated FROM first_seen
     UNION ALL
     SELECT message_id, label, type, 0, 1 FROM repeats
 ),
+derived AS (
+    SELECT jsonb_build_object(
+        'events', (SELECT count(*) FROM added),
+        'system_events', (SELECT count(*) FROM first_seen JOIN raises USING (type)),
+        'profiles', (SELECT count(*) FROM new_profiles),
+        'tallies', (SELECT coalesce(jsonb_agg(t), '[]') FROM (
+            SELECT message_id, label, type, sum(fresh) AS first_seen, sum(repeated) AS duplicates
+            FROM added GROUP BY message_id, label, type
+        ) AS t)
+    ) AS counts
+)
+{write}
+"""
+# A new callback, logged with its events in one statement (the request's transaction).
+_LOG_DERIVED = _DERIVE.format(
+    logged="SELECT nextval('callbacks_id_seq') AS id, %(accepted)s::jsonb AS accepted",
+    write="""
+INSERT INTO callbacks (id, received_at, remote_addr, content_type, body, status, response,
+                       accepted, derived)
+SELECT l.id, %(received_at)s, %(remote_addr)s, %(content_type)s, %(body)s, 200, %(response)s,
+       NULL, d.counts
+FROM logged AS l, derived AS d
+RETURNING id""",
+)
+# The fallback: the callback alone, its events left to the projection's step.
+_LOG = (
+    "INSERT INTO callbacks (received_at, remote_addr, content_type, body, status, response,"
+    " accepted) VALUES (%(received_at)s, %(remote_addr)s, %(content_type)s, %(body)s, 200,"
+    " %(response)s, %(accepted)s) RETURNING id"
+)
+# A logged callback whose events were not written with it, derived by the projection's step.
+_DERIVE_LOGGED = _DERIVE.format(
+    logged="SELECT id, accepted FROM callbacks WHERE id = %(id)s AND derived IS NULL",
+    write="""
+UPDATE callbacks AS c SET derived = d.counts, accepted = NULL
+FROM logged AS l, derived AS d
+WHERE c.id = l.id""",
+)
+# The projection's step: the counts its callbacks' rows added go into the report tallies and
+# the totals, and the callbacks are marked projected, in one transaction.
+_PROJECT = """
+WITH step AS (
+    UPDATE callbacks SET projected = true
+    WHERE id = ANY(%(ids)s) AND NOT projected
+    RETURNING derived
+),
 tallied AS (
     INSERT INTO tallies AS t (message_id, label, type, first_seen, duplicates)
-    SELECT message_id, label, type, sum(fresh), sum(repeated) FROM added
-    GROUP BY message_id, label, type
+    SELECT a.message_id, a.label, a.type, sum(a.first_seen), sum(a.duplicates)
+    FROM step,
+         jsonb_to_recordset(step.derived -> 'tallies')
+             AS a(message_id BIGINT, label TEXT, type TEXT, first_seen BIGINT, duplicates BIGINT)
+    GROUP BY a.message_id, a.label, a.type
     ON CONFLICT (message_id, label, type) DO UPDATE
     SET first_seen = t.first_seen + excluded.first_seen,
         duplicates = t.duplicates + excluded.duplicates
 ),
-counted AS (
-    UPDATE totals AS t SET value = t.value + d.amount
-    FROM (VALUES
-        ('callbacks', (SELECT count(*) FROM pending)),
-        ('events', (SELECT count(*) FROM added)),
-        ('system_events', (SELECT count(*) FROM first_seen JOIN raises USING (type))),
-        ('profiles', (SELECT count(DISTINCT f.profile) FROM first_seen AS f
-                      LEFT JOIN LATERAL (
-                          SELECT true AS seen FROM events AS e
-                          WHERE e.profile = f.profile AND NOT e.duplicate LIMIT 1
-                      ) AS earlier ON true
-                      WHERE earlier.seen IS NULL))
-    ) AS d(name, amount)
-    WHERE t.name = d.name AND d.amount <> 0
+summed AS (
+    SELECT count(*) AS callbacks,
+           coalesce(sum((derived ->> 'events')::bigint), 0) AS events,
+           coalesce(sum((derived ->> 'system_events')::bigint), 0) AS system_events,
+           coalesce(sum((derived ->> 'profiles')::bigint), 0) AS profiles
+    FROM step
 )
-UPDATE callbacks SET projected = true WHERE id IN (SELECT id FROM pending)
+UPDATE totals AS t SET value = t.value + d.amount
+FROM summed AS s,
+     LATERAL (VALUES ('callbacks', s.callbacks), ('events', s.events),
+                     ('system_events', s.system_events), ('profiles', s.profiles))
+         AS d(name, amount)
+WHERE t.name = d.name AND d.amount <> 0
 """
 # A step of sent messages, with its tallies and total: rows the meta's unique constraint skips
 # (sent before) are not counted.
@@ -322,7 +400,8 @@ UPDATE totals SET value = value + (SELECT count(*) FROM sent) WHERE name = 'sent
 
 
 def _accepted_json(batch: Batch) -> str:
-    """The accepted events' columns as one JSON document: what the projection reads back."""
+    """The accepted events' columns as one JSON document: what the derivation statement reads
+    (a parameter, or the row of a callback logged without its events)."""
     accepted = batch.accepted
     return json.dumps(
         {
@@ -337,7 +416,7 @@ def _accepted_json(batch: Batch) -> str:
 
 
 class PostgresProjection:
-    """Event rows derived inside the database; the same `catch_up`/`project`/`stop` as SQLite's."""
+    """Counts added up one step at a time; the same `catch_up`/`project`/`stop` as SQLite's."""
 
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
@@ -374,22 +453,24 @@ class PostgresProjection:
     def project(self, limit: int, up_to: int | None = None) -> int:
         """Project up to `limit` unprojected callbacks in one transaction; return how many.
 
-        The advisory lock makes this the only step advancing, in every process; a step that
-        waited for another finds what that one did already marked `projected`.
+        Their event rows are normally written already (with the callback, in parallel across
+        processes); the step writes those of a callback logged without them, then adds what
+        every callback's rows count into the tallies and totals and marks it projected. The
+        advisory lock makes this the only step advancing, in every process; a step that waited
+        for another finds what that one did already marked `projected`.
         """
         with self._pool.connection() as db, db.transaction():
             db.execute("SELECT pg_advisory_xact_lock(%s)", (PROJECTION_LOCK,))
-            ids = [
-                callback_id
-                for (callback_id,) in db.execute(
-                    "SELECT id FROM callbacks WHERE NOT projected AND id <= %s"
-                    " ORDER BY id LIMIT %s",
-                    (up_to if up_to is not None else 2**63 - 1, limit),
-                )
-            ]
+            rows = db.execute(
+                "SELECT id, derived IS NULL FROM callbacks WHERE NOT projected AND id <= %s"
+                " ORDER BY id LIMIT %s",
+                (up_to if up_to is not None else 2**63 - 1, limit),
+            ).fetchall()
             with db.cursor() as cursor:
-                cursor.executemany(_PROJECT, [{"id": callback_id} for callback_id in ids])
-            return len(ids)
+                cursor.executemany(_DERIVE_LOGGED, [{"id": id_} for id_, bare in rows if bare])
+            if rows:
+                db.execute(_PROJECT, {"ids": [id_ for id_, _ in rows]})
+            return len(rows)
 
 
 class PostgresStore:
@@ -459,22 +540,29 @@ class PostgresStore:
         self._pool.close()
 
     def record_callback(self, raw: RawCallback, batch: Batch) -> int:
-        """Commit an accepted callback, with its accepted events' columns, to the log."""
-        with self._pool.connection() as db:
-            row = db.execute(
-                "INSERT INTO callbacks (received_at, remote_addr, content_type, body, status,"
-                " response, accepted) VALUES (%s, %s, %s, %s, 200, %s, %s) RETURNING id",
-                (
-                    raw.received_at,
-                    raw.remote_addr,
-                    raw.content_type,
-                    raw.body,
-                    json.dumps(batch.reply().body),
-                    _accepted_json(batch),
-                ),
-            ).fetchone()
+        """Commit an accepted callback and its event rows in one statement (one transaction).
+
+        If writing the events fails, the callback is still committed alone (the 200 only needs
+        the log) and the projection's step writes its events, answering reads with the fault
+        until it is gone, as SQLite's projection does.
+        """
+        row = {
+            "received_at": raw.received_at,
+            "remote_addr": raw.remote_addr,
+            "content_type": raw.content_type,
+            "body": raw.body,
+            "response": json.dumps(batch.reply().body),
+            "accepted": _accepted_json(batch),
+        }
+        try:
+            with self._pool.connection() as db:
+                logged = db.execute(_LOG_DERIVED, row).fetchone()
+        except psycopg.DatabaseError as exc:
+            log.warning("events not written with the callback, left to the projection: %s", exc)
+            with self._pool.connection() as db:
+                logged = db.execute(_LOG, row).fetchone()
         self.projection.recorded()
-        return int(row[0]) if row else 0
+        return int(logged[0]) if logged else 0
 
     def record_sent(self, messages: Iterable[SentMessage]) -> None:
         """Record sent messages, counting the new ones into the report tallies and the totals."""
@@ -687,7 +775,9 @@ class PostgresStore:
         runs. The projection lock keeps every process's step out meanwhile; ids keep counting."""
         with self._pool.connection() as db, db.transaction():
             db.execute("SELECT pg_advisory_xact_lock(%s)", (PROJECTION_LOCK,))
-            db.execute(f"TRUNCATE {', '.join((*RESET_TABLES, 'tallies', 'sent_tallies'))}")
+            db.execute(
+                f"TRUNCATE {', '.join((*RESET_TABLES, 'tallies', 'sent_tallies', 'profiles'))}"
+            )
             # The totals' rows are named once at creation and only ever updated: zero, not drop.
             db.execute("UPDATE totals SET value = 0")
 

@@ -64,14 +64,16 @@ def test_reads_see_every_event_committed_before_them(store: Store) -> None:
 
 
 def test_projection_resumes_after_a_restart_without_repeating_itself(backend: Backend) -> None:
-    """How far it got moves in the same transaction as the rows it covers."""
+    """How far it got moves in the same transaction as what it counted: the second callback,
+    logged but not projected before the store closed, is counted once after it reopens (on
+    PostgreSQL its event rows are written with it, and only the step counts them)."""
     first = backend.open()
     first.projection.stop()
     record(first, body(("spam", "a@example.com")))
     first.projection.catch_up()
     record(first, body(("hard_bounce", "b@example.com")))
     first.close()
-    assert backend.scalar("SELECT count(*) FROM events") == 1
+    assert backend.scalar("SELECT value FROM totals WHERE name = 'events'") == 1
     reopened = backend.open()
     assert [e["type"] for e in reopened.events()] == ["spam", "hard_bounce", "hard_bounce"]
     assert reopened.counts()["events"] == 2

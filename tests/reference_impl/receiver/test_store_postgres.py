@@ -1,9 +1,13 @@
 """What only the PostgreSQL store has: a versioned schema upgraded in place, callbacks committed
-out of id order by concurrent writers, and a clear error for a database it cannot reach."""
+out of id order by concurrent writers, event rows written by concurrent requests, and a clear
+error for a database it cannot reach."""
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -166,6 +170,67 @@ def test_a_callback_committed_after_a_later_id_is_still_projected(postgres_url: 
         slow.close()
         assert store.counts()["events"] == 2
         assert store.profile("slow@example.com")["subscribed"] is False
+    finally:
+        store.close()
+
+
+def test_concurrent_callbacks_with_the_same_events_in_opposite_orders_never_deadlock(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each request writes its callback's event rows in its own transaction, where the unique
+    index decides first-seen: two writing the same (meta, type) keys in opposite orders would
+    each wait for the other. The rows go in key order, so one waits for the other to commit; no
+    callback falls back to leaving its events to the projection, and each event is first-seen
+    once. Eight stores (as eight processes) start their inserts together, twice."""
+    emails = [f"u{i}@example.com" for i in range(1000)]
+    forward = body(*[("spam", email) for email in emails])
+    backward = body(*[("spam", email) for email in reversed(emails)])
+    stores = [PostgresStore(postgres_url) for _ in range(8)]
+    together = threading.Barrier(len(stores))
+
+    def post(n: int) -> None:
+        together.wait()
+        record(stores[n], forward if n % 2 else backward)
+
+    try:
+        with caplog.at_level(logging.WARNING):
+            for _ in range(2):
+                with ThreadPoolExecutor(len(stores)) as pool:
+                    list(pool.map(post, range(len(stores))))
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+        report = stores[0].campaign(1)
+        assert (report["counts"]["spam"], report["duplicates_ignored"]) == (1000, 15 * 1000)
+        assert stores[0].counts()["profiles"] == 1000
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_callback_whose_events_cannot_be_written_is_logged_and_derived_later(
+    postgres_url: str,
+) -> None:
+    """The 200 needs only the log: if writing the events with the callback fails, the callback is
+    committed alone, and the projection's step writes its events later, each counted once. (Its
+    copy of an event written meanwhile by a later callback is then the duplicate.)"""
+    store = PostgresStore(postgres_url)
+    try:
+        store.projection.stop()
+        with psycopg.connect(postgres_url, autocommit=True) as db:
+            db.execute("ALTER TABLE profiles RENAME TO profiles_away")
+            record(store, body(("spam", "a@example.com"), ("spam", "a@example.com")))
+            db.execute("ALTER TABLE profiles_away RENAME TO profiles")
+        record(store, body(("spam", "a@example.com"), ("hard_bounce", "b@example.com")))
+        assert store.counts() == {
+            "callbacks": 2,
+            "events": 4,
+            "system_events": len(effects.RAISES["spam"]) + len(effects.RAISES["hard_bounce"]),
+            "profiles": 2,
+            "sent_messages": 0,
+        }
+        assert store.campaign(1)["duplicates_ignored"] == 2
+        with psycopg.connect(postgres_url) as db:
+            first = "SELECT callback_id FROM events WHERE type = 'spam' AND NOT duplicate"
+            assert db.execute(first).fetchall() == [(2,)]
     finally:
         store.close()
 
