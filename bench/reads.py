@@ -4,14 +4,19 @@ One receiver (`bounceback receiver`, its own process, SQLite) reads a store that
 in steps through the store's own path (fresh 1000-event batches validated by `read_batch`, logged
 by `record_callback` and projected, as the callback endpoint would; much faster than over HTTP, so
 a million events take minutes, not hours), with sent messages recorded for nine in ten metas, so a
-tenth are unattributed. At each size every endpoint is read `--reads` times, endpoints
-interleaved, over one keep-alive connection. A read that answers anything but 200 stops the bench.
+tenth are unattributed. Each event is about a message of its own, with its own message id, as
+`bounceback send` gives one id per message, so a label's report covers a quarter of the store's
+messages (`--message-ids N` shares N ids instead, as this bench did with 200 before, which hid
+how a label's report grew with its messages). At each size every endpoint is read `--reads`
+times, endpoints interleaved, over one keep-alive connection. A read that answers anything but
+200 stops the bench.
 
 Reported: median and p99 per endpoint and size. Last line: `ratio=<worst over endpoints of
 median at the largest size / median at the smallest>`: 1.0 means reads stay flat as the store grows.
 
     .venv/bin/python bench/reads.py [--sizes 10000,100000] [--reads 50]
     .venv/bin/python bench/reads.py --sizes 10000,100000,1000000    # the README's figure
+    .venv/bin/python bench/reads.py --message-ids 200    # 200 campaigns shared by every message
 """
 
 from __future__ import annotations
@@ -34,25 +39,29 @@ TYPES = ["hard_bounce", "soft_bounce", "spam", "unsubscribed"]
 LABELS = ["wzrk_default", "spring_sale", "winback", "weekly_digest"]
 BATCH = 1000
 JSON = "application/json"
-CAMPAIGNS = 200
 RECEIVER_LINE = re.compile(r"Callback URL: http://127\.0\.0\.1:(\d+)")
 
 
-def event(n: int) -> tuple[dict[str, str], SentMessage]:
+def message_id(n: int, message_ids: int) -> int:
+    """The message id of event `n`'s message: its own, or one of `message_ids` shared ones."""
+    return -(17000000 + (n % message_ids if message_ids else n))
+
+
+def event(n: int, message_ids: int) -> tuple[dict[str, str], SentMessage]:
     email = f"user{n}@example.com"
-    campaign = n % CAMPAIGNS
-    label = LABELS[campaign % len(LABELS)]
-    meta = f"{email}|1568798080|1730714617|20241104|0|{label}|{-(17000000 + campaign)}|"
-    sent = SentMessage(email, meta, -(17000000 + campaign), label, 0, 1730714617.0)
+    message = message_id(n, message_ids)
+    label = LABELS[message % len(LABELS)]
+    meta = f"{email}|1568798080|1730714617|20241104|0|{label}|{message}|"
+    sent = SentMessage(email, meta, message, label, 0, 1730714617.0)
     return {"type": TYPES[n % 4], "email": email, "meta": meta, "description": "bench"}, sent
 
 
-def fill(db_path: Path, start_at: int, stop_at: int) -> None:
+def fill(db_path: Path, start_at: int, stop_at: int, message_ids: int) -> None:
     """Store events [start_at, stop_at) as fresh callbacks; record nine in ten as sent."""
     store = SQLiteStore(db_path)
     store.projection.stop()
     for first in range(start_at, stop_at, BATCH):
-        pairs = [event(n) for n in range(first, min(first + BATCH, stop_at))]
+        pairs = [event(n, message_ids) for n in range(first, min(first + BATCH, stop_at))]
         store.record_sent([sent for n, (_, sent) in enumerate(pairs, first) if n % 10])
         body = json.dumps({"version": "v2", "events": {"failed": [e for e, _ in pairs]}}).encode()
         store.record_callback(RawCallback(body, None, JSON, time.time()), read_batch(body))
@@ -62,26 +71,27 @@ def fill(db_path: Path, start_at: int, stop_at: int) -> None:
     store.close()
 
 
-def endpoints(size: int) -> dict[str, str]:
+def endpoints(size: int, message_ids: int) -> dict[str, str]:
     probe = size // 2
     return {
         "healthz": "/healthz",
         "profile": f"/api/profiles/user{probe}@example.com",
-        "events by message id": f"/api/events?message_id={-(17000000 + probe % CAMPAIGNS)}",
+        "events by message id": f"/api/events?message_id={message_id(probe, message_ids)}",
         "events by type": "/api/events?type=spam",
         "callbacks": "/api/callbacks",
-        "campaign": f"/api/campaigns/{-(17000000 + probe % CAMPAIGNS)}",
+        "campaign": f"/api/campaigns/{message_id(probe, message_ids)}",
         "label": "/api/labels/spring_sale",
         "sent": "/api/sent",
         "unattributed": "/api/unattributed",
     }
 
 
-def measure(base: str, size: int, reads: int) -> dict[str, list[float]]:
-    timings: dict[str, list[float]] = {name: [] for name in endpoints(size)}
+def measure(base: str, size: int, reads: int, message_ids: int) -> dict[str, list[float]]:
+    paths = endpoints(size, message_ids)
+    timings: dict[str, list[float]] = {name: [] for name in paths}
     with httpx.Client(timeout=600) as client:
         for _ in range(reads):
-            for name, path in endpoints(size).items():
+            for name, path in paths.items():
                 started = time.perf_counter()
                 reply = client.get(base + path)
                 timings[name].append(time.perf_counter() - started)
@@ -94,6 +104,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--reads", type=int, default=50)
+    parser.add_argument(
+        "--message-ids",
+        type=int,
+        default=0,
+        help="share this many message ids among all messages (default 0: one per message)",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     medians: dict[tuple[str, int], float] = {}
@@ -108,12 +124,12 @@ def main() -> None:
             filled = 0
             for size in sizes:
                 started = time.perf_counter()
-                fill(db_path, filled, size)
+                fill(db_path, filled, size, args.message_ids)
                 filled = size
                 print(
                     f"{size:,} events stored and projected in {time.perf_counter() - started:.1f} s"
                 )
-                for name, values in measure(base, size, args.reads).items():
+                for name, values in measure(base, size, args.reads, args.message_ids).items():
                     ordered = sorted(values)
                     medians[(name, size)] = statistics.median(ordered)
                     p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]

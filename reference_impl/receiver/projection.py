@@ -157,6 +157,14 @@ _TALLY = """
     ON CONFLICT DO UPDATE SET first_seen = first_seen + excluded.first_seen,
                               duplicates = duplicates + excluded.duplicates
 """
+_LABEL_TALLY = """
+    INSERT INTO label_tallies (label, type, first_seen, duplicates)
+    SELECT label, type, sum(duplicate = 0), sum(duplicate) FROM events NOT INDEXED
+    WHERE id > ?
+    GROUP BY label, type
+    ON CONFLICT DO UPDATE SET first_seen = first_seen + excluded.first_seen,
+                              duplicates = duplicates + excluded.duplicates
+"""
 _NEW_PROFILES = """
     SELECT count(DISTINCT profile) FROM events AS e WHERE e.id > :before AND e.duplicate = 0
     AND NOT EXISTS (SELECT 1 FROM events AS o WHERE o.profile = e.profile AND o.duplicate = 0
@@ -178,12 +186,14 @@ def add_to_totals(db: sqlite3.Connection, **amounts: int) -> None:
 
 
 def _tally(db: sqlite3.Connection, before: int) -> None:
-    """Count the rows a step added (ids past `before`) into the report tallies and the totals,
-    in the step's own transaction, so a read never counts a whole table."""
+    """Count the rows a step added (ids past `before`) into the report tallies (per message id
+    and label, and per label) and the totals, in the step's own transaction, so a read never
+    counts a whole table."""
     added = db.execute("SELECT count(*) FROM events WHERE id > ?", (before,)).fetchone()[0]
     if not added:
         return
     db.execute(_TALLY, (before,))
+    db.execute(_LABEL_TALLY, (before,))
     add_to_totals(
         db,
         events=added,

@@ -16,10 +16,12 @@ is derived from the log, in log order:
 
 Every read first lets the projection catch up with the log, so none ever sees it half-done.
 
-Reads cost the same at a thousand events as at a million: `/healthz` reads `totals`, and the
-campaign and label reports read `tallies` and `sent_tallies`, all kept in the transactions that
-write what they count (the log, the projection's step, the sent messages); lists are read a page at
-a time by key. A store from an older version gets its counters computed once, when opened.
+Reads cost the same at a thousand events as at a million: `/healthz` reads `totals`, a campaign's
+report reads its rows of `tallies` and `sent_tallies`, a label's report `label_tallies` and
+`label_sent_tallies` (a few rows, however many messages the label has), all kept in the
+transactions that write what they count (the log, the projection's step, the sent messages);
+lists are read a page at a time by key. A store from an older version gets its counters computed
+once, when opened.
 """
 
 from __future__ import annotations
@@ -128,14 +130,27 @@ CREATE TABLE IF NOT EXISTS tallies (
     duplicates INTEGER NOT NULL,
     PRIMARY KEY (message_id, label, type)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tallies_label ON tallies(label);
 CREATE TABLE IF NOT EXISTS sent_tallies (
     message_id INTEGER NOT NULL,
     label TEXT NOT NULL,
     sent INTEGER NOT NULL,
     PRIMARY KEY (message_id, label)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS sent_tallies_label ON sent_tallies(label);
+-- A label's report reads these, a few rows whatever its number of messages: summing its rows of
+-- `tallies` read one row per message id, and `bounceback send` gives every message its own.
+CREATE TABLE IF NOT EXISTS label_tallies (
+    label TEXT NOT NULL,
+    type TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    duplicates INTEGER NOT NULL,
+    PRIMARY KEY (label, type)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS label_sent_tallies (
+    label TEXT PRIMARY KEY,
+    sent INTEGER NOT NULL
+) WITHOUT ROWID;
+DROP INDEX IF EXISTS tallies_label;
+DROP INDEX IF EXISTS sent_tallies_label;
 -- The paged event read walks callbacks in time order and each one's events, and failures in time
 -- order (SQLiteStore.event_page); without these it sorted every system event for each page.
 CREATE INDEX IF NOT EXISTS callbacks_received ON callbacks(received_at);
@@ -505,6 +520,11 @@ def timeline_filter(
 
 RESET_TABLES = ("events", "callbacks", "sent_messages", "send_failures")
 """What a reset empties on both stores (SQLite also empties its counters)."""
+SENT_TALLIES = {"tallies": "sent_tallies", "label_tallies": "label_sent_tallies"}
+"""The report tallies, on both stores, each with its count of sent messages: per (message id,
+label), read by a campaign's report, and per label, read by a label's."""
+COUNTER_TABLES = ("totals", *SENT_TALLIES, *SENT_TALLIES.values())
+"""SQLite's counters, which a reset empties with the tables they count."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -647,6 +667,8 @@ class SQLiteStore:
             )
             if not db.execute("SELECT count(*) FROM totals").fetchone()[0]:
                 _count_everything(db)
+            elif db.execute(_LABELS_UNCOUNTED).fetchone()[0]:
+                _count_labels(db)
 
     def _connection(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -743,6 +765,7 @@ class SQLiteStore:
                 rows,
             )
             db.execute(_TALLY_SENT, (before,))
+            db.execute(_LABEL_TALLY_SENT, (before,))
             add_to_totals(
                 db,
                 sent_messages=db.execute(
@@ -923,17 +946,18 @@ class SQLiteStore:
         runs. No projection step is under way meanwhile; a callback committed before the reset
         is gone with the rest."""
         with self.projection.resetting() as db:
-            for table in (*RESET_TABLES, "totals", "tallies", "sent_tallies"):
+            for table in (*RESET_TABLES, *COUNTER_TABLES):
                 db.execute(f"DELETE FROM {table}")
 
-    def _report(self, column: str, value: Any) -> dict[str, Any] | None:
-        """Counts from the tallies: a few rows per campaign, whatever its size."""
+    def _report(self, tallies: str, column: str, value: Any) -> dict[str, Any] | None:
+        """Counts from the tallies (`tallies` and `sent_<tallies>`, rows by `column`): a few rows
+        per campaign or label, whatever its size."""
         self.projection.catch_up()
         db = self._connection()
         counts = dict.fromkeys(effects.REPORT_COUNTERS, 0)
         duplicates = 0
         for kind, first_seen, repeated in db.execute(
-            f"SELECT type, sum(first_seen), sum(duplicates) FROM tallies WHERE {column} = ?"
+            f"SELECT type, sum(first_seen), sum(duplicates) FROM {tallies} WHERE {column} = ?"
             " GROUP BY type",
             (value,),
         ):
@@ -944,18 +968,19 @@ class SQLiteStore:
             f"SELECT count(*) FROM send_failures WHERE {column} = ?", (value,)
         ).fetchone()[0]
         sent = db.execute(
-            f"SELECT coalesce(sum(sent), 0) FROM sent_tallies WHERE {column} = ?", (value,)
+            f"SELECT coalesce(sum(sent), 0) FROM {SENT_TALLIES[tallies]} WHERE {column} = ?",
+            (value,),
         ).fetchone()[0]
         if not (sent or duplicates or any(counts.values())):
             return None
         return {"sent": sent, "counts": counts, "duplicates_ignored": duplicates}
 
     def campaign(self, message_id: int) -> dict[str, Any] | None:
-        report = self._report("message_id", message_id)
+        report = self._report("tallies", "message_id", message_id)
         return None if report is None else {"message_id": message_id, **report}
 
     def label_report(self, label: str) -> dict[str, Any] | None:
-        report = self._report("label", label)
+        report = self._report("label_tallies", "label", label)
         return None if report is None else {"label": label, **report}
 
     def counts(self) -> dict[str, int]:
@@ -1016,6 +1041,18 @@ _TALLY_SENT = """
     SELECT message_id, label, count(*) FROM sent_messages WHERE id > ? GROUP BY message_id, label
     ON CONFLICT DO UPDATE SET sent = sent + excluded.sent
 """
+_LABEL_TALLY_SENT = """
+    INSERT INTO label_sent_tallies (label, sent)
+    SELECT label, count(*) FROM sent_messages WHERE id > ? GROUP BY label
+    ON CONFLICT DO UPDATE SET sent = sent + excluded.sent
+"""
+_LABELS_UNCOUNTED = """
+    SELECT (NOT EXISTS (SELECT 1 FROM label_tallies) AND EXISTS (SELECT 1 FROM tallies))
+        OR (NOT EXISTS (SELECT 1 FROM label_sent_tallies) AND EXISTS (SELECT 1 FROM sent_tallies))
+"""
+"""True for a store written before the label counters were kept: every step that moves a row of
+`tallies` or `sent_tallies` moves its label's row too, so only such a store has the one without
+the other."""
 
 
 def _count_everything(db: sqlite3.Connection) -> None:
@@ -1042,3 +1079,18 @@ def _count_everything(db: sqlite3.Connection) -> None:
         " FROM events GROUP BY message_id, label, type"
     )
     db.execute(_TALLY_SENT, (0,))
+    _count_labels(db)
+
+
+def _count_labels(db: sqlite3.Connection) -> None:
+    """The label counters of a store written before they were kept, added up once from the
+    (message id, label) tallies, in the transaction that opens it."""
+    db.execute("DELETE FROM label_tallies")
+    db.execute("DELETE FROM label_sent_tallies")
+    db.execute(
+        "INSERT INTO label_tallies SELECT label, type, sum(first_seen), sum(duplicates)"
+        " FROM tallies GROUP BY label, type"
+    )
+    db.execute(
+        "INSERT INTO label_sent_tallies SELECT label, sum(sent) FROM sent_tallies GROUP BY label"
+    )

@@ -52,6 +52,7 @@ from reference_impl.receiver.store import (
     PAGE_SIZE,
     RESET_TABLES,
     SCAN_PER_ITEM,
+    SENT_TALLIES,
     TOTALS,
     UNATTRIBUTED_ROWS,
     UNATTRIBUTED_WINDOW,
@@ -214,7 +215,34 @@ CREATE TABLE profiles (profile TEXT PRIMARY KEY);
 INSERT INTO profiles SELECT DISTINCT profile FROM events WHERE NOT duplicate;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+_V5 = """
+CREATE TABLE label_tallies (
+    label TEXT NOT NULL,
+    type TEXT NOT NULL,
+    first_seen BIGINT NOT NULL,
+    duplicates BIGINT NOT NULL,
+    PRIMARY KEY (label, type)
+);
+INSERT INTO label_tallies
+    SELECT label, type, sum(first_seen), sum(duplicates) FROM tallies GROUP BY label, type;
+CREATE TABLE label_sent_tallies (
+    label TEXT PRIMARY KEY,
+    sent BIGINT NOT NULL
+);
+INSERT INTO label_sent_tallies SELECT label, sum(sent) FROM sent_tallies GROUP BY label;
+UPDATE callbacks SET derived = derived || jsonb_build_object('label_tallies', (
+    SELECT coalesce(jsonb_agg(t), '[]') FROM (
+        SELECT a.label, a.type, sum(a.first_seen) AS first_seen, sum(a.duplicates) AS duplicates
+        FROM jsonb_to_recordset(callbacks.derived -> 'tallies')
+            AS a(label TEXT, type TEXT, first_seen BIGINT, duplicates BIGINT)
+        GROUP BY a.label, a.type
+    ) AS t))
+WHERE NOT projected AND derived IS NOT NULL;
+DROP INDEX tallies_label;
+DROP INDEX sent_tallies_label;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 """Version N is reached by running `MIGRATIONS[N - 1]` on version N - 1.
 
 1: the SQLite layout, a projection cursor included.
@@ -237,6 +265,12 @@ MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
    them (`derived` is NULL), as it writes those of a callback whose own transaction could not.
    Only such callbacks keep `accepted` (NULL once their events are written: it
    was about a quarter of the bytes written per event, read back by nothing else).
+5: per-label counters (`label_tallies`, `label_sent_tallies`), so a label's report reads a few
+   rows where it summed one row of `tallies` per message id (`bounceback send` gives each
+   message its own: a million rows for a label of a million messages). Counted once from the
+   (message id, label) tallies when upgrading; a callback whose rows are written but not yet
+   counted gets its label counts added to `derived` from its (message id, label) ones, so the
+   step adds them once. The label indexes on the tallies, read by nothing else, are dropped.
 """
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -255,8 +289,10 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # with fresh ids (it reads the first insert's result whole before writing a row). So the rows'
 # ids are in SQLite's order: callback by callback, first-seen events before duplicates, each in
 # position order. `profiles` gains the profiles of the first-seen rows, in order too, and counts
-# those that are new; what the rows add to the report tallies and the totals is kept as JSON
-# for the projection's step, which adds them up one step at a time.
+# those that are new; what the rows add to the report tallies (per message id and label, and per
+# label) and the totals is kept as JSON for the projection's step, which adds them up one step at
+# a time: the per-label sums are done here, in parallel, so the serial step adds a few rows per
+# callback for them.
 _DERIVE = """
 WITH logged AS ({logged}),
 rows AS (
@@ -317,6 +353,10 @@ derived AS (
         'tallies', (SELECT coalesce(jsonb_agg(t), '[]') FROM (
             SELECT message_id, label, type, sum(fresh) AS first_seen, sum(repeated) AS duplicates
             FROM added GROUP BY message_id, label, type
+        ) AS t),
+        'label_tallies', (SELECT coalesce(jsonb_agg(t), '[]') FROM (
+            SELECT label, type, sum(fresh) AS first_seen, sum(repeated) AS duplicates
+            FROM added GROUP BY label, type
         ) AS t)
     ) AS counts
 )
@@ -347,8 +387,9 @@ UPDATE callbacks AS c SET derived = d.counts, accepted = NULL
 FROM logged AS l, derived AS d
 WHERE c.id = l.id""",
 )
-# The projection's step: the counts its callbacks' rows added go into the report tallies and
-# the totals, and the callbacks are marked projected, in one transaction.
+# The projection's step: the counts its callbacks' rows added go into the report tallies (per
+# message id and label, per label) and the totals, and the callbacks are marked projected, in
+# one transaction.
 _PROJECT = """
 WITH step AS (
     UPDATE callbacks SET projected = true
@@ -366,6 +407,17 @@ tallied AS (
     SET first_seen = t.first_seen + excluded.first_seen,
         duplicates = t.duplicates + excluded.duplicates
 ),
+label_tallied AS (
+    INSERT INTO label_tallies AS t (label, type, first_seen, duplicates)
+    SELECT a.label, a.type, sum(a.first_seen), sum(a.duplicates)
+    FROM step,
+         jsonb_to_recordset(step.derived -> 'label_tallies')
+             AS a(label TEXT, type TEXT, first_seen BIGINT, duplicates BIGINT)
+    GROUP BY a.label, a.type
+    ON CONFLICT (label, type) DO UPDATE
+    SET first_seen = t.first_seen + excluded.first_seen,
+        duplicates = t.duplicates + excluded.duplicates
+),
 summed AS (
     SELECT count(*) AS callbacks,
            coalesce(sum((derived ->> 'events')::bigint), 0) AS events,
@@ -380,8 +432,8 @@ FROM summed AS s,
          AS d(name, amount)
 WHERE t.name = d.name AND d.amount <> 0
 """
-# A step of sent messages, with its tallies and total: rows the meta's unique constraint skips
-# (sent before) are not counted.
+# A step of sent messages, with its tallies (per message id and label, per label) and total: rows
+# the meta's unique constraint skips (sent before) are not counted.
 _RECORD_SENT = """
 WITH sent AS (
     INSERT INTO sent_messages (recipient, meta, message_id, label, variant, sent_at)
@@ -394,6 +446,11 @@ tallied AS (
     INSERT INTO sent_tallies AS t (message_id, label, sent)
     SELECT message_id, label, count(*) FROM sent GROUP BY message_id, label
     ON CONFLICT (message_id, label) DO UPDATE SET sent = t.sent + excluded.sent
+),
+label_tallied AS (
+    INSERT INTO label_sent_tallies AS t (label, sent)
+    SELECT label, count(*) FROM sent GROUP BY label
+    ON CONFLICT (label) DO UPDATE SET sent = t.sent + excluded.sent
 )
 UPDATE totals SET value = value + (SELECT count(*) FROM sent) WHERE name = 'sent_messages'
 """
@@ -775,20 +832,20 @@ class PostgresStore:
         runs. The projection lock keeps every process's step out meanwhile; ids keep counting."""
         with self._pool.connection() as db, db.transaction():
             db.execute("SELECT pg_advisory_xact_lock(%s)", (PROJECTION_LOCK,))
-            db.execute(
-                f"TRUNCATE {', '.join((*RESET_TABLES, 'tallies', 'sent_tallies', 'profiles'))}"
-            )
+            tables = (*RESET_TABLES, *SENT_TALLIES, *SENT_TALLIES.values(), "profiles")
+            db.execute(f"TRUNCATE {', '.join(tables)}")
             # The totals' rows are named once at creation and only ever updated: zero, not drop.
             db.execute("UPDATE totals SET value = 0")
 
-    def _report(self, column: str, value: Any) -> dict[str, Any] | None:
-        """Counts from the tallies: a few rows per campaign, whatever its size."""
+    def _report(self, tallies: str, column: str, value: Any) -> dict[str, Any] | None:
+        """Counts from the tallies (`tallies` and `sent_<tallies>`, rows by `column`): a few rows
+        per campaign or label, whatever its size."""
         counts = dict.fromkeys(effects.REPORT_COUNTERS, 0)
         duplicates = 0
         with self._read() as db:
             for kind, first_seen, repeated in db.execute(
-                "SELECT type, sum(first_seen)::bigint, sum(duplicates)::bigint FROM tallies"
-                f" WHERE {column} = %s GROUP BY type",
+                "SELECT type, sum(first_seen)::bigint, sum(duplicates)::bigint"
+                f" FROM {tallies} WHERE {column} = %s GROUP BY type",
                 (value,),
             ):
                 duplicates += repeated
@@ -799,7 +856,8 @@ class PostgresStore:
             )
             sent = _scalar(
                 db,
-                f"SELECT coalesce(sum(sent), 0)::bigint FROM sent_tallies WHERE {column} = %s",
+                f"SELECT coalesce(sum(sent), 0)::bigint FROM {SENT_TALLIES[tallies]}"
+                f" WHERE {column} = %s",
                 value,
             )
         if not (sent or duplicates or any(counts.values())):
@@ -807,11 +865,11 @@ class PostgresStore:
         return {"sent": sent, "counts": counts, "duplicates_ignored": duplicates}
 
     def campaign(self, message_id: int) -> dict[str, Any] | None:
-        report = self._report("message_id", message_id)
+        report = self._report("tallies", "message_id", message_id)
         return None if report is None else {"message_id": message_id, **report}
 
     def label_report(self, label: str) -> dict[str, Any] | None:
-        report = self._report("label", label)
+        report = self._report("label_tallies", "label", label)
         return None if report is None else {"label": label, **report}
 
     def counts(self) -> dict[str, int]:

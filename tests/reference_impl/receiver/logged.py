@@ -1,4 +1,4 @@
-"""Callback bodies for the store and projection tests, on either store."""
+"""Callback bodies for the store and projection tests, on either store, and what they count."""
 
 from __future__ import annotations
 
@@ -20,3 +20,10 @@ def body(*events: tuple[str, str]) -> bytes:
 
 def record(store: Store, payload: bytes) -> int:
     return store.record_callback(RawCallback(payload, "127.0.0.1", None, 0.0), read_batch(payload))
+
+
+LABEL_COUNTERS = (
+    "SELECT label, type, first_seen, duplicates FROM label_tallies ORDER BY label, type",
+    "SELECT label, sent FROM label_sent_tallies ORDER BY label",
+)
+"""The per-label counters read whole, on either store, for tests that check them row by row."""

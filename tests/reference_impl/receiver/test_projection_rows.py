@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from reference_impl.protocol import effects
 from reference_impl.protocol.meta import INT64_MAX, INT64_MIN, Meta, build_meta, parse_meta
 from reference_impl.protocol.payload import read_batch
-from reference_impl.receiver.store import RawCallback, SQLiteStore, Store
+from reference_impl.receiver.store import RawCallback, SentMessage, SQLiteStore, Store
 from reference_impl.receiver.store_postgres import PostgresStore
 from tests.postgres import Cluster
 from tests.reference_impl.strategies import FAILED_TYPES, mixed_events
@@ -103,7 +103,8 @@ def counted(query: Query) -> dict[str, int]:
 
 
 def report(query: Query, column: str, value: object) -> dict[str, Any] | None:
-    """A campaign or label report counted over the events: the oracle for the tallies."""
+    """A campaign or label report counted over the events and sent messages: the oracle for
+    the tallies."""
     counts = dict.fromkeys(effects.REPORT_COUNTERS, 0)
     duplicates = 0
     for kind, duplicate, count in query(
@@ -115,9 +116,39 @@ def report(query: Query, column: str, value: object) -> dict[str, Any] | None:
         else:
             counts[kind] = count
     counts[effects.SEND_FAILED] = 0
-    if not any(counts.values()) and not duplicates:
+    sent = query(f"SELECT count(*) FROM sent_messages WHERE {column} = ?", (value,))[0][0]
+    if not any(counts.values()) and not duplicates and not sent:
         return None
-    return {column: value, "sent": 0, "counts": counts, "duplicates_ignored": duplicates}
+    return {column: value, "sent": sent, "counts": counts, "duplicates_ignored": duplicates}
+
+
+_FIRST_SEEN = (
+    "sum(CASE WHEN duplicate THEN 0 ELSE 1 END), sum(CASE WHEN duplicate THEN 1 ELSE 0 END)"
+)
+COUNTERS = {
+    "SELECT message_id, label, type, first_seen, duplicates FROM tallies": (
+        f"SELECT message_id, label, type, {_FIRST_SEEN} FROM events"
+        " GROUP BY message_id, label, type"
+    ),
+    "SELECT message_id, label, sent FROM sent_tallies": (
+        "SELECT message_id, label, count(*) FROM sent_messages GROUP BY message_id, label"
+    ),
+    "SELECT label, type, first_seen, duplicates FROM label_tallies": (
+        f"SELECT label, type, {_FIRST_SEEN} FROM events GROUP BY label, type"
+    ),
+    "SELECT label, sent FROM label_sent_tallies": (
+        "SELECT label, count(*) FROM sent_messages GROUP BY label"
+    ),
+}
+"""Every report counter table, read whole, and the same rows counted over the tables they
+count, on either store."""
+
+
+def check_counter_tables(query: Query) -> None:
+    """Every row of every report counter equals its count over the tables, none missing, none
+    extra (the rows compared as sorted lists: the stores collate labels differently)."""
+    for kept, oracle in COUNTERS.items():
+        assert sorted(map(tuple, query(kept, ()))) == sorted(map(tuple, query(oracle, ()))), kept
 
 
 _STORED = (
@@ -126,22 +157,37 @@ _STORED = (
 )
 
 
+def _record_sent(store: Store, payload: bytes) -> None:
+    """Record every meta of `payload` as sent (a meta repeated in it, or sent before, is one
+    sent message)."""
+    metas = read_batch(payload).accepted.metas
+    store.record_sent(
+        SentMessage(m.email, meta, m.message_id, m.label, m.variant, 0.0)
+        for meta, m in zip(metas, map(parse_meta, metas), strict=True)
+    )
+
+
 def _check_against_oracles(
-    store: Store, query: Query, payloads: list[bytes], cuts: list[bool]
+    store: Store, query: Query, payloads: list[bytes], cuts: list[bool], sent: list[bool]
 ) -> None:
     """Log the payloads, projecting after those `cuts` marks, so a profile or (meta, type) seen
-    in an earlier step and one seen earlier in the same step are both exercised."""
-    for payload, cut in zip(payloads, cuts, strict=False):
+    in an earlier step and one seen earlier in the same step are both exercised; the metas of
+    those `sent` marks are recorded as sent first."""
+    for index, payload in enumerate(payloads):
+        if index < len(sent) and sent[index]:
+            _record_sent(store, payload)
         store.record_callback(RawCallback(payload, None, None, 0.0), read_batch(payload))
-        if cut:
+        if index < len(cuts) and cuts[index]:
             store.projection.catch_up()
-    for payload in payloads[len(cuts) :]:
-        store.record_callback(RawCallback(payload, None, None, 0.0), read_batch(payload))
     store.projection.catch_up()
     stored = [(*row[:-1], int(row[-1])) for row in query(_STORED, ())]
     assert stored == protocol_rows(payloads)
     assert store.counts() == counted(query)
-    for message_id, label in query("SELECT DISTINCT message_id, label FROM events", ()):
+    check_counter_tables(query)
+    for message_id, label in query(
+        "SELECT message_id, label FROM events UNION SELECT message_id, label FROM sent_messages",
+        (),
+    ):
         assert store.campaign(message_id) == report(query, "message_id", message_id)
         assert store.label_report(label) == report(query, "label", label)
 
@@ -155,14 +201,15 @@ def _payloads(batches: list[list[Any]]) -> list[bytes]:
 cuts = st.lists(st.booleans(), max_size=6)
 
 
-@given(bodies, cuts)
+@given(bodies, cuts, cuts)
 def test_projected_rows_are_the_rows_the_protocol_states(
-    batches: list[list[Any]], cut_after: list[bool]
+    batches: list[list[Any]], cut_after: list[bool], sent: list[bool]
 ) -> None:
     """Receiver requirement: every accepted event is one row with its meta decoded, a retry is
     kept as a duplicate, nothing else is stored; non-objects, unicode, numbers near 2**63,
     pipes in emails and repeated batches included. The totals and report tallies kept with the
-    rows equal the same figures counted over whole tables."""
+    rows and the sent messages (per message id and label, and per label: issue 13) equal the
+    same figures counted over whole tables, row for row."""
     with tempfile.TemporaryDirectory() as folder:
         store = SQLiteStore(Path(folder) / "rows.sqlite3")
         try:
@@ -173,15 +220,16 @@ def test_projected_rows_are_the_rows_the_protocol_states(
                 lambda sql, args: db.execute(sql, args).fetchall(),
                 _payloads(batches),
                 cut_after,
+                sent,
             )
         finally:
             store.close()
 
 
 @settings(max_examples=25)
-@given(batches=bodies, cut_after=cuts)
+@given(batches=bodies, cut_after=cuts, sent=cuts)
 def test_postgresql_projects_the_same_rows_and_keeps_the_same_counters(
-    postgres_cluster: Cluster, batches: list[list[Any]], cut_after: list[bool]
+    postgres_cluster: Cluster, batches: list[list[Any]], cut_after: list[bool], sent: list[bool]
 ) -> None:
     """The same requirement on PostgreSQL, whose projection is one SQL statement: the same rows,
     and the totals and tallies its step keeps in the same transaction equal the tables' counts.
@@ -196,6 +244,7 @@ def test_postgresql_projects_the_same_rows_and_keeps_the_same_counters(
                 lambda sql, args: db.execute(sql.replace("?", "%s"), args).fetchall(),
                 _payloads(batches),
                 cut_after,
+                sent,
             )
     finally:
         store.close()

@@ -21,7 +21,7 @@ from reference_impl.receiver.store import (
     Store,
 )
 from tests.reference_impl.receiver.conftest import Backend
-from tests.reference_impl.receiver.logged import body, meta_for, record
+from tests.reference_impl.receiver.logged import LABEL_COUNTERS, body, meta_for, record
 
 FAILING_COMMIT = {
     "sqlite": "CREATE TABLE guard (ref INTEGER REFERENCES callbacks(id)"
@@ -188,9 +188,56 @@ def test_a_store_from_before_the_counters_gets_them_counted_once(tmp_path: Path)
     assert expected[0]["events"] == 3
 
 
-def test_reset_empties_everything_and_the_store_works_as_new(store: Store) -> None:
+def test_a_store_from_before_the_label_counters_gets_them_counted_once(tmp_path: Path) -> None:
+    """Issue 13: a label's report reads per-label counters. A store written before they were
+    kept (no `label_tallies`, no `label_sent_tallies`, the label indexes on the tallies) gets
+    them added up from its tallies when opened, once: opening it again, or projecting more,
+    counts nothing twice."""
+    path = tmp_path / "older.sqlite3"
+    first = SQLiteStore(path)
+    first.record_sent(
+        [
+            SentMessage(email, meta_for(email, message_id), message_id, "spring", 1, 1.0)
+            for email, message_id in (("a@example.com", 1), ("b@example.com", 2))
+        ]
+    )
+    record(first, body(("spam", "a@example.com"), ("spam", "a@example.com")))
+    record(first, body(("hard_bounce", "B@example.com")))
+    expected = first.label_report("spring")
+    first.close()
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.executescript(
+        "DROP TABLE label_tallies; DROP TABLE label_sent_tallies;"
+        " CREATE INDEX tallies_label ON tallies(label);"
+        " CREATE INDEX sent_tallies_label ON sent_tallies(label);"
+    )
+    raw.close()
+    for _ in range(2):
+        reopened = SQLiteStore(path)
+        assert reopened.label_report("spring") == expected
+        reopened.close()
+    assert expected["sent"] == 2 and expected["duplicates_ignored"] == 1
+    assert (expected["counts"]["spam"], expected["counts"]["hard_bounce"]) == (1, 1)
+    raw = sqlite3.connect(path)
+    assert [raw.execute(sql).fetchall() for sql in LABEL_COUNTERS] == [
+        [("spring", "hard_bounce", 1, 0), ("spring", "spam", 1, 1)],
+        [("spring", 2)],
+    ]
+    indexes = "SELECT name FROM sqlite_master WHERE name LIKE '%tallies_label'"
+    assert raw.execute(indexes).fetchall() == [], "read by nothing, they are dropped"
+    raw.close()
+    again = SQLiteStore(path)
+    record(again, body(("spam", "c@example.com")))
+    assert again.label_report("spring")["counts"]["spam"] == 2
+    again.close()
+
+
+def test_reset_empties_everything_and_the_store_works_as_new(
+    store: Store, backend: Backend
+) -> None:
     """Issue 15: `reset` gives tests a fresh receiver: no callback, event, profile, sent message,
-    send failure or count survives, and what comes next is projected and counted as usual."""
+    send failure or count (the label counters of issue 13 included) survives, and what comes
+    next is projected and counted as usual."""
     store.record_sent([SentMessage("a@example.com", meta_for("a@example.com"), 1, "spring", 1, 1)])
     record(store, body(("hard_bounce", "a@example.com")))
     store.record_send_failure("b@example.com", meta_for("b@example.com"), "5.1.1", "no such user")
@@ -201,6 +248,7 @@ def test_reset_empties_everything_and_the_store_works_as_new(store: Store) -> No
     assert store.profile("a@example.com") is None
     assert store.campaign(1) is None and store.label_report("spring") is None
     assert store.sent_messages() == []
+    assert [backend.execute(sql) for sql in LABEL_COUNTERS] == [[], []]
     record(store, body(("hard_bounce", "a@example.com")))
     assert store.counts()["events"] == 1
     assert store.campaign(1)["counts"]["hard_bounce"] == 1, "not a duplicate of the reset one"

@@ -14,7 +14,7 @@ import pytest
 
 from reference_impl.protocol import effects
 from reference_impl.protocol.payload import read_batch
-from reference_impl.receiver.store import StoreError
+from reference_impl.receiver.store import SentMessage, StoreError
 from reference_impl.receiver.store_postgres import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -22,7 +22,7 @@ from reference_impl.receiver.store_postgres import (
     _accepted_json,
 )
 from tests.postgres import Cluster
-from tests.reference_impl.receiver.logged import body, meta_for, record
+from tests.reference_impl.receiver.logged import LABEL_COUNTERS, body, meta_for, record
 
 
 def _log_v1_callback(db: psycopg.Connection, payload: bytes) -> int:
@@ -138,6 +138,52 @@ def test_a_version_2_database_gets_its_counters_counted_once_when_upgraded(
             assert (report["counts"]["spam"], report["counts"]["send_failed"]) == (2, 1)
     finally:
         store.close()
+
+
+def test_a_version_4_database_gets_its_label_counters_counted_once_when_upgraded(
+    postgres_url: str,
+) -> None:
+    """Issue 13: version 5 keeps per-label counters, so a label's report reads a few rows. A
+    version 4 database (made from this one: the label tables dropped, the label indexes back,
+    `derived` without its label counts) with a projected callback, a callback whose rows are
+    written but not yet counted, and sent messages upgrades in place: the label counters are
+    added up once from the tallies, the waiting callback then adds its own once, and every
+    figure equals what the tables hold."""
+    store = PostgresStore(postgres_url)
+    store.projection.stop()
+    store.record_sent(
+        [
+            SentMessage(email, meta_for(email, message_id), message_id, "spring", 1, 1.0)
+            for email, message_id in (("a@example.com", 1), ("b@example.com", 2))
+        ]
+    )
+    record(store, body(("spam", "a@example.com"), ("spam", "a@example.com")))
+    store.projection.catch_up()
+    record(store, body(("spam", "a@example.com"), ("hard_bounce", "B@example.com")))
+    store.close()
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        assert db.execute("SELECT count(*) FROM callbacks WHERE NOT projected").fetchone() == (1,)
+        db.execute(
+            "DROP TABLE label_tallies, label_sent_tallies;"
+            " CREATE INDEX tallies_label ON tallies(label);"
+            " CREATE INDEX sent_tallies_label ON sent_tallies(label);"
+            " UPDATE callbacks SET derived = derived - 'label_tallies';"
+            " UPDATE schema_version SET version = 4"
+        )
+    for _ in range(2):
+        upgraded = PostgresStore(postgres_url)
+        report = upgraded.label_report("spring")
+        upgraded.close()
+        assert (report["sent"], report["duplicates_ignored"]) == (2, 2)
+        assert (report["counts"]["spam"], report["counts"]["hard_bounce"]) == (1, 1)
+    with psycopg.connect(postgres_url) as db:
+        assert [db.execute(sql).fetchall() for sql in LABEL_COUNTERS] == [
+            [("spring", "hard_bounce", 1, 0), ("spring", "spam", 1, 2)],
+            [("spring", 2)],
+        ]
+        indexes = "SELECT count(*) FROM pg_indexes WHERE indexname LIKE '%%tallies_label'"
+        assert db.execute(indexes).fetchone() == (0,), "read by nothing, they are dropped"
+        assert db.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,)
 
 
 def test_opening_twice_migrates_once_and_keeps_the_data(postgres_url: str) -> None:
