@@ -239,10 +239,10 @@ INSERT INTO send_failures (recipient, profile, meta, message_id, label, variant,
                            failed_at)
     SELECT 'u@x.com', 'u@x.com', 'f' || g, g % 50, 'spring', 1, 'SMTP', 'x', 1000 + g
     FROM generate_series(1, 1000) AS g;
-ANALYZE;
 """
 """100,000 raised events in 1,000 callbacks and 1,000 send failures, written straight into the
-tables (the plan depends on the sizes the planner sees, not on how the rows came)."""
+tables (the plan depends on the sizes the planner sees, not on how the rows came). Planned before
+and after ANALYZE: a receiver's statistics lag its tables until autovacuum catches up."""
 
 
 def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -257,20 +257,27 @@ def test_a_postgresql_event_page_reads_by_index_and_never_sorts_the_view(
     """Issue 13 on PostgreSQL: every page sorted the whole `system_events` view (a Seq Scan of
     every event and a Sort of them all, 90 ms at 100,000 events). Now the page's statements walk
     `callbacks_received` then `events_callback`, and `send_failures_failed`, sorting at most
-    the events of a callback (Incremental Sort), with and without filters and a cursor; a
-    campaign's page reads its rows by an index too (`raises`, a few rows, may be read whole)."""
+    the events of a callback (Incremental Sort), with and without filters and a cursor, also on
+    statistics that lag the tables (a join of callbacks and events was then planned as a scan of
+    either); a campaign's page reads its rows by an index too (`raises`, a few rows, may be read
+    whole)."""
     PostgresStore(postgres_url).close()
     with psycopg.connect(postgres_url, autocommit=True) as db:
         db.execute(_FILL)
         cursor = EventCursor(1500.0, 5000)
-        for arguments in (
+        pages: list[dict[str, Any]] = [
             {},
             {"after": cursor},
             {"type": "spam", "after": cursor},
             {"name": "Notification Failed"},
             {"label": "spring", "after": cursor},
             {"message_id": 7},
-        ):
+        ]
+        # Before ANALYZE only the raised events' statement is checked: it is the one a lagging
+        # estimate planned as a scan of every event; failures are read whole until analysed.
+        for analyzed, arguments in [*((False, p) for p in pages), *((True, p) for p in pages)]:
+            if analyzed and arguments is pages[0]:
+                db.execute("ANALYZE")
             queries = event_page_queries(
                 arguments.get("type"),
                 arguments.get("message_id"),
@@ -279,7 +286,7 @@ def test_a_postgresql_event_page_reads_by_index_and_never_sorts_the_view(
                 arguments.get("name"),
                 arguments.get("label"),
             )
-            for sql, args in queries:
+            for sql, args in queries if analyzed else queries[:1]:
                 explained = db.execute(f"EXPLAIN (FORMAT JSON) {sql}", args).fetchone()
                 nodes = list(plan_nodes(explained[0][0]["Plan"]))
                 kinds = {node["Node Type"] for node in nodes}
