@@ -301,11 +301,11 @@ _EVENT_ARM = EventArm(
     "e.label",
 )
 """Raised events in the view's order: callbacks by `callbacks_received`, each one's first-seen
-events by `events_callback` (in id order), so a page reads about `limit` rows and sorts only the
-one or two system events an event raises. The events are a subquery per callback (`OFFSET 0`
-keeps the planner from merging it into the join): on statistics that lag the table, as after a
-fast fill before autovacuum's ANALYZE, the join was planned as a scan of every event of a
-`type`."""
+events by `events_callback`, so a page reads about `limit` rows (whole callbacks) and sorts only
+within a callback (Incremental Sort, on the callbacks' `received_at`). The events are a subquery
+per callback (`OFFSET 0` keeps the planner from merging it into the join): on statistics that lag
+the table, as after a fast fill before autovacuum's ANALYZE, the join was planned as a scan of
+every event of a `type`."""
 _CAMPAIGN_ARM = EventArm(
     f"{RAISED_COLUMNS} c.received_at AS created_at"
     " FROM callbacks AS c JOIN events AS e ON e.callback_id = c.id"
