@@ -1,6 +1,7 @@
 """Benchmark: the receiver's read API as the store grows, each endpoint's median and p99 per size.
 
-One receiver (`bounceback receiver`, its own process, SQLite) reads a store that this process fills
+One receiver (`bounceback receiver`, its own process, SQLite, or with `--db postgresql` a database
+on a throwaway durable cluster as `bench/scale.py` starts) reads a store that this process fills
 in steps through the store's own path (fresh 1000-event batches validated by `read_batch`, logged
 by `record_callback` and projected, as the callback endpoint would; much faster than over HTTP, so
 a million events take minutes, not hours), with sent messages recorded for nine in ten metas, so a
@@ -17,23 +18,30 @@ median at the largest size / median at the smallest>`: 1.0 means reads stay flat
     .venv/bin/python bench/reads.py [--sizes 10000,100000] [--reads 50]
     .venv/bin/python bench/reads.py --sizes 10000,100000,1000000    # the README's figure
     .venv/bin/python bench/reads.py --message-ids 200    # 200 campaigns shared by every message
+    .venv/bin/python bench/reads.py --db postgresql --sizes 10000,100000 --reads 10
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from _procs import python, rss_mb, start, stop
+from _procs import ROOT, python, rss_mb, start, stop
 
 from reference_impl.protocol.payload import read_batch
-from reference_impl.receiver.store import RawCallback, SentMessage, SQLiteStore
+from reference_impl.receiver.store import RawCallback, SentMessage
+from reference_impl.receiver.stores import open_store
+
+sys.path.insert(0, str(ROOT))
+from tests.postgres import start_cluster
 
 TYPES = ["hard_bounce", "soft_bounce", "spam", "unsubscribed"]
 LABELS = ["wzrk_default", "spring_sale", "winback", "weekly_digest"]
@@ -56,9 +64,9 @@ def event(n: int, message_ids: int) -> tuple[dict[str, str], SentMessage]:
     return {"type": TYPES[n % 4], "email": email, "meta": meta, "description": "bench"}, sent
 
 
-def fill(db_path: Path, start_at: int, stop_at: int, message_ids: int) -> None:
+def fill(db: str, start_at: int, stop_at: int, message_ids: int) -> None:
     """Store events [start_at, stop_at) as fresh callbacks; record nine in ten as sent."""
-    store = SQLiteStore(db_path)
+    store = open_store(db)
     store.projection.stop()
     for first in range(start_at, stop_at, BATCH):
         pairs = [event(n, message_ids) for n in range(first, min(first + BATCH, stop_at))]
@@ -75,6 +83,7 @@ def endpoints(size: int, message_ids: int) -> dict[str, str]:
     probe = size // 2
     return {
         "healthz": "/healthz",
+        "events": "/api/events",
         "profile": f"/api/profiles/user{probe}@example.com",
         "events by message id": f"/api/events?message_id={message_id(probe, message_ids)}",
         "events by type": "/api/events?type=spam",
@@ -110,13 +119,27 @@ def main() -> None:
         default=0,
         help="share this many message ids among all messages (default 0: one per message)",
     )
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     medians: dict[tuple[str, int], float] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-reads-") as folder:
-        db_path = Path(folder) / "reads.sqlite3"
+    cluster = None
+    if args.db == "postgresql":
+        try:
+            cluster = start_cluster(durable=True)
+        except RuntimeError as exc:  # the operator's setup: one line, no traceback
+            print(f"bench/reads.py: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+    with (
+        contextlib.ExitStack() as cleanup,
+        tempfile.TemporaryDirectory(prefix="bench-reads-") as folder,
+    ):
+        db = str(Path(folder) / "reads.sqlite3")
+        if cluster is not None:
+            cleanup.callback(cluster.stop)
+            db = cluster.create_database("reads")
         receiver, port = start(
-            [python(), "-m", "reference_impl.cli", "receiver", "--port", "0", "--db", str(db_path)],
+            [python(), "-m", "reference_impl.cli", "receiver", "--port", "0", "--db", db],
             RECEIVER_LINE,
         )
         base = f"http://127.0.0.1:{port}"
@@ -124,7 +147,7 @@ def main() -> None:
             filled = 0
             for size in sizes:
                 started = time.perf_counter()
-                fill(db_path, filled, size, args.message_ids)
+                fill(db, filled, size, args.message_ids)
                 filled = size
                 print(
                     f"{size:,} events stored and projected in {time.perf_counter() - started:.1f} s"

@@ -528,24 +528,26 @@ COUNTER_TABLES = ("totals", *SENT_TALLIES, *SENT_TALLIES.values())
 
 
 @dataclass(frozen=True, slots=True)
-class _Arm:
+class EventArm:
     """One half of the `system_events` view, read a page at a time in the view's order.
 
     The view (raised events, then send failures, UNION ALL) cannot be read in order by an index:
     every page sorted every system event, 170 ms at 100,000 events. Each half can: raised events
     by walking `callbacks_received` and each callback's events (`events_callback`; CROSS JOIN
     keeps that order, as SQLite would otherwise scan all events), one campaign's by
-    `events_message_received`, failures by `send_failures_failed`. `SQLiteStore.event_page`
-    merges the two pages. The columns are the view's, so a row reads as a view row
-    (`system_event_item`). `order` sorts ties of `time` as (abs(key), key) does, in columns an
-    index already holds in that order (a raised event's key is its event id * 2 + ordinal, and no
-    type raises more than two).
+    `events_message_received`, failures by `send_failures_failed`. `merge_event_pages` merges
+    the two pages (PostgreSQL's store reads its arms the same way). The columns are the view's,
+    so a row reads as a view row (`system_event_item`); filters name the columns they stand for
+    (`cause`, `name`, `label`), as PostgreSQL reads no output name in a WHERE. `order` sorts ties
+    of `time` as (abs(key), key) does, in columns an index already holds in that order (a raised
+    event's key is its event id * 2 + ordinal, and no type raises more than two).
     """
 
     select: str
     time: str
     key: str
     order: str
+    cause: str
     name: str
     label: str
 
@@ -556,58 +558,70 @@ class _Arm:
         after: EventCursor | None,
         name: str | None = None,
         label: str | None = None,
+        mark: str = "?",
     ) -> tuple[str, list[Any]]:
+        """The arm's query, filtered and after the cursor, in order; `mark` is the driver's
+        parameter placeholder."""
         sql, args = self.select, []
         filters = (
-            ("cause", type),
+            (self.cause, type),
             (self.name, name),
             (self.label, label),
             ("message_id", message_id),
         )
         for column, value in filters:
             if value is not None:
-                sql += f" AND {column} = ?"
+                sql += f" AND {column} = {mark}"
                 args.append(value)
         if after is not None:
             # (created_at, abs(id), id) > the cursor, with the time bound alone first so the
             # index range starts at the cursor.
             sql += (
-                f" AND {self.time} >= ? AND ({self.time} > ?"
-                f" OR (abs({self.key}), {self.key}) > (abs(?), ?))"
+                f" AND {self.time} >= {mark} AND ({self.time} > {mark}"
+                f" OR (abs({self.key}), {self.key}) > (abs({mark}), {mark}))"
             )
             args += [after.created_at, after.created_at, after.id, after.id]
         return f"{sql} ORDER BY {self.time}, {self.order}", args
 
 
-_RAISED_COLUMNS = (
+def merge_event_pages(arms: Iterable[Iterable[Any]], limit: int) -> list[dict[str, Any]]:
+    """The first `limit` (all if negative) rows of the arms' pages, each already in the view's
+    order (created_at, abs(id), id), merged into that order as system events."""
+    rows = heapq.merge(*arms, key=lambda r: (r["created_at"], abs(r["id"]), r["id"]))
+    return [system_event_item(row) for row in itertools.islice(rows, limit if limit >= 0 else None)]
+
+
+RAISED_COLUMNS = (
     "SELECT e.id * 2 + r.ordinal AS id, r.name, e.profile, e.type AS cause, e.meta,"
     " e.message_id, e.label, e.variant, e.email, e.description, NULL AS error,"
 )
-_EVENT_ARM = _Arm(
-    f"{_RAISED_COLUMNS} c.received_at AS created_at"
+_EVENT_ARM = EventArm(
+    f"{RAISED_COLUMNS} c.received_at AS created_at"
     " FROM callbacks AS c CROSS JOIN events AS e ON e.callback_id = c.id"
     " JOIN raises AS r ON r.type = e.type"
     " WHERE e.duplicate = 0",
     "c.received_at",
     "(e.id * 2 + r.ordinal)",
     "e.id, r.ordinal",
+    "e.type",
     "r.name",
     "e.label",
 )
-_CAMPAIGN_ARM = _Arm(
-    f"{_RAISED_COLUMNS} e.received_at AS created_at"
+_CAMPAIGN_ARM = EventArm(
+    f"{RAISED_COLUMNS} e.received_at AS created_at"
     " FROM events AS e JOIN raises AS r ON r.type = e.type"
     " WHERE e.duplicate = 0",
     "e.received_at",
     "(e.id * 2 + r.ordinal)",
     "e.id, r.ordinal",
+    "e.type",
     "r.name",
     "e.label",
 )
 """Raised events of one campaign: its slice of `events_message_received` is already in the
 view's order, so a page reads `limit` rows, where walking the callbacks would read them all and
 the campaign's events by `message_id` alone were sorted for every page (38 ms at a million)."""
-_FAILURE_ARM = _Arm(
+FAILURE_ARM = EventArm(
     "SELECT -f.id AS id, 'Notification Failed' AS name, f.profile, 'send_failed' AS cause,"
     " f.meta, f.message_id, f.label, f.variant, f.recipient AS email, f.detail AS description,"
     " f.error, f.failed_at AS created_at"
@@ -615,9 +629,11 @@ _FAILURE_ARM = _Arm(
     "f.failed_at",
     "(-f.id)",
     "f.id",
+    "'send_failed'",
     "'Notification Failed'",
     "f.label",
 )
+"""Send failures in the view's order by `send_failures_failed`; the same SQL on both stores."""
 
 
 _LOG_SYNC = "FULL"
@@ -865,13 +881,10 @@ class SQLiteStore:
         self.projection.catch_up()
         db = self._connection()
         arms = []
-        for arm in (_EVENT_ARM if message_id is None else _CAMPAIGN_ARM, _FAILURE_ARM):
+        for arm in (_EVENT_ARM if message_id is None else _CAMPAIGN_ARM, FAILURE_ARM):
             sql, args = arm.page(type, message_id, after, name, label)
             arms.append(db.execute(f"{sql} LIMIT ?", [*args, limit]))
-        rows = heapq.merge(*arms, key=lambda r: (r["created_at"], abs(r["id"]), r["id"]))
-        return [
-            system_event_item(row) for row in itertools.islice(rows, limit if limit >= 0 else None)
-        ]
+        return merge_event_pages(arms, limit)
 
     def callbacks(
         self, after_id: int = 0, limit: int = PAGE_SIZE, max_bytes: int | None = None

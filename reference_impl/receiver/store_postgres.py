@@ -48,14 +48,17 @@ from reference_impl.receiver.projection import PROJECTION_STEP, profile_key
 from reference_impl.receiver.projector import Projector
 from reference_impl.receiver.store import (
     CALLBACK_COLUMNS,
+    FAILURE_ARM,
     FEED_COLUMNS,
     PAGE_SIZE,
+    RAISED_COLUMNS,
     RESET_TABLES,
     SCAN_PER_ITEM,
     SENT_TALLIES,
     TOTALS,
     UNATTRIBUTED_ROWS,
     UNATTRIBUTED_WINDOW,
+    EventArm,
     EventCursor,
     EventState,
     Page,
@@ -65,6 +68,7 @@ from reference_impl.receiver.store import (
     callback_detail,
     callback_page,
     feed_rows,
+    merge_event_pages,
     profile_from_history,
     system_event_item,
     timeline_filter,
@@ -242,7 +246,13 @@ DROP INDEX tallies_label;
 DROP INDEX sent_tallies_label;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+_V6 = """
+CREATE INDEX callbacks_received ON callbacks(received_at);
+CREATE INDEX events_callback ON events(callback_id, id) WHERE NOT duplicate;
+CREATE INDEX send_failures_failed ON send_failures(failed_at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 """Version N is reached by running `MIGRATIONS[N - 1]` on version N - 1.
 
 1: the SQLite layout, a projection cursor included.
@@ -271,8 +281,46 @@ MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
    (message id, label) tallies when upgrading; a callback whose rows are written but not yet
    counted gets its label counts added to `derived` from its (message id, label) ones, so the
    step adds them once. The label indexes on the tallies, read by nothing else, are dropped.
+6: indexes to read a page of system events in the view's order (`event_page`): callbacks by
+   arrival, each one's first-seen events in id order, send failures by time. Before, every page
+   sorted the whole `system_events` view.
 """
 SCHEMA_VERSION = len(MIGRATIONS)
+
+_EVENT_ARM = EventArm(
+    f"{RAISED_COLUMNS} c.received_at AS created_at"
+    " FROM callbacks AS c CROSS JOIN LATERAL ("
+    "  SELECT * FROM events AS e WHERE e.callback_id = c.id AND NOT e.duplicate OFFSET 0"
+    " ) AS e JOIN raises AS r ON r.type = e.type"
+    " WHERE true",
+    "c.received_at",
+    "(e.id * 2 + r.ordinal)",
+    "e.id, r.ordinal",
+    "e.type",
+    "r.name",
+    "e.label",
+)
+"""Raised events in the view's order: callbacks by `callbacks_received`, each one's first-seen
+events by `events_callback`, so a page reads about `limit` rows (whole callbacks) and sorts only
+within a callback (Incremental Sort, on the callbacks' `received_at`). The events are a subquery
+per callback (`OFFSET 0` keeps the planner from merging it into the join): on statistics that lag
+the table, as after a fast fill before autovacuum's ANALYZE, the join was planned as a scan of
+every event of a `type`."""
+_CAMPAIGN_ARM = EventArm(
+    f"{RAISED_COLUMNS} c.received_at AS created_at"
+    " FROM callbacks AS c JOIN events AS e ON e.callback_id = c.id"
+    " JOIN raises AS r ON r.type = e.type"
+    " WHERE NOT e.duplicate",
+    "c.received_at",
+    "(e.id * 2 + r.ordinal)",
+    "e.id, r.ordinal",
+    "e.type",
+    "r.name",
+    "e.label",
+)
+"""Raised events of one campaign: the planner picks between its events by `events_message`,
+sorted (a campaign's worth, not the store's), and walking the callbacks as `_EVENT_ARM` does,
+when the campaign is a large part of the store."""
 
 # The derivation of a callback's event rows, one statement. `{logged}` names the callback (its
 # id and accepted events' columns); `{write}` ends the statement by storing the counts in its
@@ -724,28 +772,14 @@ class PostgresStore:
         label: str | None = None,
     ) -> list[dict[str, Any]]:
         """Up to `limit` system events (all if negative) in the order they were raised, after
-        `after`; the same filters, order and cursor as SQLite's."""
-        sql = "SELECT * FROM system_events WHERE true"
-        args: list[Any] = []
-        for column, value in (
-            ("cause", type),
-            ("message_id", message_id),
-            ("name", name),
-            ("label", label),
-        ):
-            if value is not None:
-                sql += f" AND {column} = %s"
-                args.append(value)
-        if after is not None:
-            sql += " AND (created_at, abs(id), id) > (%s, abs(%s::bigint), %s::bigint)"
-            args += [after.created_at, after.id, after.id]
-        sql += " ORDER BY created_at, abs(id), id"
-        if limit >= 0:
-            sql += " LIMIT %s"
-            args.append(limit)
-        with self._read() as db, db.cursor(row_factory=dict_row) as cursor:
-            rows = cursor.execute(sql, args).fetchall()
-        return [system_event_item(row) for row in rows]
+        `after`; the same filters, order and cursor as SQLite's, read the same way: each half of
+        the view by index in its order (`_EVENT_ARM`, `FAILURE_ARM`), the pages merged."""
+        arms = []
+        with self._read() as db:
+            for sql, args in event_page_queries(type, message_id, after, limit, name, label):
+                with db.cursor(row_factory=dict_row) as cursor:
+                    arms.append(cursor.execute(sql, args).fetchall())
+        return merge_event_pages(arms, limit)
 
     def callbacks(
         self, after_id: int = 0, limit: int = PAGE_SIZE, max_bytes: int | None = None
@@ -877,6 +911,23 @@ class PostgresStore:
         with self._read() as db:
             totals = dict(db.execute("SELECT name, value FROM totals").fetchall())
         return {name: totals.get(name, 0) for name in TOTALS}
+
+
+def event_page_queries(
+    type: str | None,
+    message_id: int | None,
+    after: EventCursor | None,
+    limit: int,
+    name: str | None = None,
+    label: str | None = None,
+) -> list[tuple[str, list[Any]]]:
+    """The statements `event_page` runs, one per half of the view, each in the view's order;
+    apart so a test can read their plans."""
+    queries = []
+    for arm in (_EVENT_ARM if message_id is None else _CAMPAIGN_ARM, FAILURE_ARM):
+        sql, args = arm.page(type, message_id, after, name, label, mark="%s")
+        queries.append((f"{sql} LIMIT %s", [*args, limit if limit >= 0 else None]))
+    return queries
 
 
 def _scalar(db: psycopg.Connection[Any], sql: str, value: Any) -> int:

@@ -144,11 +144,11 @@ def test_a_version_4_database_gets_its_label_counters_counted_once_when_upgraded
     postgres_url: str,
 ) -> None:
     """Issue 13: version 5 keeps per-label counters, so a label's report reads a few rows. A
-    version 4 database (made from this one: the label tables dropped, the label indexes back,
-    `derived` without its label counts) with a projected callback, a callback whose rows are
-    written but not yet counted, and sent messages upgrades in place: the label counters are
-    added up once from the tallies, the waiting callback then adds its own once, and every
-    figure equals what the tables hold."""
+    version 4 database (made from this one: the label tables and the event page indexes dropped,
+    the label indexes back, `derived` without its label counts) with a projected callback, a
+    callback whose rows are written but not yet counted, and sent messages upgrades in place:
+    the label counters are added up once from the tallies, the waiting callback then adds its
+    own once, every figure equals what the tables hold, and version 6's indexes are made."""
     store = PostgresStore(postgres_url)
     store.projection.stop()
     store.record_sent(
@@ -168,6 +168,7 @@ def test_a_version_4_database_gets_its_label_counters_counted_once_when_upgraded
             " CREATE INDEX tallies_label ON tallies(label);"
             " CREATE INDEX sent_tallies_label ON sent_tallies(label);"
             " UPDATE callbacks SET derived = derived - 'label_tallies';"
+            " DROP INDEX callbacks_received, events_callback, send_failures_failed;"
             " UPDATE schema_version SET version = 4"
         )
     for _ in range(2):
@@ -183,6 +184,9 @@ def test_a_version_4_database_gets_its_label_counters_counted_once_when_upgraded
         ]
         indexes = "SELECT count(*) FROM pg_indexes WHERE indexname LIKE '%%tallies_label'"
         assert db.execute(indexes).fetchone() == (0,), "read by nothing, they are dropped"
+        pages = "SELECT count(*) FROM pg_indexes WHERE indexname = ANY(%s)"
+        names = ["callbacks_received", "events_callback", "send_failures_failed"]
+        assert db.execute(pages, (names,)).fetchone() == (3,), "version 6: event pages by index"
         assert db.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,)
 
 
