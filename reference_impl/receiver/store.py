@@ -591,32 +591,36 @@ def merge_event_pages(arms: Iterable[Iterable[Any]], limit: int) -> list[dict[st
     return [system_event_item(row) for row in itertools.islice(rows, limit if limit >= 0 else None)]
 
 
-RAISED_COLUMNS = (
+_RAISED_COLUMNS = (
     "SELECT e.id * 2 + r.ordinal AS id, r.name, e.profile, e.type AS cause, e.meta,"
     " e.message_id, e.label, e.variant, e.email, e.description, NULL AS error,"
 )
-_EVENT_ARM = EventArm(
-    f"{RAISED_COLUMNS} c.received_at AS created_at"
-    " FROM callbacks AS c CROSS JOIN events AS e ON e.callback_id = c.id"
+
+
+def raised_arm(time: str, source: str) -> EventArm:
+    """An arm of raised events (event rows `e` joined to `raises` as `r`), ordered by `time`
+    then by the event's key; `source` is the FROM and WHERE clauses, which each store writes
+    for its own planner."""
+    return EventArm(
+        f"{_RAISED_COLUMNS} {time} AS created_at {source}",
+        time,
+        "(e.id * 2 + r.ordinal)",
+        "e.id, r.ordinal",
+        "e.type",
+        "r.name",
+        "e.label",
+    )
+
+
+_EVENT_ARM = raised_arm(
+    "c.received_at",
+    "FROM callbacks AS c CROSS JOIN events AS e ON e.callback_id = c.id"
     " JOIN raises AS r ON r.type = e.type"
     " WHERE e.duplicate = 0",
-    "c.received_at",
-    "(e.id * 2 + r.ordinal)",
-    "e.id, r.ordinal",
-    "e.type",
-    "r.name",
-    "e.label",
 )
-_CAMPAIGN_ARM = EventArm(
-    f"{RAISED_COLUMNS} e.received_at AS created_at"
-    " FROM events AS e JOIN raises AS r ON r.type = e.type"
-    " WHERE e.duplicate = 0",
+_CAMPAIGN_ARM = raised_arm(
     "e.received_at",
-    "(e.id * 2 + r.ordinal)",
-    "e.id, r.ordinal",
-    "e.type",
-    "r.name",
-    "e.label",
+    "FROM events AS e JOIN raises AS r ON r.type = e.type WHERE e.duplicate = 0",
 )
 """Raised events of one campaign: its slice of `events_message_received` is already in the
 view's order, so a page reads `limit` rows, where walking the callbacks would read them all and

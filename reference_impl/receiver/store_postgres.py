@@ -51,14 +51,12 @@ from reference_impl.receiver.store import (
     FAILURE_ARM,
     FEED_COLUMNS,
     PAGE_SIZE,
-    RAISED_COLUMNS,
     RESET_TABLES,
     SCAN_PER_ITEM,
     SENT_TALLIES,
     TOTALS,
     UNATTRIBUTED_ROWS,
     UNATTRIBUTED_WINDOW,
-    EventArm,
     EventCursor,
     EventState,
     Page,
@@ -70,6 +68,7 @@ from reference_impl.receiver.store import (
     feed_rows,
     merge_event_pages,
     profile_from_history,
+    raised_arm,
     system_event_item,
     timeline_filter,
     timeline_from,
@@ -287,18 +286,12 @@ MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 """
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_EVENT_ARM = EventArm(
-    f"{RAISED_COLUMNS} c.received_at AS created_at"
-    " FROM callbacks AS c CROSS JOIN LATERAL ("
+_EVENT_ARM = raised_arm(
+    "c.received_at",
+    "FROM callbacks AS c CROSS JOIN LATERAL ("
     "  SELECT * FROM events AS e WHERE e.callback_id = c.id AND NOT e.duplicate OFFSET 0"
     " ) AS e JOIN raises AS r ON r.type = e.type"
     " WHERE true",
-    "c.received_at",
-    "(e.id * 2 + r.ordinal)",
-    "e.id, r.ordinal",
-    "e.type",
-    "r.name",
-    "e.label",
 )
 """Raised events in the view's order: callbacks by `callbacks_received`, each one's first-seen
 events by `events_callback`, so a page reads about `limit` rows (whole callbacks) and sorts only
@@ -306,17 +299,11 @@ within a callback (Incremental Sort, on the callbacks' `received_at`). The event
 per callback (`OFFSET 0` keeps the planner from merging it into the join): on statistics that lag
 the table, as after a fast fill before autovacuum's ANALYZE, the join was planned as a scan of
 every event of a `type`."""
-_CAMPAIGN_ARM = EventArm(
-    f"{RAISED_COLUMNS} c.received_at AS created_at"
-    " FROM callbacks AS c JOIN events AS e ON e.callback_id = c.id"
+_CAMPAIGN_ARM = raised_arm(
+    "c.received_at",
+    "FROM callbacks AS c JOIN events AS e ON e.callback_id = c.id"
     " JOIN raises AS r ON r.type = e.type"
     " WHERE NOT e.duplicate",
-    "c.received_at",
-    "(e.id * 2 + r.ordinal)",
-    "e.id, r.ordinal",
-    "e.type",
-    "r.name",
-    "e.label",
 )
 """Raised events of one campaign: the planner picks between its events by `events_message`,
 sorted (a campaign's worth, not the store's), and walking the callbacks as `_EVENT_ARM` does,
