@@ -88,6 +88,7 @@ def endpoints(size: int, message_ids: int) -> dict[str, str]:
         "events by message id": f"/api/events?message_id={message_id(probe, message_ids)}",
         "events by type": "/api/events?type=spam",
         "callbacks": "/api/callbacks",
+        "callback detail": f"/api/callbacks/{probe // BATCH + 1}",
         "campaign": f"/api/campaigns/{message_id(probe, message_ids)}",
         "label": "/api/labels/spring_sale",
         "sent": "/api/sent",
