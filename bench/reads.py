@@ -9,7 +9,8 @@ tenth are unattributed. Each event is about a message of its own, with its own m
 `bounceback send` gives one id per message, so a label's report covers a quarter of the store's
 messages (`--message-ids N` shares N ids instead, as this bench did with 200 before, which hid
 how a label's report grew with its messages). At each size every endpoint is read `--reads`
-times, endpoints interleaved, over one keep-alive connection. A read that answers anything but
+times, endpoints interleaved, over one keep-alive connection; the callback detail
+(`/api/callbacks/<id>`) opens the 1000-event callback that holds the probed profile's event. A read that answers anything but
 200 stops the bench.
 
 Reported: median and p99 per endpoint and size. Last line: `ratio=<worst over endpoints of
