@@ -10,8 +10,8 @@ tenth are unattributed. Each event is about a message of its own, with its own m
 messages (`--message-ids N` shares N ids instead, as this bench did with 200 before, which hid
 how a label's report grew with its messages). At each size every endpoint is read `--reads`
 times, endpoints interleaved, over one keep-alive connection; the callback detail
-(`/api/callbacks/<id>`) opens the 1000-event callback that holds the probed profile's event. A read that answers anything but
-200 stops the bench.
+(`/api/callbacks/<id>`) opens the 1000-event callback that holds the probed profile's event. A
+read that answers anything but 200 stops the bench.
 
 Reported: median and p99 per endpoint and size. Last line: `ratio=<worst over endpoints of
 median at the largest size / median at the smallest>`: 1.0 means reads stay flat as the store grows.
