@@ -686,10 +686,12 @@ FAILURE_ARM = EventArm(
 """Send failures in the view's order by `send_failures_failed`; the same SQL on both stores."""
 
 _CALLBACK_STATE_READS = callback_state_reads(
-    "WITH wanted(meta, type) AS (SELECT value ->> 0, value ->> 1 FROM json_each(?))",
+    "WITH wanted(meta, type) AS"
+    " (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
     "e.duplicate = 0",
 )
-"""SQLite's reads of a callback's event states: the pairs come as one JSON array of pairs."""
+"""SQLite's reads of a callback's event states: the pairs come as one JSON array of pairs
+(`json_extract`, not `->>`, which SQLite has only since 3.38)."""
 
 
 _LOG_SYNC = "FULL"
