@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from reference_impl.protocol import effects
 from reference_impl.protocol.payload import read_batch
 from reference_impl.receiver.store import (
+    _CALLBACK_STATE_READS,
     SCAN_PER_ITEM,
     TIMELINE_BUCKETS,
     RawCallback,
@@ -364,6 +365,30 @@ def test_a_callback_opened_says_of_each_event_what_the_store_says_of_it_alone(
         ["Notification Failed"],
     ]
     assert events[3]["system_events"] == store.callback(earlier)["events"][0]["system_events"]
+
+
+def test_a_callbacks_event_states_are_found_by_index_not_by_reading_every_event(
+    tmp_path: Path,
+) -> None:
+    """Issue 13: opening a callback stays flat as the store grows. Its three reads find each
+    (meta, type) by `events_first_seen` and each meta by the `sent_messages` key; none scans
+    the events or fills the `system_events` view (joined to the pairs, SQLite filled it whole:
+    650 ms for a 1000-event callback at 100,000 events)."""
+    store = SQLiteStore(tmp_path / "rx.db")
+    try:
+        db = store._connection()
+        first_seen, sent, raised = _CALLBACK_STATE_READS
+        plans = [
+            " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", ('[["m", "t"]]',)))
+            for sql in (first_seen, sent, raised)
+        ]
+        assert "SEARCH e USING INDEX events_first_seen (meta=? AND type=?)" in plans[0], plans[0]
+        assert "SEARCH s USING COVERING INDEX" in plans[1], plans[1]
+        assert "SEARCH e USING INDEX events_first_seen (meta=? AND type=?)" in plans[2], plans[2]
+        for plan in plans:
+            assert "SCAN e " not in f"{plan} " and "system_events" not in plan, plan
+    finally:
+        store.close()
 
 
 def test_profile_history_names_the_callback_that_changed_it(store: Store) -> None:
