@@ -9,8 +9,9 @@ tenth are unattributed. Each event is about a message of its own, with its own m
 `bounceback send` gives one id per message, so a label's report covers a quarter of the store's
 messages (`--message-ids N` shares N ids instead, as this bench did with 200 before, which hid
 how a label's report grew with its messages). At each size every endpoint is read `--reads`
-times, endpoints interleaved, over one keep-alive connection. A read that answers anything but
-200 stops the bench.
+times, endpoints interleaved, over one keep-alive connection; the callback detail
+(`/api/callbacks/<id>`) opens the 1000-event callback that holds the probed profile's event. A
+read that answers anything but 200 stops the bench.
 
 Reported: median and p99 per endpoint and size. Last line: `ratio=<worst over endpoints of
 median at the largest size / median at the smallest>`: 1.0 means reads stay flat as the store grows.
@@ -88,6 +89,7 @@ def endpoints(size: int, message_ids: int) -> dict[str, str]:
         "events by message id": f"/api/events?message_id={message_id(probe, message_ids)}",
         "events by type": "/api/events?type=spam",
         "callbacks": "/api/callbacks",
+        "callback detail": f"/api/callbacks/{probe // BATCH + 1}",
         "campaign": f"/api/campaigns/{message_id(probe, message_ids)}",
         "label": "/api/labels/spring_sale",
         "sent": "/api/sent",

@@ -58,18 +58,19 @@ from reference_impl.receiver.store import (
     UNATTRIBUTED_ROWS,
     UNATTRIBUTED_WINDOW,
     EventCursor,
-    EventState,
+    EventStates,
     Page,
     RawCallback,
     SentMessage,
     StoreError,
     callback_detail,
     callback_page,
+    callback_state_reads,
+    event_states,
     feed_rows,
     merge_event_pages,
     profile_from_history,
     raised_arm,
-    system_event_item,
     timeline_filter,
     timeline_from,
     timeline_width,
@@ -308,6 +309,11 @@ _CAMPAIGN_ARM = raised_arm(
 """Raised events of one campaign: the planner picks between its events by `events_message`,
 sorted (a campaign's worth, not the store's), and walking the callbacks as `_EVENT_ARM` does,
 when the campaign is a large part of the store."""
+_CALLBACK_STATE_READS = callback_state_reads(
+    "WITH wanted(meta, type) AS (SELECT * FROM unnest(%s::text[], %s::text[]))", "NOT e.duplicate"
+)
+"""PostgreSQL's reads of a callback's event states: the pairs come as two arrays, metas and
+types, zipped by `unnest`."""
 
 # The derivation of a callback's event rows, one statement. `{logged}` names the callback (its
 # id and accepted events' columns); `{write}` ends the statement by storing the counts in its
@@ -809,24 +815,13 @@ class PostgresStore:
             if row is None:
                 return None
 
-            def state(meta: str, kind: str) -> EventState:
-                first = db.execute(
-                    "SELECT callback_id, position FROM events"
-                    " WHERE meta = %s AND type = %s AND NOT duplicate",
-                    (meta, kind),
-                ).fetchone()
-                sent = db.execute("SELECT 1 FROM sent_messages WHERE meta = %s", (meta,)).fetchone()
-                raised = cursor.execute(
-                    "SELECT * FROM system_events WHERE meta = %s AND cause = %s ORDER BY id",
-                    (meta, kind),
-                ).fetchall()
-                return EventState(
-                    None if first is None else (first[0], first[1]),
-                    sent is not None,
-                    [system_event_item(r) for r in raised],
-                )
+            def states(pairs: list[tuple[str, str]]) -> EventStates:
+                wanted = ([meta for meta, _ in pairs], [kind for _, kind in pairs])
+                first_seen, sent = (db.execute(sql, wanted) for sql in _CALLBACK_STATE_READS[:2])
+                raised = cursor.execute(_CALLBACK_STATE_READS[2], wanted)
+                return event_states(first_seen, sent, raised)
 
-            return callback_detail(callback_page([row], None)[0], bytes(row["body"]), state)
+            return callback_detail(callback_page([row], None)[0], bytes(row["body"]), states)
 
     def latest_callback_id(self) -> int:
         """The id of the newest logged callback, 0 for an empty log (where a live feed starts)."""

@@ -13,12 +13,14 @@ from hypothesis import strategies as st
 from reference_impl.protocol import effects
 from reference_impl.protocol.payload import read_batch
 from reference_impl.receiver.store import (
+    _CALLBACK_STATE_READS,
     SCAN_PER_ITEM,
     TIMELINE_BUCKETS,
     RawCallback,
     SentMessage,
     SQLiteStore,
     Store,
+    meta_fields,
 )
 from tests.reference_impl.receiver.conftest import Backend
 from tests.reference_impl.receiver.logged import LABEL_COUNTERS, body, meta_for, record
@@ -313,6 +315,80 @@ def test_a_callback_opened_shows_each_event_decoded_with_what_it_raised(store: S
     (retry,) = store.callback(again)["events"]
     assert retry["duplicate"] is True, "the retry raised nothing: it is the duplicate"
     assert store.callback(again + 1) is None
+
+
+def test_a_callback_opened_says_of_each_event_what_the_store_says_of_it_alone(
+    store: Store,
+) -> None:
+    """Issue 13: a callback's events' states are read for the whole callback at once (a fixed
+    number of queries, not three per event), and each event still reads as the store's other
+    reads say of its (meta, type) alone: first seen here or a duplicate (inside this callback,
+    or of an earlier one), sent or unattributed, and the system events its first sighting
+    raised, in id order. A send failure of one of its metas is not an event's system event."""
+    store.record_sent([SentMessage("a@example.com", meta_for("a@example.com"), 1, "spring", 1, 1)])
+    store.record_send_failure("b@example.com", meta_for("b@example.com"), "SMTP timeout", "x")
+    earlier = record(store, body(("spam", "c@example.com")))
+    opened = record(
+        store,
+        body(
+            ("hard_bounce", "a@example.com"),
+            ("spam", "b@example.com"),
+            ("hard_bounce", "a@example.com"),
+            ("spam", "c@example.com"),
+            ("unsubscribed", "a@example.com"),
+            ("soft_bounce", "d@example.com"),
+        ),
+    )
+    events = store.callback(opened)["events"]
+    assert [(e["type"], e["email"], e["duplicate"], e["attributed"]) for e in events] == [
+        ("hard_bounce", "a@example.com", False, True),
+        ("spam", "b@example.com", False, False),
+        ("hard_bounce", "a@example.com", True, True),
+        ("spam", "c@example.com", True, False),
+        ("unsubscribed", "a@example.com", False, True),
+        ("soft_bounce", "d@example.com", False, False),
+    ]
+    sent = {message.meta for message in store.sent_messages()}
+    raised = store.events()
+    for event in events:
+        assert event["attributed"] == (event["meta"] in sent)
+        assert event["fields"] == meta_fields(event["meta"])
+        assert event["system_events"] == [
+            s for s in raised if (s["meta"], s["type"]) == (event["meta"], event["type"])
+        ]
+    assert [[s["name"] for s in e["system_events"]] for e in events] == [
+        ["Notification Failed", "Channel Unsubscribed"],
+        ["Channel Unsubscribed"],
+        ["Notification Failed", "Channel Unsubscribed"],
+        ["Channel Unsubscribed"],
+        ["Channel Unsubscribed"],
+        ["Notification Failed"],
+    ]
+    assert events[3]["system_events"] == store.callback(earlier)["events"][0]["system_events"]
+
+
+def test_a_callbacks_event_states_are_found_by_index_not_by_reading_every_event(
+    tmp_path: Path,
+) -> None:
+    """Issue 13: opening a callback stays flat as the store grows. Its three reads find each
+    (meta, type) by `events_first_seen` and each meta by the `sent_messages` key; none scans
+    the events or fills the `system_events` view (joined to the pairs, SQLite filled it whole:
+    650 ms for a 1000-event callback at 100,000 events)."""
+    store = SQLiteStore(tmp_path / "rx.db")
+    try:
+        db = store._connection()
+        first_seen, sent, raised = _CALLBACK_STATE_READS
+        plans = [
+            " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", ('[["m", "t"]]',)))
+            for sql in (first_seen, sent, raised)
+        ]
+        assert "SEARCH e USING INDEX events_first_seen (meta=? AND type=?)" in plans[0], plans[0]
+        assert "SEARCH s USING COVERING INDEX" in plans[1], plans[1]
+        assert "SEARCH e USING INDEX events_first_seen (meta=? AND type=?)" in plans[2], plans[2]
+        for plan in plans:
+            assert "SCAN e " not in f"{plan} " and "system_events" not in plan, plan
+    finally:
+        store.close()
 
 
 def test_profile_history_names_the_callback_that_changed_it(store: Store) -> None:
