@@ -77,6 +77,18 @@ class Installed:
             check=False,
         )
 
+    def start(self, *args: str, cwd: Path) -> subprocess.Popen[str]:
+        """Start a long-running command of the venv (`bounceback esp`) in `cwd`, its output
+        (stdout and stderr together) as text on `stdout`, for the caller to read and stop."""
+        return subprocess.Popen(
+            [str(self.bin / args[0]), *args[1:]],
+            cwd=cwd,
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
 
 def _source_copy(destination: Path) -> Path:
     """The working tree as committed or about to be (untracked files included, ignored ones not)."""

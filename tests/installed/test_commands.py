@@ -166,33 +166,34 @@ def _wait_for(
             return match
 
 
+def _start_esp(
+    installed: Installed, folder: Path, scenario: str, callback_url: str
+) -> subprocess.Popen[str]:
+    """The installed `bounceback esp` on free ports, plain SMTP, posting to `callback_url`."""
+    return installed.start(
+        "bounceback",
+        "esp",
+        "--scenario",
+        scenario,
+        "--smtp-port",
+        "0",
+        "--api-port",
+        "0",
+        "--tls",
+        "none",
+        "--callback-url",
+        callback_url,
+        cwd=folder,
+    )
+
+
 def test_esp_smoke_starts_takes_one_message_posts_its_callback_and_stops(
     installed: Installed, empty_folder: Path, callback_url: tuple[str, queue.Queue[bytes]]
 ):
     """`bounceback esp --scenario smoke`: real SMTP in, the meta echoed in a real callback out;
     the dashboard (issue 15) renders from the wheel's templates and serves its script."""
     url, bodies = callback_url
-    esp = subprocess.Popen(
-        [
-            str(installed.bin / "bounceback"),
-            "esp",
-            "--scenario",
-            "smoke",
-            "--smtp-port",
-            "0",
-            "--tls",
-            "none",
-            "--callback-url",
-            url,
-            "--api-port",
-            "0",
-        ],
-        cwd=empty_folder,
-        env=installed.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    esp = _start_esp(installed, empty_folder, "smoke", url)
     seen: list[str] = []
     try:
         lines = _lines(esp.stdout)
@@ -226,27 +227,7 @@ def test_esp_bulk_sender_rules_starts_and_says_its_zone_and_how_to_reach_it(
     """Issue 16's demo path from the wheel alone: the shipped judging scenario starts (its
     zone, the Public Suffix List inside publicsuffixlist, dkimpy and pyspf all found) and its
     start lines say the zone, that DKIM needs a key and how to add one, and the check command."""
-    esp = subprocess.Popen(
-        [
-            str(installed.bin / "bounceback"),
-            "esp",
-            "--scenario",
-            "bulk-sender-rules",
-            "--smtp-port",
-            "0",
-            "--api-port",
-            "0",
-            "--tls",
-            "none",
-            "--callback-url",
-            "http://127.0.0.1:9/callback",
-        ],
-        cwd=empty_folder,
-        env=installed.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    esp = _start_esp(installed, empty_folder, "bulk-sender-rules", "http://127.0.0.1:9/callback")
     seen: list[str] = []
     try:
         lines = _lines(esp.stdout)

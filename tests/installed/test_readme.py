@@ -11,7 +11,6 @@ import fcntl
 import re
 import shlex
 import signal
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,14 +94,7 @@ def test_readme_certification_example_certifies_the_fake_esp(
     foreground = [cmd for cmd in commands if not cmd.endswith("&")]
     assert len(background) == 1 and len(foreground) == 1, commands
     esp_args = shlex.split(background[0])
-    esp = subprocess.Popen(
-        [str(installed.bin / esp_args[0]), *esp_args[1:]],
-        cwd=empty_folder,
-        env=installed.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    esp = installed.start(*esp_args, cwd=empty_folder)
     seen: list[str] = []
     try:
         _wait_for(_lines(esp.stdout), LISTENING, seen)
