@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import smtplib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,14 +21,6 @@ from simulator.esp.server import FakeESP
 WAIT_MS = 15_000
 CHAOS_REPLY = "550 5.7.1 Refused from the dashboard"
 SCREENSHOT_DIR = "BOUNCEBACK_SCREENSHOT_DIR"
-
-
-@pytest.fixture
-def esp(receiver: RunningReceiver) -> Iterator[FakeESP]:
-    with FakeESP(
-        "ses-simulator", receiver.callback_url, tls="none", api_port=0, batch_delay=0.0
-    ) as running:
-        yield running
 
 
 def test_mail_appears_with_its_outcome_and_its_delivery_without_reload(

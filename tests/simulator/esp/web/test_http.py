@@ -4,7 +4,6 @@ were, the runtime controls' JSON, the token and the cross-site refusal, the boun
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -28,14 +27,6 @@ from simulator.esp.web.server import WebServer
 from tests.simulator.esp.conftest import send_campaign
 
 TOKEN = "s3cret-read-token"
-
-
-@pytest.fixture
-def esp(receiver: RunningReceiver) -> Iterator[FakeESP]:
-    with FakeESP(
-        "ses-simulator", receiver.callback_url, tls="none", api_port=0, batch_delay=0.0
-    ) as running:
-        yield running
 
 
 def test_the_read_routes_answer_what_the_listing_prints(esp: FakeESP) -> None:
