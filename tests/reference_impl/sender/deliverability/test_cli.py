@@ -94,9 +94,16 @@ def test_a_bad_zone_file_is_one_line_exit_2(tmp_path: Path, keys: Keys) -> None:
         (["--deliverability"], "--deliverability needs --zone"),
         (["--json"], "--json is only used with --deliverability"),
         (["--zone", "z.toml"], "--zone is only used with --deliverability"),
+        (["--deliverability", "--esp", "127.0.0.1:25"], "--esp and --esp-api go together"),
+        (
+            ["--deliverability", "--zone", "z.toml", "--esp", "h:1", "--esp-api", "http://h"],
+            "give --zone or --esp, not both",
+        ),
+        (["--deliverability", "--esp", "nohost", "--esp-api", "http://h"], "is not HOST:PORT"),
+        (["--esp", "h:1"], "--esp is only used with --deliverability"),
     ],
 )
-def test_deliverability_options_go_together(
+def test_deliverability_and_esp_options_go_together(
     tmp_path: Path, keys: Keys, extra: list[str], message: str
 ) -> None:
     provider_path, _ = _files(tmp_path, provider_table(keys), zone_table(keys))
@@ -126,27 +133,6 @@ def test_offline_check_warns_on_a_plain_http_preference_link(
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert ("warning: acme: List-Unsubscribe has http://" in result.output) == warned
-
-
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        (["--deliverability", "--esp", "127.0.0.1:25"], "--esp and --esp-api go together"),
-        (
-            ["--deliverability", "--zone", "z.toml", "--esp", "h:1", "--esp-api", "http://h"],
-            "give --zone or --esp, not both",
-        ),
-        (["--deliverability", "--esp", "nohost", "--esp-api", "http://h"], "is not HOST:PORT"),
-        (["--esp", "h:1"], "--esp is only used with --deliverability"),
-    ],
-)
-def test_esp_options_go_together(
-    tmp_path: Path, keys: Keys, extra: list[str], message: str
-) -> None:
-    provider_path, _ = _files(tmp_path, provider_table(keys), zone_table(keys))
-    result = CliRunner().invoke(main, ["provider", "check", str(provider_path), *extra])
-    assert result.exit_code == 2
-    assert message in result.output
 
 
 @pytest.mark.e2e
